@@ -1,0 +1,170 @@
+/**
+ * The `*.train.json` config: its type, defaults, and validation against the JSON schema shipped in
+ * `schemas/train-config.schema.json` (the same file VS Code uses through `jsonValidation`).
+ */
+import Ajv, { type ErrorObject } from 'ajv';
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import schema from '../../schemas/train-config.schema.json';
+import type { OptimizerName } from './model';
+
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+export type LoadingChoice = 'auto' | 'preload' | 'stream';
+
+/** The file as a person writes it. */
+export interface TrainConfigFile {
+  $schema?: string;
+  name?: string;
+  /** Dataset folder, relative to the config file. */
+  dataset: string;
+  /** [height, width]. Default [256, 256]. */
+  imageSize?: [number, number];
+  /** 1 (grayscale), 3 (RGB) or 4 (RGBA). Default 3. */
+  channels?: 1 | 3 | 4;
+  validationSplit?: number;
+  seed?: number;
+  /** Zoo name or a path (relative to the config file) to a tfjs Layers model.json. */
+  model?: string;
+  widthMultiplier?: number;
+  optimizer?: OptimizerName;
+  learningRate?: number;
+  batchSize?: number | 'auto';
+  epochs?: number;
+  accumulationSteps?: number;
+  loading?: LoadingChoice;
+  backend?: BackendChoice;
+  /** Plan for a device with this much memory instead of the one present. */
+  deviceMemoryGiB?: number;
+}
+
+/** A config with every default filled in and every path absolute. */
+export interface TrainConfig {
+  name: string;
+  configPath?: string;
+  dataset: string;
+  imageSize: [number, number];
+  channels: 1 | 3 | 4;
+  validationSplit: number;
+  seed: number;
+  model: string;
+  widthMultiplier: number;
+  optimizer: OptimizerName;
+  learningRate: number;
+  batchSize: number | 'auto';
+  epochs: number;
+  accumulationSteps: number;
+  loading: LoadingChoice;
+  backend: BackendChoice;
+  deviceMemoryGiB?: number;
+}
+
+export const DEFAULTS = {
+  imageSize: [256, 256] as [number, number],
+  channels: 3 as const,
+  validationSplit: 0.2,
+  seed: 1337,
+  model: 'tutorial-cnn',
+  widthMultiplier: 1,
+  optimizer: 'adam' as OptimizerName,
+  learningRate: 0.001,
+  batchSize: 'auto' as const,
+  epochs: 10,
+  accumulationSteps: 1,
+  loading: 'auto' as LoadingChoice,
+  backend: 'auto' as BackendChoice,
+};
+
+/** Bad config: the message names the file and the field. */
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+const ajv = new Ajv({ allErrors: true, strict: false });
+const validate = ajv.compile<TrainConfigFile>(schema);
+
+function describeError(e: ErrorObject): string {
+  const field = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '';
+  if (e.keyword === 'additionalProperties') {
+    return `unknown field "${String((e.params as { additionalProperty: string }).additionalProperty)}"`;
+  }
+  if (e.keyword === 'required') return `missing required field "${String((e.params as { missingProperty: string }).missingProperty)}"`;
+  if (e.keyword === 'enum') {
+    return `field "${field}" ${e.message ?? 'is invalid'}: ${(e.params as { allowedValues: unknown[] }).allowedValues.map((v) => JSON.stringify(v)).join(', ')}`;
+  }
+  return field ? `field "${field}" ${e.message ?? 'is invalid'}` : (e.message ?? 'is invalid');
+}
+
+/** Validates parsed JSON; throws ConfigError naming `source` and the first offending field. */
+export function resolveConfig(raw: unknown, source: string): TrainConfig {
+  if (!validate(raw)) {
+    const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if' && e.keyword !== 'anyOf');
+    const first = errors[0] ?? validate.errors?.[0];
+    throw new ConfigError(`${source}: ${first ? describeError(first) : 'invalid config'}`);
+  }
+  const c = raw;
+  const base = dirname(resolve(source));
+  const modelIsPath = c.model !== undefined && /\.json$/i.test(c.model);
+  return {
+    name: c.name ?? source.replace(/^.*[\\/]/, '').replace(/\.train\.json$|\.json$/i, ''),
+    configPath: resolve(source),
+    dataset: resolve(base, c.dataset),
+    imageSize: c.imageSize ?? DEFAULTS.imageSize,
+    channels: c.channels ?? DEFAULTS.channels,
+    validationSplit: c.validationSplit ?? DEFAULTS.validationSplit,
+    seed: c.seed ?? DEFAULTS.seed,
+    model: modelIsPath ? resolve(base, c.model as string) : (c.model ?? DEFAULTS.model),
+    widthMultiplier: c.widthMultiplier ?? DEFAULTS.widthMultiplier,
+    optimizer: c.optimizer ?? DEFAULTS.optimizer,
+    learningRate: c.learningRate ?? DEFAULTS.learningRate,
+    batchSize: c.batchSize ?? DEFAULTS.batchSize,
+    epochs: c.epochs ?? DEFAULTS.epochs,
+    accumulationSteps: c.accumulationSteps ?? DEFAULTS.accumulationSteps,
+    loading: c.loading ?? DEFAULTS.loading,
+    backend: c.backend ?? DEFAULTS.backend,
+    ...(c.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: c.deviceMemoryGiB } : {}),
+  };
+}
+
+/** Reads, parses and validates a config file; every failure is a ConfigError naming the file. */
+export function loadConfigFile(path: string): TrainConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new ConfigError(
+      code === 'ENOENT' ? `${path}: no such file` : code === 'EISDIR' ? `${path}: is a folder, not a config file` : `${path}: cannot be read (${code ?? String(e)})`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  return resolveConfig(raw, path);
+}
+
+/** A config for a bare dataset folder (the CLI's `suggest <folder>` and the command without a config). */
+export function configForFolder(folder: string, overrides: Partial<TrainConfig> = {}): TrainConfig {
+  const dataset = resolve(folder);
+  return {
+    name: dataset.replace(/^.*[\\/]/, '') || 'dataset',
+    dataset,
+    imageSize: DEFAULTS.imageSize,
+    channels: DEFAULTS.channels,
+    validationSplit: DEFAULTS.validationSplit,
+    seed: DEFAULTS.seed,
+    model: DEFAULTS.model,
+    widthMultiplier: DEFAULTS.widthMultiplier,
+    optimizer: DEFAULTS.optimizer,
+    learningRate: DEFAULTS.learningRate,
+    batchSize: DEFAULTS.batchSize,
+    epochs: DEFAULTS.epochs,
+    accumulationSteps: DEFAULTS.accumulationSteps,
+    loading: DEFAULTS.loading,
+    backend: DEFAULTS.backend,
+    ...overrides,
+  };
+}

@@ -1,0 +1,39 @@
+/** A model as the trainer describes it, without training: enough for the memory model. */
+
+export interface LayerDescription {
+  name: string;
+  /** tfjs/Keras class name, e.g. "Conv2D", "BatchNormalization". */
+  className: string;
+  /** Output shape without the batch dimension, e.g. [26, 26, 16]. Multiple outputs are not used by the zoo. */
+  outputShape: number[];
+  params: number;
+  trainableParams: number;
+}
+
+export interface ModelDescription {
+  name: string;
+  /** [height, width, channels] */
+  inputShape: [number, number, number];
+  numClasses: number;
+  layers: LayerDescription[];
+  totalParams: number;
+  trainableParams: number;
+}
+
+/** Models the trainer can build by name. */
+export const ZOO_MODELS = ['tutorial-cnn', 'mobilenet-v2', 'resnet-small'] as const;
+export type ZooModelName = (typeof ZOO_MODELS)[number];
+
+export interface ModelSpec {
+  /** A zoo name, or a path to a tfjs Layers model.json. */
+  model: string;
+  /** MobileNetV2 width multiplier (alpha). Default 1. */
+  widthMultiplier?: number;
+}
+
+export const OPTIMIZERS = ['sgd', 'momentum', 'adam', 'rmsprop'] as const;
+export type OptimizerName = (typeof OPTIMIZERS)[number];
+
+export function isZooModel(name: string): name is ZooModelName {
+  return (ZOO_MODELS as readonly string[]).includes(name);
+}

@@ -1,0 +1,65 @@
+/** The suggestion as the CLI's `--json`, the Suggest panel and the tests see it. */
+import type { TrainConfig } from './config';
+import type { DatasetReport } from './dataset/types';
+import type { DeviceInfo } from './devices/types';
+import type { ModelDescription, OptimizerName } from './model';
+
+export interface MemoryBreakdown {
+  weightsBytes: number;
+  gradientsBytes: number;
+  optimizerBytes: number;
+  /** Activations kept for the backward pass, per sample. */
+  activationBytesPerSample: number;
+  /** The float32 input batch, per sample. */
+  inputBytesPerSample: number;
+  /** Framework/runtime constant: workspace, allocator slack, kernels' scratch. */
+  overheadBytes: number;
+}
+
+export interface MemoryEstimate {
+  /** Memory the plan may use: free memory × (1 − headroom). */
+  budgetBytes: number;
+  headroom: number;
+  /** Bytes that grow with each sample of the batch. */
+  perSampleBytes: number;
+  /** Bytes that do not depend on the batch (weights, gradients, optimizer slots, overhead). */
+  fixedBytes: number;
+  breakdown: MemoryBreakdown;
+  /** Predicted bytes for a range of batch sizes (powers of two up to past the maximum). */
+  table: { batchSize: number; bytes: number; fits: boolean }[];
+}
+
+export interface Recommendation {
+  batchSize: number;
+  /** Largest batch whose predicted memory fits the budget (0 when not even 1 fits). */
+  maxBatchSize: number;
+  /** Plain-word reasons, most important first. */
+  reasons: string[];
+  stepsPerEpoch: number;
+  learningRate: {
+    /** The config's learning rate, taken as tuned for `baseBatchSize`. */
+    base: number;
+    baseBatchSize: number;
+    recommended: number;
+    rule: 'linear' | 'sqrt' | 'none';
+  };
+  warmupEpochs: number;
+  /** Micro-batches per optimizer step; >1 when the wanted effective batch does not fit. */
+  accumulationSteps: number;
+  effectiveBatchSize: number;
+  loading: { strategy: 'preload' | 'stream'; reason: string };
+  /** Warnings the user should read (e.g. not even batch 1 fits). */
+  warnings: string[];
+}
+
+export interface SuggestReport {
+  config: TrainConfig;
+  dataset: DatasetReport;
+  devices: DeviceInfo[];
+  /** The device the plan is made for (first GPU, else host RAM; or the override). */
+  device: DeviceInfo;
+  model: ModelDescription;
+  optimizer: OptimizerName;
+  memory: MemoryEstimate;
+  recommendation: Recommendation;
+}

@@ -1,0 +1,60 @@
+/**
+ * Entry of the trainer child process (dist/trainer.js). It is the only process that loads tfjs.
+ * It talks to its host over the IPC channel only; see src/core/protocol.ts.
+ */
+import { PROTOCOL_VERSION, type HostMessage, type TrainerMessage } from '../core/protocol';
+import { describeModelSpec } from './models/describe';
+import { runTraining } from './train/run';
+import { classifyError } from './errors';
+
+function send(m: TrainerMessage): void {
+  if (process.send) process.send(m);
+}
+
+if (!process.send) {
+  process.stderr.write('batch-advisor trainer: must be started by the extension or the CLI (no IPC channel).\n');
+  process.exit(2);
+}
+
+let stopController: AbortController | undefined;
+let busy: Promise<void> = Promise.resolve();
+
+async function handle(msg: HostMessage): Promise<void> {
+  switch (msg.type) {
+    case 'describe': {
+      const description = await describeModelSpec(msg.spec, msg.inputShape, msg.numClasses);
+      send({ v: 1, type: 'described', id: msg.id, description });
+      return;
+    }
+    case 'train': {
+      stopController = new AbortController();
+      await runTraining(msg, send, stopController.signal);
+      stopController = undefined;
+      return;
+    }
+    case 'stop':
+      return;
+  }
+}
+
+process.on('message', (raw: unknown) => {
+  const msg = raw as HostMessage;
+  if (typeof msg !== 'object' || msg === null || msg.v !== PROTOCOL_VERSION) {
+    send({ v: 1, type: 'error', kind: 'internal', message: `trainer speaks protocol v${PROTOCOL_VERSION}; got ${JSON.stringify(raw).slice(0, 200)}` });
+    return;
+  }
+  // A stop request must not queue behind the training it is meant to stop.
+  if (msg.type === 'stop') {
+    stopController?.abort();
+    return;
+  }
+  busy = busy.then(() =>
+    handle(msg).catch((e: unknown) => {
+      const { kind, message } = classifyError(e);
+      send({ v: 1, type: 'error', id: 'id' in msg ? msg.id : undefined, kind, message });
+    }),
+  );
+});
+
+process.on('disconnect', () => process.exit(0));
+send({ v: 1, type: 'ready', pid: process.pid });

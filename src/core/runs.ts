@@ -1,0 +1,160 @@
+/**
+ * Run folders: `<workspace>/.batch-advisor/runs/<YYYYMMDD-HHMMSS>-<name>/`.
+ *
+ * The host creates the folder with `config.json` before it sends 'train'; the trainer child then
+ * appends every TrainEvent as one JSON line to `metrics.jsonl` (flushed to the OS per event) and
+ * its log lines to `train.log`, and saves the model into `model/` at each epoch end. A run can
+ * therefore be replayed from its folder alone, even if the host died mid-run.
+ */
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { TrainConfig } from './config';
+import type { RunEndEvent, RunStartEvent, TrainEvent } from './protocol';
+
+export const RUNS_FOLDER = join('.batch-advisor', 'runs');
+export const RUN_FILES = { config: 'config.json', metrics: 'metrics.jsonl', log: 'train.log', model: 'model' } as const;
+
+export function runsRoot(workspaceRoot: string): string {
+  return join(resolve(workspaceRoot), RUNS_FOLDER);
+}
+
+/** A name safe in a folder name on every OS: letters, digits, dot, dash, underscore. */
+export function sanitizeRunName(name: string): string {
+  const s = name
+    .normalize('NFKD')
+    .replace(/[^A-Za-z0-9._-]+/g, '-')
+    .replace(/^[-.]+|[-.]+$/g, '')
+    .slice(0, 60);
+  return s || 'run';
+}
+
+function pad(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+/** Local time as YYYYMMDD-HHMMSS. */
+export function runTimestamp(d = new Date()): string {
+  return `${d.getFullYear()}${pad(d.getMonth() + 1)}${pad(d.getDate())}-${pad(d.getHours())}${pad(d.getMinutes())}${pad(d.getSeconds())}`;
+}
+
+/**
+ * Creates `<workspace>/.batch-advisor/runs/<YYYYMMDD-HHMMSS>-<name>/` holding `config.json` and
+ * returns its absolute path. Two runs started in the same second get `-2`, `-3`, … suffixes.
+ */
+export function createRunDir(workspaceRoot: string, config: TrainConfig, now = new Date()): string {
+  const root = runsRoot(workspaceRoot);
+  mkdirSync(root, { recursive: true });
+  const base = `${runTimestamp(now)}-${sanitizeRunName(config.name)}`;
+  for (let i = 1; ; i++) {
+    const dir = join(root, i === 1 ? base : `${base}-${i}`);
+    try {
+      mkdirSync(dir); // not recursive: fails if it exists, so concurrent hosts never share a folder
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
+      throw e;
+    }
+    writeFileSync(join(dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+    return dir;
+  }
+}
+
+export interface RunSummary {
+  /** Folder name, e.g. "20260123-101500-mnist". */
+  id: string;
+  dir: string;
+  name: string;
+  /** Parsed from the folder name (local time); null if the name does not follow the pattern. */
+  startedAt: Date | null;
+  /** From the last `run-end` event; 'running' when none yet (or the trainer died without one). */
+  status: RunEndEvent['status'] | 'running';
+  /** Last epoch completed, from the tail of metrics.jsonl. */
+  lastEpoch: number | null;
+}
+
+const ID_PATTERN = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-(.+)$/;
+
+/** Reads at most the last `bytes` of a file (cheap status for a long metrics.jsonl). */
+function readTail(path: string, bytes: number): string {
+  const fd = openSync(path, 'r');
+  try {
+    const size = statSync(path).size;
+    const start = Math.max(0, size - bytes);
+    const buf = Buffer.alloc(size - start);
+    readSync(fd, buf, 0, buf.length, start);
+    const text = buf.toString('utf8');
+    // Drop a partial first line when we started mid-file.
+    return start > 0 ? text.slice(text.indexOf('\n') + 1) : text;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+/** Runs of a workspace, newest first. Folders that are not runs are ignored. */
+export function listRuns(workspaceRoot: string): RunSummary[] {
+  const root = runsRoot(workspaceRoot);
+  if (!existsSync(root)) return [];
+  const out: RunSummary[] = [];
+  for (const entry of readdirSync(root, { withFileTypes: true })) {
+    if (!entry.isDirectory()) continue;
+    const dir = join(root, entry.name);
+    if (!existsSync(join(dir, RUN_FILES.config))) continue;
+    const m = ID_PATTERN.exec(entry.name);
+    const startedAt = m ? new Date(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : null;
+    let status: RunSummary['status'] = 'running';
+    let lastEpoch: number | null = null;
+    const metrics = join(dir, RUN_FILES.metrics);
+    if (existsSync(metrics)) {
+      for (const ev of parseMetrics(readTail(metrics, 64 * 1024)).events) {
+        if (ev.type === 'run-end') status = ev.status;
+        else if (ev.type === 'epoch') lastEpoch = ev.epoch;
+      }
+    }
+    out.push({ id: entry.name, dir, name: m ? m[7]! : entry.name, startedAt, status, lastEpoch });
+  }
+  return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
+}
+
+/**
+ * Parses metrics.jsonl text. A truncated last line (the trainer was killed mid-write) and any
+ * other unparsable line are skipped and counted, never fatal.
+ */
+export function parseMetrics(text: string): { events: TrainEvent[]; badLines: number; truncated: boolean } {
+  const lines = text.split('\n');
+  const events: TrainEvent[] = [];
+  let badLines = 0;
+  let truncated = false;
+  lines.forEach((line, i) => {
+    if (!line.trim()) return;
+    try {
+      const ev = JSON.parse(line) as TrainEvent;
+      if (typeof ev === 'object' && ev !== null && typeof ev.type === 'string') events.push(ev);
+      else badLines++;
+    } catch {
+      if (i === lines.length - 1) truncated = true;
+      else badLines++;
+    }
+  });
+  return { events, badLines, truncated };
+}
+
+export interface RunRecord {
+  dir: string;
+  config: TrainConfig;
+  events: TrainEvent[];
+  /** The last line was cut off (the trainer died mid-write). */
+  truncated: boolean;
+  /** Other lines that could not be parsed. */
+  badLines: number;
+  runStart: RunStartEvent | null;
+  runEnd: RunEndEvent | null;
+}
+
+/** Reads a run folder: its config and every event so far, tolerant of a truncated last line. */
+export function readRun(dir: string): RunRecord {
+  const config = JSON.parse(readFileSync(join(dir, RUN_FILES.config), 'utf8')) as TrainConfig;
+  const metrics = join(dir, RUN_FILES.metrics);
+  const parsed = existsSync(metrics) ? parseMetrics(readFileSync(metrics, 'utf8')) : { events: [], badLines: 0, truncated: false };
+  const runStart = (parsed.events.find((e) => e.type === 'run-start') as RunStartEvent | undefined) ?? null;
+  const runEnd = ([...parsed.events].reverse().find((e) => e.type === 'run-end') as RunEndEvent | undefined) ?? null;
+  return { dir, config, events: parsed.events, truncated: parsed.truncated, badLines: parsed.badLines, runStart, runEnd };
+}

@@ -1,0 +1,319 @@
+/**
+ * The host side of the trainer child process (dist/trainer.js): used by the CLI and the extension.
+ *
+ * It forks the trainer with an IPC channel, checks the protocol version of its `ready` message,
+ * and offers `describe` (model layers without training, for the memory model) and `train`
+ * (streams TrainEvents, resolves with the run-end). Child stderr/stdout become log events; a child
+ * that crashes or exits mid-request turns into a rejected `describe` or a run-end 'failed'.
+ */
+import { fork, type ChildProcess } from 'node:child_process';
+import { appendFileSync, existsSync } from 'node:fs';
+import { join } from 'node:path';
+import type { ModelDescription, ModelSpec } from './model';
+import {
+  PROTOCOL_VERSION,
+  type HostMessage,
+  type LogEvent,
+  type ReadyMessage,
+  type RunEndEvent,
+  type TrainEvent,
+  type TrainRequest,
+  type TrainerErrorKind,
+  type TrainerMessage,
+} from './protocol';
+import { RUN_FILES } from './runs';
+
+export interface TrainerClientOptions {
+  /** Path of the trainer entry: dist/trainer.js, or src/trainer/main.ts (run through tsx, for tests). */
+  trainerScript: string;
+  /** Extra environment for the child (on top of process.env and TF_FORCE_GPU_ALLOW_GROWTH=true). */
+  env?: Record<string, string>;
+  /** Node flags for the child. Default: none for .js, `--import tsx` for .ts. */
+  execArgv?: string[];
+  /** Log lines outside a training run (and child stderr). */
+  onLog?: (e: LogEvent) => void;
+  /** How long to wait for the child's `ready`. Default 60 s. */
+  readyTimeoutMs?: number;
+}
+
+/** A failure of the trainer process or of one of its requests. */
+export class TrainerError extends Error {
+  override readonly name = 'TrainerError';
+  constructor(
+    message: string,
+    readonly kind: TrainerErrorKind,
+  ) {
+    super(message);
+  }
+}
+
+/** The fields of a TrainRequest the caller provides (the client adds v, type and id). */
+export type TrainParams = Omit<TrainRequest, 'v' | 'type' | 'id'>;
+
+interface PendingDescribe {
+  resolve: (d: ModelDescription) => void;
+  reject: (e: Error) => void;
+}
+
+interface ActiveTrain {
+  id: number;
+  runDir: string;
+  onEvent: (e: TrainEvent) => void;
+  resolve: (e: RunEndEvent) => void;
+  ended: boolean;
+}
+
+const STDERR_KEEP = 20;
+const HEAP_OOM = /JavaScript heap out of memory|Allocation failed|Array buffer allocation failed|OOM when allocating tensor/i;
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+export class TrainerClient {
+  private child: ChildProcess | undefined;
+  private ready: Promise<ReadyMessage> | undefined;
+  private nextId = 1;
+  private readonly describes = new Map<number, PendingDescribe>();
+  private active: ActiveTrain | undefined;
+  private readonly stderrTail: string[] = [];
+  private disposed = false;
+  private exitInfo: string | undefined;
+
+  constructor(private readonly opts: TrainerClientOptions) {}
+
+  /** The child's pid once started. */
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  /** Starts the child (once) and resolves when it has said `ready` with our protocol version. */
+  start(): Promise<ReadyMessage> {
+    if (this.disposed) return Promise.reject(new TrainerError('trainer client disposed', 'internal'));
+    this.ready ??= this.spawn();
+    return this.ready;
+  }
+
+  private spawn(): Promise<ReadyMessage> {
+    const script = this.opts.trainerScript;
+    if (!existsSync(script)) return Promise.reject(new TrainerError(`trainer not found at ${script} (build with "npm run build")`, 'internal'));
+    const execArgv = this.opts.execArgv ?? (/\.[cm]?ts$/.test(script) ? ['--import', 'tsx'] : []);
+    const child = fork(script, [], {
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      execArgv,
+      env: { ...process.env, TF_FORCE_GPU_ALLOW_GROWTH: 'true', ...this.opts.env },
+      serialization: 'json',
+    });
+    this.child = child;
+    this.pipeLines(child.stderr, 'warn');
+    this.pipeLines(child.stdout, 'info');
+
+    return new Promise<ReadyMessage>((resolve, reject) => {
+      let settled = false;
+      const timer = setTimeout(() => {
+        fail(new TrainerError(`trainer did not start within ${Math.round((this.opts.readyTimeoutMs ?? 60_000) / 1000)} s`, 'internal'));
+        child.kill();
+      }, this.opts.readyTimeoutMs ?? 60_000);
+      const fail = (e: Error): void => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        reject(e);
+      };
+      child.on('message', (raw: unknown) => {
+        const m = raw as Partial<TrainerMessage> | null;
+        if (!settled && m && typeof m === 'object' && m.type === 'ready') {
+          if (m.v !== PROTOCOL_VERSION) {
+            fail(new TrainerError(`trainer speaks protocol v${String(m.v)}, this host speaks v${PROTOCOL_VERSION}: rebuild so both match`, 'internal'));
+            child.kill();
+            return;
+          }
+          settled = true;
+          clearTimeout(timer);
+          resolve(m as ReadyMessage);
+          return;
+        }
+        this.onMessage(raw);
+      });
+      child.on('error', (e) => {
+        fail(new TrainerError(`trainer could not be started: ${e.message}`, 'internal'));
+      });
+      child.on('exit', (code, signal) => {
+        this.exitInfo = signal ? `signal ${signal}` : `code ${String(code)}`;
+        const tail = this.stderrTail.join('\n').trim();
+        const oom = HEAP_OOM.test(tail);
+        const message = `trainer exited unexpectedly (${this.exitInfo})${tail ? `: ${tail.split('\n').slice(-5).join(' | ')}` : ''}`;
+        fail(new TrainerError(message, oom ? 'oom' : 'internal'));
+        this.onExit(message, oom ? 'oom' : 'internal');
+      });
+    });
+  }
+
+  private pipeLines(stream: NodeJS.ReadableStream | null, level: LogEvent['level']): void {
+    if (!stream) return;
+    let buf = '';
+    stream.setEncoding('utf8');
+    stream.on('data', (chunk: string) => {
+      buf += chunk;
+      let i: number;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i).replace(/\r$/, '');
+        buf = buf.slice(i + 1);
+        if (line.trim()) this.childOutput(line, level);
+      }
+    });
+    stream.on('end', () => {
+      if (buf.trim()) this.childOutput(buf, level);
+      buf = '';
+    });
+  }
+
+  private childOutput(line: string, level: LogEvent['level']): void {
+    if (level === 'warn') {
+      this.stderrTail.push(line);
+      if (this.stderrTail.length > STDERR_KEEP) this.stderrTail.shift();
+    }
+    const ev: LogEvent = { v: 1, type: 'log', level, message: `trainer ${level === 'warn' ? 'stderr' : 'stdout'}: ${line}` };
+    this.emitLog(ev);
+  }
+
+  private emitLog(ev: LogEvent): void {
+    if (this.active && !this.active.ended) this.active.onEvent(ev);
+    this.opts.onLog?.(ev);
+  }
+
+  private onMessage(raw: unknown): void {
+    const m = raw as TrainerMessage;
+    if (typeof m !== 'object' || m === null || m.v !== PROTOCOL_VERSION || typeof m.type !== 'string') {
+      this.emitLog({ v: 1, type: 'log', level: 'warn', message: `unexpected message from trainer: ${JSON.stringify(raw).slice(0, 200)}` });
+      return;
+    }
+    switch (m.type) {
+      case 'ready':
+        return;
+      case 'described': {
+        const p = this.describes.get(m.id);
+        this.describes.delete(m.id);
+        p?.resolve(m.description);
+        return;
+      }
+      case 'error': {
+        const p = m.id !== undefined ? this.describes.get(m.id) : undefined;
+        if (p && m.id !== undefined) {
+          this.describes.delete(m.id);
+          p.reject(new TrainerError(m.message, m.kind));
+          return;
+        }
+        if (this.active && (m.id === undefined || m.id === this.active.id)) {
+          this.finishTrain({ v: 1, type: 'run-end', time: now(), status: 'failed', error: m.kind, message: m.message }, true);
+          return;
+        }
+        this.emitLog({ v: 1, type: 'log', level: 'error', message: m.message });
+        return;
+      }
+      case 'log':
+        this.emitLog(m);
+        return;
+      case 'run-end':
+        this.finishTrain(m, false);
+        return;
+      default:
+        if (this.active && !this.active.ended) this.active.onEvent(m);
+        return;
+    }
+  }
+
+  /** Delivers the run-end and settles `train`. `synthesized` ones are also appended to metrics.jsonl. */
+  private finishTrain(end: RunEndEvent, synthesized: boolean): void {
+    const a = this.active;
+    if (!a || a.ended) return;
+    a.ended = true;
+    this.active = undefined;
+    if (synthesized) {
+      // The child could not write it: keep the run folder complete.
+      try {
+        appendFileSync(join(a.runDir, RUN_FILES.metrics), JSON.stringify(end) + '\n');
+      } catch {
+        /* the folder may be gone; the event still reaches the caller */
+      }
+    }
+    a.onEvent(end);
+    a.resolve(end);
+  }
+
+  private onExit(message: string, kind: TrainerErrorKind): void {
+    this.child = undefined;
+    this.ready = undefined; // a later call starts a fresh child
+    for (const p of this.describes.values()) p.reject(new TrainerError(message, kind));
+    this.describes.clear();
+    if (this.active) {
+      this.finishTrain(
+        this.disposed
+          ? { v: 1, type: 'run-end', time: now(), status: 'stopped', message: 'trainer process ended' }
+          : { v: 1, type: 'run-end', time: now(), status: 'failed', error: kind, message },
+        true,
+      );
+    }
+  }
+
+  private send(m: HostMessage): void {
+    if (!this.child?.connected) throw new TrainerError(`trainer is not running${this.exitInfo ? ` (it exited: ${this.exitInfo})` : ''}`, 'internal');
+    this.child.send(m);
+  }
+
+  /** Layers, output shapes and parameter counts of a model, built in the child without training. */
+  async describe(spec: ModelSpec, inputShape: [number, number, number], numClasses: number): Promise<ModelDescription> {
+    await this.start();
+    const id = this.nextId++;
+    return new Promise<ModelDescription>((resolve, reject) => {
+      this.describes.set(id, { resolve, reject });
+      try {
+        this.send({ v: 1, type: 'describe', id, spec, inputShape, numClasses });
+      } catch (e) {
+        this.describes.delete(id);
+        reject(e as Error);
+      }
+    });
+  }
+
+  /**
+   * Starts a training run in the child. Every event (including log lines and the final run-end) goes
+   * to `onEvent`; the promise resolves with the run-end, whatever its status — it never rejects for
+   * a training failure, only for misuse (a run already in progress) or a child that cannot start.
+   */
+  async train(req: TrainParams | TrainRequest, onEvent: (e: TrainEvent) => void): Promise<RunEndEvent> {
+    if (this.active) throw new TrainerError('a training run is already in progress in this trainer', 'internal');
+    await this.start();
+    const id = this.nextId++;
+    return new Promise<RunEndEvent>((resolve) => {
+      this.active = { id, runDir: req.runDir, onEvent, resolve, ended: false };
+      const msg: TrainRequest = { config: req.config, runDir: req.runDir, batchSize: req.batchSize, ...(req.maxSteps !== undefined ? { maxSteps: req.maxSteps } : {}), v: 1, type: 'train', id };
+      try {
+        this.send(msg);
+      } catch (e) {
+        this.finishTrain({ v: 1, type: 'run-end', time: now(), status: 'failed', error: 'internal', message: (e as Error).message }, true);
+      }
+    });
+  }
+
+  /** True while a training run is in progress. */
+  get training(): boolean {
+    return this.active !== undefined;
+  }
+
+  /** Asks the child to stop the current run; it ends it within one batch with run-end 'stopped'. */
+  stop(): void {
+    if (this.child?.connected) this.child.send({ v: 1, type: 'stop' } satisfies HostMessage);
+  }
+
+  /** Kills the child. A run in progress ends as 'stopped' (its folder is kept). */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    const child = this.child;
+    if (child && child.exitCode === null && child.signalCode === null) {
+      if (child.connected) child.disconnect(); // the trainer exits on disconnect
+      child.kill();
+    }
+  }
+}

@@ -1,0 +1,162 @@
+/**
+ * File-system IO handlers for tfjs Layers models. tfjs's `file://` handlers live in tfjs-node, which
+ * cannot be installed here, so the trainer brings its own:
+ *
+ *  - `fileLoadHandler(modelJsonPath)`: reads a Layers `model.json` and its weight shards.
+ *  - `fileSaveHandler(folder)`: writes `model.json` + one `weights.bin` into a folder.
+ *  - `loadLayersModelFromFile(path)`: both steps of loading, with every failure a BadInputError
+ *    that names the offending file.
+ */
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { BadInputError } from './errors';
+import { tf } from './tf';
+
+const LAYERS_MODEL_CLASSES = new Set(['Sequential', 'Model', 'Functional']);
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+function errorCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? (e instanceof Error ? e.message : String(e));
+}
+
+async function readOrThrow(path: string, what: string, referencedBy?: string): Promise<Buffer> {
+  try {
+    return await readFile(path);
+  } catch (e) {
+    const code = errorCode(e);
+    const by = referencedBy ? ` (listed in ${referencedBy})` : '';
+    if (code === 'ENOENT') throw new BadInputError(`${path}: ${what} not found${by}`);
+    if (code === 'EISDIR') throw new BadInputError(`${path}: is a folder, expected ${what}${by}`);
+    throw new BadInputError(`${path}: cannot read ${what}${by} (${code})`);
+  }
+}
+
+/** Bytes a weight entry occupies in its shard (quantized entries store the quantized dtype). */
+function entryBytes(entry: tf.io.WeightsManifestEntry): number | undefined {
+  const n = entry.shape.reduce((a, b) => a * b, 1);
+  const q = entry.quantization?.dtype;
+  if (q) return n * (q === 'uint8' ? 1 : 2);
+  switch (entry.dtype) {
+    case 'float32':
+    case 'int32':
+      return n * 4;
+    case 'bool':
+      return n;
+    default:
+      return undefined; // strings/complex: length not knowable from the manifest
+  }
+}
+
+/**
+ * Parses and checks a model.json text; throws BadInputError naming `path` when it is not valid JSON
+ * or not a tfjs Layers model (e.g. a graph model from tfjs-converter).
+ */
+export function parseLayersModelJson(text: string, path: string): tf.io.ModelJSON {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new BadInputError(`${path}: not valid JSON (${(e as Error).message})`);
+  }
+  if (!isObject(raw)) throw new BadInputError(`${path}: not a tfjs model.json (expected a JSON object)`);
+  if (raw.format === 'graph-model') {
+    throw new BadInputError(`${path}: is a tfjs graph model (tfjs-converter output); only Layers models (format "layers-model") can be trained`);
+  }
+  const topology = raw.modelTopology;
+  if (!isObject(topology)) throw new BadInputError(`${path}: not a tfjs Layers model (no "modelTopology" object)`);
+  // Keras-saved topologies wrap the model as {keras_version, backend, model_config: {...}}.
+  const modelConfig = isObject(topology.model_config) ? topology.model_config : topology;
+  const className = modelConfig.class_name;
+  if (typeof className !== 'string' || !LAYERS_MODEL_CLASSES.has(className) || !isObject(modelConfig.config) && !Array.isArray(modelConfig.config)) {
+    throw new BadInputError(
+      `${path}: not a tfjs Layers model (modelTopology.class_name is ${JSON.stringify(className)}; expected Sequential, Model or Functional)`,
+    );
+  }
+  const manifest = raw.weightsManifest;
+  if (manifest !== undefined) {
+    const ok =
+      Array.isArray(manifest) &&
+      manifest.every((g) => isObject(g) && Array.isArray(g.paths) && g.paths.every((p) => typeof p === 'string') && Array.isArray(g.weights));
+    if (!ok) throw new BadInputError(`${path}: malformed "weightsManifest" (expected [{paths: [...], weights: [...]}, ...])`);
+  }
+  return raw as unknown as tf.io.ModelJSON;
+}
+
+/** A tfjs IOHandler that loads a Layers model.json and its weight shards from disk. */
+export function fileLoadHandler(modelJsonPath: string): tf.io.IOHandler {
+  const path = resolve(modelJsonPath);
+  return {
+    async load(): Promise<tf.io.ModelArtifacts> {
+      const text = (await readOrThrow(path, 'model file')).toString('utf8');
+      const modelJSON = parseLayersModelJson(text, path);
+      return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
+        const specs: tf.io.WeightsManifestEntry[] = [];
+        const buffers: ArrayBuffer[] = [];
+        for (const group of manifest) {
+          let groupBytes = 0;
+          let expected: number | undefined = 0;
+          for (const w of group.weights) {
+            specs.push(w);
+            const b = entryBytes(w);
+            expected = b === undefined || expected === undefined ? undefined : expected + b;
+          }
+          for (const shard of group.paths) {
+            const shardPath = resolve(dirname(path), shard);
+            const buf = await readOrThrow(shardPath, 'weight shard', path);
+            groupBytes += buf.byteLength;
+            buffers.push(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);
+          }
+          if (expected !== undefined && groupBytes !== expected) {
+            throw new BadInputError(
+              `${path}: weight shards ${group.paths.join(', ')} hold ${groupBytes} bytes but the manifest describes ${expected} bytes`,
+            );
+          }
+        }
+        return [specs, tf.io.concatenateArrayBuffers(buffers)];
+      });
+    },
+  };
+}
+
+/** A tfjs IOHandler that saves a model as `<folder>/model.json` + `<folder>/weights.bin`. */
+export function fileSaveHandler(folder: string): tf.io.IOHandler {
+  const dir = resolve(folder);
+  return {
+    async save(artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> {
+      const topology = artifacts.modelTopology;
+      if (topology === undefined || topology instanceof ArrayBuffer) {
+        throw new Error('fileSaveHandler: only JSON model topologies can be saved');
+      }
+      await mkdir(dir, { recursive: true });
+      const weightData = artifacts.weightData;
+      const weights = weightData === undefined ? new ArrayBuffer(0) : Array.isArray(weightData) ? tf.io.concatenateArrayBuffers(weightData) : weightData;
+      const manifest: tf.io.WeightsManifestConfig = [{ paths: ['weights.bin'], weights: artifacts.weightSpecs ?? [] }];
+      const modelJSON: tf.io.ModelJSON = {
+        modelTopology: topology,
+        weightsManifest: manifest,
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy ?? `TensorFlow.js tfjs-layers v${tf.version_layers}`,
+        convertedBy: artifacts.convertedBy ?? null,
+      };
+      if (artifacts.trainingConfig) modelJSON.trainingConfig = artifacts.trainingConfig;
+      if (artifacts.userDefinedMetadata) modelJSON.userDefinedMetadata = artifacts.userDefinedMetadata;
+      await writeFile(join(dir, 'weights.bin'), new Uint8Array(weights));
+      await writeFile(join(dir, 'model.json'), JSON.stringify(modelJSON));
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON({ ...artifacts, weightData: weights }) };
+    },
+  };
+}
+
+/** Loads a Layers model from a model.json path. Every failure is a BadInputError naming the file. */
+export async function loadLayersModelFromFile(modelJsonPath: string): Promise<tf.LayersModel> {
+  const path = resolve(modelJsonPath);
+  try {
+    return await tf.loadLayersModel(fileLoadHandler(path));
+  } catch (e) {
+    if (e instanceof BadInputError) throw e;
+    throw new BadInputError(`${path}: cannot build a Layers model from it (${e instanceof Error ? e.message : String(e)})`);
+  }
+}

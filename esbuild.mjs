@@ -27,11 +27,13 @@ const nodeEntries = {
   entryPoints: {
     extension: 'src/extension/extension.ts',
     trainer: 'src/trainer/main.ts',
-    cli: 'src/cli/main.ts',
     'scan-worker': 'src/core/dataset/scan-worker.ts',
   },
   outdir: 'dist',
 };
+
+/** The CLI gets a shebang so `bin` works after `npm link` / `npx`. */
+const cliEntry = { ...nodeEntries, entryPoints: { cli: 'src/cli/main.ts' }, banner: { js: '#!/usr/bin/env node' } };
 
 const webEntries = {
   ...common,
@@ -57,8 +59,8 @@ function existing(entries) {
 
 copyWasm();
 if (watch) {
-  const ctxs = await Promise.all([esbuild.context(existing(nodeEntries)), esbuild.context(existing(webEntries))]);
+  const ctxs = await Promise.all([nodeEntries, cliEntry, webEntries].map((e) => esbuild.context(existing(e))));
   await Promise.all(ctxs.map((c) => c.watch()));
 } else {
-  await Promise.all([esbuild.build(existing(nodeEntries)), esbuild.build(existing(webEntries))]);
+  await Promise.all([nodeEntries, cliEntry, webEntries].map((e) => esbuild.build(existing(e))));
 }

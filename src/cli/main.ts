@@ -1,0 +1,217 @@
+/**
+ * `batch-advisor` — the same engine as the extension, in a terminal or CI.
+ * Exit codes: 0 success, 1 a failure while working (e.g. training OOM), 2 bad input.
+ */
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { existsSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, configForFolder, loadConfigFile, type TrainConfig } from '../core/config';
+import { DatasetInputError } from '../core/dataset/types';
+import { inspectDataset } from '../core/dataset/inspect';
+import { OPTIMIZERS, type OptimizerName } from '../core/model';
+import { suggest, SuggestInputError } from '../core/suggest';
+import { TrainerError } from '../core/trainer-client';
+import { makeSample } from './make-sample';
+import { formatDataset, formatSuggest } from './report';
+import { trainCommand } from './train';
+
+/** Bad input: exit 2 with one line on stderr. */
+class UsageError extends Error {}
+
+/** dist/trainer.js next to dist/cli.js; the .ts entry when run from sources (tests, tsx). */
+export function trainerScriptPath(): string {
+  return __filename.endsWith('.ts') ? join(__dirname, '..', 'trainer', 'main.ts') : join(__dirname, 'trainer.js');
+}
+
+function parseImageSize(v: string): [number, number] {
+  const m = /^(\d+)x(\d+)$/i.exec(v.trim());
+  if (!m) throw new InvalidArgumentError('expected HxW, e.g. 224x224');
+  const h = Number(m[1]);
+  const w = Number(m[2]);
+  if (h < 8 || w < 8 || h > 4096 || w > 4096) throw new InvalidArgumentError('height and width must be between 8 and 4096');
+  return [h, w];
+}
+function parseFraction(v: string): number {
+  const f = Number(v);
+  if (!Number.isFinite(f) || f < 0 || f >= 1) throw new InvalidArgumentError('expected a number from 0 up to (not including) 1');
+  return f;
+}
+function parsePositive(v: string): number {
+  const f = Number(v);
+  if (!Number.isFinite(f) || f <= 0) throw new InvalidArgumentError('expected a positive number');
+  return f;
+}
+function parsePositiveInt(v: string): number {
+  const f = Number(v);
+  if (!Number.isInteger(f) || f <= 0) throw new InvalidArgumentError('expected a positive whole number');
+  return f;
+}
+function parseChannels(v: string): 1 | 3 | 4 {
+  if (v === '1' || v === '3' || v === '4') return Number(v) as 1 | 3 | 4;
+  throw new InvalidArgumentError('expected 1, 3 or 4');
+}
+
+interface SuggestFlags {
+  json?: boolean;
+  imageSize?: [number, number];
+  channels?: 1 | 3 | 4;
+  model?: string;
+  optimizer?: OptimizerName;
+  deviceMemory?: number;
+  validationSplit?: number;
+  headroom?: number;
+}
+
+/** A folder or a *.train.json, with the command-line overrides applied. */
+function configFromInput(input: string, flags: SuggestFlags): TrainConfig {
+  const path = resolve(input);
+  if (!existsSync(path)) throw new UsageError(`${input}: no such file or folder`);
+  const base = statSync(path).isDirectory() ? configForFolder(path) : loadConfigFile(path);
+  return {
+    ...base,
+    ...(flags.imageSize ? { imageSize: flags.imageSize } : {}),
+    ...(flags.channels ? { channels: flags.channels } : {}),
+    ...(flags.model ? { model: /\.json$/i.test(flags.model) ? resolve(flags.model) : flags.model } : {}),
+    ...(flags.optimizer ? { optimizer: flags.optimizer } : {}),
+    ...(flags.validationSplit !== undefined ? { validationSplit: flags.validationSplit } : {}),
+  };
+}
+
+function out(text: string): void {
+  process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+}
+
+/** Progress for people on a terminal's stderr, erased when done; silent when piped. */
+function progressLine(): { update: (s: string) => void; done: () => void } {
+  const tty = process.stderr.isTTY;
+  let last = 0;
+  return {
+    update: (s) => {
+      const now = Date.now();
+      if (!tty || now - last < 100) return;
+      last = now;
+      process.stderr.write(`\r\x1b[2K${s.slice(0, (process.stderr.columns ?? 80) - 1)}`);
+    },
+    done: () => {
+      if (tty) process.stderr.write('\r\x1b[2K');
+    },
+  };
+}
+
+export function buildProgram(): Command {
+  const program = new Command('batch-advisor')
+    .description('Which batch size to use for your image dataset, device and model — and why.')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+
+  program
+    .command('inspect')
+    .description('Inspect an image dataset folder (one subfolder per class)')
+    .argument('<folder>', 'dataset folder')
+    .option('--json', 'print one JSON document')
+    .option('--validation-split <f>', 'fraction held out for validation', parseFraction, 0.2)
+    .option('--image-size <HxW>', 'target size for the decoded-size estimate', parseImageSize)
+    .addOption(new Option('--channels <n>', 'target channels (1, 3 or 4)').argParser(parseChannels))
+    .action(async (folder: string, flags: { json?: boolean; validationSplit: number; imageSize?: [number, number]; channels?: 1 | 3 | 4 }) => {
+      const bar = progressLine();
+      const report = await inspectDataset(resolve(folder), {
+        validationSplit: flags.validationSplit,
+        ...(flags.imageSize ? { imageSize: flags.imageSize } : {}),
+        ...(flags.channels ? { channels: flags.channels } : {}),
+        onProgress: (p) => bar.update(`Scanning… ${p.filesSeen.toLocaleString('en-US')} files`),
+      });
+      bar.done();
+      out(flags.json ? JSON.stringify(report, null, 2) : formatDataset(report).join('\n'));
+    });
+
+  program
+    .command('suggest')
+    .description('Recommend a batch size (and learning rate, warmup, accumulation, loading) for a dataset folder or a *.train.json')
+    .argument('<input>', 'dataset folder or *.train.json config')
+    .option('--json', 'print one JSON document')
+    .option('--image-size <HxW>', 'input size of the model', parseImageSize)
+    .addOption(new Option('--channels <n>', 'input channels (1, 3 or 4)').argParser(parseChannels))
+    .option('--model <name|model.json>', 'tutorial-cnn, mobilenet-v2, resnet-small, or a tfjs Layers model.json')
+    .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS))
+    .option('--device-memory <GiB>', 'plan for a device with this much memory', parsePositive)
+    .option('--validation-split <f>', 'fraction held out for validation', parseFraction)
+    .option('--headroom <f>', 'fraction of free memory kept free (default 0.1)', parseFraction)
+    .action(async (input: string, flags: SuggestFlags) => {
+      const config = configFromInput(input, flags);
+      const bar = progressLine();
+      const report = await suggest(
+        { config },
+        {
+          trainerScript: trainerScriptPath(),
+          ...(flags.deviceMemory !== undefined ? { deviceMemoryGiB: flags.deviceMemory } : {}),
+          ...(flags.headroom !== undefined ? { headroom: flags.headroom } : {}),
+          onProgress: (p) => bar.update(p.message),
+        },
+      );
+      bar.done();
+      out(flags.json ? JSON.stringify(report, null, 2) : formatSuggest(report).join('\n'));
+    });
+
+  program
+    .command('train')
+    .description('Train with a *.train.json config in a child process; the run is kept in .batch-advisor/runs/')
+    .argument('<config>', '*.train.json config')
+    .option('--json', 'print each event as one JSON line')
+    .option('--epochs <n>', 'override the number of epochs', parsePositiveInt)
+    .option('--max-steps <n>', 'stop after this many optimizer steps', parsePositiveInt)
+    .option('--batch-size <n>', 'override the batch size', parsePositiveInt)
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
+    .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string }) => {
+      const code = await trainCommand(configPath, flags, {
+        trainerScript: trainerScriptPath(),
+        stdout: process.stdout,
+        stderr: process.stderr,
+        resolveBatchSize: async (config) => (await suggest({ config }, { trainerScript: trainerScriptPath() })).recommendation.batchSize,
+      });
+      process.exitCode = code;
+    });
+
+  program
+    .command('make-sample')
+    .description('Write the bundled MNIST digits as an image folder (one subfolder per digit)')
+    .argument('[folder]', 'where to write it', 'samples/mnist')
+    .option('--force', 'rewrite even if present')
+    .action(async (folder: string, flags: { force?: boolean }) => {
+      const r = await makeSample(resolve(folder), flags);
+      out(r.created ? `Wrote ${r.images.toLocaleString('en-US')} images to ${r.folder}` : `Sample already present: ${r.images.toLocaleString('en-US')} images in ${r.folder}`);
+    });
+
+  return program;
+}
+
+function isBadInput(e: unknown): boolean {
+  return (
+    e instanceof UsageError ||
+    e instanceof ConfigError ||
+    e instanceof DatasetInputError ||
+    e instanceof SuggestInputError ||
+    (e instanceof TrainerError && e.kind === 'bad-input')
+  );
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      // --help and --version exit 0; everything else commander rejects is bad usage.
+      return e.exitCode === 0 ? 0 : 2;
+    }
+    const message = e instanceof Error ? e.message : String(e);
+    process.stderr.write(`batch-advisor: ${message.split('\n')[0]}\n`);
+    return isBadInput(e) ? 2 : 1;
+  }
+}
+
+if (require.main === module) {
+  void main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,56 @@
+/** The human-readable reports of `inspect` and `suggest`: compact, plain text, no colours needed. */
+import type { DatasetReport, Distribution } from '../core/dataset/types';
+import { formatBytes, formatCount, plural } from '../core/format';
+import type { SuggestReport } from '../core/report';
+
+const dist = (d: Distribution) => `${d.min} / ${d.median} / ${d.p95} / ${d.max}`;
+
+export function formatDataset(r: DatasetReport): string[] {
+  const lines: string[] = [];
+  lines.push(`Dataset  ${r.root}`);
+  lines.push(`  Found ${plural(r.totalImages, 'file')} belonging to ${plural(r.classes.length, 'class', 'classes')}  (${formatBytes(r.bytesOnDisk)} on disk, scanned in ${r.scanMs} ms)`);
+  if (r.classes.length > 0) {
+    const shown = r.classes.slice(0, 12).map((c) => `${c.name} ${formatCount(c.count)}`);
+    const more = r.classes.length > 12 ? `, … ${r.classes.length - 12} more` : '';
+    lines.push(`  Classes  ${shown.join(', ')}${more}`);
+    if (r.imbalanceRatio !== null && r.imbalanceRatio > 1.5) lines.push(`  Imbalance  largest/smallest class = ${r.imbalanceRatio.toFixed(1)}×`);
+  }
+  const formats = Object.entries(r.formats).map(([k, v]) => `${k} ${formatCount(v)}`);
+  if (formats.length) lines.push(`  Formats  ${formats.join(', ')}`);
+  if (r.totalImages > 0) {
+    lines.push(`  Width    min/median/p95/max ${dist(r.width)} px`);
+    lines.push(`  Height   min/median/p95/max ${dist(r.height)} px`);
+  }
+  lines.push(`  Split    ${formatCount(r.train)} train / ${formatCount(r.validation)} validation (split ${r.validationSplit})`);
+  const [h, w] = r.decoded.imageSize;
+  lines.push(`  Decoded at ${h}×${w}×${r.decoded.channels}: ${formatBytes(r.decoded.uint8Bytes)} as uint8, ${formatBytes(r.decoded.float32Bytes)} as float32`);
+  const total = Object.values(r.problemCounts).reduce((a, b) => a + (b ?? 0), 0);
+  if (total > 0) {
+    lines.push(`  Problems (${formatCount(total)})`);
+    for (const p of r.problems.slice(0, 10)) lines.push(`    ${p.kind.padEnd(19)} ${p.message}`);
+    if (total > 10) lines.push(`    … ${formatCount(total - 10)} more (see --json)`);
+  }
+  return lines;
+}
+
+export function formatSuggest(s: SuggestReport): string[] {
+  const { recommendation: rec, memory, device, model } = s;
+  const lines = formatDataset(s.dataset);
+  lines.push('');
+  lines.push(`Device   ${device.name}: ${formatBytes(device.memoryFreeBytes)} free of ${formatBytes(device.memoryTotalBytes)}${device.source === 'override' ? ' (planned)' : ''}`);
+  for (const d of s.devices.filter((d) => d !== device)) lines.push(`         also ${d.name}: ${formatBytes(d.memoryFreeBytes)} free of ${formatBytes(d.memoryTotalBytes)}`);
+  lines.push(`Model    ${model.name}: ${formatCount(model.totalParams)} parameters, input ${model.inputShape.join('×')}, ${model.numClasses} classes, optimizer ${s.optimizer}`);
+  lines.push(
+    `Memory   ${formatBytes(memory.fixedBytes)} fixed + ${formatBytes(memory.perSampleBytes)} per image; budget ${formatBytes(memory.budgetBytes)} (${Math.round(memory.headroom * 100)}% headroom)`,
+  );
+  const table = memory.table.map((t) => `${t.batchSize}:${formatBytes(t.bytes)}${t.fits ? '' : '✗'}`);
+  lines.push(`         ${table.join('  ')}`);
+  lines.push('');
+  lines.push(`Recommended batch size: ${rec.batchSize}   (largest that fits: ${formatCount(rec.maxBatchSize)})`);
+  for (const r of rec.reasons) lines.push(`  • ${r}`);
+  lines.push(`  Learning rate ${rec.learningRate.recommended.toPrecision(3)} (${rec.learningRate.rule} rule from ${rec.learningRate.base} at batch ${rec.learningRate.baseBatchSize})` + (rec.warmupEpochs > 0 ? `, warm up over ${rec.warmupEpochs} epochs` : ''));
+  if (rec.accumulationSteps > 1) lines.push(`  Accumulate ${rec.accumulationSteps} micro-batches → effective batch ${rec.effectiveBatchSize}`);
+  lines.push(`  ${formatCount(rec.stepsPerEpoch)} steps per epoch; data: ${rec.loading.strategy} (${rec.loading.reason})`);
+  for (const w of rec.warnings) lines.push(`  ! ${w}`);
+  return lines;
+}

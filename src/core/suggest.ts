@@ -1,0 +1,105 @@
+/**
+ * The whole suggestion, shared by the CLI and the extension: scan the dataset and read the devices
+ * (in parallel), have the trainer child describe the model, then plan memory and recommend.
+ */
+import type { TrainConfig } from './config';
+import { inspectDataset } from './dataset/inspect';
+import { chooseDevice, listDevices } from './devices/devices';
+import { estimateMemory } from './memory';
+import { recommend } from './recommend';
+import type { SuggestReport } from './report';
+import { TrainerClient } from './trainer-client';
+
+/** The input is readable but cannot be planned for (e.g. a folder without images). */
+export class SuggestInputError extends Error {
+  override readonly name = 'SuggestInputError';
+}
+
+export type SuggestStage = 'scan' | 'devices' | 'model' | 'plan';
+
+export interface SuggestProgress {
+  stage: SuggestStage;
+  message: string;
+  filesSeen?: number;
+}
+
+export interface SuggestOptions {
+  /** dist/trainer.js (or the .ts entry under tsx in tests). */
+  trainerScript: string;
+  signal?: AbortSignal;
+  onProgress?: (p: SuggestProgress) => void;
+  /** Fraction of free memory kept free. Default 0.10. */
+  headroom?: number;
+  /** Plan for a device with this much memory (overrides the config's deviceMemoryGiB). */
+  deviceMemoryGiB?: number;
+  /** Lines for the log. */
+  log?: (message: string) => void;
+}
+
+export const DEFAULT_HEADROOM = 0.1;
+
+function abortError(): Error {
+  const e = new Error('Cancelled');
+  e.name = 'AbortError';
+  return e;
+}
+
+export async function suggest(input: { config: TrainConfig }, opts: SuggestOptions): Promise<SuggestReport> {
+  const { config } = input;
+  const { signal, onProgress } = opts;
+  const headroom = opts.headroom ?? DEFAULT_HEADROOM;
+  if (signal?.aborted) throw abortError();
+
+  onProgress?.({ stage: 'scan', message: `Scanning ${config.dataset}`, filesSeen: 0 });
+  const devicesPromise = listDevices();
+  const dataset = await inspectDataset(config.dataset, {
+    validationSplit: config.validationSplit,
+    imageSize: config.imageSize,
+    channels: config.channels,
+    ...(signal ? { signal } : {}),
+    onProgress: (p) => onProgress?.({ stage: 'scan', message: `Scanned ${p.filesSeen.toLocaleString('en-US')} files`, filesSeen: p.filesSeen }),
+  });
+  opts.log?.(`Scanned ${dataset.root}: ${dataset.totalImages} images in ${dataset.classes.length} classes (${dataset.scanMs} ms)`);
+  if (dataset.totalImages === 0) {
+    throw new SuggestInputError(
+      `No images found in ${dataset.root}: expected one subfolder per class holding .png, .jpg, .jpeg, .gif or .bmp files.`,
+    );
+  }
+
+  onProgress?.({ stage: 'devices', message: 'Reading device memory' });
+  const devices = await devicesPromise;
+  const overrideGiB = opts.deviceMemoryGiB ?? config.deviceMemoryGiB;
+  const device = chooseDevice(devices, overrideGiB);
+  if (signal?.aborted) throw abortError();
+
+  onProgress?.({ stage: 'model', message: `Describing model ${config.model}` });
+  const [h, w] = config.imageSize;
+  const log = opts.log;
+  const client = new TrainerClient({ trainerScript: opts.trainerScript, ...(log ? { onLog: (e) => log(e.message) } : {}) });
+  const onAbort = () => client.dispose();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  let model;
+  try {
+    model = await client.describe({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], dataset.classes.length);
+  } catch (e) {
+    if (signal?.aborted) throw abortError();
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    client.dispose();
+  }
+  if (signal?.aborted) throw abortError();
+
+  onProgress?.({ stage: 'plan', message: 'Planning memory' });
+  const budgetBytes = Math.floor(device.memoryFreeBytes * (1 - headroom));
+  const memory = estimateMemory(model, { optimizer: config.optimizer, budgetBytes, headroom });
+  const hostRam = devices.find((d) => d.kind === 'cpu');
+  const recommendation = recommend({
+    dataset,
+    memory,
+    config,
+    device,
+    freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes,
+  });
+  return { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation };
+}

@@ -46,7 +46,7 @@ export async function makeSample(out: string, opts: { force?: boolean; perDigit?
       const pixels = Buffer.alloc(SIZE * SIZE);
       for (let p = 0; p < SIZE * SIZE; p++) pixels[p] = Math.round((data[i * SIZE * SIZE + p] ?? 0) * 255);
       const file = join(dir, `${digit}-${String(i).padStart(4, '0')}.png`);
-      jobs.push(() => sharp(pixels, { raw: { width: SIZE, height: SIZE, channels: 1 } }).png().toFile(file));
+      jobs.push(() => sharp(pixels, { raw: { width: SIZE, height: SIZE, channels: 1 } }).toColourspace('b-w').png().toFile(file));
       images++;
     }
   }

@@ -1,0 +1,59 @@
+/** Describes a model for the memory model: per-layer output shapes and parameter counts. */
+import type { LayerDescription, ModelDescription, ModelSpec } from '../../core/model';
+import { tf } from '../tf';
+import { buildModel, type InputShape } from './zoo';
+
+function count(weights: tf.LayerVariable[]): number {
+  return weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+}
+
+function isContainer(layer: tf.layers.Layer): layer is tf.LayersModel {
+  return layer instanceof tf.LayersModel;
+}
+
+/** Layers in order, nested models (e.g. a pretrained base inside a user model) flattened, input layers skipped. */
+function describeLayers(layers: tf.layers.Layer[], prefix = ''): LayerDescription[] {
+  const out: LayerDescription[] = [];
+  for (const layer of layers) {
+    if (layer.getClassName() === 'InputLayer') continue;
+    if (isContainer(layer)) {
+      out.push(...describeLayers(layer.layers, `${prefix}${layer.name}/`));
+      continue;
+    }
+    const shape = layer.outputShape;
+    const first = (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
+    out.push({
+      name: prefix + layer.name,
+      className: layer.getClassName(),
+      outputShape: first.slice(1).map((d) => d ?? 1),
+      params: count(layer.weights),
+      trainableParams: layer.trainable ? count(layer.trainableWeights) : 0,
+    });
+  }
+  return out;
+}
+
+/** Describes an already built model (does not dispose it). */
+export function describeModel(model: tf.LayersModel, name: string, inputShape: InputShape, numClasses: number): ModelDescription {
+  const layers = describeLayers(model.layers);
+  return {
+    name,
+    inputShape: [...inputShape],
+    numClasses,
+    layers,
+    totalParams: layers.reduce((n, l) => n + l.params, 0),
+    trainableParams: layers.reduce((n, l) => n + l.trainableParams, 0),
+  };
+}
+
+/** Builds the model a spec names on the cpu backend, describes it, and disposes it. */
+export async function describeModelSpec(spec: ModelSpec, inputShape: [number, number, number], numClasses: number): Promise<ModelDescription> {
+  if (!tf.engine().backendName) await tf.setBackend('cpu');
+  const model = await buildModel(spec, inputShape, numClasses);
+  try {
+    const name = /\.json$/i.test(spec.model) ? spec.model : spec.model === 'mobilenet-v2' && (spec.widthMultiplier ?? 1) !== 1 ? `mobilenet-v2 (alpha ${spec.widthMultiplier})` : spec.model;
+    return describeModel(model, name, inputShape, numClasses);
+  } finally {
+    model.dispose();
+  }
+}

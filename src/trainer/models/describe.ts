@@ -4,7 +4,7 @@ import { tf } from '../tf';
 import { buildModel, type InputShape } from './zoo';
 
 function count(weights: tf.LayerVariable[]): number {
-  return weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1), 0);
+  return weights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
 }
 
 function isContainer(layer: tf.layers.Layer): layer is tf.LayersModel {

@@ -1,0 +1,205 @@
+import { strict as assert } from 'node:assert';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { decodeImage } from '../../src/trainer/data/decode';
+import { decideLoading, ImagePipeline, type Batch } from '../../src/trainer/data/pipeline';
+import { epochOrder, mulberry32 } from '../../src/trainer/data/prng';
+import { splitFiles, validationCount } from '../../src/trainer/data/split';
+import { makeTinyDataset, writeCorruptImage, writeHugeHeaderPng } from '../helpers/tiny-dataset';
+
+let dir: string;
+let files: { path: string; label: number }[];
+
+before(async () => {
+  dir = mkdtempSync(join(tmpdir(), 'ba-pipeline-'));
+  files = (await makeTinyDataset(join(dir, 'ds'), { classes: 3, perClass: 10, size: 16, channels: 3 })).files;
+});
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+async function collect(it: AsyncIterable<Batch>): Promise<Batch[]> {
+  const out: Batch[] = [];
+  for await (const b of it) out.push(b);
+  return out;
+}
+
+const base = { imageSize: [16, 16] as [number, number], channels: 3 as const, batchSize: 8, seed: 42 };
+
+describe('prng and split', () => {
+  test('mulberry32 is deterministic and in [0, 1)', () => {
+    const a = mulberry32(1);
+    const b = mulberry32(1);
+    for (let i = 0; i < 100; i++) {
+      const v = a();
+      assert.equal(v, b());
+      assert.ok(v >= 0 && v < 1);
+    }
+  });
+
+  test('split: same seed → same split, different seed → different; counts = floor(split × N)', () => {
+    const items = Array.from({ length: 103 }, (_, i) => i);
+    const s1 = splitFiles(items, 0.2, 7);
+    const s2 = splitFiles(items, 0.2, 7);
+    const s3 = splitFiles(items, 0.2, 8);
+    assert.deepEqual(s1, s2);
+    assert.notDeepEqual(s1.validation, s3.validation);
+    assert.equal(s1.validation.length, 20); // floor(0.2 × 103)
+    assert.equal(s1.train.length, 83);
+    assert.deepEqual([...s1.train, ...s1.validation].sort((a, b) => a - b), items);
+    assert.equal(validationCount(10, 0.3), 3); // 0.3 × 10 is 2.9999999999999996 in floats
+    assert.equal(validationCount(10, 0), 0);
+    assert.equal(splitFiles(items, 0, 1).validation.length, 0);
+  });
+
+  test('epoch order differs per epoch and is reproducible', () => {
+    const e1 = epochOrder(50, 3, 1);
+    assert.deepEqual(e1, epochOrder(50, 3, 1));
+    assert.notDeepEqual(e1, epochOrder(50, 3, 2));
+    assert.notDeepEqual(e1, epochOrder(50, 4, 1));
+    assert.deepEqual([...e1].sort((a, b) => a - b), Array.from({ length: 50 }, (_, i) => i));
+  });
+});
+
+describe('decoding', () => {
+  test('channels 1/3/4 give [h, w, c] uint8 pixels', async () => {
+    for (const channels of [1, 3, 4] as const) {
+      const px = await decodeImage(files[0]!.path, { imageSize: [12, 10], channels });
+      assert.equal(px.length, 12 * 10 * channels);
+      if (channels === 4) assert.equal(px[3], 255); // alpha added opaque
+    }
+    // An RGBA file read as RGB drops alpha; a gray read as RGB repeats it.
+    const p = await ImagePipeline.create(files.slice(0, 3), { ...base, channels: 1, loading: 'stream' });
+    const [b] = await collect(p.sequential());
+    assert.deepEqual(b!.shape, [3, 16, 16, 1]);
+    assert.equal(b!.x.length, 3 * 16 * 16);
+    assert.ok(b!.x.every((v) => v >= 0 && v <= 255));
+    assert.ok(b!.x.some((v) => v > 1), 'pixels stay 0–255 (the model rescales)');
+  });
+});
+
+describe('pipeline', () => {
+  test('batches cover the epoch once, last batch partial, labels follow files', async () => {
+    const p = await ImagePipeline.create(files, { ...base, loading: 'stream' });
+    assert.equal(p.batchesPerEpoch, 4);
+    const batches = await collect(p.epoch(1));
+    assert.deepEqual(
+      batches.map((b) => b.size),
+      [8, 8, 8, 6],
+    );
+    assert.deepEqual(batches[3]!.shape, [6, 16, 16, 3]);
+    const seen = batches.flatMap((b) => b.paths);
+    assert.deepEqual([...seen].sort(), files.map((f) => f.path).sort());
+    const labelOf = new Map(files.map((f) => [f.path, f.label]));
+    for (const b of batches) b.paths.forEach((path, i) => assert.equal(b.y[i], labelOf.get(path)));
+    // The order is the epoch's seeded order; another epoch differs; the same epoch repeats.
+    assert.deepEqual(
+      seen,
+      p.epochFiles(1).map((f) => f.path),
+    );
+    const again = (await collect(p.epoch(1))).flatMap((b) => b.paths);
+    assert.deepEqual(again, seen);
+    const e2 = (await collect(p.epoch(2))).flatMap((b) => b.paths);
+    assert.notDeepEqual(e2, seen);
+  });
+
+  test('preload and stream give identical batches', async () => {
+    const s = await ImagePipeline.create(files, { ...base, loading: 'stream' });
+    const p = await ImagePipeline.create(files, { ...base, loading: 'preload' });
+    assert.equal(s.loading, 'stream');
+    assert.equal(p.loading, 'preload');
+    for (const epoch of [1, 2]) {
+      const a = await collect(s.epoch(epoch));
+      const b = await collect(p.epoch(epoch));
+      assert.equal(a.length, b.length);
+      a.forEach((x, i) => {
+        assert.deepEqual(x.paths, b[i]!.paths);
+        assert.deepEqual(x.y, b[i]!.y);
+        assert.deepEqual(x.x, b[i]!.x);
+      });
+    }
+  });
+
+  test('auto loading preloads when uint8 images fit in half the available memory', async () => {
+    assert.equal(decideLoading('auto', 1000, [100, 100], 3, 60_000_000).loading, 'preload'); // 30 MB ≤ 30 MB
+    assert.equal(decideLoading('auto', 1001, [100, 100], 3, 60_000_000).loading, 'stream');
+    assert.equal(decideLoading('preload', 10 ** 9, [100, 100], 3, 1).loading, 'preload');
+    assert.equal((await ImagePipeline.create(files, { ...base, availableMemoryBytes: 1000 })).loading, 'stream');
+    assert.equal((await ImagePipeline.create(files, { ...base, availableMemoryBytes: 10 ** 9 })).loading, 'preload');
+  });
+
+  test('corrupt and oversized files are skipped, reported once, never fatal', async () => {
+    const bad = join(dir, 'ds', 'class_0', 'zz-corrupt.png');
+    const huge = join(dir, 'ds', 'class_1', 'zz-huge.png');
+    writeCorruptImage(bad);
+    writeHugeHeaderPng(huge, 10_000, 9_000); // 90 MP: over the 50 MP limit
+    const all = [...files, { path: bad, label: 0 }, { path: huge, label: 1 }];
+    for (const loading of ['stream', 'preload'] as const) {
+      const skipped: [string, string][] = [];
+      const p = await ImagePipeline.create(all, { ...base, loading, onSkip: (path, reason) => skipped.push([path, reason]) });
+      const e1 = await collect(p.epoch(1));
+      const e2 = await collect(p.epoch(2));
+      assert.equal(
+        e1.reduce((n, b) => n + b.size, 0),
+        files.length,
+      );
+      assert.equal(
+        e2.reduce((n, b) => n + b.size, 0),
+        files.length,
+      );
+      assert.equal(skipped.length, 2, `${loading}: each reported once`);
+      const reasons = new Map(skipped);
+      assert.match(reasons.get(bad)!, /cannot be decoded/);
+      // Refused from the header: the reason is the size, not a decode failure of its bogus pixel data.
+      assert.match(reasons.get(huge)!, /too large: 10000×9000 = 90\.0 MP, over the 50 MP limit \(not decoded\)/);
+      assert.equal(p.size, files.length);
+      assert.equal(p.batchesPerEpoch, 4);
+    }
+    rmSync(bad);
+    rmSync(huge);
+  });
+
+  test('prefetch keeps data-wait small when decoding is faster than training', async () => {
+    // Decoding: ≥ 2 ms per image, 16 in flight; a training step: 20 ms of synchronous work.
+    const slowDecode = async (path: string, opts: Parameters<typeof decodeImage>[1]): Promise<Uint8Array> => {
+      const px = await decodeImage(path, opts);
+      await new Promise((r) => setTimeout(r, 2));
+      return px;
+    };
+    const many = [...files, ...files, ...files, ...files]; // 120 images, 15 batches
+    const p = await ImagePipeline.create(many, { ...base, loading: 'stream', concurrency: 16, prefetchBatches: 3, decode: slowDecode });
+    let waitMs = 0;
+    let stepMs = 0;
+    const it = p.epoch(1);
+    let first = true;
+    for (;;) {
+      const t0 = performance.now();
+      const r = await it.next();
+      const waited = performance.now() - t0;
+      if (r.done) break;
+      if (!first) waitMs += waited; // the first batch has nothing to overlap with
+      first = false;
+      const t1 = performance.now();
+      while (performance.now() - t1 < 20) {
+        /* a synchronous "training step", like the tfjs cpu backend */
+      }
+      await new Promise((r) => setImmediate(r)); // the train loop yields once per step
+      stepMs += performance.now() - t1;
+    }
+    assert.ok(waitMs / (waitMs + stepMs) < 0.05, `data wait ${waitMs.toFixed(1)} ms vs steps ${stepMs.toFixed(1)} ms`);
+  });
+
+  test('stopping early (break) ends the producer cleanly', async () => {
+    const p = await ImagePipeline.create(files, { ...base, batchSize: 2, loading: 'stream', prefetchBatches: 2 });
+    let n = 0;
+    for await (const _b of p.epoch(1)) if (++n === 2) break;
+    assert.equal(n, 2);
+    const ac = new AbortController();
+    n = 0;
+    for await (const _b of p.epoch(2, ac.signal)) {
+      n++;
+      ac.abort();
+    }
+    assert.ok(n <= 3, `abort ends the epoch within the prefetched batches (got ${n})`);
+  });
+});

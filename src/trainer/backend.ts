@@ -1,0 +1,174 @@
+/**
+ * Picks and initialises the tfjs backend the trainer runs on.
+ *
+ * Preference order for 'auto':
+ *   1. tensorflow-gpu  @tensorflow/tfjs-node-gpu, when it loads AND TensorFlow sees a CUDA GPU
+ *   2. tensorflow      @tensorflow/tfjs-node (libtensorflow on the CPU)
+ *   3. wasm            tfjs-backend-wasm (XNNPACK, SIMD) plus our training kernels (./kernels)
+ *   4. cpu             tfjs-backend-cpu (pure JS; always there, very slow convolution gradients)
+ *
+ * tfjs-node(-gpu) are native packages the extension cannot bundle (they download libtensorflow at
+ * install time). They are resolved, in order, from the user's workspace node_modules (as
+ * vscode-eslint resolves the user's eslint), from the extension's own node_modules, then from an
+ * explicit path setting. Every backend passed over is reported with a one-line reason.
+ *
+ * GPU memory: the host starts the trainer child with TF_FORCE_GPU_ALLOW_GROWTH=true in its
+ * environment, so TensorFlow grows its GPU pool as needed instead of reserving the whole card
+ * (tfjs has no memory-fraction API). We set it here too, before tfjs-node-gpu is loaded, in case
+ * the trainer was started some other way.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import type { BackendName } from '../core/protocol';
+import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { tf } from './tf';
+import { registerWasmTrainingKernels } from './kernels';
+
+/** The extension's own require (dist/ when bundled, src/trainer/ from sources). */
+const ownRequire = createRequire(__filename);
+
+export type BackendChoice = 'auto' | BackendName;
+
+export interface BackendOptions {
+  /** The user's workspace folder: its node_modules is searched first for tfjs-node(-gpu). */
+  workspaceFolder?: string;
+  /** Explicit path (setting) to a tfjs-node or tfjs-node-gpu package folder or its entry file. */
+  tfjsNodePath?: string;
+}
+
+export interface BackendResult {
+  name: BackendName;
+  skipped: { name: BackendName; reason: string }[];
+}
+
+const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+const PACKAGE: Record<'tensorflow-gpu' | 'tensorflow', string> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+};
+
+/** A backend that could not be used, with the one-line reason shown to the user. */
+class Unavailable extends Error {}
+
+export async function initBackend(choice: BackendChoice, opts: BackendOptions = {}): Promise<BackendResult> {
+  const skipped: BackendResult['skipped'] = [];
+  const candidates = choice === 'auto' ? ORDER : [choice];
+  for (const name of candidates) {
+    try {
+      await TRY[name](opts);
+      return { name, skipped };
+    } catch (e) {
+      const reason = oneLine(e);
+      if (choice !== 'auto') throw new Error(`backend '${name}' is not available: ${reason}`);
+      skipped.push({ name, reason });
+    }
+  }
+  // Unreachable: the cpu backend is bundled.
+  throw new Error(`no tfjs backend could be initialised: ${skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')}`);
+}
+
+const TRY: Record<BackendName, (opts: BackendOptions) => Promise<void>> = {
+  'tensorflow-gpu': async (opts) => {
+    // See the header: TensorFlow must not grab the whole card.
+    process.env['TF_FORCE_GPU_ALLOW_GROWTH'] ??= 'true';
+    loadTfjsNode('tensorflow-gpu', opts);
+    await activate('tensorflow');
+    if (!cudaGpuVisible()) throw new Unavailable('no CUDA GPU visible');
+  },
+  tensorflow: async (opts) => {
+    // tfjs-node-gpu, if it loaded above, also runs on the CPU: reuse it rather than look for tfjs-node.
+    if (!tf.findBackendFactory('tensorflow')) loadTfjsNode('tensorflow', opts);
+    await activate('tensorflow');
+  },
+  wasm: async () => {
+    registerWasmTrainingKernels();
+    setWasmPaths(wasmDir());
+    await activate('wasm');
+  },
+  cpu: async () => {
+    await activate('cpu');
+  },
+};
+
+async function activate(tfName: string): Promise<void> {
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(tfName);
+  } catch (e) {
+    throw new Unavailable(`failed to initialise: ${oneLine(e)}`);
+  }
+  if (!ok || tf.getBackend() !== tfName) throw new Unavailable('failed to initialise');
+  await tf.ready();
+}
+
+/**
+ * Loads tfjs-node(-gpu), which registers the 'tensorflow' backend with the tfjs-core instance it
+ * imports. That must be our instance: a workspace copy resolving its own tfjs-core would register
+ * with another engine, so we check that the backend appeared in ours.
+ */
+function loadTfjsNode(name: 'tensorflow-gpu' | 'tensorflow', opts: BackendOptions): void {
+  const pkg = PACKAGE[name];
+  const where: string[] = [];
+  const attempts: { from: string; resolve: () => string }[] = [];
+  if (opts.workspaceFolder) {
+    const req = createRequire(join(opts.workspaceFolder, 'package.json'));
+    attempts.push({ from: join(opts.workspaceFolder, 'node_modules'), resolve: () => req.resolve(pkg) });
+    where.push(`${join(opts.workspaceFolder, 'node_modules')}`);
+  }
+  attempts.push({ from: 'the extension', resolve: () => ownRequire.resolve(pkg) });
+  where.push('the extension');
+  if (opts.tfjsNodePath) {
+    const p = opts.tfjsNodePath;
+    attempts.push({ from: p, resolve: () => createRequire(join(p, 'package.json')).resolve(p) });
+    where.push(p);
+  }
+  for (const a of attempts) {
+    let file: string;
+    try {
+      file = a.resolve();
+    } catch {
+      continue; // not installed there
+    }
+    try {
+      ownRequire(file);
+    } catch (e) {
+      throw new Unavailable(`${pkg} installed but failed to load: ${oneLine(e)}`);
+    }
+    if (!tf.findBackendFactory('tensorflow')) {
+      throw new Unavailable(`${pkg} (${file}) loaded but registered no 'tensorflow' backend with this tfjs-core (version mismatch?)`);
+    }
+    return;
+  }
+  throw new Unavailable(`${pkg} not installed in ${where.join(' or ')}`);
+}
+
+/** True when TensorFlow (through tfjs-node-gpu) lists a GPU device. */
+function cudaGpuVisible(): boolean {
+  try {
+    const backend = tf.backend() as unknown as { binding?: { isUsingGpuDevice?: () => boolean } };
+    const using = backend.binding?.isUsingGpuDevice?.();
+    if (typeof using === 'boolean') return using;
+  } catch {
+    // fall through to the driver check
+  }
+  // Older bindings lack isUsingGpuDevice: the NVIDIA driver's device nodes are the next best sign.
+  return existsSync('/dev/nvidia0') || existsSync('/proc/driver/nvidia/gpus');
+}
+
+/**
+ * Folder holding tfjs-backend-wasm's .wasm binaries. The build copies them to dist/wasm/, next to
+ * the bundles (dist/trainer.js); run from sources (tests, tsx) they are in node_modules.
+ */
+export function wasmDir(): string {
+  const bundled = join(__dirname, 'wasm');
+  if (existsSync(join(bundled, 'tfjs-backend-wasm-simd.wasm'))) return `${bundled}/`;
+  const pkgJson = ownRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json');
+  return `${join(pkgJson, '..', 'dist')}/`;
+}
+
+function oneLine(e: unknown): string {
+  const msg = e instanceof Error ? e.message : String(e);
+  return (msg.split('\n').find((l) => l.trim() !== '') ?? msg).trim();
+}

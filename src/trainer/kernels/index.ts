@@ -1,0 +1,40 @@
+/**
+ * Training kernels for the tfjs wasm backend. tfjs-backend-wasm 4.22 cannot train convolutional
+ * networks: it has no Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter or
+ * DepthwiseConv2dNativeBackpropInput (tfjs issue #8474), and its Conv2DBackpropInput is a plain
+ * loop ~9× slower than the forward convolution. Each replacement is a composition of XNNPACK
+ * kernels the backend already has; see the comment at the top of each file for the math.
+ *
+ * Call `registerWasmTrainingKernels()` before `tf.setBackend('wasm')`.
+ */
+// The wasm backend registers its own kernels when imported: import it first so ours replace them.
+import '@tensorflow/tfjs-backend-wasm';
+import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '../tf';
+import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
+import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
+import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop';
+import { originals } from './util';
+
+export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
+  conv2DBackpropFilterConfig,
+  conv2DBackpropInputConfig,
+  depthwiseConv2dNativeBackpropFilterConfig,
+  depthwiseConv2dNativeBackpropInputConfig,
+];
+
+let registered = false;
+
+/** Registers (once) our wasm training kernels, replacing the backend's own where it has one. */
+export function registerWasmTrainingKernels(): void {
+  if (registered) return;
+  for (const k of WASM_TRAINING_KERNELS) {
+    const existing = getKernel(k.kernelName, 'wasm');
+    if (existing) {
+      if (existing.kernelFunc === k.kernelFunc) continue;
+      originals.set(k.kernelName, existing);
+      unregisterKernel(k.kernelName, 'wasm');
+    }
+    registerKernel(k);
+  }
+  registered = true;
+}

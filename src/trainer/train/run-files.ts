@@ -1,0 +1,55 @@
+/**
+ * The trainer's side of a run folder: every TrainEvent is appended as one JSON line to
+ * metrics.jsonl with a synchronous write per event (handed to the OS at once, so a host that dies
+ * loses nothing), log lines to train.log, and the model is saved into model/ by swapping in a
+ * freshly written folder (a crash mid-save leaves the previous epoch's model intact).
+ */
+import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import type { LogEvent, TrainEvent } from '../../core/protocol';
+import { RUN_FILES } from '../../core/runs';
+import { fileSaveHandler } from '../model-io';
+import type { tf } from '../tf';
+
+export class RunFiles {
+  private metricsFd: number | undefined;
+  private logFd: number | undefined;
+
+  constructor(readonly dir: string) {
+    mkdirSync(dir, { recursive: true });
+    this.metricsFd = openSync(join(dir, RUN_FILES.metrics), 'a');
+    this.logFd = openSync(join(dir, RUN_FILES.log), 'a');
+  }
+
+  get modelDir(): string {
+    return join(this.dir, RUN_FILES.model);
+  }
+
+  event(ev: TrainEvent): void {
+    if (this.metricsFd !== undefined) writeSync(this.metricsFd, JSON.stringify(ev) + '\n');
+    if (ev.type === 'log') this.log(ev.level, ev.message);
+  }
+
+  log(level: LogEvent['level'], message: string): void {
+    if (this.logFd !== undefined) writeSync(this.logFd, `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`);
+  }
+
+  /** Saves into `<runDir>/model/` (model.json + weights.bin) and returns the model.json path. */
+  async saveModel(model: tf.LayersModel): Promise<string> {
+    const final = this.modelDir;
+    const tmp = `${final}.saving`;
+    const old = `${final}.old`;
+    rmSync(tmp, { recursive: true, force: true });
+    await model.save(fileSaveHandler(tmp));
+    rmSync(old, { recursive: true, force: true });
+    if (existsSync(final)) renameSync(final, old);
+    renameSync(tmp, final);
+    rmSync(old, { recursive: true, force: true });
+    return join(final, 'model.json');
+  }
+
+  close(): void {
+    for (const fd of [this.metricsFd, this.logFd]) if (fd !== undefined) closeSync(fd);
+    this.metricsFd = this.logFd = undefined;
+  }
+}

@@ -1,0 +1,375 @@
+/**
+ * A training run in the trainer child: backend → dataset (Keras split) → input pipeline → model →
+ * epochs of optimizer steps (with gradient accumulation) → validation → model saved each epoch.
+ *
+ * Every event goes to `<runDir>/metrics.jsonl` first, then to the host (`send`). The run always
+ * ends with exactly one run-end: 'completed', 'stopped' (the AbortSignal, honoured within one
+ * batch) or 'failed' (out of memory with a suggested batch size, bad input, internal error).
+ */
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import type { TrainConfig } from '../../core/config';
+import { listDatasetFiles } from '../../core/dataset/list';
+import type { BackendName, BatchEvent, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/protocol';
+import { initBackend } from '../backend';
+import { ImagePipeline, decideLoading, type Batch } from '../data/pipeline';
+import { splitFiles } from '../data/split';
+import { BadInputError, classifyError, isOutOfMemory } from '../errors';
+import { buildModel } from '../models/zoo';
+import { tf } from '../tf';
+import { RunFiles } from './run-files';
+import { evaluateBatch, makeOptimizer, trainStep, type MicroBatch } from './step';
+
+/** Test seams. */
+export interface RunHooks {
+  /** Called before each optimizer step (1-based global step); throw to inject a failure. */
+  beforeStep?: (globalStep: number) => void;
+  /** Options passed to the input pipeline (e.g. prefetch depth). */
+  pipeline?: { prefetchBatches?: number; concurrency?: number };
+}
+
+/**
+ * Fault injection for end-to-end tests through the real child process:
+ * BATCH_ADVISOR_FAULT="oom@3" throws a TensorFlow-style OOM error before step 3;
+ * "delay@50" makes every step at least 50 ms longer.
+ */
+export function hooksFromEnv(env: NodeJS.ProcessEnv = process.env): RunHooks {
+  const spec = env['BATCH_ADVISOR_FAULT'];
+  if (!spec) return {};
+  const [kind, arg] = spec.split('@');
+  const n = Number(arg);
+  if (kind === 'oom') {
+    return {
+      beforeStep: (step) => {
+        if (step === n) throw new Error('OOM when allocating tensor with shape[32,64,64,32] and type float on /job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc (injected)');
+      },
+    };
+  }
+  if (kind === 'delay') {
+    return {
+      beforeStep: () => {
+        const t = performance.now();
+        while (performance.now() - t < n) {
+          /* a slow step */
+        }
+      },
+    };
+  }
+  return {};
+}
+
+function now(): string {
+  return new Date().toISOString();
+}
+
+const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/** The workspace folder of a run folder `<ws>/.batch-advisor/runs/<id>`. */
+function workspaceOf(runDir: string): string {
+  return resolve(runDir, '..', '..', '..');
+}
+
+export function oomMessage(batchSize: number, accumulationSteps: number, cause: string): { message: string; suggestedBatchSize: number } {
+  const suggestedBatchSize = Math.max(1, Math.floor(batchSize / 2));
+  const keep = batchSize > 1 ? `, or ${suggestedBatchSize} with accumulationSteps ${accumulationSteps * 2} to keep the effective batch of ${batchSize * accumulationSteps}` : '';
+  const first = cause.split('\n')[0] ?? cause;
+  return {
+    message:
+      batchSize > 1
+        ? `Out of memory at batch size ${batchSize}: try ${suggestedBatchSize}${keep}. (${first})`
+        : `Out of memory at batch size 1: the model or image size is too large for this device. (${first})`,
+    suggestedBatchSize,
+  };
+}
+
+/** Polls nvidia-smi now and then (tensorflow-gpu only); the latest reading is attached to batch events. */
+class GpuMemoryPoller {
+  reading: { used: number; total: number } | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  start(): void {
+    const poll = (): void => {
+      execFile('nvidia-smi', ['--query-gpu=memory.used,memory.total', '--format=csv,noheader,nounits'], { timeout: 5000 }, (err, stdout) => {
+        if (err) return;
+        const [used, total] = (stdout.split('\n')[0] ?? '').split(',').map((s) => Number(s.trim()) * 2 ** 20);
+        if (used !== undefined && total !== undefined && Number.isFinite(used) && Number.isFinite(total)) this.reading = { used, total };
+      });
+    };
+    poll();
+    this.timer = setInterval(poll, 5000);
+    this.timer.unref();
+  }
+  stop(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
+
+export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) => void, signal: AbortSignal, hooks: RunHooks = hooksFromEnv()): Promise<void> {
+  const files = new RunFiles(msg.runDir);
+  let ended = false;
+  const emit = (ev: TrainEvent): void => {
+    if (ended) return;
+    try {
+      files.event(ev);
+    } catch {
+      /* a full disk must not stop the run from reporting to the host */
+    }
+    send(ev);
+    if (ev.type === 'run-end') ended = true;
+  };
+  const log = (level: LogEvent['level'], message: string): void => emit({ v: 1, type: 'log', level, message });
+  const end = (e: Omit<RunEndEvent, 'v' | 'type' | 'time'>): void => emit({ v: 1, type: 'run-end', time: now(), ...e });
+
+  let model: tf.LayersModel | undefined;
+  let optimizer: tf.Optimizer | undefined;
+  const gpu = new GpuMemoryPoller();
+  const config = msg.config;
+  try {
+    await train(msg, config, { emit, log, end, files, signal, hooks, gpu, setModel: (m, o) => ((model = m), (optimizer = o)) });
+  } catch (e) {
+    if (signal.aborted && !isOutOfMemory(e) && !(e instanceof BadInputError)) {
+      end({ status: 'stopped', message: 'stopped by request' });
+    } else if (isOutOfMemory(e)) {
+      const { message, suggestedBatchSize } = oomMessage(msg.batchSize, config.accumulationSteps, e instanceof Error ? e.message : String(e));
+      log('error', message);
+      end({ status: 'failed', error: 'oom', message, suggestedBatchSize });
+    } else {
+      const { kind, message } = classifyError(e);
+      const short = e instanceof Error ? e.message : String(e);
+      if (kind === 'internal') files.log('error', message); // the stack, for the record
+      end({ status: 'failed', error: kind, message: short });
+    }
+  } finally {
+    gpu.stop();
+    try {
+      (model as tf.LayersModel | undefined)?.dispose();
+      (optimizer as tf.Optimizer | undefined)?.dispose();
+    } catch {
+      /* already disposed */
+    }
+    if (!ended) end({ status: 'failed', error: 'internal', message: 'the run ended without a result' });
+    files.close();
+  }
+}
+
+interface RunContext {
+  emit: (ev: TrainEvent) => void;
+  log: (level: LogEvent['level'], message: string) => void;
+  end: (e: Omit<RunEndEvent, 'v' | 'type' | 'time'>) => void;
+  files: RunFiles;
+  signal: AbortSignal;
+  hooks: RunHooks;
+  gpu: GpuMemoryPoller;
+  setModel: (m: tf.LayersModel, o: tf.Optimizer) => void;
+}
+
+function makeTensors(b: Batch): MicroBatch {
+  return { x: tf.tensor4d(b.x, b.shape, 'float32'), y: tf.tensor1d(b.y, 'int32') };
+}
+
+async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): Promise<void> {
+  const { emit, log, end, files, signal, hooks } = ctx;
+  const batchSize = msg.batchSize;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new BadInputError(`batch size must be a positive integer; got ${String(batchSize)}`);
+  const k = Math.max(1, config.accumulationSteps);
+  const [h, w] = config.imageSize;
+  const c = config.channels;
+
+  // Backend.
+  let backend: BackendName;
+  try {
+    const r = await initBackend(config.backend, { workspaceFolder: workspaceOf(msg.runDir) });
+    backend = r.name;
+    emit({ v: 1, type: 'backend', name: r.name, skipped: r.skipped });
+  } catch (e) {
+    throw new BadInputError(e instanceof Error ? e.message : String(e));
+  }
+  if (backend === 'tensorflow-gpu') ctx.gpu.start();
+
+  // Dataset: Keras listing and split.
+  let listing: Awaited<ReturnType<typeof listDatasetFiles>>;
+  try {
+    listing = await listDatasetFiles(config.dataset, { signal });
+  } catch (e) {
+    if (signal.aborted) throw e;
+    throw new BadInputError(e instanceof Error ? e.message : String(e));
+  }
+  const numClasses = listing.classNames.length;
+  if (numClasses === 0) throw new BadInputError(`${config.dataset}: no class subfolders (expected <dataset>/<class>/<images>)`);
+  if (listing.files.length === 0) throw new BadInputError(`${config.dataset}: no images (.bmp .gif .jpeg .jpg .png) in its class folders`);
+  const split = splitFiles(listing.files, config.validationSplit, config.seed);
+  if (split.train.length === 0) throw new BadInputError(`${config.dataset}: no training images left after the validation split of ${config.validationSplit}`);
+  log('info', `Found ${listing.files.length} files belonging to ${numClasses} classes: ${split.train.length} for training, ${split.validation.length} for validation.`);
+
+  // Input pipelines.
+  const decision = decideLoading(config.loading, listing.files.length, config.imageSize, c);
+  log('info', `loading: ${decision.reason}`);
+  const onSkip = (path: string, reason: string): void => emit({ v: 1, type: 'skipped-file', path, reason });
+  const pipeOpts = { imageSize: config.imageSize, channels: c, batchSize, seed: config.seed, loading: decision.loading, onSkip, signal, ...hooks.pipeline };
+  let lastLog = 0;
+  const progress = (done: number, total: number): void => {
+    const t = performance.now();
+    if (done === total || t - lastLog > 2000) {
+      lastLog = t;
+      log('info', `preloading images: ${Math.floor((done / total) * 100)}% (${done}/${total})`);
+    }
+  };
+  const trainData = await ImagePipeline.create(split.train, pipeOpts, decision.loading === 'preload' ? progress : undefined);
+  const valData = split.validation.length ? await ImagePipeline.create(split.validation, pipeOpts) : undefined;
+  if (trainData.size === 0) throw new BadInputError(`${config.dataset}: none of the ${split.train.length} training images could be decoded`);
+
+  // Model and optimizer.
+  const model = await buildModel({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, c], numClasses);
+  const optimizer = makeOptimizer(config.optimizer, config.learningRate);
+  ctx.setModel(model, optimizer);
+  const outUnits = (model.outputs[0]?.shape ?? []).at(-1);
+  if (outUnits !== numClasses) throw new BadInputError(`${config.model}: the model outputs ${String(outUnits)} values but the dataset has ${numClasses} classes`);
+  if (!model.layers.some((l) => l.getClassName() === 'Rescaling')) {
+    log('warn', `${config.model}: no Rescaling layer found; the model receives raw pixel values 0–255`);
+  }
+  const params = model.countParams();
+
+  const microPerEpoch = () => trainData.batchesPerEpoch;
+  const stepsPerEpoch = Math.ceil(microPerEpoch() / k);
+  const plannedSteps = Math.min(config.epochs * stepsPerEpoch, msg.maxSteps ?? Infinity);
+  emit({
+    v: 1,
+    type: 'run-start',
+    time: now(),
+    runDir: msg.runDir,
+    backend,
+    batchSize,
+    accumulationSteps: k,
+    epochs: config.epochs,
+    stepsPerEpoch,
+    trainImages: split.train.length,
+    validationImages: split.validation.length,
+    loading: trainData.loading,
+    params,
+  });
+
+  let globalStep = 0;
+  let timeSum = 0;
+  for (let epoch = 1; epoch <= config.epochs; epoch++) {
+    const t0 = performance.now();
+    const spe = Math.ceil(microPerEpoch() / k);
+    const it = trainData.epoch(epoch, signal);
+    let step = 0;
+    let lossSum = 0;
+    let correctSum = 0;
+    let images = 0;
+    let exhausted = false;
+    let hitMax = false;
+    try {
+      while (!exhausted) {
+        if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
+        if (globalStep >= plannedSteps) {
+          hitMax = true;
+          break;
+        }
+        // Gather k micro-batches (the data wait).
+        const tw = performance.now();
+        const batches: Batch[] = [];
+        while (batches.length < k) {
+          const r = await it.next();
+          if (r.done) {
+            exhausted = true;
+            break;
+          }
+          batches.push(r.value);
+        }
+        const dataWaitMs = performance.now() - tw;
+        if (batches.length === 0) break;
+        if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
+
+        const ts = performance.now();
+        hooks.beforeStep?.(globalStep + 1);
+        const micro = batches.map(makeTensors);
+        let r;
+        try {
+          r = await trainStep(model, optimizer, micro, numClasses);
+        } finally {
+          for (const m of micro) tf.dispose([m.x, m.y]);
+        }
+        const stepMs = performance.now() - ts;
+        step++;
+        globalStep++;
+        lossSum += r.loss * r.images;
+        correctSum += r.accuracy * r.images;
+        images += r.images;
+        timeSum += stepMs + dataWaitMs;
+        const remaining = plannedSteps - globalStep;
+        const ev: BatchEvent = {
+          v: 1,
+          type: 'batch',
+          time: now(),
+          epoch,
+          step,
+          stepsPerEpoch: spe,
+          globalStep,
+          loss: r.loss,
+          accuracy: r.accuracy,
+          imagesPerSec: r.images / ((stepMs + dataWaitMs) / 1000),
+          stepMs,
+          dataWaitMs,
+          tensorBytes: tf.memory().numBytes,
+          etaSec: (timeSum / globalStep / 1000) * remaining,
+        };
+        if (ctx.gpu.reading) {
+          ev.gpuMemoryUsedBytes = ctx.gpu.reading.used;
+          ev.gpuMemoryTotalBytes = ctx.gpu.reading.total;
+        }
+        emit(ev);
+        // Let the input pipeline, IPC (stop) and timers run: tfjs steps are synchronous.
+        await yieldToEventLoop();
+      }
+    } finally {
+      await it.return(undefined);
+    }
+    if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
+
+    // Validation.
+    let valLoss: number | null = null;
+    let valAccuracy: number | null = null;
+    if (valData && valData.size > 0) {
+      let vl = 0;
+      let vc = 0;
+      let vn = 0;
+      for await (const b of valData.sequential(signal)) {
+        const m = makeTensors(b);
+        try {
+          const e = await evaluateBatch(model, m.x, m.y, numClasses);
+          vl += e.lossSum;
+          vc += e.correct;
+          vn += e.images;
+        } finally {
+          tf.dispose([m.x, m.y]);
+        }
+        await yieldToEventLoop();
+        if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
+      }
+      if (vn > 0) {
+        valLoss = vl / vn;
+        valAccuracy = vc / vn;
+      }
+    }
+
+    const savedModel = await files.saveModel(model);
+    emit({
+      v: 1,
+      type: 'epoch',
+      time: now(),
+      epoch,
+      loss: images ? lossSum / images : NaN,
+      accuracy: images ? correctSum / images : NaN,
+      valLoss,
+      valAccuracy,
+      durationMs: performance.now() - t0,
+      savedModel,
+    });
+    if (hitMax || globalStep >= plannedSteps) {
+      if (epoch < config.epochs) log('info', `stopped after ${globalStep} steps (maxSteps)`);
+      break;
+    }
+  }
+  end({ status: 'completed' });
+}

@@ -1,0 +1,369 @@
+/**
+ * Dataset inspector: what Keras `image_dataset_from_directory` would load from a folder, with
+ * sizes, formats, distributions and the problems a person should fix — from file headers only.
+ *
+ * Scale: files are probed in batches (open, one small read, close; see probe.ts) between yields to
+ * the event loop, so progress and cancellation work; per-image data lives in growable typed
+ * arrays; only one directory's names are held at a time.
+ */
+import { join, sep } from 'node:path';
+import { CORRUPT, DENIED, IO_ERROR, OK, Prober, TYPE_NAMES, ZERO_BYTE, probeBatch, type BatchResult, type ProbeFs } from './probe';
+import type { DatasetProblem, DatasetReport, Distribution, HistogramBin, InspectOptions, ProblemKind } from './types';
+import { SUPPORTED_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS, abortError, extensionOf, nodeWalkFs, readRoot, walkClass, type WalkFs } from './walk';
+import { ScanPool } from './pool';
+
+/** Test and tuning seams, not part of the public contract. */
+export interface InternalInspectOptions extends InspectOptions {
+  /** Directory-reading layer (tests inject EACCES here). */
+  fs?: WalkFs;
+  /** File-probing layer (tests inject EACCES here); forces in-thread probing. */
+  probeFs?: ProbeFs;
+  /** Worker threads to probe with besides the main thread: default 1 when the machine has ≥ 2 CPUs, else 0. */
+  workers?: number;
+}
+
+const BATCH = 256;
+/** Default mode starts a worker at this many batches (small datasets don't pay its start-up). */
+const WORKER_AFTER_BATCHES = 4;
+/** Batches queued at each worker. */
+const WORKER_DEPTH = 2;
+/** Batches probed but not yet folded into the report, at most. */
+const MAX_QUEUE = 16;
+/** Longest synchronous stretch before yielding to the event loop. */
+const SLICE_MS = 8;
+const PROGRESS_MS = 100;
+
+/** Image types Keras (tf.io.decode_image) decodes. */
+const DECODABLE = new Set(['png', 'jpg', 'gif', 'bmp']);
+/** Types whose signature is strong enough to say "this file is really X"; others (e.g. TGA, no magic) count as corrupt. */
+const RECOGNISABLE = new Set(['webp', 'tiff', 'heif', 'jp2', 'j2c', 'jxl', 'jxl-stream', 'psd', 'ico', 'cur', 'icns', 'dds', 'ktx', 'pnm', 'svg']);
+const TYPE_LABEL: Record<string, string> = { jpg: 'JPEG', 'jxl-stream': 'JPEG XL', jxl: 'JPEG XL', heif: 'HEIF/AVIF', jp2: 'JPEG 2000', j2c: 'JPEG 2000' };
+
+function typeLabel(t: string): string {
+  return TYPE_LABEL[t] ?? t.toUpperCase();
+}
+
+function normalisedExt(ext: string): string {
+  return ext === 'jpeg' ? 'jpg' : ext;
+}
+
+class GrowableU32 {
+  data = new Uint32Array(1024);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.data.length) {
+      const next = new Uint32Array(this.data.length * 2);
+      next.set(this.data);
+      this.data = next;
+    }
+    this.data[this.length++] = v;
+  }
+  view(): Uint32Array {
+    return this.data.subarray(0, this.length);
+  }
+}
+
+/** Quantile with linear interpolation between closest ranks (numpy's default). `sorted` ascending, non-empty. */
+function quantile(sorted: ArrayLike<number>, q: number): number {
+  const pos = q * (sorted.length - 1);
+  const lo = Math.floor(pos);
+  const hi = Math.min(lo + 1, sorted.length - 1);
+  const a = sorted[lo] as number;
+  const b = sorted[hi] as number;
+  return a + (b - a) * (pos - lo);
+}
+
+function distribution(sorted: ArrayLike<number>): Distribution {
+  if (sorted.length === 0) return { min: 0, median: 0, p95: 0, max: 0 };
+  return { min: sorted[0] as number, median: quantile(sorted, 0.5), p95: quantile(sorted, 0.95), max: sorted[sorted.length - 1] as number };
+}
+
+/**
+ * At most 20 bins of equal width 1, 2 or 5 × 10^k (at least 1: dimensions are integers), edges
+ * multiples of the width; the last bin includes its upper edge.
+ */
+export function histogram(values: ArrayLike<number>, min: number, max: number, maxBins = 20): HistogramBin[] {
+  if (values.length === 0) return [];
+  if (min === max) return [{ from: min, to: max, count: values.length }];
+  let step = 1;
+  for (let k = 1; ; k *= 10) {
+    const s = [k, 2 * k, 5 * k].find((c) => Math.ceil((max - Math.floor(min / c) * c) / c) <= maxBins);
+    if (s !== undefined) {
+      step = s;
+      break;
+    }
+  }
+  const from = Math.floor(min / step) * step;
+  const bins = Math.max(1, Math.ceil((max - from) / step));
+  const counts = new Array<number>(bins).fill(0);
+  for (let i = 0; i < values.length; i++) {
+    const b = Math.min(bins - 1, Math.floor(((values[i] as number) - from) / step));
+    counts[b] = (counts[b] as number) + 1;
+  }
+  return counts.map((count, i) => ({ from: from + i * step, to: from + (i + 1) * step, count }));
+}
+
+function checkOptions(o: InspectOptions): { split: number; size: [number, number]; channels: number; maxProblems: number } {
+  const split = o.validationSplit ?? 0.2;
+  if (!(split >= 0 && split < 1)) throw new RangeError(`validationSplit must be at least 0 and below 1, got ${split}.`);
+  const size = o.imageSize ?? [256, 256];
+  if (size.length !== 2 || !size.every((v) => Number.isInteger(v) && v > 0)) throw new RangeError(`imageSize must be two positive integers [height, width], got ${JSON.stringify(size)}.`);
+  const channels = o.channels ?? 3;
+  if (!(Number.isInteger(channels) && channels > 0)) throw new RangeError(`channels must be a positive integer, got ${channels}.`);
+  const maxProblems = o.maxProblems ?? 1000;
+  if (!(Number.isInteger(maxProblems) && maxProblems >= 0)) throw new RangeError(`maxProblems must be a non-negative integer, got ${maxProblems}.`);
+  return { split, size: [size[0], size[1]], channels, maxProblems };
+}
+
+const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
+
+/**
+ * Inspects the dataset folder `root` (layout root/<class>/...). Dataset problems are listed in
+ * the report, never thrown. Throws DatasetInputError when root is missing, a file or unreadable;
+ * RangeError for bad options; rejects with an error named "AbortError" when `signal` aborts.
+ */
+export async function inspectDataset(root: string, options: InternalInspectOptions = {}): Promise<DatasetReport> {
+  const t0 = performance.now();
+  const { split, size, channels: targetChannels, maxProblems } = checkOptions(options);
+  const { signal, onProgress } = options;
+  const fs = options.fs ?? nodeWalkFs;
+  if (signal?.aborted) throw abortError();
+
+  // Cancellation: every await below races the abort, so the promise rejects promptly.
+  let rejectAbort: ((e: Error) => void) | undefined;
+  const aborted = new Promise<never>((_, reject) => {
+    rejectAbort = reject;
+  });
+  aborted.catch(() => undefined);
+  const onAbort = (): void => rejectAbort?.(abortError());
+  signal?.addEventListener('abort', onAbort, { once: true });
+  const race = <T>(p: Promise<T>): Promise<T> => (signal ? Promise.race([p, aborted]) : p);
+  const checkAbort = (): void => {
+    if (signal?.aborted) throw abortError();
+  };
+
+  const problems: DatasetProblem[] = [];
+  const problemCounts: Partial<Record<ProblemKind, number>> = {};
+  const problem = (kind: ProblemKind, path: string, message: string): void => {
+    problemCounts[kind] = (problemCounts[kind] ?? 0) + 1;
+    if (problems.length < maxProblems) problems.push({ path, kind, message });
+  };
+
+  const widths = new GrowableU32();
+  const heights = new GrowableU32();
+  const formats: Record<string, number> = {};
+  let bytesOnDisk = 0;
+  let filesSeen = 0;
+  let imagesFound = 0;
+  let lastProgress = performance.now();
+  const progress = (force = false): void => {
+    if (!onProgress) return;
+    const now = performance.now();
+    if (!force && now - lastProgress < PROGRESS_MS) return;
+    lastProgress = now;
+    onProgress({ filesSeen, imagesFound });
+  };
+
+  // Workers: explicit count → started now; default → started once the dataset proves big enough to gain from one.
+  const workerCount = options.probeFs ? 0 : (options.workers ?? ScanPool.defaultCount());
+  let pool = options.workers !== undefined && workerCount > 0 ? ScanPool.create(workerCount) : undefined;
+  let batches = 0;
+  const prober = new Prober(options.probeFs);
+  let sliceStart = performance.now();
+
+  try {
+    const listing = await race(readRoot(root, fs));
+    const { classNames } = listing;
+    for (const name of listing.rootFiles) {
+      filesSeen++;
+      const ext = extensionOf(name);
+      if (SUPPORTED_EXTENSIONS.has(ext) || UNSUPPORTED_IMAGE_EXTENSIONS.has(ext)) {
+        problem('root-file', join(root, name), `${join(root, name)} is directly in the dataset folder, outside any class folder, so Keras ignores it: move it into a class folder.`);
+      }
+    }
+    for (const name of listing.rootSymlinks) {
+      const p = join(root, name);
+      problem('symlink-skipped', p, `${p} is a symbolic link and is skipped (links are not followed): replace it with the real folder or file if it belongs to the dataset.`);
+    }
+    if (classNames.length === 0) {
+      problem('no-classes', root, `${root} has no class subfolders: put the images in one subfolder per class (${join(root, '<class>', '<image>.png')}).`);
+    } else if (classNames.length === 1) {
+      problem('single-class', join(root, classNames[0] as string), `${root} has only one class folder (${classNames[0]}): a classifier needs at least two, so add one subfolder per class.`);
+    }
+
+    const classCounts = new Array<number>(classNames.length).fill(0);
+
+    /** Folds one probed batch into the report, in submission order. */
+    const consume = (paths: string[], cls: number, r: BatchResult): void => {
+      const errs = new Map(r.errors);
+      for (let i = 0; i < paths.length; i++) {
+        const p = paths[i] as string;
+        const st = r.status[i];
+        const ext = extensionOf(p);
+        if (st === OK) {
+          const type = TYPE_NAMES[(r.typeIndex[i] as number) - 1] ?? '';
+          const named = normalisedExt(ext);
+          if (!DECODABLE.has(type)) {
+            if (RECOGNISABLE.has(type)) {
+              problem('extension-mismatch', p, `${p} contains ${typeLabel(type)} data, which Keras cannot decode, but is named .${ext}: convert it to PNG or JPEG, or remove it (not counted).`);
+            } else {
+              problem('corrupt', p, `${p} is not a readable ${ext.toUpperCase()} image (unrecognised header): re-export it or remove it.`);
+            }
+            continue;
+          }
+          if (type !== named) {
+            problem('extension-mismatch', p, `${p} contains ${typeLabel(type)} data but is named .${ext}: rename it to .${type} (Keras decodes by content, so it is still counted).`);
+          }
+          classCounts[cls] = (classCounts[cls] as number) + 1;
+          formats[ext] = (formats[ext] ?? 0) + 1;
+          bytesOnDisk += r.size[i] as number;
+          widths.push(r.width[i] as number);
+          heights.push(r.height[i] as number);
+          imagesFound++;
+        } else if (st === ZERO_BYTE) {
+          problem('zero-byte', p, `${p} is empty (0 bytes): delete it or replace it with the real image.`);
+        } else if (st === CORRUPT) {
+          problem('corrupt', p, `${p} is not a readable ${ext.toUpperCase()} image (unreadable or truncated header): re-export it or remove it.`);
+        } else if (st === DENIED) {
+          problem('permission-denied', p, `${p} cannot be read (permission denied): fix its permissions (e.g. chmod a+r) or remove it.`);
+        } else if (st === IO_ERROR) {
+          problem('corrupt', p, `${p} could not be read (${errs.get(i) ?? 'I/O error'}): check the file and re-copy it.`);
+        }
+      }
+    };
+
+    // Batches are consumed in submission order (so `problems` is deterministic). Each entry has its
+    // result already (probed here) or gets it from a worker.
+    interface Entry {
+      paths: string[];
+      cls: number;
+      result?: BatchResult;
+      done?: Promise<void>;
+    }
+    const queue: Entry[] = [];
+    const consumeReady = (): void => {
+      while (queue.length > 0 && queue[0]?.result) {
+        const head = queue.shift() as Entry;
+        consume(head.paths, head.cls, head.result as BatchResult);
+      }
+    };
+    const drainTo = async (limit: number): Promise<void> => {
+      consumeReady();
+      while (queue.length > limit) {
+        await race((queue[0] as Entry).done as Promise<void>);
+        consumeReady();
+      }
+    };
+    const submit = async (paths: string[], cls: number): Promise<void> => {
+      checkAbort();
+      if (!pool && workerCount > 0 && ++batches >= WORKER_AFTER_BATCHES) pool = ScanPool.create(workerCount);
+      const workers = pool?.size ?? 0;
+      const entry: Entry = { paths, cls };
+      queue.push(entry);
+      if (pool && workers > 0 && pool.pendingCount < workers * WORKER_DEPTH) {
+        // A worker has room: hand the batch over and go on walking.
+        entry.done = pool.probe(paths).then((r) => {
+          entry.result = r;
+        });
+        await drainTo(MAX_QUEUE);
+      } else {
+        entry.result = probeBatch(prober, paths);
+        consumeReady();
+        await drainTo(MAX_QUEUE);
+        // With workers, yield after every batch so their answers are received and they stay busy.
+        if (workers > 0 || performance.now() - sliceStart > SLICE_MS) {
+          await race(yieldToLoop());
+          checkAbort();
+          sliceStart = performance.now();
+        }
+      }
+      progress();
+    };
+
+    for (let cls = 0; cls < classNames.length; cls++) {
+      const classDir = join(root, classNames[cls] as string);
+      let batch: string[] = [];
+      const walker = walkClass(classDir, fs, signal);
+      for (;;) {
+        const next = await race(walker.next());
+        if (next.done) break;
+        const dir = next.value;
+        if (dir.error) {
+          const code = dir.error.code;
+          if (code === 'EACCES' || code === 'EPERM') {
+            problem('permission-denied', dir.dir, `Folder ${dir.dir} cannot be read (permission denied), so its images are skipped: fix its permissions (e.g. chmod a+rx).`);
+          } else {
+            problem('corrupt', dir.dir, `Folder ${dir.dir} could not be read (${code ?? dir.error.message}), so its images are skipped: check the disk and the folder.`);
+          }
+          continue;
+        }
+        for (const name of dir.symlinks) {
+          const p = join(dir.dir, name);
+          problem('symlink-skipped', p, `${p} is a symbolic link and is skipped (links are not followed): replace it with the real file or folder if it belongs to the dataset.`);
+        }
+        for (const name of dir.files) {
+          filesSeen++;
+          const ext = extensionOf(name);
+          if (SUPPORTED_EXTENSIONS.has(ext)) {
+            batch.push(dir.dir + sep + name);
+            if (batch.length >= BATCH) {
+              await submit(batch, cls);
+              batch = [];
+            }
+          } else if (UNSUPPORTED_IMAGE_EXTENSIONS.has(ext)) {
+            const p = join(dir.dir, name);
+            problem('unsupported-format', p, `${p} is a .${ext} image, which Keras skips: convert it to PNG or JPEG to use it.`);
+          }
+        }
+        progress();
+      }
+      if (batch.length > 0) await submit(batch, cls);
+      await drainTo(0);
+      if (classCounts[cls] === 0) {
+        problem('empty-class', classDir, `Class folder ${classDir} contains no loadable images: add images (.png .jpg .jpeg .gif .bmp) or remove the folder.`);
+      }
+    }
+    checkAbort();
+    progress(true);
+
+    const n = widths.length;
+    const ws = widths.view().slice().sort();
+    const hs = heights.view().slice().sort();
+    const aspect = new Float64Array(n);
+    const wv = widths.view();
+    const hv = heights.view();
+    for (let i = 0; i < n; i++) aspect[i] = (wv[i] as number) / (hv[i] as number);
+    aspect.sort();
+    const width = distribution(ws);
+    const height = distribution(hs);
+    const nonEmpty = classCounts.filter((c) => c > 0);
+    const validation = Math.floor(split * n);
+    const [h, w] = size;
+    const uint8Bytes = n * h * w * targetChannels;
+    return {
+      root,
+      classes: classNames.map((name, i) => ({ name, count: classCounts[i] as number })),
+      totalImages: n,
+      formats,
+      bytesOnDisk,
+      width,
+      height,
+      widthHistogram: histogram(ws, width.min, width.max),
+      heightHistogram: histogram(hs, height.min, height.max),
+      aspectRatio: distribution(aspect),
+      // image-size reports no colour information, so channels are unknown from headers alone.
+      channels: n > 0 ? { unknown: n } : {},
+      imbalanceRatio: classNames.length > 0 && nonEmpty.length === classNames.length ? Math.max(...nonEmpty) / Math.min(...nonEmpty) : null,
+      validationSplit: split,
+      train: n - validation,
+      validation,
+      decoded: { imageSize: [h, w], channels: targetChannels, uint8Bytes, float32Bytes: uint8Bytes * 4 },
+      problems,
+      problemCounts,
+      scanMs: performance.now() - t0,
+    };
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    pool?.release();
+  }
+}

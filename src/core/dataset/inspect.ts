@@ -63,14 +63,15 @@ class GrowableU32 {
   }
 }
 
-/** Quantile with linear interpolation between closest ranks (numpy's default). `sorted` ascending, non-empty. */
+/** Quantile with linear interpolation between closest ranks (numpy's default), to 6 decimals. `sorted` ascending, non-empty. */
 function quantile(sorted: ArrayLike<number>, q: number): number {
   const pos = q * (sorted.length - 1);
   const lo = Math.floor(pos);
   const hi = Math.min(lo + 1, sorted.length - 1);
   const a = sorted[lo] as number;
   const b = sorted[hi] as number;
-  return a + (b - a) * (pos - lo);
+  // Rounded to 1e-6 so that e.g. 80 + 20 × 0.7 reads 94, not 93.99999999999999.
+  return Math.round((a + (b - a) * (pos - lo)) * 1e6) / 1e6;
 }
 
 function distribution(sorted: ArrayLike<number>): Distribution {

@@ -8,6 +8,10 @@ export interface LayerDescription {
   outputShape: number[];
   params: number;
   trainableParams: number;
+  /** Keras activation of the layer itself ("relu", "linear", …) when it has one. Used by the memory model. */
+  activation?: string;
+  /** Whether the layer adds a bias (Conv2D, Dense, …). Used by the memory model. */
+  useBias?: boolean;
 }
 
 export interface ModelDescription {

@@ -22,13 +22,19 @@ function describeLayers(layers: tf.layers.Layer[], prefix = ''): LayerDescriptio
     }
     const shape = layer.outputShape;
     const first = (Array.isArray(shape[0]) ? shape[0] : shape) as (number | null)[];
-    out.push({
+    const config = layer.getConfig();
+    const d: LayerDescription = {
       name: prefix + layer.name,
       className: layer.getClassName(),
-      outputShape: first.slice(1).map((d) => d ?? 1),
+      outputShape: first.slice(1).map((v) => v ?? 1),
       params: count(layer.weights),
       trainableParams: layer.trainable ? count(layer.trainableWeights) : 0,
-    });
+    };
+    if (typeof config.activation === 'string') d.activation = config.activation;
+    // A ReLU layer with a ceiling (MobileNet's ReLU6) is a clip, which costs more memory than a plain ReLU.
+    if (d.className === 'ReLU') d.activation = typeof config.maxValue === 'number' ? 'relu6' : 'relu';
+    if (typeof config.useBias === 'boolean') d.useBias = config.useBias;
+    out.push(d);
   }
   return out;
 }

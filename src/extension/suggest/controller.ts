@@ -1,0 +1,242 @@
+/**
+ * "Batch Advisor: Suggest Batch Size": picks what to analyse, runs the engine with a cancellable
+ * progress notification, and shows working / result / cancelled / error in the Suggest panel.
+ *
+ * One suggestion runs at a time; starting another cancels the one in progress. Cancelling (the
+ * notification's Cancel or the panel's) aborts the engine's AbortSignal, which stops the scan and
+ * kills the trainer child.
+ */
+import * as vscode from 'vscode';
+import { ConfigError, configForFolder, loadConfigFile, type TrainConfig } from '../../core/config';
+import { isZooModel, ZOO_MODELS } from '../../core/model';
+import type { SuggestReport } from '../../core/report';
+import { suggest } from '../../core/suggest';
+import { isPersistedState, type SuggestViewState, type WebviewToHost } from '../../core/webview-protocol';
+import type { BatchAdvisor } from '../context';
+import { readSettings, type Settings } from '../settings';
+import { SuggestPanel } from './panel';
+import { resolveTarget, targetFromPath, type SuggestTarget } from './target';
+
+/** Errors that are about the user's input: shown in the panel, not as an error notification. */
+const INPUT_ERRORS = new Set(['ConfigError', 'DatasetInputError', 'SuggestInputError', 'RestrictedModeError']);
+
+class RestrictedModeError extends Error {
+  override readonly name = 'RestrictedModeError';
+}
+
+function isAbort(e: unknown): boolean {
+  return e instanceof Error && e.name === 'AbortError';
+}
+
+export class SuggestController implements vscode.Disposable {
+  private panel: SuggestPanel | undefined;
+  private state: SuggestViewState = { kind: 'idle', seq: 0 };
+  private current: AbortController | undefined;
+  private lastTarget: SuggestTarget | undefined;
+
+  /** Restores the panel after a window reload (registered by the context). */
+  readonly serializer: vscode.WebviewPanelSerializer<unknown> = {
+    deserializeWebviewPanel: async (panel, persisted) => {
+      let state: SuggestViewState = this.state;
+      if (state.kind === 'idle' && isPersistedState(persisted)) {
+        state = persisted.state;
+        // The work a restored 'working' state describes died with the old window.
+        if (state.kind === 'working') state = { kind: 'cancelled', seq: state.seq, target: state.target };
+        this.state = state;
+        if (state.kind !== 'idle') this.lastTarget = targetFromPath(state.target);
+      }
+      this.panel?.dispose();
+      this.panel = SuggestPanel.adopt(panel, this.ctx.extensionUri, state, this.panelEvents());
+      this.ctx.log.debug(`Suggest panel restored (${state.kind})`);
+    },
+  };
+
+  constructor(private readonly ctx: BatchAdvisor) {}
+
+  /** The command. `arg` is a Uri from a CodeLens or a menu, or nothing from the palette. */
+  async run(arg?: unknown): Promise<void> {
+    const settings = readSettings();
+    let target: SuggestTarget | undefined;
+    try {
+      target = await resolveTarget(arg, settings);
+    } catch (e) {
+      this.ctx.log.error('Could not determine what to analyse', e);
+      void vscode.window.showErrorMessage(`Batch Advisor: ${e instanceof Error ? e.message : String(e)}`);
+      return;
+    }
+    if (!target) {
+      this.ctx.log.info('Suggest: no dataset picked.');
+      return;
+    }
+    await this.suggestFor(target, settings);
+  }
+
+  cancel(): void {
+    if (this.current && !this.current.signal.aborted) {
+      this.ctx.log.info('Suggest: cancel requested');
+      this.current.abort();
+    }
+  }
+
+  private setState(state: SuggestViewState): void {
+    this.state = state;
+    this.panel?.setState(state);
+  }
+
+  private nextSeq(): number {
+    return this.state.seq + 1;
+  }
+
+  private showPanel(): void {
+    if (this.panel) this.panel.reveal();
+    else this.panel = SuggestPanel.create(this.ctx.extensionUri, this.state, this.panelEvents());
+  }
+
+  private panelEvents() {
+    return {
+      onMessage: (m: WebviewToHost) => this.onMessage(m),
+      onDispose: () => {
+        this.panel = undefined;
+      },
+    };
+  }
+
+  private onMessage(m: WebviewToHost): void {
+    switch (m.type) {
+      case 'ready':
+        return;
+      case 'cancel':
+        this.cancel();
+        return;
+      case 'rerun':
+        if (this.lastTarget) void this.suggestFor(this.lastTarget, readSettings());
+        else void this.run();
+        return;
+      case 'reveal':
+        void this.reveal(m.path);
+        return;
+      case 'csp-violation':
+        this.ctx.log.warn(`Suggest panel: Content-Security-Policy blocked ${m.blocked} (${m.directive})`);
+        return;
+    }
+  }
+
+  /** Opens a file the report mentions (images open in the image preview) and reveals it in the Explorer. */
+  private async reveal(path: string): Promise<void> {
+    const uri = vscode.Uri.file(path);
+    try {
+      const stat = await vscode.workspace.fs.stat(uri);
+      const inWorkspace = vscode.workspace.getWorkspaceFolder(uri) !== undefined;
+      if (stat.type & vscode.FileType.File) {
+        await vscode.commands.executeCommand('vscode.open', uri, { preview: true, viewColumn: vscode.ViewColumn.One });
+      }
+      if (inWorkspace) await vscode.commands.executeCommand('revealInExplorer', uri);
+      else if (stat.type & vscode.FileType.Directory) void vscode.window.showInformationMessage(`${path} is outside the workspace.`);
+    } catch (e) {
+      this.ctx.log.warn(`Cannot reveal ${path}: ${e instanceof Error ? e.message : String(e)}`);
+      void vscode.window.showWarningMessage(`Batch Advisor: ${path} no longer exists.`);
+    }
+  }
+
+  /** Builds the engine's config for a target, applying settings; throws input errors. */
+  private configFor(target: SuggestTarget, settings: Settings): { config: TrainConfig; notes: string[] } {
+    const notes: string[] = [];
+    const config = target.kind === 'config' ? loadConfigFile(target.path) : configForFolder(target.path);
+    if (config.backend === 'auto' && settings.backend !== 'auto') config.backend = settings.backend;
+    if (!vscode.workspace.isTrusted) {
+      if (!isZooModel(config.model)) {
+        throw new RestrictedModeError(
+          `Restricted Mode: ${config.configPath ?? target.path} uses your own model (${config.model}). Batch Advisor only describes its built-in models (${ZOO_MODELS.join(', ')}) in an untrusted workspace.`,
+        );
+      }
+      config.backend = 'cpu';
+      notes.push('Restricted Mode: the model is described from the built-in model zoo on the plain CPU backend; no code from this workspace runs. Training is disabled until you trust the workspace.');
+    }
+    return { config, notes };
+  }
+
+  async suggestFor(target: SuggestTarget, settings: Settings): Promise<void> {
+    this.current?.abort();
+    const abort = new AbortController();
+    this.current = abort;
+    this.lastTarget = target;
+    const started = Date.now();
+    const seq = this.nextSeq();
+    this.setState({ kind: 'working', seq, target: target.path, stage: 'scan', message: 'Starting…', startedAt: started });
+    this.showPanel();
+    this.ctx.log.info(`Suggest: ${target.kind} ${target.path}`);
+
+    await vscode.window.withProgress(
+      { location: vscode.ProgressLocation.Notification, title: 'Batch Advisor', cancellable: true },
+      async (progress, token) => {
+        const sub = token.onCancellationRequested(() => this.cancel());
+        try {
+          const { config, notes } = this.configFor(target, settings);
+          const report: SuggestReport = await suggest(
+            { config },
+            {
+              trainerScript: vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'trainer.js').fsPath,
+              signal: abort.signal,
+              headroom: settings.headroom,
+              ...(settings.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: settings.deviceMemoryGiB } : {}),
+              log: (line) => this.ctx.log.info(line),
+              onProgress: (p) => {
+                if (abort.signal.aborted || this.current !== abort) return;
+                progress.report({ message: p.message });
+                this.setState({ kind: 'working', seq: this.nextSeq(), target: target.path, stage: p.stage, message: p.message, ...(p.filesSeen !== undefined ? { filesSeen: p.filesSeen } : {}), startedAt: started });
+              },
+            },
+          );
+          if (this.current !== abort) return; // superseded
+          const r = report.recommendation;
+          this.ctx.log.info(
+            `Suggest: batch size ${r.batchSize} (max ${r.maxBatchSize}) for ${report.dataset.totalImages} images, ${report.dataset.classes.length} classes on ${report.device.name} in ${Date.now() - started} ms`,
+          );
+          for (const w of r.warnings) this.ctx.log.warn(w);
+          this.setState({ kind: 'result', seq: this.nextSeq(), target: target.path, report, restricted: !vscode.workspace.isTrusted, notes });
+        } catch (e) {
+          if (this.current !== abort) return;
+          if (isAbort(e) || abort.signal.aborted) {
+            this.ctx.log.info(`Suggest: cancelled after ${Date.now() - started} ms`);
+            this.setState({ kind: 'cancelled', seq: this.nextSeq(), target: target.path });
+            return;
+          }
+          const err = e instanceof Error ? e : new Error(String(e));
+          if (INPUT_ERRORS.has(err.name) || e instanceof ConfigError) {
+            this.ctx.log.warn(`Suggest: ${err.message}`);
+            this.setState({ kind: 'error', seq: this.nextSeq(), target: target.path, message: err.message, ...hintFor(err) });
+            return;
+          }
+          this.ctx.log.error(`Suggest failed for ${target.path}`, err);
+          this.setState({ kind: 'error', seq: this.nextSeq(), target: target.path, message: err.message, hint: 'See the Batch Advisor output channel for details.' });
+          void vscode.window.showErrorMessage(`Batch Advisor: suggestion failed: ${err.message}`, 'Show Log').then((choice) => {
+            if (choice) this.ctx.log.show(true);
+          });
+        } finally {
+          sub.dispose();
+          if (this.current === abort) this.current = undefined;
+        }
+      },
+    );
+  }
+
+  dispose(): void {
+    this.current?.abort();
+    this.panel?.dispose();
+  }
+}
+
+function hintFor(e: Error): { hint?: string } {
+  switch (e.name) {
+    case 'SuggestInputError':
+      return { hint: 'Point Batch Advisor at a folder laid out like Keras image_dataset_from_directory: root/<class>/<image>. Set "batchAdvisor.datasetFolder" or open a *.train.json config.' };
+    case 'DatasetInputError':
+      return { hint: 'Check the "dataset" field of the config, or the "batchAdvisor.datasetFolder" setting.' };
+    case 'ConfigError':
+      return { hint: 'Fix the config (the editor underlines schema errors in *.train.json files) and run the command again.' };
+    case 'RestrictedModeError':
+      return { hint: 'Trust the workspace (Manage Workspace Trust) to describe your own model, or use a built-in model.' };
+    default:
+      return {};
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * The host side of the Suggest panel (WebviewPanel `batchAdvisor.suggest`, title "Batch Advisor").
+ *
+ * No retainContextWhenHidden: a hidden panel's webview is torn down by VS Code, so the host keeps
+ * the latest state and replays it when the webview says `ready` (first load, shown again after
+ * being hidden, restored by the serializer after a reload). The webview also persists it with
+ * setState so a restored panel paints at once.
+ */
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import {
+  SUGGEST_VIEW_TYPE,
+  isWebviewToHost,
+  type HostToWebview,
+  type SuggestViewState,
+  type WebviewToHost,
+} from '../../core/webview-protocol';
+
+export const PANEL_TITLE = 'Batch Advisor';
+
+export interface PanelEvents {
+  onMessage(message: WebviewToHost): void;
+  onDispose(): void;
+}
+
+export class SuggestPanel implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private state: SuggestViewState;
+  private disposed = false;
+
+  /** Opens a new panel beside the active editor (or in the active group). */
+  static create(extensionUri: vscode.Uri, initial: SuggestViewState, events: PanelEvents): SuggestPanel {
+    const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
+    const panel = vscode.window.createWebviewPanel(SUGGEST_VIEW_TYPE, PANEL_TITLE, { viewColumn: column, preserveFocus: true }, webviewOptions(extensionUri));
+    return new SuggestPanel(panel, extensionUri, initial, events);
+  }
+
+  /** Takes over a panel VS Code restored after a reload (see the serializer). */
+  static adopt(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, initial: SuggestViewState, events: PanelEvents): SuggestPanel {
+    panel.webview.options = webviewOptions(extensionUri);
+    return new SuggestPanel(panel, extensionUri, initial, events);
+  }
+
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    private readonly extensionUri: vscode.Uri,
+    initial: SuggestViewState,
+    private readonly events: PanelEvents,
+  ) {
+    this.state = initial;
+    panel.title = PANEL_TITLE;
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.png');
+    panel.webview.html = this.html(panel.webview);
+    this.disposables.push(
+      panel.webview.onDidReceiveMessage((m: unknown) => {
+        if (!isWebviewToHost(m)) return;
+        if (m.type === 'ready') this.post();
+        this.events.onMessage(m);
+      }),
+      // A webview that was hidden and is shown again is reloaded and asks with `ready`;
+      // this extra replay covers a visible panel that missed an update while hidden.
+      panel.onDidChangeViewState((e) => {
+        if (e.webviewPanel.visible) this.post();
+      }),
+      panel.onDidDispose(() => {
+        this.disposed = true;
+        this.dispose();
+        this.events.onDispose();
+      }),
+    );
+  }
+
+  get visible(): boolean {
+    return !this.disposed && this.panel.visible;
+  }
+
+  setState(state: SuggestViewState): void {
+    this.state = state;
+    this.post();
+  }
+
+  reveal(): void {
+    if (!this.disposed) this.panel.reveal(undefined, true);
+  }
+
+  private post(): void {
+    if (this.disposed || !this.panel.visible) return; // replayed on `ready` / when shown again
+    const message: HostToWebview = { type: 'state', state: this.state };
+    void this.panel.webview.postMessage(message);
+  }
+
+  private html(webview: vscode.Webview): string {
+    const nonce = randomBytes(18).toString('base64');
+    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview', 'suggest.js'));
+    const csp = [
+      "default-src 'none'",
+      `img-src ${webview.cspSource} data:`,
+      // Our CSS and the components' (Lit) styles are constructable stylesheets; the nonce covers
+      // any <style> element a component falls back to.
+      `style-src ${webview.cspSource} 'nonce-${nonce}'`,
+      `font-src ${webview.cspSource}`,
+      `script-src 'nonce-${nonce}'`,
+    ].join('; ');
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>${PANEL_TITLE}</title>
+</head>
+<body>
+<main id="app" aria-live="polite"><p class="boot">Loading…</p></main>
+<script nonce="${nonce}" src="${script.toString()}"></script>
+</body>
+</html>`;
+  }
+
+  dispose(): void {
+    for (const d of this.disposables.splice(0)) d.dispose();
+    if (!this.disposed) {
+      this.disposed = true;
+      this.panel.dispose();
+    }
+  }
+}
+
+function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+  return {
+    enableScripts: true,
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')],
+  };
+}

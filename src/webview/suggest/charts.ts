@@ -1,0 +1,240 @@
+/**
+ * Chart.js charts for the Suggest panel, tree-shaken (only the pieces used are registered).
+ * Canvas cannot use CSS variables, so colours are read from the `--vscode-*` variables with
+ * getComputedStyle, and every chart is rebuilt when the theme changes (VS Code swaps the body's
+ * `vscode-light` / `vscode-dark` / `vscode-high-contrast` class).
+ */
+import {
+  BarController,
+  BarElement,
+  CategoryScale,
+  Chart,
+  Legend,
+  LinearScale,
+  LineController,
+  LineElement,
+  PointElement,
+  Tooltip,
+  type ChartConfiguration,
+} from 'chart.js';
+import { formatBytes, formatCount } from '../../core/format';
+import type { DatasetReport, HistogramBin } from '../../core/dataset/types';
+import type { MemoryEstimate } from '../../core/report';
+
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement, Tooltip, Legend);
+
+interface Theme {
+  fg: string;
+  muted: string;
+  grid: string;
+  font: string;
+  fontSize: number;
+  blue: string;
+  green: string;
+  red: string;
+  yellow: string;
+  purple: string;
+  orange: string;
+}
+
+function cssVar(name: string, fallback: string): string {
+  const v = getComputedStyle(document.body).getPropertyValue(name).trim();
+  return v || fallback;
+}
+
+export function readTheme(): Theme {
+  const dark = !document.body.classList.contains('vscode-light');
+  return {
+    fg: cssVar('--vscode-foreground', dark ? '#cccccc' : '#3b3b3b'),
+    muted: cssVar('--vscode-descriptionForeground', dark ? '#9d9d9d' : '#717171'),
+    grid: cssVar('--vscode-editorWidget-border', cssVar('--vscode-panel-border', dark ? '#454545' : '#e5e5e5')),
+    font: cssVar('--vscode-font-family', 'sans-serif'),
+    fontSize: parseFloat(cssVar('--vscode-font-size', '13')) || 13,
+    blue: cssVar('--vscode-charts-blue', '#3794ff'),
+    green: cssVar('--vscode-charts-green', '#89d185'),
+    red: cssVar('--vscode-charts-red', '#f14c4c'),
+    yellow: cssVar('--vscode-charts-yellow', '#cca700'),
+    purple: cssVar('--vscode-charts-purple', '#b180d7'),
+    orange: cssVar('--vscode-charts-orange', '#d18616'),
+  };
+}
+
+/** `#rrggbb` / `rgb()` with an alpha, for fills. */
+function alpha(color: string, a: number): string {
+  const hex = /^#([0-9a-f]{6})([0-9a-f]{2})?$/i.exec(color);
+  if (hex) {
+    const n = parseInt(hex[1]!, 16);
+    return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${a})`;
+  }
+  const rgb = /^rgba?\(([^,]+),([^,]+),([^,)]+)/i.exec(color);
+  if (rgb) return `rgba(${rgb[1]!.trim()}, ${rgb[2]!.trim()}, ${rgb[3]!.trim()}, ${a})`;
+  return color;
+}
+
+type Builder = (t: Theme) => ChartConfiguration;
+const live = new Map<HTMLCanvasElement, { chart: Chart; build: Builder }>();
+
+function baseOptions(t: Theme) {
+  Chart.defaults.color = t.fg;
+  Chart.defaults.borderColor = t.grid;
+  Chart.defaults.font.family = t.font;
+  Chart.defaults.font.size = Math.max(11, t.fontSize - 1);
+  return {
+    responsive: true,
+    maintainAspectRatio: false,
+    animation: false as const,
+    plugins: {
+      legend: { display: false, labels: { color: t.fg, boxWidth: 12, boxHeight: 12 } },
+      tooltip: { backgroundColor: alpha(t.fg, 0.92), titleColor: cssVar('--vscode-editor-background', '#1f1f1f'), bodyColor: cssVar('--vscode-editor-background', '#1f1f1f'), displayColors: false },
+    },
+  };
+}
+
+function mount(canvas: HTMLCanvasElement, build: Builder): void {
+  live.get(canvas)?.chart.destroy();
+  const chart = new Chart(canvas, build(readTheme()));
+  live.set(canvas, { chart, build });
+}
+
+export function destroyCharts(): void {
+  for (const { chart } of live.values()) chart.destroy();
+  live.clear();
+}
+
+function redrawAll(): void {
+  const t = readTheme();
+  for (const [canvas, entry] of live) {
+    if (!canvas.isConnected) {
+      entry.chart.destroy();
+      live.delete(canvas);
+      continue;
+    }
+    entry.chart.destroy();
+    entry.chart = new Chart(canvas, entry.build(t));
+  }
+}
+
+/** Redraws every chart when VS Code switches theme (it changes the body's class). */
+export function watchTheme(): void {
+  let last = document.body.className;
+  new MutationObserver(() => {
+    if (document.body.className === last) return;
+    last = document.body.className;
+    requestAnimationFrame(redrawAll);
+  }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+}
+
+export function renderClassChart(canvas: HTMLCanvasElement, d: DatasetReport): void {
+  // Many classes: keep the 40 largest readable; the rest are summed in one bar.
+  const sorted = [...d.classes];
+  let labels = sorted.map((c) => c.name);
+  let data = sorted.map((c) => c.count);
+  if (sorted.length > 40) {
+    const top = [...sorted].sort((a, b) => b.count - a.count).slice(0, 39);
+    const rest = sorted.length - 39;
+    labels = [...top.map((c) => c.name), `${rest} others`];
+    data = [...top.map((c) => c.count), sorted.reduce((a, c) => a + c.count, 0) - top.reduce((a, c) => a + c.count, 0)];
+  }
+  mount(canvas, (t) => ({
+    type: 'bar',
+    data: { labels, datasets: [{ label: 'Images', data, backgroundColor: alpha(t.blue, 0.75), hoverBackgroundColor: t.blue, borderRadius: 3, maxBarThickness: 36 }] },
+    options: {
+      ...baseOptions(t),
+      scales: {
+        x: { grid: { display: false }, ticks: { color: t.muted, autoSkip: true, maxRotation: 0 } },
+        y: { beginAtZero: true, grid: { color: alpha(t.grid, 0.6) }, border: { display: false }, ticks: { color: t.muted, precision: 0, callback: (v) => formatCount(Number(v)) } },
+      },
+    },
+  }));
+}
+
+function binLabel(b: HistogramBin): string {
+  return b.to - b.from <= 1 ? String(b.from) : `${b.from}–${b.to}`;
+}
+
+export function renderSizeChart(canvas: HTMLCanvasElement, d: DatasetReport): void {
+  const w = d.widthHistogram;
+  const hgt = d.heightHistogram;
+  const sameBins = w.length === hgt.length && w.every((b, i) => b.from === hgt[i]!.from && b.to === hgt[i]!.to);
+  mount(canvas, (t) => {
+    const datasets = sameBins
+      ? [
+          { label: 'Width', data: w.map((b) => b.count), backgroundColor: alpha(t.purple, 0.75), borderRadius: 3, maxBarThickness: 28 },
+          { label: 'Height', data: hgt.map((b) => b.count), backgroundColor: alpha(t.orange, 0.75), borderRadius: 3, maxBarThickness: 28 },
+        ]
+      : [{ label: 'Width', data: w.map((b) => b.count), backgroundColor: alpha(t.purple, 0.75), borderRadius: 3, maxBarThickness: 28 }];
+    const base = baseOptions(t);
+    return {
+      type: 'bar',
+      data: { labels: w.map(binLabel), datasets },
+      options: {
+        ...base,
+        plugins: { ...base.plugins, legend: { ...base.plugins.legend, display: true, position: 'top', align: 'end' } },
+        scales: {
+          x: { grid: { display: false }, ticks: { color: t.muted, maxRotation: 0, autoSkip: true } },
+          y: { beginAtZero: true, grid: { color: alpha(t.grid, 0.6) }, border: { display: false }, ticks: { color: t.muted, precision: 0, callback: (v) => formatCount(Number(v)) } },
+        },
+      },
+    };
+  });
+}
+
+export function renderMemoryChart(canvas: HTMLCanvasElement, m: MemoryEstimate, recommended: number): void {
+  const rows = m.table;
+  mount(canvas, (t) => {
+    const base = baseOptions(t);
+    return {
+      type: 'bar',
+      data: {
+        labels: rows.map((r) => String(r.batchSize)),
+        datasets: [
+          {
+            type: 'line',
+            label: `Budget ${formatBytes(m.budgetBytes)}`,
+            data: rows.map(() => m.budgetBytes),
+            borderColor: t.yellow,
+            borderWidth: 2,
+            borderDash: [6, 4],
+            pointRadius: 0,
+            pointHoverRadius: 0,
+            fill: false,
+            order: 0,
+          },
+          {
+            type: 'bar',
+            label: 'Predicted memory',
+            data: rows.map((r) => r.bytes),
+            backgroundColor: rows.map((r) => (r.batchSize === recommended ? t.blue : r.fits ? alpha(t.green, 0.6) : alpha(t.red, 0.55))),
+            borderRadius: 3,
+            maxBarThickness: 40,
+            order: 1,
+          },
+        ],
+      },
+      options: {
+        ...base,
+        plugins: {
+          ...base.plugins,
+          legend: { ...base.plugins.legend, display: true, position: 'top', align: 'end' },
+          tooltip: {
+            ...base.plugins.tooltip,
+            callbacks: {
+              title: (items) => `Batch size ${items[0]?.label ?? ''}`,
+              label: (item) => (item.dataset.type === 'line' ? `Budget ${formatBytes(m.budgetBytes)}` : `${formatBytes(Number(item.raw))}${rows[item.dataIndex]?.fits ? ' — fits' : ' — does not fit'}`),
+            },
+          },
+        },
+        scales: {
+          x: { title: { display: true, text: 'Batch size', color: t.muted }, grid: { display: false }, ticks: { color: t.muted, maxRotation: 0 } },
+          y: {
+            beginAtZero: true,
+            grid: { color: alpha(t.grid, 0.6) },
+            border: { display: false },
+            ticks: { color: t.muted, callback: (v) => formatBytes(Number(v)) },
+            suggestedMax: m.budgetBytes * 1.15,
+          },
+        },
+      },
+    };
+  });
+}

@@ -1,0 +1,433 @@
+/**
+ * The Suggest panel's webview app (browser code: no Node built-ins, no `vscode`).
+ *
+ * Renders the host's {@link SuggestViewState}: working (stage + files scanned, Cancel), result
+ * (recommendation, dataset, problems, memory, devices, model), cancelled, error. The host replays
+ * its latest state on `ready`; the state is also persisted with setState so a restored panel
+ * paints at once.
+ */
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-collapsible/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-ring/index.js';
+import '@vscode-elements/elements/dist/vscode-table/index.js';
+import '@vscode-elements/elements/dist/vscode-table-body/index.js';
+import '@vscode-elements/elements/dist/vscode-table-cell/index.js';
+import '@vscode-elements/elements/dist/vscode-table-header/index.js';
+import '@vscode-elements/elements/dist/vscode-table-header-cell/index.js';
+import '@vscode-elements/elements/dist/vscode-table-row/index.js';
+import { formatBytes, formatCount, plural } from '../../core/format';
+import type { SuggestReport } from '../../core/report';
+import {
+  isHostToWebview,
+  isPersistedState,
+  type SuggestPersistedState,
+  type SuggestStage,
+  type SuggestViewState,
+  type WebviewToHost,
+} from '../../core/webview-protocol';
+import { destroyCharts, renderClassChart, renderMemoryChart, renderSizeChart, watchTheme } from './charts';
+import css from './styles.css';
+
+interface VsCodeApi {
+  postMessage(message: WebviewToHost): void;
+  getState(): unknown;
+  setState(state: SuggestPersistedState): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode = acquireVsCodeApi();
+const app = document.getElementById('app') as HTMLElement;
+
+// Styles as a constructable stylesheet: no inline <style>, so the CSP needs no 'unsafe-inline'.
+const sheet = new CSSStyleSheet();
+sheet.replaceSync(css);
+document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+
+document.addEventListener('securitypolicyviolation', (e) => {
+  post({ type: 'csp-violation', directive: e.effectiveDirective, blocked: e.blockedURI || e.sample || '(inline)' });
+});
+
+function post(m: WebviewToHost): void {
+  vscode.postMessage(m);
+}
+
+// ---- tiny DOM helpers (text only: paths and messages never become HTML) -----------------------
+
+type Child = Node | string | null | undefined | false;
+function h<K extends keyof HTMLElementTagNameMap>(tag: K, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElementTagNameMap[K] {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+function ce(tag: string, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElement {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, v);
+  for (const c of children) if (c !== null && c !== undefined && c !== false) el.append(c);
+  return el;
+}
+function button(label: string, onClick: () => void, opts: { secondary?: boolean; testid?: string } = {}): HTMLElement {
+  const b = ce('vscode-button', opts.testid ? { 'data-testid': opts.testid } : {}, label);
+  if (opts.secondary) b.setAttribute('secondary', '');
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+function basename(p: string): string {
+  const parts = p.split(/[\\/]/).filter(Boolean);
+  return parts[parts.length - 1] ?? p;
+}
+
+function relativeTo(root: string, p: string): string {
+  const r = root.replace(/[\\/]+$/, '');
+  return p.startsWith(r + '/') || p.startsWith(r + '\\') ? p.slice(r.length + 1) : p;
+}
+
+function formatNumber(n: number, digits = 3): string {
+  if (n === 0) return '0';
+  if (Math.abs(n) < 0.001) return n.toExponential(2);
+  return Number(n.toPrecision(digits)).toString();
+}
+
+// ---- rendering --------------------------------------------------------------------------------
+
+const STAGES: { stage: SuggestStage; label: string }[] = [
+  { stage: 'scan', label: 'Scan dataset' },
+  { stage: 'devices', label: 'Read devices' },
+  { stage: 'model', label: 'Describe model' },
+  { stage: 'plan', label: 'Plan memory' },
+];
+
+let current: SuggestViewState = { kind: 'idle', seq: 0 };
+let renderedSeq = -1;
+let renderedKind = '';
+
+function header(target: string | undefined, actions: Node[]): HTMLElement {
+  return h(
+    'header',
+    { class: 'top' },
+    h('div', { class: 'title' }, h('h1', {}, 'Batch size suggestion'), target ? h('div', { class: 'target', title: target }, target) : null),
+    h('div', { class: 'actions' }, ...actions),
+  );
+}
+
+function renderWorking(s: Extract<SuggestViewState, { kind: 'working' }>): void {
+  const idx = STAGES.findIndex((x) => x.stage === s.stage);
+  // Update in place while working (progress ticks many times a second): no flicker, no re-layout.
+  if (renderedKind === 'working') {
+    const msg = app.querySelector('[data-testid="progress-message"]');
+    if (msg) msg.textContent = s.message;
+    const files = app.querySelector('[data-testid="files-seen"]');
+    if (files) files.textContent = s.filesSeen !== undefined ? plural(s.filesSeen, 'file') + ' scanned' : '';
+    app.querySelectorAll('.stages li').forEach((li, i) => {
+      li.className = i < idx ? 'done' : i === idx ? 'active' : '';
+    });
+    return;
+  }
+  app.replaceChildren(
+    header(s.target, [button('Cancel', () => post({ type: 'cancel' }), { secondary: true, testid: 'cancel' })]),
+    h(
+      'section',
+      { class: 'card working', 'data-testid': 'state-working' },
+      h(
+        'div',
+        { class: 'working-row' },
+        ce('vscode-progress-ring', {}),
+        h(
+          'div',
+          {},
+          h('div', { class: 'progress-message', 'data-testid': 'progress-message' }, s.message),
+          h('div', { class: 'muted', 'data-testid': 'files-seen' }, s.filesSeen !== undefined ? plural(s.filesSeen, 'file') + ' scanned' : ''),
+        ),
+      ),
+      h('ol', { class: 'stages' }, ...STAGES.map((x, i) => h('li', { class: i < idx ? 'done' : i === idx ? 'active' : '' }, x.label))),
+    ),
+  );
+}
+
+function renderCancelled(s: Extract<SuggestViewState, { kind: 'cancelled' }>): void {
+  app.replaceChildren(
+    header(s.target, [button('Run again', () => post({ type: 'rerun' }), { testid: 'rerun' })]),
+    h('section', { class: 'card notice', 'data-testid': 'state-cancelled' }, h('p', { class: 'big-text' }, 'Cancelled.'), h('p', { class: 'muted' }, 'Nothing was changed. Run the suggestion again when you are ready.')),
+  );
+}
+
+function renderError(s: Extract<SuggestViewState, { kind: 'error' }>): void {
+  app.replaceChildren(
+    header(s.target, [button('Run again', () => post({ type: 'rerun' }), { testid: 'rerun' })]),
+    h(
+      'section',
+      { class: 'card error', 'data-testid': 'state-error', role: 'alert' },
+      h('h2', {}, 'Cannot suggest a batch size'),
+      h('p', { class: 'error-message', 'data-testid': 'error-message' }, s.message),
+      s.hint ? h('p', { class: 'muted' }, s.hint) : null,
+    ),
+  );
+}
+
+function renderIdle(): void {
+  app.replaceChildren(
+    header(undefined, [button('Suggest batch size…', () => post({ type: 'rerun' }))]),
+    h('section', { class: 'card notice' }, h('p', {}, 'Run "Batch Advisor: Suggest Batch Size" on a dataset folder or a *.train.json config.')),
+  );
+}
+
+function stat(label: string, value: string, testid?: string, title?: string): HTMLElement {
+  return h('div', { class: 'stat' }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value', ...(testid ? { 'data-testid': testid } : {}), ...(title ? { title } : {}) }, value));
+}
+
+function section(title: string, ...children: Child[]): HTMLElement {
+  return h('section', { class: 'card' }, h('h2', {}, title), ...children);
+}
+
+function renderRecommendation(report: SuggestReport): HTMLElement {
+  const r = report.recommendation;
+  const lr = r.learningRate;
+  const lrRule = lr.rule === 'linear' ? 'linear scaling' : lr.rule === 'sqrt' ? 'square-root scaling' : 'unchanged';
+  return h(
+    'section',
+    { class: 'card hero', 'data-testid': 'recommendation' },
+    h(
+      'div',
+      { class: 'hero-main' },
+      h('div', { class: 'stat-label' }, 'Recommended batch size'),
+      h('div', { class: 'hero-number', 'data-testid': 'batch-size' }, String(r.batchSize)),
+      h('div', { class: 'muted' }, r.maxBatchSize > 0 ? `Largest that fits: ${formatCount(r.maxBatchSize)}` : 'Not even batch 1 fits the budget'),
+    ),
+    h(
+      'div',
+      { class: 'hero-details' },
+      h(
+        'div',
+        { class: 'stats' },
+        stat('Learning rate', formatNumber(lr.recommended), 'learning-rate', `${formatNumber(lr.base)} at batch ${lr.baseBatchSize}, ${lrRule}`),
+        stat('Warmup', r.warmupEpochs > 0 ? plural(r.warmupEpochs, 'epoch') : 'none', 'warmup'),
+        stat('Accumulation', r.accumulationSteps > 1 ? `${r.accumulationSteps} steps` : 'none', 'accumulation'),
+        stat('Effective batch', formatCount(r.effectiveBatchSize), 'effective-batch'),
+        stat('Steps / epoch', formatCount(r.stepsPerEpoch)),
+        stat('Loading', r.loading.strategy === 'preload' ? 'Preload' : 'Stream', 'loading', r.loading.reason),
+      ),
+      h('p', { class: 'muted small' }, `Learning rate: ${formatNumber(lr.base)} at batch ${lr.baseBatchSize} → ${formatNumber(lr.recommended)} (${lrRule}). Loading: ${r.loading.reason}`),
+      h('h3', {}, 'Why'),
+      h('ul', { class: 'reasons', 'data-testid': 'reasons' }, ...r.reasons.map((x) => h('li', {}, x))),
+      r.warnings.length ? h('div', { class: 'warnings', role: 'note' }, ...r.warnings.map((w) => h('p', {}, '⚠ ', w))) : null,
+    ),
+  );
+}
+
+function renderDataset(report: SuggestReport): HTMLElement {
+  const d = report.dataset;
+  const formats = Object.entries(d.formats)
+    .sort((a, b) => b[1] - a[1])
+    .map(([k, v]) => `${k} ${formatCount(v)}`)
+    .join(' · ');
+  const sizeText = d.totalImages ? `${d.width.median}×${d.height.median}` : '–';
+  const sizeRange = d.totalImages ? `width ${d.width.min}–${d.width.max}, height ${d.height.min}–${d.height.max}` : '';
+  const classCanvas = h('canvas', { 'aria-label': 'Images per class', role: 'img' });
+  const sizeCanvas = h('canvas', { 'aria-label': 'Image size histogram', role: 'img' });
+  const el = h(
+    'section',
+    { class: 'card', 'data-testid': 'dataset' },
+    h('h2', {}, 'Dataset'),
+    h(
+      'button',
+      { class: 'link path', title: 'Reveal in Explorer', 'data-testid': 'dataset-root' },
+      d.root,
+    ),
+    h(
+      'div',
+      { class: 'stats' },
+      stat('Classes', formatCount(d.classes.length), 'class-count'),
+      stat('Images', formatCount(d.totalImages), 'image-count'),
+      stat('Train / validation', `${formatCount(d.train)} / ${formatCount(d.validation)}`),
+      stat('Formats', formats || '–', 'formats'),
+      stat('Median size', sizeText, 'median-size', sizeRange),
+      stat('On disk', formatBytes(d.bytesOnDisk)),
+      stat('Decoded (float32)', formatBytes(d.decoded.float32Bytes), undefined, `${d.decoded.imageSize[0]}×${d.decoded.imageSize[1]}×${d.decoded.channels}`),
+      stat('Imbalance', d.imbalanceRatio === null ? '–' : `${formatNumber(d.imbalanceRatio, 2)}×`, undefined, 'largest class / smallest class'),
+    ),
+    h(
+      'div',
+      { class: 'charts' },
+      h('figure', {}, h('figcaption', {}, 'Images per class'), h('div', { class: 'chart-box' }, classCanvas)),
+      h('figure', {}, h('figcaption', {}, 'Image sizes (pixels)'), h('div', { class: 'chart-box' }, sizeCanvas)),
+    ),
+  );
+  el.querySelector('[data-testid="dataset-root"]')?.addEventListener('click', () => post({ type: 'reveal', path: d.root }));
+  renderClassChart(classCanvas, d);
+  renderSizeChart(sizeCanvas, d);
+  return el;
+}
+
+function renderProblems(report: SuggestReport): HTMLElement | null {
+  const d = report.dataset;
+  const total = Object.values(d.problemCounts).reduce((a, b) => a + (b ?? 0), 0);
+  if (total === 0) return null;
+  const counts = Object.entries(d.problemCounts)
+    .filter(([, n]) => (n ?? 0) > 0)
+    .map(([k, n]) => `${k} ${formatCount(n ?? 0)}`)
+    .join(' · ');
+  const list = h(
+    'ul',
+    { class: 'problems', 'data-testid': 'problems' },
+    ...d.problems.map((p) => {
+      const item = h(
+        'li',
+        {},
+        h('span', { class: `kind kind-${p.kind}` }, p.kind),
+        h('button', { class: 'link path', title: `Open ${p.path}` }, relativeTo(d.root, p.path)),
+        h('span', { class: 'muted' }, p.message),
+      );
+      item.querySelector('button')?.addEventListener('click', () => post({ type: 'reveal', path: p.path }));
+      return item;
+    }),
+  );
+  const collapsible = ce('vscode-collapsible', { heading: `Problems (${formatCount(total)})`, description: counts }, h('div', { class: 'collapsible-body' }, list, d.problems.length < total ? h('p', { class: 'muted small' }, `Showing the first ${formatCount(d.problems.length)}.`) : null));
+  if (total <= 20) collapsible.setAttribute('open', '');
+  return h('section', { class: 'card flush' }, collapsible);
+}
+
+function renderMemory(report: SuggestReport): HTMLElement {
+  const m = report.memory;
+  const b = m.breakdown;
+  const canvas = h('canvas', { 'aria-label': 'Predicted memory by batch size', role: 'img' });
+  const el = section(
+    'Memory by batch size',
+    h(
+      'div',
+      { class: 'stats' },
+      stat('Budget', formatBytes(m.budgetBytes), 'memory-budget', `free memory × (1 − ${m.headroom} headroom)`),
+      stat('Fixed', formatBytes(m.fixedBytes), undefined, 'weights, gradients, optimizer slots, overhead'),
+      stat('Per sample', formatBytes(m.perSampleBytes), undefined, 'activations kept for backward + the input'),
+    ),
+    h('div', { class: 'chart-box tall' }, canvas),
+    h(
+      'p',
+      { class: 'muted small' },
+      `Weights ${formatBytes(b.weightsBytes)} · gradients ${formatBytes(b.gradientsBytes)} · optimizer (${report.optimizer}) ${formatBytes(b.optimizerBytes)} · overhead ${formatBytes(b.overheadBytes)} · activations ${formatBytes(b.activationBytesPerSample)}/sample · input ${formatBytes(b.inputBytesPerSample)}/sample`,
+    ),
+  );
+  renderMemoryChart(canvas, m, report.recommendation.batchSize);
+  return el;
+}
+
+function renderDevices(report: SuggestReport): HTMLElement {
+  const chosen = report.device;
+  const table = ce(
+    'vscode-table',
+    { 'zebra': '', 'bordered-rows': '', 'data-testid': 'devices' },
+    ce(
+      'vscode-table-header',
+      { slot: 'header' },
+      ...['Device', 'Total', 'Free', 'Source'].map((c) => ce('vscode-table-header-cell', {}, c)),
+    ),
+    ce(
+      'vscode-table-body',
+      { slot: 'body' },
+      ...report.devices.map((d) => {
+        const isChosen = d.name === chosen.name && d.kind === chosen.kind;
+        return ce(
+          'vscode-table-row',
+          {},
+          ce('vscode-table-cell', {}, h('span', { class: 'device-name' }, `${d.kind.toUpperCase()} · ${d.name}`), isChosen ? ce('vscode-badge', { class: 'planned' }, 'planned for') : null),
+          ce('vscode-table-cell', {}, formatBytes(d.memoryTotalBytes)),
+          ce('vscode-table-cell', {}, formatBytes(d.memoryFreeBytes)),
+          ce('vscode-table-cell', {}, d.source),
+        );
+      }),
+    ),
+  );
+  table.setAttribute('columns', JSON.stringify(['50%', '16%', '16%', '18%']));
+  const overridden = !report.devices.some((d) => d.name === chosen.name && d.kind === chosen.kind);
+  return section(
+    'Devices',
+    h(
+      'div',
+      { class: 'stats' },
+      stat('Planned for', chosen.name, 'device-name'),
+      stat('Device memory', formatBytes(chosen.memoryTotalBytes), 'device-memory'),
+      stat('Free', formatBytes(chosen.memoryFreeBytes), 'device-free'),
+    ),
+    overridden ? h('p', { class: 'muted small' }, `Planned for ${chosen.name} (${chosen.source}) instead of a detected device.`) : null,
+    table,
+  );
+}
+
+function renderModel(report: SuggestReport): HTMLElement {
+  const m = report.model;
+  return section(
+    'Model',
+    h(
+      'div',
+      { class: 'stats' },
+      stat('Model', m.name, 'model-name', report.config.model),
+      stat('Parameters', formatCount(m.totalParams), 'model-params', `${formatCount(m.trainableParams)} trainable`),
+      stat('Input', m.inputShape.join('×')),
+      stat('Classes', formatCount(m.numClasses)),
+      stat('Layers', formatCount(m.layers.length)),
+      stat('Optimizer', report.optimizer),
+    ),
+  );
+}
+
+function renderResult(s: Extract<SuggestViewState, { kind: 'result' }>): void {
+  destroyCharts();
+  const r = s.report;
+  const notes = s.notes.length ? h('section', { class: 'card note', 'data-testid': 'notes' }, ...s.notes.map((n) => h('p', {}, n))) : null;
+  app.replaceChildren(
+    header(s.target, [button('Run again', () => post({ type: 'rerun' }), { secondary: true, testid: 'rerun' })]),
+    notes ?? '',
+    h('div', { class: 'grid' }, renderRecommendation(r), renderDevices(r)),
+    renderDataset(r),
+    renderProblems(r) ?? '',
+    h('div', { class: 'grid' }, renderMemory(r), renderModel(r)),
+    h('footer', { class: 'muted small' }, `Scanned ${plural(r.dataset.totalImages, 'image')} in ${formatCount(r.dataset.scanMs)} ms · ${basename(s.target)}`),
+  );
+}
+
+function render(state: SuggestViewState): void {
+  if (state.seq === renderedSeq && state.kind === renderedKind) return;
+  if (state.kind !== 'working' || renderedKind !== 'working') destroyCharts();
+  document.body.dataset.state = state.kind;
+  switch (state.kind) {
+    case 'idle':
+      renderIdle();
+      break;
+    case 'working':
+      renderWorking(state);
+      break;
+    case 'result':
+      renderResult(state);
+      break;
+    case 'cancelled':
+      renderCancelled(state);
+      break;
+    case 'error':
+      renderError(state);
+      break;
+  }
+  renderedSeq = state.seq;
+  renderedKind = state.kind;
+}
+
+function apply(state: SuggestViewState): void {
+  current = state;
+  render(state);
+  // Persist only settled states often; working ticks are cheap to skip.
+  vscode.setState({ version: 1, state });
+}
+
+window.addEventListener('message', (e: MessageEvent<unknown>) => {
+  if (isHostToWebview(e.data)) apply(e.data.state);
+});
+
+// Canvas charts cannot use CSS variables: redraw them with the new theme's colours.
+watchTheme();
+
+const persisted = vscode.getState();
+if (isPersistedState(persisted)) {
+  current = persisted.state;
+  render(current);
+}
+post({ type: 'ready' });

@@ -8,7 +8,9 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { appendFileSync, existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import type { ModelDescription, ModelSpec } from './model';
 import {
   PROTOCOL_VERSION,
@@ -70,6 +72,15 @@ function now(): string {
   return new Date().toISOString();
 }
 
+/** tsx as resolved from the script's own folder (its repository), so the host's cwd does not matter. */
+function tsxLoader(script: string): string {
+  try {
+    return pathToFileURL(createRequire(script).resolve('tsx')).href;
+  } catch {
+    return 'tsx';
+  }
+}
+
 export class TrainerClient {
   private child: ChildProcess | undefined;
   private ready: Promise<ReadyMessage> | undefined;
@@ -97,12 +108,15 @@ export class TrainerClient {
   private spawn(): Promise<ReadyMessage> {
     const script = this.opts.trainerScript;
     if (!existsSync(script)) return Promise.reject(new TrainerError(`trainer not found at ${script} (build with "npm run build")`, 'internal'));
-    const execArgv = this.opts.execArgv ?? (/\.[cm]?ts$/.test(script) ? ['--import', 'tsx'] : []);
+    const execArgv = this.opts.execArgv ?? (/\.[cm]?ts$/.test(script) ? ['--import', tsxLoader(script)] : []);
     const child = fork(script, [], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       execArgv,
       env: { ...process.env, TF_FORCE_GPU_ALLOW_GROWTH: 'true', ...this.opts.env },
       serialization: 'json',
+      // Its own process group on POSIX: a terminal's Ctrl-C then reaches only the host, which
+      // asks the trainer to stop cleanly. The trainer still exits when the IPC channel closes.
+      detached: process.platform !== 'win32',
     });
     this.child = child;
     this.pipeLines(child.stderr, 'warn');

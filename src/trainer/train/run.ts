@@ -205,7 +205,7 @@ async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): P
   log('info', `loading: ${decision.reason}`);
   const onSkip = (path: string, reason: string): void => emit({ v: 1, type: 'skipped-file', path, reason });
   const pipeOpts = { imageSize: config.imageSize, channels: c, batchSize, seed: config.seed, loading: decision.loading, onSkip, signal, ...hooks.pipeline };
-  let lastLog = 0;
+  let lastLog = performance.now();
   const progress = (done: number, total: number): void => {
     const t = performance.now();
     if (done === total || t - lastLog > 2000) {

@@ -1,0 +1,21 @@
+/**
+ * `batch-advisor train` without the commander entry, for tests that need a real process (signals):
+ *   node --import tsx test/helpers/train-cli.ts <config> [--json] [--max-steps N] [--epochs N]
+ */
+import { join } from 'node:path';
+import { trainCommand, type TrainOptions } from '../../src/cli/train';
+
+const args = process.argv.slice(2);
+const opts: TrainOptions = {};
+const config = args[0] ?? '';
+for (let i = 1; i < args.length; i++) {
+  const a = args[i];
+  if (a === '--json') opts.json = true;
+  else if (a === '--max-steps') opts.maxSteps = Number(args[++i]);
+  else if (a === '--epochs') opts.epochs = Number(args[++i]);
+  else if (a === '--batch-size') opts.batchSize = Number(args[++i]);
+  else if (a === '--backend') opts.backend = args[++i];
+}
+void trainCommand(config, opts, { trainerScript: join(__dirname, '..', '..', 'src', 'trainer', 'main.ts'), stdout: process.stdout, stderr: process.stderr }).then((code) => {
+  process.exitCode = code;
+});

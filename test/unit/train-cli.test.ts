@@ -1,0 +1,160 @@
+/**
+ * `batch-advisor train` end to end with the real trainer child process (src/trainer/main.ts run
+ * through tsx): exit codes, --json events, out of memory, and Ctrl-C.
+ */
+import { strict as assert } from 'node:assert';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Writable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { findWorkspaceRoot, progressLine, trainCommand, type TrainOptions } from '../../src/cli/train';
+import type { TrainEvent } from '../../src/core/protocol';
+import { readRun } from '../../src/core/runs';
+import { makeTinyDataset } from '../helpers/tiny-dataset';
+
+const TRAINER = resolve(__dirname, '../../src/trainer/main.ts');
+const HELPER = resolve(__dirname, '../helpers/train-cli.ts');
+let root: string;
+
+class Capture extends Writable {
+  text = '';
+  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
+    this.text += chunk.toString();
+    cb();
+  }
+}
+
+async function train(configPath: string, opts: TrainOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+  const stdout = new Capture();
+  const stderr = new Capture();
+  const code = await trainCommand(configPath, opts, { trainerScript: TRAINER, stdout, stderr });
+  return { code, stdout: stdout.text, stderr: stderr.text };
+}
+
+function writeConfig(name: string, body: Record<string, unknown>): string {
+  const path = join(root, `${name}.train.json`);
+  writeFileSync(path, JSON.stringify(body));
+  return path;
+}
+
+const tiny = { dataset: 'ds', imageSize: [16, 16], batchSize: 8, learningRate: 0.003, backend: 'wasm' };
+
+before(async () => {
+  root = mkdtempSync(join(tmpdir(), 'ba-train-cli-'));
+  writeFileSync(join(root, 'package.json'), '{}'); // the workspace root
+  await makeTinyDataset(join(root, 'ds'), { classes: 2, perClass: 20, size: 16 });
+});
+after(() => rmSync(root, { recursive: true, force: true }));
+
+describe('train command', () => {
+  test('bad config → exit 2, one line naming the field', async () => {
+    const r = await train(writeConfig('bad', { ...tiny, epochs: 0 }));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /epochs/);
+    assert.equal(r.stderr.trim().split('\n').length, 1);
+    const r2 = await train(writeConfig('typo', { ...tiny, batchsize: 8 }));
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /unknown field "batchsize"/);
+    assert.equal((await train(join(root, 'missing.train.json'))).code, 2);
+  });
+
+  test('missing dataset or no images → exit 2', async () => {
+    const r = await train(writeConfig('nods', { ...tiny, dataset: 'nope' }));
+    assert.equal(r.code, 2);
+    assert.match(r.stderr, /dataset folder not found/);
+    mkdirSync(join(root, 'empty', 'a'), { recursive: true });
+    const r2 = await train(writeConfig('empty', { ...tiny, dataset: 'empty' }));
+    assert.equal(r2.code, 2);
+    assert.match(r2.stderr, /no images/);
+  });
+
+  test('--json --max-steps: exit 0, one JSON event per line, run folder kept', async () => {
+    const r = await train(writeConfig('ok', { ...tiny, epochs: 1 }), { json: true, maxSteps: 2 });
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as TrainEvent);
+    const types = events.map((e) => e.type);
+    assert.ok(types.includes('backend') && types.includes('run-start'));
+    assert.equal(types.filter((t) => t === 'batch').length, 2);
+    assert.equal(types.filter((t) => t === 'epoch').length, 1);
+    const end = events.at(-1)!;
+    assert.ok(end.type === 'run-end' && end.status === 'completed');
+    const start = events.find((e) => e.type === 'run-start');
+    assert.ok(start?.type === 'run-start');
+    assert.equal(resolve(start.runDir, '..', '..', '..'), root, 'runs live in the workspace root');
+    const rec = readRun(start.runDir);
+    assert.equal(rec.config.batchSize, 8);
+    assert.equal(rec.runEnd?.status, 'completed');
+    assert.ok(existsSync(join(start.runDir, 'model', 'model.json')));
+  });
+
+  test('people output: progress and epoch lines; batchSize "auto" uses the resolver', async () => {
+    const stdout = new Capture();
+    const stderr = new Capture();
+    const code = await trainCommand(writeConfig('auto', { ...tiny, batchSize: 'auto', epochs: 1 }), { maxSteps: 1 }, { trainerScript: TRAINER, stdout, stderr, resolveBatchSize: () => Promise.resolve(4) });
+    assert.equal(code, 0, stderr.text);
+    assert.match(stdout.text, /Batch size: 4 \(recommended/);
+    assert.match(stdout.text, /Epoch 1\/1 {2}1\/8 \[/);
+    assert.match(stdout.text, /Epoch 1\/1: loss \d/);
+    assert.match(stdout.text, /Done\. Model: /);
+    const line = progressLine({ v: 1, type: 'batch', time: '', epoch: 2, step: 30, stepsPerEpoch: 60, globalStep: 90, loss: 0.5, accuracy: 0.75, imagesPerSec: 812.4, stepMs: 40, dataWaitMs: 1, tensorBytes: 0, etaSec: 62 }, 10, 200);
+    assert.equal(line, 'Epoch 2/10  30/60 [=========>          ]  812 img/s  loss 0.5000  acc 0.750  ETA 1m 02s');
+  });
+
+  test('out of memory in the trainer → exit 1 with the suggested batch size', async () => {
+    process.env['BATCH_ADVISOR_FAULT'] = 'oom@1';
+    try {
+      const r = await train(writeConfig('oom', { ...tiny, epochs: 1 }));
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /Out of memory at batch size 8: try 4/);
+      assert.match(r.stderr, /"batchSize": 4/);
+    } finally {
+      delete process.env['BATCH_ADVISOR_FAULT'];
+    }
+  });
+
+  test('workspace root: nearest folder with .git or package.json', () => {
+    mkdirSync(join(root, 'a', 'b'), { recursive: true });
+    assert.equal(findWorkspaceRoot(join(root, 'a', 'b')), root);
+  });
+
+  test('Ctrl-C (SIGINT) stops cleanly: run-end stopped, exit 130, run folder kept', async () => {
+    const config = writeConfig('sigint', { ...tiny, epochs: 50 });
+    const child = spawn(process.execPath, ['--import', 'tsx', HELPER, config, '--json'], {
+      cwd: resolve(__dirname, '../..'),
+      env: { ...process.env, BATCH_ADVISOR_FAULT: 'delay@30' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    let sent = false;
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout.on('data', (d: Buffer) => {
+      stdout += d.toString();
+      if (!sent && stdout.includes('"type":"batch"')) {
+        sent = true;
+        child.kill('SIGINT');
+      }
+    });
+    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    assert.ok(sent, `no batch seen; stderr: ${stderr}`);
+    assert.equal(code, 130, stderr);
+    const events = stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as TrainEvent);
+    const end = events.at(-1)!;
+    assert.ok(end.type === 'run-end' && end.status === 'stopped', JSON.stringify(end));
+    assert.ok(events.filter((e) => e.type === 'batch').length < 8 * 50);
+    assert.match(stderr, /Stopped\. The run is kept in /);
+    const runs = readdirSync(join(root, '.batch-advisor', 'runs')).filter((d) => d.endsWith('-sigint'));
+    assert.equal(runs.length, 1);
+    const rec = readRun(join(root, '.batch-advisor', 'runs', runs[0]!));
+    assert.equal(rec.runEnd?.status, 'stopped');
+    assert.equal(rec.truncated, false);
+  });
+});

@@ -1,0 +1,231 @@
+/**
+ * From the memory estimate, the dataset and the config to a batch size and what changes with it
+ * (learning rate, warmup, accumulation, loading), with the reasons in plain words.
+ *
+ * v1 rules:
+ *  - Batch: a power of two, no larger than what fits in memory, than the dataset allows (at least
+ *    MIN_STEPS_PER_EPOCH optimizer steps per epoch; tiny datasets: never above train/4, but 8 is
+ *    allowed when train/4 ≥ 8) and than MAX_BATCH; never above the training images.
+ *  - A batch set in the config is kept when it fits; when it does not, the largest power of two that
+ *    fits becomes the micro-batch and gradients are accumulated to reach it.
+ *  - When less than BASE_BATCH fits but the dataset allows BASE_BATCH, gradients are accumulated
+ *    up to BASE_BATCH.
+ *  - Learning rate: config.learningRate is taken as tuned for BASE_BATCH (Keras's default batch).
+ *    Linear scaling for SGD/momentum (Goyal et al. 2017), square-root scaling for Adam/RMSProp.
+ *    Warm up when the rate goes up: one epoch per doubling, at most 5 (Goyal et al.) and at most a
+ *    quarter of the run.
+ *  - Loading: preload decoded uint8 images when they take at most PRELOAD_FRACTION of the free host
+ *    RAM (less what training itself takes when it trains on the host), else stream from disk.
+ */
+import type { TrainConfig } from './config';
+import type { DatasetReport } from './dataset/types';
+import type { DeviceInfo } from './devices/types';
+import { formatBytes, formatCount } from './format';
+import { bytesForBatch, maxBatchSize } from './memory';
+import type { MemoryEstimate, Recommendation } from './report';
+
+export const BASE_BATCH = 32;
+export const MIN_STEPS_PER_EPOCH = 50;
+export const MAX_BATCH = 1024;
+export const MAX_WARMUP_EPOCHS = 5;
+export const PRELOAD_FRACTION = 0.5;
+
+export interface RecommendInput {
+  dataset: DatasetReport;
+  memory: MemoryEstimate;
+  /** Largest batch that fits; computed from `memory` when absent. */
+  maxBatch?: number;
+  config: TrainConfig;
+  device: DeviceInfo;
+  freeHostRamBytes: number;
+}
+
+/** Largest power of two ≤ n (0 when n < 1). */
+export function floorPow2(n: number): number {
+  if (!(n >= 1)) return 0;
+  return 2 ** Math.floor(Math.log2(Math.min(n, Number.MAX_SAFE_INTEGER)) + 1e-9);
+}
+
+function pct(f: number): string {
+  return `${Math.round(f * 100)}%`;
+}
+
+function num(x: number): string {
+  return Number(x.toPrecision(3)).toString();
+}
+
+/** The dataset's cap on the batch and the rule that sets it. */
+function datasetCap(train: number): { cap: number; reason: string } {
+  const bySteps = floorPow2(train / MIN_STEPS_PER_EPOCH);
+  const tiny = Math.min(8, floorPow2(train / 4));
+  if (bySteps >= tiny && bySteps >= 1) {
+    return {
+      cap: bySteps,
+      reason: `${formatCount(train)} training images: at most ${bySteps} per batch keeps at least ${MIN_STEPS_PER_EPOCH} optimizer steps per epoch (${formatCount(Math.ceil(train / bySteps))}).`,
+    };
+  }
+  if (tiny >= 1) {
+    return {
+      cap: tiny,
+      reason: `Only ${formatCount(train)} training images: the batch stays at ${tiny} (never above a quarter of the training set) so an epoch still has ${Math.ceil(train / tiny)} steps.`,
+    };
+  }
+  return { cap: 1, reason: `Only ${formatCount(train)} training image${train === 1 ? '' : 's'}: batch 1.` };
+}
+
+function notEvenOneFits(input: RecommendInput, warnings: string[]): void {
+  const { memory, config } = input;
+  const need = bytesForBatch(memory, 1);
+  const short = need - memory.budgetBytes;
+  const b = memory.breakdown;
+  const tips: string[] = [];
+  const [h, w] = config.imageSize;
+  if (h * w > 64 * 64) {
+    tips.push(`a smaller imageSize (halving it to ${Math.round(h / 2)}×${Math.round(w / 2)} cuts the ${formatBytes(memory.perSampleBytes)} per image about 4×)`);
+  }
+  if (config.model === 'mobilenet-v2') tips.push(`a smaller widthMultiplier (now ${config.widthMultiplier})`);
+  else tips.push('a smaller model (e.g. mobilenet-v2 with widthMultiplier 0.35 or resnet-small)');
+  if (config.optimizer !== 'sgd' && b.optimizerBytes > 0) tips.push(`SGD instead of ${config.optimizer} (saves its ${formatBytes(b.optimizerBytes)} of slots)`);
+  warnings.push(
+    `Not even one image fits: batch 1 needs ${formatBytes(need)} but the budget is ${formatBytes(memory.budgetBytes)} ` +
+      `(short by ${formatBytes(short)}, ${pct(short / Math.max(1, memory.budgetBytes))}). ` +
+      (memory.fixedBytes > memory.budgetBytes ? `The weights, gradients and optimizer state alone take ${formatBytes(memory.fixedBytes)}. ` : '') +
+      `Try ${tips.join(', or ')}.`,
+  );
+}
+
+export function recommend(input: RecommendInput): Recommendation {
+  const { dataset, memory, config, device } = input;
+  const reasons: string[] = [];
+  const warnings: string[] = [];
+  const maxFit = Math.max(0, Math.floor(input.maxBatch ?? maxBatchSize(memory)));
+  const train = Math.max(0, dataset.train);
+  const freePart = `${pct(1 - memory.headroom)} of ${formatBytes(device.memoryFreeBytes)} free on ${device.name}`;
+
+  let micro: number;
+  let accumulation = Math.max(1, Math.floor(config.accumulationSteps || 1));
+  if (maxFit === 0) {
+    micro = 1;
+    notEvenOneFits(input, warnings);
+    reasons.push(`Batch 1: nothing larger can be tried, and even 1 is predicted not to fit in ${formatBytes(memory.budgetBytes)} (${freePart}).`);
+  } else {
+    const memCap = Math.min(floorPow2(maxFit), floorPow2(MAX_BATCH * 64));
+    const fitText =
+      maxFit >= Number.MAX_SAFE_INTEGER / 2
+        ? `Memory is no limit here (budget ${formatBytes(memory.budgetBytes)}, ${freePart}).`
+        : `Up to ${formatCount(maxFit)} images fit in ${formatBytes(memory.budgetBytes)} (${freePart}); ${formatCount(memCap)} is the largest power of two ${maxFit === memCap ? 'that fits' : 'below that'}.`;
+    const data = datasetCap(Math.max(1, train));
+    const wanted = typeof config.batchSize === 'number' ? config.batchSize : undefined;
+    if (wanted !== undefined) {
+      // The user's batch: keep it, accumulating when it does not fit.
+      if (wanted <= maxFit) {
+        micro = wanted;
+        reasons.push(`Batch ${wanted} as the config asks; it fits: ${fitText}`);
+      } else {
+        micro = memCap;
+        accumulation = Math.max(accumulation, Math.ceil(wanted / micro));
+        reasons.push(
+          `The config asks for batch ${wanted}, which does not fit (${fitText}) Train on micro-batches of ${micro} and accumulate gradients over ${accumulation} of them (effective batch ${micro * accumulation}).`,
+        );
+      }
+    } else {
+      const bound = Math.min(memCap, data.cap, floorPow2(MAX_BATCH));
+      micro = bound;
+      if (bound === memCap && memCap < data.cap) reasons.push(`Batch ${micro}, bound by memory. ${fitText}`);
+      else if (bound === data.cap) reasons.push(`Batch ${micro}, bound by the dataset. ${data.reason} ${fitText}`);
+      else reasons.push(`Batch ${micro}, the ceiling: larger batches rarely pay off for image classifiers without a measured gradient noise scale. ${fitText}`);
+      // Too little fits for a stable step: accumulate up to the base batch when the dataset allows it.
+      const target = Math.min(BASE_BATCH, data.cap);
+      if (micro < target && accumulation === 1) {
+        accumulation = Math.ceil(target / micro);
+        reasons.push(
+          `Only ${micro} per step fits, so gradients are accumulated over ${accumulation} micro-batches for an effective batch of ${micro * accumulation} (the batch the learning rate is tuned for). BatchNorm layers still see batches of ${micro}.`,
+        );
+      }
+    }
+    if (train >= 1 && micro > train) {
+      micro = floorPow2(train);
+      reasons.push(`Capped at ${micro}: never more than the ${formatCount(train)} training images.`);
+    }
+  }
+
+  const effective = micro * accumulation;
+  const stepsPerEpoch = Math.max(1, Math.ceil(Math.max(train, 1) / effective));
+  if (accumulation > 1 && typeof config.batchSize !== 'number' && config.accumulationSteps > 1) {
+    reasons.push(`Accumulating gradients over ${accumulation} micro-batches as the config asks (effective batch ${effective}).`);
+  }
+
+  // Learning rate.
+  const ratio = effective / BASE_BATCH;
+  const linear = config.optimizer === 'sgd' || config.optimizer === 'momentum';
+  const rule: Recommendation['learningRate']['rule'] = ratio === 1 ? 'none' : linear ? 'linear' : 'sqrt';
+  const factor = rule === 'none' ? 1 : linear ? ratio : Math.sqrt(ratio);
+  const lr = config.learningRate * factor;
+  if (rule === 'none') {
+    reasons.push(`Learning rate ${num(lr)} unchanged: the effective batch is ${BASE_BATCH}, the batch it is taken to be tuned for.`);
+  } else {
+    reasons.push(
+      `Learning rate ${num(config.learningRate)} → ${num(lr)}: your rate is taken as tuned for batch ${BASE_BATCH}; the effective batch is ${effective} (×${num(ratio)}), and ` +
+        (linear
+          ? `${config.optimizer} scales it linearly (Goyal et al. 2017).`
+          : `${config.optimizer} scales it with the square root (×${num(factor)}), the usual rule for Adam-family optimizers.`),
+    );
+  }
+
+  // Warmup.
+  let warmupEpochs = 0;
+  if (factor > 1) {
+    warmupEpochs = Math.min(MAX_WARMUP_EPOCHS, Math.ceil(Math.log2(factor) - 1e-9), Math.max(1, Math.floor(config.epochs / 4)));
+    warmupEpochs = Math.max(1, warmupEpochs);
+    reasons.push(
+      `Warm up over ${warmupEpochs} epoch${warmupEpochs === 1 ? '' : 's'}: start at ${num(config.learningRate)} and ramp to ${num(lr)}, since a rate ×${num(factor)} from the first step can diverge (Goyal et al. use 5 epochs; here one per doubling, at most a quarter of the ${config.epochs} epochs).`,
+    );
+  } else if (factor < 1) {
+    reasons.push('No warmup: the learning rate goes down, not up.');
+  }
+
+  const loading = chooseLoading(input, micro);
+  if (loading.warning) warnings.push(loading.warning);
+
+  if (device.source === 'override') warnings.push(`Planned for a hypothetical ${device.name}; check the real card's free memory before training.`);
+
+  return {
+    batchSize: micro,
+    maxBatchSize: maxFit >= Number.MAX_SAFE_INTEGER / 2 ? Number.MAX_SAFE_INTEGER : maxFit,
+    reasons,
+    stepsPerEpoch,
+    learningRate: { base: config.learningRate, baseBatchSize: BASE_BATCH, recommended: lr, rule },
+    warmupEpochs,
+    accumulationSteps: accumulation,
+    effectiveBatchSize: effective,
+    loading: { strategy: loading.strategy, reason: loading.reason },
+    warnings,
+  };
+}
+
+function chooseLoading(input: RecommendInput, batch: number): { strategy: 'preload' | 'stream'; reason: string; warning?: string } {
+  const { dataset, config, device, memory } = input;
+  const u8 = dataset.decoded.uint8Bytes;
+  const [h, w] = dataset.decoded.imageSize;
+  // Training on the host shares its RAM with the preloaded images.
+  const training = device.kind === 'cpu' && device.source !== 'override' ? bytesForBatch(memory, batch) : 0;
+  const free = Math.max(0, input.freeHostRamBytes - training);
+  const limit = free * PRELOAD_FRACTION;
+  const fits = u8 <= limit;
+  const what =
+    `${formatCount(dataset.totalImages)} images decoded at ${h}×${w}×${dataset.decoded.channels} take ${formatBytes(u8)} as uint8 ` +
+    `(kept as bytes and converted to float32 one batch at a time; as float32 they would take ${formatBytes(dataset.decoded.float32Bytes)})`;
+  const room =
+    `${pct(PRELOAD_FRACTION)} of ${formatBytes(free)} free host RAM` + (training > 0 ? ` (after the ${formatBytes(training)} training itself takes there)` : '');
+  if (config.loading === 'preload') {
+    return {
+      strategy: 'preload',
+      reason: `Preload, as the config asks: ${what}.`,
+      ...(fits ? {} : { warning: `Preloading ${formatBytes(u8)} of images exceeds ${room}; the run may swap or be killed. Consider loading: "stream".` }),
+    };
+  }
+  if (config.loading === 'stream') return { strategy: 'stream', reason: `Stream from disk, as the config asks: ${what}.` };
+  return fits
+    ? { strategy: 'preload', reason: `Preload: ${what}, within ${room}; decoding once saves decoding every epoch.` }
+    : { strategy: 'stream', reason: `Stream from disk: ${what}, more than ${room}.` };
+}

@@ -24,6 +24,9 @@ const nodeEntries = {
   format: 'cjs',
   target: 'node20',
   external: nodeExternals,
+  // tfjs packages register backends and kernels as import side effects, but their package.json
+  // "sideEffects" lists omit the CommonJS bundles esbuild resolves for Node: honour every import.
+  ignoreAnnotations: true,
   entryPoints: {
     extension: 'src/extension/extension.ts',
     trainer: 'src/trainer/main.ts',

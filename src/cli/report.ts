@@ -8,7 +8,7 @@ const dist = (d: Distribution) => `${d.min} / ${d.median} / ${d.p95} / ${d.max}`
 export function formatDataset(r: DatasetReport): string[] {
   const lines: string[] = [];
   lines.push(`Dataset  ${r.root}`);
-  lines.push(`  Found ${plural(r.totalImages, 'file')} belonging to ${plural(r.classes.length, 'class', 'classes')}  (${formatBytes(r.bytesOnDisk)} on disk, scanned in ${r.scanMs} ms)`);
+  lines.push(`  Found ${plural(r.totalImages, 'file')} belonging to ${plural(r.classes.length, 'class', 'classes')}  (${formatBytes(r.bytesOnDisk)} on disk, scanned in ${Math.round(r.scanMs)} ms)`);
   if (r.classes.length > 0) {
     const shown = r.classes.slice(0, 12).map((c) => `${c.name} ${formatCount(c.count)}`);
     const more = r.classes.length > 12 ? `, … ${r.classes.length - 12} more` : '';
@@ -48,7 +48,7 @@ export function formatSuggest(s: SuggestReport): string[] {
   lines.push('');
   lines.push(`Recommended batch size: ${rec.batchSize}   (largest that fits: ${formatCount(rec.maxBatchSize)})`);
   for (const r of rec.reasons) lines.push(`  • ${r}`);
-  lines.push(`  Learning rate ${rec.learningRate.recommended.toPrecision(3)} (${rec.learningRate.rule} rule from ${rec.learningRate.base} at batch ${rec.learningRate.baseBatchSize})` + (rec.warmupEpochs > 0 ? `, warm up over ${rec.warmupEpochs} epochs` : ''));
+  lines.push(`  Learning rate ${rec.learningRate.recommended.toPrecision(3)} (${rec.learningRate.rule} rule from ${rec.learningRate.base} at batch ${rec.learningRate.baseBatchSize})` + (rec.warmupEpochs > 0 ? `, warm up over ${plural(rec.warmupEpochs, 'epoch')}` : ''));
   if (rec.accumulationSteps > 1) lines.push(`  Accumulate ${rec.accumulationSteps} micro-batches → effective batch ${rec.effectiveBatchSize}`);
   lines.push(`  ${formatCount(rec.stepsPerEpoch)} steps per epoch; data: ${rec.loading.strategy} (${rec.loading.reason})`);
   for (const w of rec.warnings) lines.push(`  ! ${w}`);

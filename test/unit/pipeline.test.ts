@@ -3,6 +3,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import sharp from 'sharp';
 import { decodeImage } from '../../src/trainer/data/decode';
 import { decideLoading, ImagePipeline, type Batch } from '../../src/trainer/data/pipeline';
 import { epochOrder, mulberry32 } from '../../src/trainer/data/prng';
@@ -68,7 +69,17 @@ describe('decoding', () => {
       assert.equal(px.length, 12 * 10 * channels);
       if (channels === 4) assert.equal(px[3], 255); // alpha added opaque
     }
-    // An RGBA file read as RGB drops alpha; a gray read as RGB repeats it.
+    // 16-bit PNGs come out as 8-bit values.
+    const png16 = join(dir, 'sixteen.png');
+    await sharp(Buffer.from(new Uint16Array(8 * 8 * 3).fill(65535).buffer), { raw: { width: 8, height: 8, channels: 3 } })
+      .toColourspace('rgb16')
+      .png()
+      .toFile(png16);
+    for (const channels of [1, 3, 4] as const) {
+      const px = await decodeImage(png16, { imageSize: [4, 4], channels });
+      assert.equal(px.length, 4 * 4 * channels);
+      assert.equal(px[0], 255);
+    }
     const p = await ImagePipeline.create(files.slice(0, 3), { ...base, channels: 1, loading: 'stream' });
     const [b] = await collect(p.sequential());
     assert.deepEqual(b!.shape, [3, 16, 16, 1]);

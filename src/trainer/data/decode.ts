@@ -41,12 +41,12 @@ export async function decodeImage(path: string, opts: DecodeOptions): Promise<Ui
   else img = img.ensureAlpha().toColourspace('srgb');
   let out: { data: Buffer; info: sharp.OutputInfo };
   try {
-    out = await img.raw().toBuffer({ resolveWithObject: true });
+    out = await img.raw({ depth: 'uchar' }).toBuffer({ resolveWithObject: true }); // 16-bit inputs → 8-bit
   } catch (e) {
     throw await explain(path, e, maxPixels);
   }
   const { data, info } = out;
-  if (info.channels !== opts.channels || info.width !== width || info.height !== height) {
+  if (info.channels !== opts.channels || info.width !== width || info.height !== height || data.length !== width * height * opts.channels) {
     throw new SkipFileError(`decoded to ${info.width}×${info.height}×${info.channels}, expected ${width}×${height}×${opts.channels}`);
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);

@@ -1,0 +1,37 @@
+/** The architecture's import boundaries are enforced by ESLint: prove each rule fires. */
+import assert from 'node:assert/strict';
+import { resolve } from 'node:path';
+import { describe, it } from 'node:test';
+import { ESLint } from 'eslint';
+
+const eslint = new ESLint({ cwd: resolve(__dirname, '../..') });
+
+async function violations(file: string, code: string): Promise<string[]> {
+  const [result] = await eslint.lintText(code, { filePath: resolve(__dirname, '../..', file) });
+  return (result?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-imports').map((m) => m.message);
+}
+
+describe('import boundaries', () => {
+  const cases: [string, string, boolean][] = [
+    ['src/core/x.ts', "import * as vscode from 'vscode'; export const a = vscode;", true],
+    ['src/core/x.ts', "import * as tf from '@tensorflow/tfjs-core'; export const a = tf;", true],
+    ['src/core/x.ts', "import { a } from '../trainer/tf'; export const b = a;", true],
+    ['src/core/x.ts', "import { readFileSync } from 'node:fs'; export const a = readFileSync;", false],
+    ['src/trainer/x.ts', "import * as tf from '@tensorflow/tfjs-core'; export const a = tf;", false],
+    ['src/trainer/x.ts', "import * as vscode from 'vscode'; export const a = vscode;", true],
+    ['src/extension/x.ts', "import * as vscode from 'vscode'; export const a = vscode;", false],
+    ['src/extension/x.ts', "import * as tf from '@tensorflow/tfjs-layers'; export const a = tf;", true],
+    ['src/extension/x.ts', "import { run } from '../trainer/train/run'; export const a = run;", true],
+    ['src/webview/x.ts', "import { readFileSync } from 'node:fs'; export const a = readFileSync;", true],
+    ['src/webview/x.ts', "import * as path from 'path'; export const a = path;", true],
+    ['src/webview/x.ts', "import * as vscode from 'vscode'; export const a = vscode;", true],
+    ['src/webview/x.ts', "import type { SuggestReport } from '../core/report'; export type A = SuggestReport;", false],
+    ['src/cli/x.ts', "import * as tf from '@tensorflow/tfjs-core'; export const a = tf;", true],
+  ];
+  for (const [file, code, forbidden] of cases) {
+    it(`${forbidden ? 'forbids' : 'allows'} in ${file}: ${code.split(';')[0]}`, async () => {
+      const found = await violations(file, code);
+      assert.equal(found.length > 0, forbidden, found.join('; ') || 'no violation reported');
+    });
+  }
+});

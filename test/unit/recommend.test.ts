@@ -1,0 +1,203 @@
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { configForFolder, type TrainConfig } from '../../src/core/config';
+import type { DatasetReport } from '../../src/core/dataset/types';
+import type { DeviceInfo } from '../../src/core/devices/types';
+import { batchTable } from '../../src/core/memory';
+import { floorPow2, recommend } from '../../src/core/recommend';
+import type { MemoryEstimate } from '../../src/core/report';
+
+const GIB = 2 ** 30;
+const MIB = 2 ** 20;
+
+function dataset(train: number, uint8Bytes = 100 * MIB): DatasetReport {
+  const d = { min: 0, median: 0, p95: 0, max: 0 };
+  return {
+    root: '/data',
+    classes: [{ name: 'a', count: train }],
+    totalImages: train,
+    formats: { png: train },
+    bytesOnDisk: 0,
+    width: d,
+    height: d,
+    widthHistogram: [],
+    heightHistogram: [],
+    aspectRatio: d,
+    channels: { '3': train },
+    imbalanceRatio: 1,
+    validationSplit: 0,
+    train,
+    validation: 0,
+    decoded: { imageSize: [224, 224], channels: 3, uint8Bytes, float32Bytes: uint8Bytes * 4 },
+    problems: [],
+    problemCounts: {},
+    scanMs: 1,
+  };
+}
+
+/** An estimate where exactly `fit` images fit: budget = fixed + fit × perSample. */
+function memory(fit: number, perSample = 10 * MIB, fixed = 100 * MIB): MemoryEstimate {
+  const budgetBytes = fixed + fit * perSample;
+  const est = {
+    budgetBytes,
+    headroom: 0.1,
+    perSampleBytes: perSample,
+    fixedBytes: fixed,
+    breakdown: { weightsBytes: 25 * MIB, gradientsBytes: 25 * MIB, optimizerBytes: 50 * MIB, activationBytesPerSample: perSample - MIB, inputBytesPerSample: MIB, overheadBytes: 0 },
+    table: [] as MemoryEstimate['table'],
+  };
+  est.table = batchTable(est);
+  return est;
+}
+
+const gpu: DeviceInfo = { kind: 'gpu', name: 'GPU0', memoryTotalBytes: 8 * GIB, memoryFreeBytes: 8 * GIB, source: 'nvidia-smi' };
+const host: DeviceInfo = { kind: 'cpu', name: 'Host RAM', memoryTotalBytes: 16 * GIB, memoryFreeBytes: 8 * GIB, source: 'os' };
+
+function config(over: Partial<TrainConfig> = {}): TrainConfig {
+  return configForFolder('/data', { optimizer: 'sgd', learningRate: 0.01, epochs: 20, ...over });
+}
+
+function run(o: { train?: number; fit: number; config?: Partial<TrainConfig>; device?: DeviceInfo; freeHost?: number; uint8?: number; mem?: MemoryEstimate }) {
+  return recommend({
+    dataset: dataset(o.train ?? 100_000, o.uint8),
+    memory: o.mem ?? memory(o.fit),
+    config: config(o.config),
+    device: o.device ?? gpu,
+    freeHostRamBytes: o.freeHost ?? 8 * GIB,
+  });
+}
+
+describe('recommend: batch size', () => {
+  it('floorPow2', () => {
+    assert.deepEqual([0, 0.5, 1, 2, 3, 255, 256, 257].map(floorPow2), [0, 0, 1, 2, 2, 128, 256, 256]);
+  });
+
+  it('takes the largest power of two that fits when memory binds, and says so with numbers', () => {
+    const r = run({ fit: 300 });
+    assert.equal(r.batchSize, 256);
+    assert.equal(r.maxBatchSize, 300);
+    assert.match(r.reasons[0] as string, /bound by memory/);
+    assert.match(r.reasons[0] as string, /Up to 300 images fit in 3\.0 GiB \(90% of 8\.0 GiB free on GPU0\); 256 is the largest power of two below that/);
+    assert.equal(r.accumulationSteps, 1);
+    assert.equal(r.stepsPerEpoch, Math.ceil(100_000 / 256));
+  });
+
+  it('uses maxBatch when given instead of recomputing it', () => {
+    const r = recommend({ dataset: dataset(100_000), memory: memory(300), maxBatch: 40, config: config(), device: gpu, freeHostRamBytes: 8 * GIB });
+    assert.equal(r.batchSize, 32);
+    assert.equal(r.maxBatchSize, 40);
+  });
+
+  it('keeps at least 50 optimizer steps per epoch', () => {
+    const r = run({ train: 3200, fit: 5000 });
+    assert.equal(r.batchSize, 64); // 3200 / 50 = 64
+    assert.equal(r.stepsPerEpoch, 50);
+    assert.match(r.reasons[0] as string, /bound by the dataset.*at least 50 optimizer steps per epoch/);
+    assert.equal(run({ train: 3199, fit: 5000 }).batchSize, 32); // 63.98 → 32
+  });
+
+  it('tiny datasets: never above a quarter of the training images, 8 when that allows', () => {
+    const r = run({ train: 40, fit: 5000 });
+    assert.equal(r.batchSize, 8); // 40 / 4 = 10 → 8
+    assert.equal(r.stepsPerEpoch, 5);
+    assert.match(r.reasons[0] as string, /Only 40 training images/);
+    assert.equal(run({ train: 20, fit: 5000 }).batchSize, 4); // 20 / 4 = 5 → 4
+    assert.equal(run({ train: 3, fit: 5000 }).batchSize, 1);
+    assert.equal(run({ train: 3, fit: 5000 }).accumulationSteps, 1);
+  });
+
+  it('a batch from the config is kept when it fits, but never above the training images', () => {
+    assert.equal(run({ fit: 300, config: { batchSize: 48 } }).batchSize, 48);
+    const r = run({ train: 40, fit: 300, config: { batchSize: 64 } });
+    assert.equal(r.batchSize, 32);
+    assert.ok(r.reasons.some((x) => /never more than the 40 training images/.test(x)));
+  });
+
+  it('not even batch 1 fits: batch 1, max 0, and a warning with the shortfall and what to do', () => {
+    const mem = memory(0, 10 * MIB, 100 * MIB);
+    mem.budgetBytes = 105 * MIB; // batch 1 needs 110 MiB
+    const r = run({ fit: 0, mem, config: { optimizer: 'adam', imageSize: [256, 256] } });
+    assert.equal(r.batchSize, 1);
+    assert.equal(r.maxBatchSize, 0);
+    assert.equal(r.warnings.length, 1);
+    const w = r.warnings[0] as string;
+    assert.match(w, /batch 1 needs 110 MiB but the budget is 105 MiB \(short by 5\.0 MiB, 5%\)/);
+    assert.match(w, /smaller imageSize \(halving it to 128×128/);
+    assert.match(w, /SGD instead of adam \(saves its 50\.0 MiB of slots\)/);
+    assert.match(w, /smaller model/);
+  });
+});
+
+describe('recommend: learning rate and warmup', () => {
+  it('linear rule for SGD/momentum with warmup', () => {
+    const r = run({ train: 6400, fit: 5000, config: { optimizer: 'momentum', learningRate: 0.01, epochs: 20 } });
+    assert.equal(r.effectiveBatchSize, 128);
+    assert.deepEqual(r.learningRate, { base: 0.01, baseBatchSize: 32, recommended: 0.04, rule: 'linear' });
+    assert.equal(r.warmupEpochs, 2); // ×4 = two doublings
+  });
+
+  it('square-root rule for Adam/RMSProp', () => {
+    const r = run({ train: 6400, fit: 5000, config: { optimizer: 'adam', learningRate: 0.001 } });
+    assert.equal(r.learningRate.rule, 'sqrt');
+    assert.ok(Math.abs(r.learningRate.recommended - 0.002) < 1e-12); // √4 = 2
+    assert.equal(r.warmupEpochs, 1);
+    assert.equal(run({ train: 6400, fit: 5000, config: { optimizer: 'rmsprop', learningRate: 0.001 } }).learningRate.rule, 'sqrt');
+  });
+
+  it('no scaling at the base batch, no warmup when the batch goes down, warmup capped at 5 epochs and a quarter of the run', () => {
+    const base = run({ fit: 32 });
+    assert.equal(base.learningRate.rule, 'none');
+    assert.equal(base.learningRate.recommended, 0.01);
+    assert.equal(base.warmupEpochs, 0);
+    const small = run({ train: 40, fit: 5000 });
+    assert.equal(small.learningRate.recommended, 0.01 / 4);
+    assert.equal(small.warmupEpochs, 0);
+    assert.equal(run({ fit: 1024, config: { epochs: 100 } }).warmupEpochs, 5); // ×32 → 5 doublings
+    assert.equal(run({ fit: 1024, config: { epochs: 90 } }).learningRate.recommended, 0.32);
+    assert.equal(run({ fit: 1024, config: { epochs: 8 } }).warmupEpochs, 2); // quarter of 8
+  });
+});
+
+describe('recommend: gradient accumulation', () => {
+  it('reaches a config batch that does not fit by accumulating micro-batches', () => {
+    const r = run({ fit: 100, config: { batchSize: 256 } });
+    assert.equal(r.batchSize, 64);
+    assert.equal(r.accumulationSteps, 4);
+    assert.equal(r.effectiveBatchSize, 256);
+    assert.equal(r.learningRate.recommended, 0.01 * 8); // scaled for the effective batch
+    assert.equal(r.stepsPerEpoch, Math.ceil(100_000 / 256));
+  });
+
+  it('accumulates up to batch 32 when only a few images fit', () => {
+    const r = run({ fit: 5 });
+    assert.equal(r.batchSize, 4);
+    assert.equal(r.accumulationSteps, 8);
+    assert.equal(r.effectiveBatchSize, 32);
+    assert.equal(r.learningRate.rule, 'none');
+    assert.ok(r.reasons.some((x) => /accumulated over 8 micro-batches.*BatchNorm layers still see batches of 4/.test(x)));
+  });
+});
+
+describe('recommend: loading', () => {
+  it('preloads uint8 images when they take at most half the free host RAM, else streams', () => {
+    const pre = run({ fit: 64, uint8: 4 * GIB, freeHost: 8 * GIB });
+    assert.equal(pre.loading.strategy, 'preload');
+    assert.match(pre.loading.reason, /4\.0 GiB as uint8.*float32 they would take 16\.0 GiB.*within 50% of 8\.0 GiB free host RAM/);
+    const str = run({ fit: 64, uint8: 4 * GIB + 1, freeHost: 8 * GIB });
+    assert.equal(str.loading.strategy, 'stream');
+  });
+
+  it('training on the host leaves less RAM for preloading', () => {
+    // 64 images × 10 MiB + 100 MiB = 740 MiB of training memory in host RAM.
+    const r = run({ fit: 64, uint8: 3.8 * GIB, freeHost: 8 * GIB, device: host });
+    assert.equal(r.loading.strategy, 'stream');
+    assert.match(r.loading.reason, /after the 740 MiB training itself takes there/);
+  });
+
+  it('respects an explicit choice, warning when a preload will not fit', () => {
+    const r = run({ fit: 64, uint8: 6 * GIB, freeHost: 8 * GIB, config: { loading: 'preload' } });
+    assert.equal(r.loading.strategy, 'preload');
+    assert.ok(r.warnings.some((w) => /Preloading 6\.0 GiB/.test(w)));
+    assert.equal(run({ fit: 64, uint8: MIB, config: { loading: 'stream' } }).loading.strategy, 'stream');
+  });
+});

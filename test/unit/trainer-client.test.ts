@@ -1,0 +1,85 @@
+/** TrainerClient against small fake trainers (plain .js scripts) and the real one (through tsx). */
+import { strict as assert } from 'node:assert';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, test } from 'node:test';
+import type { TrainConfig } from '../../src/core/config';
+import type { TrainEvent } from '../../src/core/protocol';
+import { TrainerClient, TrainerError } from '../../src/core/trainer-client';
+
+const dir = mkdtempSync(join(tmpdir(), 'ba-client-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+function fake(name: string, body: string): string {
+  const path = join(dir, `${name}.js`);
+  writeFileSync(path, `process.on('disconnect', () => process.exit(0));\n${body}\n`);
+  return path;
+}
+
+const params = (runDir: string) => ({ config: {} as TrainConfig, runDir, batchSize: 8 });
+
+test('a trainer speaking another protocol version is refused', async () => {
+  const c = new TrainerClient({ trainerScript: fake('v2', `process.send({ v: 2, type: 'ready', pid: process.pid });`) });
+  await assert.rejects(c.describe({ model: 'tutorial-cnn' }, [28, 28, 1], 10), /protocol v2.*v1/);
+  c.dispose();
+});
+
+test('a crash mid-run becomes run-end failed (with stderr), also written to metrics.jsonl', async () => {
+  const script = fake(
+    'crash',
+    `process.on('message', (m) => { if (m.type === 'train') { process.send({ v: 1, type: 'batch', step: 1 }); process.stderr.write('boom: segfault-ish\\n'); setTimeout(() => process.exit(3), 50); } });
+     process.send({ v: 1, type: 'ready', pid: process.pid });`,
+  );
+  const runDir = join(dir, 'run1');
+  mkdirSync(runDir);
+  const c = new TrainerClient({ trainerScript: script });
+  const seen: TrainEvent[] = [];
+  const end = await c.train(params(runDir), (e) => seen.push(e));
+  assert.equal(end.status, 'failed');
+  assert.equal(end.error, 'internal');
+  assert.match(end.message!, /exited unexpectedly \(code 3\).*boom/);
+  assert.deepEqual(
+    seen.map((e) => e.type),
+    ['batch', 'log', 'run-end'],
+  );
+  assert.match(readFileSync(join(runDir, 'metrics.jsonl'), 'utf8'), /"status":"failed"/);
+  assert.equal(c.training, false);
+  c.dispose();
+});
+
+test('an error message for the run ends it as failed; describe errors reject with the kind', async () => {
+  const script = fake(
+    'errors',
+    `process.on('message', (m) => {
+       if (m.type === 'train') process.send({ v: 1, type: 'error', id: m.id, kind: 'bad-input', message: 'no such dataset' });
+       if (m.type === 'describe') process.send({ v: 1, type: 'error', id: m.id, kind: 'bad-input', message: 'unknown model' });
+     });
+     process.send({ v: 1, type: 'ready', pid: process.pid });`,
+  );
+  const runDir = join(dir, 'run2');
+  mkdirSync(runDir);
+  const c = new TrainerClient({ trainerScript: script });
+  const end = await c.train(params(runDir), () => {});
+  assert.equal(end.status, 'failed');
+  assert.equal(end.error, 'bad-input');
+  await assert.rejects(c.describe({ model: 'x' }, [8, 8, 1], 2), (e: unknown) => e instanceof TrainerError && e.kind === 'bad-input' && /unknown model/.test(e.message));
+  c.dispose();
+});
+
+test('missing trainer script: a clear error', async () => {
+  const c = new TrainerClient({ trainerScript: join(dir, 'nope.js') });
+  await assert.rejects(c.start(), /trainer not found/);
+});
+
+test('describe through the real trainer (tsx)', async () => {
+  const c = new TrainerClient({ trainerScript: resolve(__dirname, '../../src/trainer/main.ts') });
+  try {
+    const d = await c.describe({ model: 'tutorial-cnn' }, [28, 28, 1], 10);
+    assert.equal(d.numClasses, 10);
+    assert.ok(d.totalParams > 0);
+    assert.equal(d.layers.at(-1)?.outputShape.at(-1), 10);
+  } finally {
+    c.dispose();
+  }
+});

@@ -68,72 +68,110 @@ function mib(bytes: number): string {
   return `${(bytes / 1048576).toFixed(0)} MiB`;
 }
 
-async function timeOurs(dir: string): Promise<{ ms: number; images: number }> {
+/** Wall and CPU (user + system, all threads) milliseconds of one inspectDataset call. */
+async function timeOurs(dir: string, workers: number | undefined): Promise<{ wall: number; cpu: number; images: number }> {
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
-  const r = await inspectDataset(dir);
-  return { ms: performance.now() - t0, images: r.totalImages };
+  const r = await inspectDataset(dir, workers === undefined ? {} : { workers });
+  const wall = performance.now() - t0;
+  const c = process.cpuUsage(c0);
+  return { wall, cpu: (c.user + c.system) / 1000, images: r.totalImages };
 }
 
-function timePil(listFile: string): number | string {
+const PIL_LOOP = [
+  'import sys, time',
+  'from PIL import Image',
+  'paths = open(sys.argv[1]).read().split("\\n")',
+  'c = time.process_time()',
+  't = time.perf_counter()',
+  'for p in paths:',
+  '    with Image.open(p) as im: s = im.size',
+  'print((time.perf_counter() - t) * 1000, (time.process_time() - c) * 1000, len(paths))',
+].join('\n');
+
+function pilMissing(): string | undefined {
   const probe = spawnSync(PYTHON, ['-c', 'import PIL'], { encoding: 'utf8' });
-  if (probe.status !== 0) return `PIL is missing for ${PYTHON}: install it with \`apt-get install -y python3-pil\` (Debian) to compare.`;
-  const code = [
-    'import sys, time',
-    'from PIL import Image',
-    'paths = open(sys.argv[1]).read().split("\\n")',
-    't = time.perf_counter()',
-    'n = 0',
-    'for p in paths:',
-    '    with Image.open(p) as im: s = im.size',
-    '    n += 1',
-    'print((time.perf_counter() - t) * 1000, n)',
-  ].join('\n');
-  const out = execFileSync(PYTHON, ['-c', code, listFile], { encoding: 'utf8' }).trim().split(/\s+/);
-  return Number(out[0]);
+  if (probe.error || probe.status !== 0) {
+    return `PIL is not importable by ${PYTHON}: install Debian's python3-pil (\`apt-get install -y python3-pil\`) to compare. ${probe.error?.message ?? probe.stderr.trim().split('\n').at(-1) ?? ''}`;
+  }
+  return undefined;
 }
+
+function timePil(listFile: string): { wall: number; cpu: number } {
+  const out = execFileSync(PYTHON, ['-c', PIL_LOOP, listFile], { encoding: 'utf8' }).trim().split(/\s+/);
+  return { wall: Number(out[0]), cpu: Number(out[1]) };
+}
+
+/** Peak RSS of a fresh process that scans `dir` once (child mode of this script). */
+function childPeakRss(dir: string): { maxRss: number; images: number } {
+  const out = execFileSync(process.execPath, [...process.execArgv, __filename, '--child', dir], { encoding: 'utf8' });
+  return JSON.parse(out.trim().split('\n').at(-1) as string) as { maxRss: number; images: number };
+}
+
+async function child(dir: string): Promise<void> {
+  const r = await inspectDataset(dir);
+  console.log(JSON.stringify({ maxRss: process.resourceUsage().maxRSS * 1024, images: r.totalImages }));
+}
+
+const best = (xs: number[]): number => Math.min(...xs);
+const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function main(): Promise<void> {
   const files = arg('files', 50000);
   const runs = arg('runs', 3);
+  const withPython = !process.argv.includes('--no-python');
   const dir = await ensureDataset(files);
-  const listFile = join(dir, '..', `scan-${files}.list`);
   const list = await listDatasetFiles(dir);
-  writeFileSync(listFile, list.files.map((f) => f.path).join('\n'));
-
-  // Memory flatness: a 10k subset first (same process, fresh peak is not possible, so report RSS after each).
-  const small = await ensureDataset(Math.min(10000, files));
-  global.gc?.();
-  await inspectDataset(small);
-  const rssSmall = process.memoryUsage().rss;
-
-  await inspectDataset(dir); // warm-up: page cache and JIT
-  const ours: number[] = [];
-  for (let i = 0; i < runs; i++) ours.push((await timeOurs(dir)).ms);
-  const rssLarge = process.memoryUsage().rss;
-  const pil: number[] = [];
-  let pilNote = '';
-  for (let i = 0; i < runs; i++) {
-    const r = timePil(listFile);
-    if (typeof r === 'string') {
-      pilNote = r;
-      break;
-    }
-    pil.push(r);
-  }
-  const best = (xs: number[]): number => Math.min(...xs);
-  const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
   const n = list.files.length;
-  console.log(`files: ${n} images in ${list.classNames.length} classes (${dir})`);
-  console.log(`ours (inspectDataset): best ${best(ours).toFixed(0)} ms, median ${median(ours).toFixed(0)} ms of ${runs} — ${Math.round(n / (best(ours) / 1000))} images/s`);
-  if (pil.length > 0) {
-    console.log(`PIL Image.open(p).size: best ${best(pil).toFixed(0)} ms, median ${median(pil).toFixed(0)} ms — ${Math.round(n / (best(pil) / 1000))} images/s`);
-    console.log(`ratio (PIL / ours, best): ${(best(pil) / best(ours)).toFixed(2)}×; median: ${(median(pil) / median(ours)).toFixed(2)}×`);
+  const listFile = join(dir, '..', `scan-${files}.list`);
+  writeFileSync(listFile, list.files.map((f) => f.path).join('\n'));
+  const pilNote = withPython ? pilMissing() : 'Python comparison skipped (--no-python).';
+
+  console.log(`dataset: ${n} images in ${list.classNames.length} classes (${dir}); ${runs} interleaved runs, warm cache`);
+  await inspectDataset(dir); // warm-up: page cache and JIT
+  if (!pilNote) timePil(listFile);
+  const ours: { wall: number[]; cpu: number[] } = { wall: [], cpu: [] };
+  const oursNoWorker: { wall: number[]; cpu: number[] } = { wall: [], cpu: [] };
+  const pil: { wall: number[]; cpu: number[] } = { wall: [], cpu: [] };
+  for (let i = 0; i < runs; i++) {
+    const a = await timeOurs(dir, undefined);
+    ours.wall.push(a.wall);
+    ours.cpu.push(a.cpu);
+    const b = await timeOurs(dir, 0);
+    oursNoWorker.wall.push(b.wall);
+    oursNoWorker.cpu.push(b.cpu);
+    if (!pilNote) {
+      const p = timePil(listFile);
+      pil.wall.push(p.wall);
+      pil.cpu.push(p.cpu);
+    }
+  }
+  const line = (name: string, t: { wall: number[]; cpu: number[] }): void => {
+    console.log(
+      `${name.padEnd(34)} wall best ${best(t.wall).toFixed(0).padStart(5)} ms, median ${median(t.wall).toFixed(0).padStart(5)} ms (${Math.round(n / (best(t.wall) / 1000))} images/s); CPU best ${best(t.cpu).toFixed(0)} ms`,
+    );
+  };
+  line('ours, default (main + 1 worker)', ours);
+  line('ours, main thread only (workers: 0)', oursNoWorker);
+  if (!pilNote) {
+    line('PIL Image.open(p).size loop', pil);
+    console.log(`speed-up vs PIL, wall (best/best): default ${(best(pil.wall) / best(ours.wall)).toFixed(2)}×, main thread only ${(best(pil.wall) / best(oursNoWorker.wall)).toFixed(2)}×`);
+    console.log(`speed-up vs PIL, wall (median/median): default ${(median(pil.wall) / median(ours.wall)).toFixed(2)}×, main thread only ${(median(pil.wall) / median(oursNoWorker.wall)).toFixed(2)}×`);
+    console.log(`CPU time ratio (PIL / ours, best): default ${(best(pil.cpu) / best(ours.cpu)).toFixed(2)}×, main thread only ${(best(pil.cpu) / best(oursNoWorker.cpu)).toFixed(2)}×`);
   } else console.log(pilNote);
-  console.log(`RSS after 10k scan: ${mib(rssSmall)}; after ${n} scans: ${mib(rssLarge)}; peak (maxRSS): ${mib(process.resourceUsage().maxRSS * 1024)}`);
+
+  // Memory: peak RSS of fresh processes scanning an empty folder, 10k files, and the full set.
+  const empty = resolve(__dirname, '.data', 'empty');
+  mkdirSync(empty, { recursive: true });
+  const base = childPeakRss(empty);
+  const tenK = childPeakRss(await ensureDataset(Math.min(10000, files)));
+  const full = childPeakRss(dir);
+  console.log(`peak RSS of a fresh process: empty folder ${mib(base.maxRss)}, ${tenK.images} images ${mib(tenK.maxRss)}, ${full.images} images ${mib(full.maxRss)}`);
 }
 
 if (require.main === module) {
-  main().catch((e: unknown) => {
+  const c = process.argv.indexOf('--child');
+  (c >= 0 ? child(process.argv[c + 1] as string) : main()).catch((e: unknown) => {
     console.error(e);
     process.exitCode = 1;
   });

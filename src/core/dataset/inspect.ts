@@ -167,7 +167,7 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
 
   // Workers: explicit count → started now; default → started once the dataset proves big enough to gain from one.
   const workerCount = options.probeFs ? 0 : (options.workers ?? ScanPool.defaultCount());
-  let pool = options.workers !== undefined && workerCount > 0 ? ScanPool.create(workerCount) : undefined;
+  let pool = options.workers !== undefined && workerCount > 0 ? ScanPool.acquire(workerCount) : undefined;
   let batches = 0;
   const prober = new Prober(options.probeFs);
   let sliceStart = performance.now();
@@ -257,7 +257,7 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
     };
     const submit = async (paths: string[], cls: number): Promise<void> => {
       checkAbort();
-      if (!pool && workerCount > 0 && ++batches >= WORKER_AFTER_BATCHES) pool = ScanPool.create(workerCount);
+      if (!pool && workerCount > 0 && ++batches >= WORKER_AFTER_BATCHES) pool = ScanPool.acquire(workerCount);
       const workers = pool?.size ?? 0;
       const entry: Entry = { paths, cls };
       queue.push(entry);

@@ -27,13 +27,28 @@ export const nodeProbeFs: ProbeFs = nodeFs;
 /** image-size type names; a probe's `typeIndex` is 1 + the index here (0 = none). */
 export const TYPE_NAMES: readonly string[] = imageSizeTypes;
 
-/** First read: most PNG/GIF/BMP headers and small JPEGs fit; small files are read whole, which gives their size without fstat. */
+/** First read: small files are read whole, which gives their size without an fstat call. */
 const FIRST_READ = 4096;
+/** First attempt: PNG, GIF and BMP headers and most JPEG headers fit; image-size then copies less. */
+const FIRST_TRY = 512;
 /** Retry read for headers past the first read (JPEG with big EXIF/ICC segments). */
 const MAX_HEADER_READ = 4 << 20;
+const DECODABLE_TYPES = new Set(['png', 'jpg', 'gif', 'bmp']);
+
+/**
+ * image-size reads through `new DataView(input.buffer, input.byteOffset + offset)`: past the end of
+ * a view it would read whatever follows in the ArrayBuffer. So bytes handed to it are first moved
+ * to the very end of a scratch buffer (a memmove, no allocation): out-of-range reads then throw.
+ */
+function endAligned(scratch: Uint8Array, src: Uint8Array, length: number): Uint8Array {
+  const at = scratch.length - length;
+  scratch.set(src.subarray(0, length), at);
+  return scratch.subarray(at);
+}
 
 export class Prober {
   private readonly buf = new Uint8Array(FIRST_READ);
+  private readonly scratch = new Uint8Array(FIRST_READ);
   private big: Uint8Array | undefined;
   /** Results of the last probe. */
   status = OK;
@@ -66,13 +81,16 @@ export class Prober {
       }
       const whole = n < FIRST_READ;
       this.size = whole ? n : this.fs.fstatSync(fd).size;
-      // image-size reads through DataViews on the whole ArrayBuffer: give it one that ends at the data.
-      if (this.measure(whole ? buf.slice(0, n) : buf)) return (this.status = OK);
+      if (n > FIRST_TRY && this.measure(endAligned(this.scratch, buf, FIRST_TRY), true)) return (this.status = OK);
+      if (this.measure(endAligned(this.scratch, buf, n), false)) return (this.status = OK);
       if (whole || this.size <= n) return (this.status = CORRUPT);
       const want = Math.min(this.size, MAX_HEADER_READ);
       if (!this.big || this.big.length < want) this.big = new Uint8Array(Math.max(want, 64 << 10));
-      const m = this.fs.readSync(fd, this.big, 0, want, 0);
-      return (this.status = this.measure(m === this.big.length ? this.big : this.big.slice(0, m)) ? OK : CORRUPT);
+      const big = this.big;
+      // Read into the end of the buffer so the data is end-aligned already.
+      const m = this.fs.readSync(fd, big, big.length - want, want, 0);
+      if (m < want) big.copyWithin(big.length - m, big.length - want, big.length - want + m);
+      return (this.status = this.measure(big.subarray(big.length - m), false) ? OK : CORRUPT);
     } catch (e) {
       return this.fail(e);
     } finally {
@@ -84,12 +102,14 @@ export class Prober {
     }
   }
 
-  private measure(data: Uint8Array): boolean {
+  /** Runs image-size; `prefix` → only trust a Keras-decodable type (others may need more bytes). */
+  private measure(data: Uint8Array, prefix: boolean): boolean {
     try {
       const r = imageSize(data);
       const w = r.width;
       const h = r.height;
       if (!(w > 0 && h > 0 && Number.isFinite(w) && Number.isFinite(h))) return false;
+      if (prefix && !(r.type && DECODABLE_TYPES.has(r.type))) return false;
       this.width = w;
       this.height = h;
       this.typeIndex = r.type ? TYPE_NAMES.indexOf(r.type) + 1 : 0;

@@ -113,7 +113,11 @@ export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) =
     } catch {
       /* a full disk must not stop the run from reporting to the host */
     }
-    send(ev);
+    try {
+      send(ev);
+    } catch {
+      /* the host is gone: the run folder still gets every event */
+    }
     if (ev.type === 'run-end') ended = true;
   };
   const log = (level: LogEvent['level'], message: string): void => emit({ v: 1, type: 'log', level, message });

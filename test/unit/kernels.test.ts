@@ -155,6 +155,54 @@ describe('wasm training kernels match the cpu backend', () => {
     for (const c of cases([1, 2])) await checkConv(c, true);
   });
 
+  it('MaxPoolGrad (2×2 fast path, ties, odd sizes, padding, overlapping windows)', async () => {
+    const shapes: [number[], number, number, 'same' | 'valid'][] = [
+      [[2, 8, 6, 5], 2, 2, 'valid'],
+      [[2, 7, 9, 3], 2, 2, 'valid'],
+      [[2, 7, 9, 3], 2, 2, 'same'],
+      [[1, 9, 9, 4], 3, 2, 'same'],
+      [[1, 9, 9, 4], 3, 1, 'valid'],
+    ];
+    for (const [shape, f, s, pad] of shapes) {
+      // Rounded, ReLU-like values: many ties (and zeros) inside windows.
+      const x = rand(shape.reduce((a, b) => a * b), shape[1]! * 13 + f).map((v) => Math.max(0, Math.round(v * 3)));
+      await tf.setBackend('cpu');
+      const y = tf.maxPool(tf.tensor4d(x, shape as [number, number, number, number]), f, s, pad);
+      const yv = (await y.data()) as Float32Array;
+      const dy = rand(yv.length, 77);
+      const inputs = { dy: [dy, y.shape], input: [x, shape], output: [yv, y.shape] } as Record<string, [Float32Array, number[]]>;
+      y.dispose();
+      const attrs = { filterSize: f, strides: s, pad };
+      const ref = await run('cpu', 'MaxPoolGrad', inputs, attrs);
+      const got = await run('wasm', 'MaxPoolGrad', inputs, attrs);
+      assert.deepEqual(got.shape, shape);
+      assert.ok(relErr(got.values, ref.values) < TOL, `MaxPoolGrad ${JSON.stringify([shape, f, s, pad])}`);
+    }
+  });
+
+  it('BatchMatMul with transposed operands', async () => {
+    for (const [m, k, n] of [
+      [5, 7, 3],
+      [32, 300, 20],
+      [3, 40, 200],
+    ] as const) {
+      for (const [ta, tb] of [
+        [false, true],
+        [true, false],
+        [true, true],
+      ] as const) {
+        const aShape = ta ? [k, m] : [m, k];
+        const bShape = tb ? [n, k] : [k, n];
+        const inputs = { a: [rand(m * k, m + k), aShape], b: [rand(k * n, k + n + 1), bShape] } as Record<string, [Float32Array, number[]]>;
+        const attrs = { transposeA: ta, transposeB: tb };
+        const ref = await run('cpu', 'BatchMatMul', inputs, attrs);
+        const got = await run('wasm', 'BatchMatMul', inputs, attrs);
+        assert.deepEqual(got.shape, [m, n]);
+        assert.ok(relErr(got.values, ref.values) < TOL, `matMul ${m}×${k}×${n} ${ta} ${tb}`);
+      }
+    }
+  });
+
   it('gradients of a conv → depthwise → dense chain match (tf.grads)', async () => {
     const xv = rand(2 * 10 * 10 * 3, 3);
     const grads = async (backend: 'cpu' | 'wasm'): Promise<Float32Array[]> => {

@@ -13,6 +13,9 @@ import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop';
+import { identityConfig } from './identity';
+import { batchMatMulConfig } from './matmul';
+import { maxPoolGradConfig } from './max-pool-grad';
 import { originals } from './util';
 
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
@@ -20,6 +23,9 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   conv2DBackpropInputConfig,
   depthwiseConv2dNativeBackpropFilterConfig,
   depthwiseConv2dNativeBackpropInputConfig,
+  batchMatMulConfig,
+  maxPoolGradConfig,
+  identityConfig,
 ];
 
 let registered = false;
@@ -33,6 +39,9 @@ export function registerWasmTrainingKernels(): void {
       if (existing.kernelFunc === k.kernelFunc) continue;
       originals.set(k.kernelName, existing);
       unregisterKernel(k.kernelName, 'wasm');
+      // The original still needs its setup (binding its C++ function) when the backend starts.
+      registerKernel(existing.setupFunc ? { ...k, setupFunc: existing.setupFunc } : k);
+      continue;
     }
     registerKernel(k);
   }

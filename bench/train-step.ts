@@ -1,0 +1,92 @@
+/**
+ * Training-step benchmark: the Keras-tutorial CNN (src/trainer/models/zoo.ts) at 64×64×3,
+ * batch 32, 10 classes, random data, Adam, softmax cross-entropy on logits.
+ *
+ *   node --import tsx bench/train-step.ts [--steps 10] [--stock-steps 2] [--stock-seconds 90]
+ *                                          [--no-stock] [--profile]
+ *
+ * Measures, after warm-up:
+ *   (a) a full training step (forward + backward + Adam update, model.trainOnBatch) on our wasm
+ *       path (tfjs-backend-wasm + src/trainer/kernels),
+ *   (b) the same step on the stock `@tensorflow/tfjs` cpu backend — in a child process
+ *       (bench/train-step-stock.ts): the umbrella package registers its own backends and kernels,
+ *       which must not mix with ours. The child gets the exact model topology as JSON. Few steps
+ *       and a time bound there: one step takes seconds,
+ *   (c) the forward pass (model.predict) on wasm.
+ * --profile prints where a wasm training step spends its time, per kernel.
+ */
+import { fork } from 'node:child_process';
+import { join } from 'node:path';
+import { tf } from '../src/trainer/tf';
+import { initBackend } from '../src/trainer/backend';
+import { tutorialCnn } from '../src/trainer/models/zoo';
+import { arg, batch, BATCH, CLASSES, compile, median, SHAPE, timeForward, timeSteps, type ModelLike, type StockResult, type TfLike } from './train-step-common';
+
+async function runStock(topology: object, steps: number, seconds: number): Promise<StockResult> {
+  const child = fork(join(__dirname, 'train-step-stock.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });
+  child.send({ topology, steps, seconds });
+  return new Promise((res, rej) => {
+    child.once('message', (m) => {
+      res(m as StockResult);
+      child.kill();
+    });
+    child.once('exit', (code) => rej(new Error(`stock-cpu child exited with ${code}`)));
+  });
+}
+
+async function profileStep(model: ModelLike, x: unknown, y: unknown): Promise<void> {
+  const p = await tf.profile(async () => {
+    await model.trainOnBatch(x, y);
+  });
+  const byName = new Map<string, { ms: number; n: number }>();
+  for (const k of p.kernels) {
+    const e = byName.get(k.name) ?? { ms: 0, n: 0 };
+    e.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    e.n++;
+    byName.set(k.name, e);
+  }
+  const total = [...byName.values()].reduce((a, b) => a + b.ms, 0);
+  console.log(`\nprofile of one wasm training step (sum of kernel times ${total.toFixed(1)} ms):`);
+  for (const [name, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, 20)) {
+    console.log(`  ${name.padEnd(36)} ${e.ms.toFixed(1).padStart(8)} ms  ×${e.n}`);
+  }
+}
+
+async function main(): Promise<void> {
+  const steps = arg('steps', 10);
+  const stockSteps = arg('stock-steps', 2);
+  const stockSeconds = arg('stock-seconds', 90);
+  const backend = await initBackend('wasm');
+  const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
+  console.log(`tutorial CNN ${SHAPE.join('×')}, batch ${BATCH}, ${CLASSES} classes, Adam — backend ${backend.name} (SIMD ${simd}, threads off in Node)`);
+
+  const model = tutorialCnn(SHAPE, CLASSES) as unknown as ModelLike & { toJSON(a: null, b: boolean): object };
+  compile(tf as unknown as TfLike, model);
+  const { x, y } = batch(tf as unknown as TfLike);
+
+  const stepMs = median(await timeSteps(model, x, y, 3, steps));
+  const tensorsBefore = tf.memory().numTensors;
+  await timeSteps(model, x, y, 0, 2);
+  const leaked = tf.memory().numTensors - tensorsBefore;
+  const fwdMs = median(await timeForward(model, x, 3, steps));
+  console.log(`wasm   training step  ${stepMs.toFixed(1).padStart(9)} ms   ${((BATCH * 1000) / stepMs).toFixed(1).padStart(8)} images/s   (median of ${steps}; leaked tensors/step: ${leaked / 2})`);
+  console.log(`wasm   forward pass   ${fwdMs.toFixed(1).padStart(9)} ms   ${((BATCH * 1000) / fwdMs).toFixed(1).padStart(8)} images/s`);
+  console.log(`wasm   step / forward ${(stepMs / fwdMs).toFixed(2).padStart(9)}×`);
+  if (process.argv.includes('--profile')) await profileStep(model, x, y);
+
+  if (!process.argv.includes('--no-stock')) {
+    const topology = model.toJSON(null, false);
+    const stock = await runStock(topology, stockSteps, stockSeconds);
+    const stockMs = median(stock.stepMs);
+    console.log(`stock  training step  ${stockMs.toFixed(1).padStart(9)} ms   ${((BATCH * 1000) / stockMs).toFixed(1).padStart(8)} images/s   (@tensorflow/tfjs cpu backend, ${stock.stepMs.length} step(s) after a ${(stock.warmupMs / 1000).toFixed(1)} s warm-up)`);
+    console.log(`ratio  wasm / stock-cpu throughput ${(stockMs / stepMs).toFixed(1)}×`);
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    console.error(e);
+    process.exit(1);
+  },
+);

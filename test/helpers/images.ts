@@ -57,7 +57,14 @@ export function bmpBytes(width: number, height: number, seed = 0): Buffer {
 }
 
 /** Encoded bytes of a width × height image. */
-export async function imageBytes(format: ImageFormat, width: number, height: number, opts: { channels?: 1 | 3 | 4; seed?: number } = {}): Promise<Buffer> {
+export interface ImageOptions {
+  channels?: 1 | 3 | 4;
+  seed?: number;
+  /** JPEG only: an EXIF description of this many characters (a big APP1 segment before the frame header). */
+  exifChars?: number;
+}
+
+export async function imageBytes(format: ImageFormat, width: number, height: number, opts: ImageOptions = {}): Promise<Buffer> {
   const seed = opts.seed ?? 0;
   if (format === 'bmp') return bmpBytes(width, height, seed);
   const channels = opts.channels ?? 3;
@@ -66,7 +73,7 @@ export async function imageBytes(format: ImageFormat, width: number, height: num
     case 'png':
       return img.png().toBuffer();
     case 'jpeg':
-      return img.jpeg({ quality: 80 }).toBuffer();
+      return (opts.exifChars ? img.withExif({ IFD0: { ImageDescription: 'x'.repeat(opts.exifChars) } }) : img).jpeg({ quality: 80 }).toBuffer();
     case 'gif':
       return img.gif().toBuffer();
     case 'webp':
@@ -82,7 +89,7 @@ function writeWithDirs(path: string, data: Uint8Array): void {
 }
 
 /** Writes a real image file (folders created as needed) and returns its bytes. */
-export async function writeImage(path: string, format: ImageFormat, width: number, height: number, opts: { channels?: 1 | 3 | 4; seed?: number } = {}): Promise<Buffer> {
+export async function writeImage(path: string, format: ImageFormat, width: number, height: number, opts: ImageOptions = {}): Promise<Buffer> {
   const bytes = await imageBytes(format, width, height, opts);
   writeWithDirs(path, bytes);
   return bytes;

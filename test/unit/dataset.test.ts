@@ -200,6 +200,18 @@ describe('dataset inspector: splits, balance and layouts', () => {
     assert.deepEqual(r25.problems, []);
   });
 
+  it('reads JPEG frame headers behind big EXIF segments (past the first 512 B and 4 KiB reads)', async () => {
+    const root = join(base, 'exif');
+    const small = await writeImage(join(root, 'a', 'small-exif.jpg'), 'jpeg', 33, 21, { exifChars: 2000 });
+    const big = await writeImage(join(root, 'b', 'big-exif.jpg'), 'jpeg', 45, 17, { exifChars: 20000 });
+    assert.ok(small.length > 2000 && small.length < 4096 && big.length > 20000);
+    const r = await inspectDataset(root);
+    assert.deepEqual(r.problems, []);
+    assert.deepEqual(r.width, { min: 33, median: 39, p95: 44.4, max: 45 });
+    assert.deepEqual([r.height.min, r.height.max], [17, 21]);
+    assert.equal(r.bytesOnDisk, small.length + big.length);
+  });
+
   it('flags a single class', async () => {
     const root = join(base, 'single');
     await writeImage(join(root, 'only', 'x.png'), 'png', 5, 5);
@@ -306,6 +318,19 @@ describe('dataset inspector: permission denied', () => {
     ]);
     const l = await listDatasetFiles(root, { fs });
     assert.equal(l.files.length, 3, 'unreadable folder skipped');
+  });
+
+  it('reports an unreadable class folder once (not also as empty)', async () => {
+    const classB = join(root, 'b');
+    const fs: WalkFs = { ...nodeWalkFs, readdir: (p) => (p === classB ? Promise.reject(errnoError('EPERM', p)) : nodeWalkFs.readdir(p)) };
+    const r = await inspectDataset(root, { fs });
+    assert.deepEqual(problemsOf(r, 'permission-denied'), [classB]);
+    assert.deepEqual(problemsOf(r, 'empty-class'), []);
+    assert.deepEqual(r.classes, [
+      { name: 'a', count: 2 },
+      { name: 'b', count: 0 },
+    ]);
+    assert.equal(r.imbalanceRatio, null);
   });
 
   it('throws DatasetInputError for an unreadable root', async () => {

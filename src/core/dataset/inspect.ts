@@ -284,12 +284,14 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
     for (let cls = 0; cls < classNames.length; cls++) {
       const classDir = join(root, classNames[cls] as string);
       let batch: string[] = [];
+      let classUnreadable = false;
       const walker = walkClass(classDir, fs, signal);
       for (;;) {
         const next = await race(walker.next());
         if (next.done) break;
         const dir = next.value;
         if (dir.error) {
+          if (dir.dir === classDir) classUnreadable = true;
           const code = dir.error.code;
           if (code === 'EACCES' || code === 'EPERM') {
             problem('permission-denied', dir.dir, `Folder ${dir.dir} cannot be read (permission denied), so its images are skipped: fix its permissions (e.g. chmod a+rx).`);
@@ -320,7 +322,8 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
       }
       if (batch.length > 0) await submit(batch, cls);
       await drainTo(0);
-      if (classCounts[cls] === 0) {
+      // An unreadable class folder is reported as such above, not again as empty.
+      if (classCounts[cls] === 0 && !classUnreadable) {
         problem('empty-class', classDir, `Class folder ${classDir} contains no loadable images: add images (.png .jpg .jpeg .gif .bmp) or remove the folder.`);
       }
     }

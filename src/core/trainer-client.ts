@@ -90,6 +90,8 @@ export class TrainerClient {
   private readonly stderrTail: string[] = [];
   private disposed = false;
   private exitInfo: string | undefined;
+  private trainStarting = false;
+  private stopRequested = false;
 
   constructor(private readonly opts: TrainerClientOptions) {}
 
@@ -296,14 +298,22 @@ export class TrainerClient {
    * a training failure, only for misuse (a run already in progress) or a child that cannot start.
    */
   async train(req: TrainParams | TrainRequest, onEvent: (e: TrainEvent) => void): Promise<RunEndEvent> {
-    if (this.active) throw new TrainerError('a training run is already in progress in this trainer', 'internal');
-    await this.start();
+    if (this.active || this.trainStarting) throw new TrainerError('a training run is already in progress in this trainer', 'internal');
+    this.stopRequested = false;
+    this.trainStarting = true;
+    try {
+      await this.start();
+    } finally {
+      this.trainStarting = false;
+    }
     const id = this.nextId++;
     return new Promise<RunEndEvent>((resolve) => {
       this.active = { id, runDir: req.runDir, onEvent, resolve, ended: false };
       const msg: TrainRequest = { config: req.config, runDir: req.runDir, batchSize: req.batchSize, ...(req.maxSteps !== undefined ? { maxSteps: req.maxSteps } : {}), v: 1, type: 'train', id };
       try {
         this.send(msg);
+        // A stop asked for while the child was starting.
+        if (this.stopRequested) this.send({ v: 1, type: 'stop' });
       } catch (e) {
         this.finishTrain({ v: 1, type: 'run-end', time: now(), status: 'failed', error: 'internal', message: (e as Error).message }, true);
       }
@@ -317,6 +327,7 @@ export class TrainerClient {
 
   /** Asks the child to stop the current run; it ends it within one batch with run-end 'stopped'. */
   stop(): void {
+    this.stopRequested = true;
     if (this.child?.connected) this.child.send({ v: 1, type: 'stop' } satisfies HostMessage);
   }
 

@@ -83,3 +83,22 @@ test('describe through the real trainer (tsx)', async () => {
     c.dispose();
   }
 });
+
+test('stop() while the trainer is still starting reaches it right after the train request', async () => {
+  const script = fake(
+    'stoppable',
+    `let training = false;
+     process.on('message', (m) => {
+       if (m.type === 'train') training = true;
+       if (m.type === 'stop' && training) process.send({ v: 1, type: 'run-end', time: 't', status: 'stopped' });
+     });
+     setTimeout(() => process.send({ v: 1, type: 'ready', pid: process.pid }), 100);`,
+  );
+  const runDir = join(dir, 'run3');
+  mkdirSync(runDir);
+  const c = new TrainerClient({ trainerScript: script });
+  const p = c.train(params(runDir), () => {});
+  c.stop();
+  assert.equal((await p).status, 'stopped');
+  c.dispose();
+});

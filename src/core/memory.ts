@@ -1,9 +1,14 @@
 /**
  * The memory model: bytes one training step needs, as a fixed part plus a part per image.
  *
- *   fixed     = weights + gradients + optimizer slots + update scratch + runtime overhead
+ *   fixed     = weights + gradients + optimizer slots + runtime overhead
  *   perSample = activations kept for the backward pass + gradient tensors of the backward pass
  *               + the float32 input image and its one-hot label
+ *   step(batch) = fixed + perSample × batch + max(0, update scratch − activations × batch)
+ *
+ * The last term: the optimizer update runs after the backward pass has freed the activations, and
+ * tfjs's Adam keeps 11 temporaries per weight until the update ends, so for small batches of a model
+ * with many weights the update, not the backward pass, is the peak.
  *
  * Why activations are counted the way they are (tfjs, checked against tfjs-core 4.22's engine and
  * measured by bench/memory-model.ts): `optimizer.minimize` runs the forward pass and the backward
@@ -72,8 +77,21 @@ export const DEFAULT_ACTIVATION_FACTOR = 5;
 /** Runtime constant (bytes): small tensors, scalars, kernel scratch. */
 export const FIXED_OVERHEAD = 1 << 20;
 
-/** Optimizer-update scratch, in multiples of the largest trainable weight (new value, temporaries). */
-export const UPDATE_SCRATCH: Record<OptimizerName, number> = { sgd: 2, momentum: 3, adam: 6, rmsprop: 6 };
+/**
+ * Temporaries of the optimizer update (tfjs-core 4.22 optimizers/*.js), in float32 elements:
+ *  - sgd, momentum, rmsprop update one variable per `tidy`, so only the largest weight's temporaries
+ *    are alive at once: sgd 1 (c·g; the new value replaces the old buffer), momentum 2, rmsprop 12
+ *    (it even computes the new mean square twice);
+ *  - adam runs the whole update in one `tidy`: 11 temporaries of every trainable weight.
+ * They are alive after the activations of the backward pass are freed, so they only matter when
+ * they are larger than those (small batches, models with a big Dense layer).
+ */
+export const UPDATE_SCRATCH: Record<OptimizerName, { perLargest: number; perTrainable: number }> = {
+  sgd: { perLargest: 1, perTrainable: 0 },
+  momentum: { perLargest: 2, perTrainable: 0 },
+  rmsprop: { perLargest: 12, perTrainable: 0 },
+  adam: { perLargest: 0, perTrainable: 11 },
+};
 
 const F32 = 4;
 
@@ -113,16 +131,49 @@ export function budgetFromFree(freeBytes: number, headroom = 0.1): number {
   return Math.max(0, Math.floor(freeBytes * (1 - headroom)));
 }
 
-/** Predicted bytes of one training step at `batch`. */
-export function bytesForBatch(est: Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes'>, batch: number): number {
-  return est.fixedBytes + est.perSampleBytes * batch;
+type Sizes = Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes'> & { breakdown?: Pick<MemoryEstimate['breakdown'], 'activationBytesPerSample' | 'updateScratchBytes'> };
+
+/**
+ * Predicted bytes of one training step at `batch`: the larger of the backward pass's peak
+ * (activations alive) and the optimizer update's (activations freed, update temporaries alive).
+ */
+export function bytesForBatch(est: Sizes, batch: number): number {
+  const scratch = est.breakdown?.updateScratchBytes ?? 0;
+  const activations = est.breakdown?.activationBytesPerSample ?? 0;
+  return est.fixedBytes + est.perSampleBytes * batch + Math.max(0, scratch - activations * batch);
 }
 
 /** Largest batch whose predicted bytes fit the budget; 0 when not even 1 fits. */
-export function maxBatchSize(est: Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes' | 'budgetBytes'>): number {
-  const room = est.budgetBytes - est.fixedBytes;
-  if (room < est.perSampleBytes || est.perSampleBytes <= 0) return room >= 0 && est.perSampleBytes <= 0 ? Number.MAX_SAFE_INTEGER : 0;
-  return Math.floor(room / est.perSampleBytes);
+export function maxBatchSize(est: Sizes & Pick<MemoryEstimate, 'budgetBytes'>): number {
+  if (bytesForBatch(est, 1) > est.budgetBytes) return 0;
+  if (est.perSampleBytes <= 0) return Number.MAX_SAFE_INTEGER;
+  // bytesForBatch grows with the batch: double, then bisect.
+  let lo = 1;
+  let hi = 2;
+  while (hi < Number.MAX_SAFE_INTEGER / 2 && bytesForBatch(est, hi) <= est.budgetBytes) {
+    lo = hi;
+    hi *= 2;
+  }
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (bytesForBatch(est, mid) <= est.budgetBytes) lo = mid;
+    else hi = mid;
+  }
+  return lo;
+}
+
+/**
+ * Elements of the largest single trainable weight. Descriptions give per-layer counts only, so a
+ * layer's largest weight is taken as its trainable count less a bias of its output channels.
+ */
+function largestWeight(desc: ModelDescription): number {
+  let max = 0;
+  for (const l of desc.layers) {
+    const channels = l.outputShape[l.outputShape.length - 1] ?? 0;
+    const n = l.useBias && l.trainableParams > channels ? l.trainableParams - channels : l.trainableParams;
+    max = Math.max(max, n);
+  }
+  return max;
 }
 
 export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): MemoryEstimate {
@@ -130,8 +181,9 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
   const weightsBytes = desc.totalParams * F32;
   const gradientsBytes = desc.trainableParams * F32;
   const optimizerBytes = OPTIMIZER_SLOTS[opts.optimizer] * desc.trainableParams * F32;
-  const largest = desc.layers.reduce((m, l) => Math.max(m, l.trainableParams), 0);
-  const overheadBytes = FIXED_OVERHEAD + UPDATE_SCRATCH[opts.optimizer] * largest * F32 + (opts.backend === 'tensorflow-gpu' ? GPU_RUNTIME_OVERHEAD : 0);
+  const scratch = UPDATE_SCRATCH[opts.optimizer];
+  const updateScratchBytes = (scratch.perLargest * largestWeight(desc) + scratch.perTrainable * desc.trainableParams) * F32;
+  const overheadBytes = FIXED_OVERHEAD + (opts.backend === 'tensorflow-gpu' ? GPU_RUNTIME_OVERHEAD : 0);
   const activationBytes = activationBytesPerSample(desc);
   // The image batch and its one-hot labels (float32).
   const inputBytes = (h * w * c + desc.numClasses) * F32;
@@ -142,7 +194,15 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
     headroom: opts.headroom,
     perSampleBytes,
     fixedBytes,
-    breakdown: { weightsBytes, gradientsBytes, optimizerBytes, activationBytesPerSample: activationBytes, inputBytesPerSample: inputBytes, overheadBytes },
+    breakdown: {
+      weightsBytes,
+      gradientsBytes,
+      optimizerBytes,
+      activationBytesPerSample: activationBytes,
+      inputBytesPerSample: inputBytes,
+      overheadBytes,
+      updateScratchBytes,
+    },
     table: [] as MemoryEstimate['table'],
   };
   est.table = batchTable(est);
@@ -150,7 +210,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
 }
 
 /** Powers of two from 1 up to the first one past the maximum (at least up to 1, at most 2^16). */
-export function batchTable(est: Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes' | 'budgetBytes'>): MemoryEstimate['table'] {
+export function batchTable(est: Sizes & Pick<MemoryEstimate, 'budgetBytes'>): MemoryEstimate['table'] {
   const max = maxBatchSize(est);
   const rows: MemoryEstimate['table'] = [];
   for (let b = 1; b <= 65536; b *= 2) {

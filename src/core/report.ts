@@ -14,6 +14,12 @@ export interface MemoryBreakdown {
   inputBytesPerSample: number;
   /** Framework/runtime constant: workspace, allocator slack, kernels' scratch. */
   overheadBytes: number;
+  /**
+   * Temporaries of the optimizer update (tfjs Adam keeps ~11× the trainable weights until the update
+   * ends). They live after the activations are freed, so a step needs
+   * fixed + perSample × batch + max(0, updateScratchBytes − activationBytesPerSample × batch).
+   */
+  updateScratchBytes?: number;
 }
 
 export interface MemoryEstimate {

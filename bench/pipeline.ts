@@ -8,6 +8,7 @@
  *
  *   node --import tsx bench/pipeline.ts [--steps 100] [--loading stream|preload] [--backend auto]
  *                                        [--no-epoch] [--dataset samples/mnist]
+ *                                        [--prefetch 4] [--concurrency 64]   (pipeline depth, for comparison)
  *
  * The sample is generated first if missing (the `make-sample` command's code). Runs go through the
  * real training loop (src/trainer/train/run.ts) in this process, into a temporary run folder.
@@ -34,6 +35,11 @@ interface RunResult {
   firstBatchMs: number;
 }
 
+const pipeline = {
+  ...(flag('prefetch') ? { prefetchBatches: Number(flag('prefetch')) } : {}),
+  ...(flag('concurrency') ? { concurrency: Number(flag('concurrency')) } : {}),
+};
+
 async function trainRun(config: TrainConfig, maxSteps: number | undefined, ws: string): Promise<RunResult> {
   const runDir = createRunDir(ws, config);
   const batches: BatchEvent[] = [];
@@ -51,7 +57,7 @@ async function trainRun(config: TrainConfig, maxSteps: number | undefined, ws: s
     else if (m.type === 'run-end' && m.status !== 'completed') failure = `${m.status}: ${m.message ?? ''}`;
     else if (m.type === 'backend') console.log(`backend: ${m.name}`);
   };
-  await runTraining({ v: 1, type: 'train', id: 1, config, runDir, batchSize: 32, ...(maxSteps ? { maxSteps } : {}) }, send, new AbortController().signal, {});
+  await runTraining({ v: 1, type: 'train', id: 1, config, runDir, batchSize: 32, ...(maxSteps ? { maxSteps } : {}) }, send, new AbortController().signal, { pipeline });
   if (failure || !start) throw new Error(`run did not complete: ${failure ?? 'no run-start'}`);
   return { start, batches, epochs, wallMs: performance.now() - t0, firstBatchMs };
 }
@@ -76,7 +82,7 @@ async function main(): Promise<void> {
   }
   const ws = mkdtempSync(join(tmpdir(), 'ba-bench-pipeline-'));
   const config = configForFolder(dataset, { name: 'bench', imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', optimizer: 'adam', epochs: 1, loading, backend });
-  console.log(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); dataset ${dataset}; loading ${loading}`);
+  console.log(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); dataset ${dataset}; loading ${loading}; pipeline ${JSON.stringify(pipeline)}`);
   try {
     // (b) data wait.
     const b = await trainRun(config, steps, ws);

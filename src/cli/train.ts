@@ -11,7 +11,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { BACKENDS, ConfigError, loadConfigFile, type BackendChoice, type TrainConfig } from '../core/config';
 import { listDatasetFiles } from '../core/dataset/list';
 import { DatasetInputError } from '../core/dataset/types';
-import { formatCount, formatDuration } from '../core/format';
+import { formatCount, formatDuration, plural } from '../core/format';
 import type { BatchEvent, RunEndEvent, TrainEvent } from '../core/protocol';
 import { createRunDir } from '../core/runs';
 import { TrainerClient } from '../core/trainer-client';
@@ -112,7 +112,7 @@ class Reporter {
         this.out(
           `Training on ${formatCount(e.trainImages)} images (${formatCount(e.validationImages)} for validation), batch ${e.batchSize}` +
             `${e.accumulationSteps > 1 ? ` × ${e.accumulationSteps} accumulated = ${e.batchSize * e.accumulationSteps}` : ''}, ` +
-            `${e.epochs} epochs × ${e.stepsPerEpoch} steps, ${formatCount(e.params)} parameters, ${e.loading === 'preload' ? 'images preloaded' : 'images streamed from disk'}, backend ${e.backend}`,
+            `${plural(e.epochs, 'epoch')} × ${plural(e.stepsPerEpoch, 'step')}, ${formatCount(e.params)} parameters, ${e.loading === 'preload' ? 'images preloaded' : 'images streamed from disk'}, backend ${e.backend}`,
         );
         return;
       case 'batch': {
@@ -121,7 +121,7 @@ class Reporter {
           // Redraw at most ~10 times a second, and always at the end of an epoch.
           if (t - this.lastDraw < 100 && e.step !== e.stepsPerEpoch) return;
           this.lastDraw = t;
-          this.io.stdout.write(`\r\x1b[2K${progressLine(e, this.epochs, (this.io.stdout.columns ?? 80) - 1)}`);
+          this.io.stdout.write(`\r\x1b[2K${progressLine(e, this.epochs, (this.io.stdout.columns ?? 0) > 20 ? (this.io.stdout.columns ?? 0) - 1 : 100)}`);
           this.barShown = true;
         } else if (e.step === 1 || t - this.lastPlain >= 5000) {
           this.lastPlain = t;

@@ -14,6 +14,7 @@ import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/trainer/tf';
 import { initBackend } from '../../src/trainer/backend';
+import { filterGradTuning } from '../../src/trainer/kernels/conv2d-backprop-filter';
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -149,6 +150,18 @@ describe('wasm training kernels match the cpu backend', () => {
 
   it('Conv2DBackpropInput / Conv2DBackpropFilter', async () => {
     for (const c of cases([1, 4])) await checkConv(c, false);
+  });
+
+  it('Conv2DBackpropFilter: batch split into chunks, and the convolution route', async () => {
+    const saved = filterGradTuning.patchBudget;
+    try {
+      filterGradTuning.patchBudget = 9 * 3 * 9 * 7; // one image per chunk
+      for (const c of cases([1])) await checkConv(c, false);
+      filterGradTuning.patchBudget = 0; // never the matrix route
+      for (const c of cases([1, 4])) await checkConv(c, false);
+    } finally {
+      filterGradTuning.patchBudget = saved;
+    }
   });
 
   it('DepthwiseConv2dNativeBackpropInput / DepthwiseConv2dNativeBackpropFilter', async () => {

@@ -195,12 +195,12 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
     const classCounts = new Array<number>(classNames.length).fill(0);
 
     /** Folds one probed batch into the report, in submission order. */
-    const consume = (paths: string[], cls: number, r: BatchResult): void => {
-      const errs = new Map(r.errors);
+    const consume = (paths: string[], exts: string[], cls: number, r: BatchResult): void => {
+      const errs = r.errors.length > 0 ? new Map(r.errors) : undefined;
       for (let i = 0; i < paths.length; i++) {
         const p = paths[i] as string;
         const st = r.status[i];
-        const ext = extensionOf(p);
+        const ext = exts[i] as string;
         if (st === OK) {
           const type = TYPE_NAMES[(r.typeIndex[i] as number) - 1] ?? '';
           const named = normalisedExt(ext);
@@ -228,7 +228,7 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
         } else if (st === DENIED) {
           problem('permission-denied', p, `${p} cannot be read (permission denied): fix its permissions (e.g. chmod a+r) or remove it.`);
         } else if (st === IO_ERROR) {
-          problem('corrupt', p, `${p} could not be read (${errs.get(i) ?? 'I/O error'}): check the file and re-copy it.`);
+          problem('corrupt', p, `${p} could not be read (${errs?.get(i) ?? 'I/O error'}): check the file and re-copy it.`);
         }
       }
     };
@@ -237,6 +237,7 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
     // result already (probed here) or gets it from a worker.
     interface Entry {
       paths: string[];
+      exts: string[];
       cls: number;
       result?: BatchResult;
       done?: Promise<void>;
@@ -245,7 +246,7 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
     const consumeReady = (): void => {
       while (queue.length > 0 && queue[0]?.result) {
         const head = queue.shift() as Entry;
-        consume(head.paths, head.cls, head.result as BatchResult);
+        consume(head.paths, head.exts, head.cls, head.result as BatchResult);
       }
     };
     const drainTo = async (limit: number): Promise<void> => {
@@ -255,11 +256,11 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
         consumeReady();
       }
     };
-    const submit = async (paths: string[], cls: number): Promise<void> => {
+    const submit = async (paths: string[], exts: string[], cls: number): Promise<void> => {
       checkAbort();
       if (!pool && workerCount > 0 && ++batches >= WORKER_AFTER_BATCHES) pool = ScanPool.acquire(workerCount);
       const workers = pool?.size ?? 0;
-      const entry: Entry = { paths, cls };
+      const entry: Entry = { paths, exts, cls };
       queue.push(entry);
       if (pool && workers > 0 && pool.pendingCount < workers * WORKER_DEPTH) {
         // A worker has room: hand the batch over and go on walking.
@@ -284,6 +285,7 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
     for (let cls = 0; cls < classNames.length; cls++) {
       const classDir = join(root, classNames[cls] as string);
       let batch: string[] = [];
+      let batchExts: string[] = [];
       let classUnreadable = false;
       const walker = walkClass(classDir, fs, signal);
       for (;;) {
@@ -309,9 +311,11 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
           const ext = extensionOf(name);
           if (SUPPORTED_EXTENSIONS.has(ext)) {
             batch.push(dir.dir + sep + name);
+            batchExts.push(ext);
             if (batch.length >= BATCH) {
-              await submit(batch, cls);
+              await submit(batch, batchExts, cls);
               batch = [];
+              batchExts = [];
             }
           } else if (UNSUPPORTED_IMAGE_EXTENSIONS.has(ext)) {
             const p = join(dir.dir, name);
@@ -320,7 +324,7 @@ export async function inspectDataset(root: string, options: InternalInspectOptio
         }
         progress();
       }
-      if (batch.length > 0) await submit(batch, cls);
+      if (batch.length > 0) await submit(batch, batchExts, cls);
       await drainTo(0);
       // An unreadable class folder is reported as such above, not again as empty.
       if (classCounts[cls] === 0 && !classUnreadable) {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { chmodSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import * as nodeFs from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { histogram, inspectDataset } from '../../src/core/dataset/inspect';
 import { listDatasetFiles } from '../../src/core/dataset/list';
@@ -242,6 +242,17 @@ describe('dataset inspector: splits, balance and layouts', () => {
     const file = join(base, 'file.png');
     await writeImage(file, 'png', 4, 4);
     await assert.rejects(inspectDataset(file), (e: Error) => e.name === 'DatasetInputError' && e.message.includes(file));
+  });
+
+  it('resolves a relative root: report and problem paths are absolute', async () => {
+    const root = join(base, 'relative');
+    await writeImage(join(root, 'only', 'x.png'), 'png', 3, 3);
+    const rel = relative(process.cwd(), root);
+    const r = await inspectDataset(rel);
+    assert.equal(r.root, root);
+    assert.equal(r.problems[0]?.path, join(root, 'only'));
+    const l = await listDatasetFiles(rel);
+    assert.equal(l.files[0]?.path, join(root, 'only', 'x.png'));
   });
 
   it('rejects bad options with RangeError', async () => {

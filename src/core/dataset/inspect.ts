@@ -6,7 +6,7 @@
  * the event loop, so progress and cancellation work; per-image data lives in growable typed
  * arrays; only one directory's names are held at a time.
  */
-import { join, sep } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { CORRUPT, DENIED, IO_ERROR, OK, Prober, TYPE_NAMES, ZERO_BYTE, probeBatch, type BatchResult, type ProbeFs } from './probe';
 import type { DatasetProblem, DatasetReport, Distribution, HistogramBin, InspectOptions, ProblemKind } from './types';
 import { SUPPORTED_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS, abortError, extensionOf, nodeWalkFs, readRoot, walkClass, type WalkFs } from './walk';
@@ -119,12 +119,15 @@ function checkOptions(o: InspectOptions): { split: number; size: [number, number
 const yieldToLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
 
 /**
- * Inspects the dataset folder `root` (layout root/<class>/...). Dataset problems are listed in
+ * Inspects the dataset folder `rootArg` (layout root/<class>/...; resolved to an absolute path,
+ * which the report and its problems use). Dataset problems are listed in
  * the report, never thrown. Throws DatasetInputError when root is missing, a file or unreadable;
  * RangeError for bad options; rejects with an error named "AbortError" when `signal` aborts.
  */
-export async function inspectDataset(root: string, options: InternalInspectOptions = {}): Promise<DatasetReport> {
+export async function inspectDataset(rootArg: string, options: InternalInspectOptions = {}): Promise<DatasetReport> {
   const t0 = performance.now();
+  // Problems name absolute paths.
+  const root = resolve(rootArg);
   const { split, size, channels: targetChannels, maxProblems } = checkOptions(options);
   const { signal, onProgress } = options;
   const fs = options.fs ?? nodeWalkFs;

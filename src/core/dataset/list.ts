@@ -1,22 +1,23 @@
 /** The file list Keras `image_dataset_from_directory` would load, with labels. */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SUPPORTED_EXTENSIONS, extensionOf, nodeWalkFs, readRoot, throwIfAborted, walkClass, type WalkFs } from './walk';
 
 export interface DatasetFiles {
   /** Class names, sorted by code point; a file's label is its index here. */
   classNames: string[];
-  /** Image paths (root joined with the class folder and below) in Keras order: class by class, sorted walk. */
+  /** Absolute image paths in Keras order: class by class, sorted walk. */
   files: { path: string; label: number }[];
 }
 
 /**
- * Lists the images under `root` as Keras would: one class per immediate subfolder (sorted), images
+ * Lists the images under `rootArg` (resolved to an absolute path) as Keras would: one class per immediate subfolder (sorted), images
  * (.bmp .gif .jpeg .jpg .png, any case) found recursively, symlinks not followed. Unreadable
  * subfolders are skipped (the inspector reports them). Throws DatasetInputError when root is
  * missing or not a folder; rejects with an AbortError when `signal` aborts.
  */
-export async function listDatasetFiles(root: string, opts: { signal?: AbortSignal; fs?: WalkFs } = {}): Promise<DatasetFiles> {
+export async function listDatasetFiles(rootArg: string, opts: { signal?: AbortSignal; fs?: WalkFs } = {}): Promise<DatasetFiles> {
   const { signal, fs = nodeWalkFs } = opts;
+  const root = resolve(rootArg);
   throwIfAborted(signal);
   const { classNames } = await readRoot(root, fs);
   const files: { path: string; label: number }[] = [];

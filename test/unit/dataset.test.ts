@@ -5,6 +5,7 @@ import { join, relative } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { histogram, inspectDataset } from '../../src/core/dataset/inspect';
 import { listDatasetFiles } from '../../src/core/dataset/list';
+import { ScanPool } from '../../src/core/dataset/pool';
 import type { ProbeFs } from '../../src/core/dataset/probe';
 import { DatasetInputError, type DatasetReport, type ProblemKind } from '../../src/core/dataset/types';
 import { compareCodePoints, nodeWalkFs, sortByCodePoint, type WalkFs } from '../../src/core/dataset/walk';
@@ -377,6 +378,45 @@ describe('dataset inspector at scale: progress, cancellation, worker', () => {
     assert.ok(seen.length >= 1);
     assert.deepEqual(seen.at(-1), { filesSeen: total, imagesFound: total });
     for (let i = 1; i < seen.length; i++) assert.ok((seen[i]?.imagesFound ?? 0) >= (seen[i - 1]?.imagesFound ?? 0));
+  });
+
+  it('throttles onProgress to about one call per 100 ms on a slow disk', async () => {
+    // A probe layer that spends 0.2 ms per open: the 1,200-file scan takes ≥ 240 ms.
+    const probeFs: ProbeFs = {
+      openSync: (p, flags) => {
+        const until = performance.now() + 0.2;
+        while (performance.now() < until);
+        return nodeFs.openSync(p, flags);
+      },
+      readSync: (fd, b, o, l, pos) => nodeFs.readSync(fd, b, o, l, pos),
+      fstatSync: (fd) => nodeFs.fstatSync(fd),
+      closeSync: (fd) => nodeFs.closeSync(fd),
+    };
+    const times: number[] = [];
+    const t0 = performance.now();
+    await inspectDataset(root, { probeFs, onProgress: () => times.push(performance.now()) });
+    const elapsed = performance.now() - t0;
+    assert.ok(times.length >= 2, `${times.length} calls in ${elapsed.toFixed(0)} ms`);
+    assert.ok(times.length <= Math.ceil(elapsed / 100) + 1, `${times.length} calls in ${elapsed.toFixed(0)} ms`);
+    // All but the final (forced) call are at least 100 ms apart.
+    for (let i = 1; i < times.length - 1; i++) assert.ok((times[i] as number) - (times[i - 1] as number) >= 99);
+  });
+
+  it('finishes the batches of a worker in the calling thread when the worker dies', async () => {
+    const pool = ScanPool.acquire(1);
+    try {
+      const paths = classes.map((c) => join(root, c, 'img_000000.png'));
+      const pending = pool.probe(paths);
+      const workers = (pool as unknown as { workers: { terminate(): Promise<number> }[] }).workers;
+      await workers[0]?.terminate();
+      const r = await pending;
+      assert.deepEqual([...r.width], [8, 8, 8, 8]);
+      assert.equal(pool.size, 0);
+      const after = await pool.probe(paths.slice(0, 1));
+      assert.deepEqual([...after.height], [8]);
+    } finally {
+      pool.release();
+    }
   });
 
   it('gives the same report with a worker thread', async () => {

@@ -237,6 +237,27 @@ export class VSCode {
     }
   }
 
+  /** Opens a workspace file through Quick Open (F1, then the file name without '>'). */
+  async openFile(name: string): Promise<void> {
+    const page = this.page;
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(name);
+    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
+    await row.waitFor({ state: 'visible', timeout: 15_000 });
+    await row.click();
+    await page.locator(`.tab[aria-label^="${name}"], .tab[data-resource-name="${name}"]`).first().waitFor({ state: 'visible', timeout: 10_000 });
+  }
+
+  /** Rewrites user settings while VS Code runs (it watches the file and applies them live). */
+  updateSettings(patch: Record<string, unknown>): void {
+    const file = join(this.userDataDir, 'User', 'settings.json');
+    const current = JSON.parse(readFileSync(file, 'utf8')) as Record<string, unknown>;
+    writeFileSync(file, JSON.stringify({ ...current, ...patch }, null, 2));
+  }
+
   /** Polls every frame (webviews live in nested iframes) until `selector` matches. */
   async findInWebview(selector: string, opts: { timeoutMs?: number; state?: 'attached' | 'visible' } = {}): Promise<{ frame: Frame; element: ElementHandle }> {
     const deadline = Date.now() + (opts.timeoutMs ?? 30_000);

@@ -92,11 +92,11 @@ function formatNumber(n: number, digits = 3): string {
 
 // ---- rendering --------------------------------------------------------------------------------
 
-const STAGES: { stage: SuggestStage; label: string }[] = [
-  { stage: 'scan', label: 'Scan dataset' },
-  { stage: 'devices', label: 'Read devices' },
-  { stage: 'model', label: 'Describe model' },
-  { stage: 'plan', label: 'Plan memory' },
+const STAGES: { stage: SuggestStage; label: string; doing: string }[] = [
+  { stage: 'scan', label: 'Scan dataset', doing: 'Scanning the dataset…' },
+  { stage: 'devices', label: 'Read devices', doing: 'Reading device memory…' },
+  { stage: 'model', label: 'Describe model', doing: 'Describing the model…' },
+  { stage: 'plan', label: 'Plan memory', doing: 'Planning memory…' },
 ];
 
 let current: SuggestViewState = { kind: 'idle', seq: 0 };
@@ -115,11 +115,12 @@ function header(target: string | undefined, actions: Node[]): HTMLElement {
 function renderWorking(s: Extract<SuggestViewState, { kind: 'working' }>): void {
   const idx = STAGES.findIndex((x) => x.stage === s.stage);
   // Update in place while working (progress ticks many times a second): no flicker, no re-layout.
+  const doing = STAGES[idx]?.doing ?? 'Working…';
   if (renderedKind === 'working') {
+    const title = app.querySelector('[data-testid="progress-stage"]');
+    if (title) title.textContent = doing;
     const msg = app.querySelector('[data-testid="progress-message"]');
     if (msg) msg.textContent = s.message;
-    const files = app.querySelector('[data-testid="files-seen"]');
-    if (files) files.textContent = s.filesSeen !== undefined ? plural(s.filesSeen, 'file') + ' scanned' : '';
     app.querySelectorAll('.stages li').forEach((li, i) => {
       li.className = i < idx ? 'done' : i === idx ? 'active' : '';
     });
@@ -137,8 +138,8 @@ function renderWorking(s: Extract<SuggestViewState, { kind: 'working' }>): void 
         h(
           'div',
           {},
-          h('div', { class: 'progress-message', 'data-testid': 'progress-message' }, s.message),
-          h('div', { class: 'muted', 'data-testid': 'files-seen' }, s.filesSeen !== undefined ? plural(s.filesSeen, 'file') + ' scanned' : ''),
+          h('div', { class: 'progress-stage', 'data-testid': 'progress-stage' }, doing),
+          h('div', { class: 'muted', 'data-testid': 'progress-message' }, s.message),
         ),
       ),
       h('ol', { class: 'stages' }, ...STAGES.map((x, i) => h('li', { class: i < idx ? 'done' : i === idx ? 'active' : '' }, x.label))),

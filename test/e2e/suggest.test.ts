@@ -1,0 +1,197 @@
+/**
+ * End-to-end: the packaged extension in a real VS Code (code-server 4.139.1) driven through
+ * Chromium. Asserts what a person sees. Needs test/e2e/setup.sh (skips with the reason otherwise).
+ *
+ *   npm run test:e2e                         # packages the VSIX, runs every scenario
+ *   E2E_SKIP_PACKAGE=1 npm run test:e2e      # reuse dist/batch-advisor.vsix
+ *   E2E_UPDATE_SCREENSHOTS=1 npm run test:e2e   # also refresh media/screenshot-suggest-*.png
+ *
+ * Screenshots of every step land in test-results/.
+ */
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { formatBytes, formatCount } from '../../src/core/format';
+import type { SuggestReport } from '../../src/core/report';
+import { SAMPLE_CONFIG, SAMPLE_WORKSPACE, emptyWorkspace, ensureSample, manyFilesDataset, noImagesWorkspace } from './fixtures';
+import { ROOT, VSCode, buildVsix, e2eAvailable } from './harness';
+
+const available = e2eAvailable();
+const skip = available.ok ? false : available.reason;
+
+/** Plan for a fixed 4 GiB device so the panel and the CLI see the same budget on any machine. */
+const DEVICE_GIB = 4;
+const SUGGEST = 'Batch Advisor: Suggest Batch Size';
+const CSP_BLOCKED = 'Content-Security-Policy blocked';
+
+/** The scenario's session, closed in `finally` even when an assertion fails. */
+async function withVSCode(opts: Parameters<typeof VSCode.start>[0], body: (vsc: VSCode) => Promise<void>): Promise<void> {
+  const vsc = await VSCode.start(opts);
+  try {
+    await body(vsc);
+  } catch (e) {
+    await vsc.screenshot('failure');
+    throw e;
+  } finally {
+    await vsc.close();
+  }
+}
+
+async function panelTabVisible(vsc: VSCode): Promise<void> {
+  await vsc.page.locator('.tab', { hasText: 'Batch Advisor' }).first().waitFor({ state: 'visible', timeout: 20_000 });
+}
+
+async function noErrorNotifications(vsc: VSCode): Promise<void> {
+  const toasts = await vsc.page.locator('.notification-toast').evaluateAll((els) =>
+    els.filter((el) => el.querySelector('.codicon-error')).map((el) => el.textContent ?? ''),
+  );
+  assert.deepEqual(toasts, [], `error notifications shown: ${toasts.join(' | ')}`);
+}
+
+describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, () => {
+  before(() => {
+    buildVsix();
+    ensureSample();
+  });
+
+  after(() => {
+    // Nothing global to stop: every session kills its own code-server process group.
+  });
+
+  test('a. Suggest Batch Size on the sample shows the same recommendation as the CLI', { timeout: 240_000 }, async () => {
+    const cli = JSON.parse(
+      execFileSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'suggest', SAMPLE_CONFIG, '--json', '--device-memory', String(DEVICE_GIB)], {
+        cwd: ROOT,
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'inherit'],
+      }),
+    ) as SuggestReport;
+
+    await withVSCode(
+      { name: 'a-suggest', workspace: SAMPLE_WORKSPACE, settings: { 'workbench.colorTheme': 'Default Dark Modern', 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB } },
+      async (vsc) => {
+        await vsc.openFile('mnist.train.json');
+        await vsc.screenshot('config-open');
+        await vsc.runCommand(SUGGEST);
+        await panelTabVisible(vsc);
+        await vsc.findInWebview('[data-testid="state-working"], [data-testid="batch-size"]');
+        await vsc.screenshot('working');
+
+        const batch = await vsc.webviewText('[data-testid="batch-size"]', 120_000);
+        await vsc.page.waitForTimeout(500); // charts drawn
+        await vsc.screenshot('result-dark');
+
+        assert.equal(batch, String(cli.recommendation.batchSize), 'recommended batch size equals the CLI');
+        assert.equal(await vsc.webviewText('[data-testid="class-count"]'), formatCount(cli.dataset.classes.length));
+        assert.equal(await vsc.webviewText('[data-testid="image-count"]'), formatCount(cli.dataset.totalImages));
+        assert.equal(await vsc.webviewText('[data-testid="device-memory"]'), formatBytes(cli.device.memoryTotalBytes));
+        assert.match(await vsc.webviewText('[data-testid="reasons"]'), /\S/, 'the recommendation explains itself');
+        await noErrorNotifications(vsc);
+
+        // Light theme, switched live: the charts must follow (they read --vscode-* colours).
+        vsc.updateSettings({ 'workbench.colorTheme': 'Default Light Modern' });
+        await vsc.page.locator('.monaco-workbench.vs').waitFor({ timeout: 15_000 });
+        await vsc.page.waitForTimeout(1000);
+        const light = await vsc.screenshot('result-light');
+        assert.equal(await vsc.webviewText('[data-testid="batch-size"]'), String(cli.recommendation.batchSize), 'still shown after the theme change');
+
+        // README screenshots: the panel alone in the window (sidebar hidden, config editor closed).
+        if (process.env.E2E_UPDATE_SCREENSHOTS === '1') {
+          await vsc.runCommand('View: Close Primary Side Bar');
+          await vsc.page.waitForTimeout(800);
+          copyFileSync(await vsc.screenshot('readme-light'), join(ROOT, 'media', 'screenshot-suggest-light.png'));
+          vsc.updateSettings({ 'workbench.colorTheme': 'Default Dark Modern' });
+          await vsc.page.locator('.monaco-workbench.vs-dark').waitFor({ timeout: 15_000 });
+          await vsc.page.waitForTimeout(1000);
+          copyFileSync(await vsc.screenshot('readme-dark'), join(ROOT, 'media', 'screenshot-suggest-dark.png'));
+        }
+        void light;
+        assert.ok(!vsc.extensionLog().includes(CSP_BLOCKED), `the webview violated its CSP:\n${vsc.extensionLog()}`);
+      },
+    );
+  });
+
+  test('b. Cancel during a long scan says "Cancelled." without an error, and the command works again', { timeout: 240_000 }, async () => {
+    const many = manyFilesDataset();
+    const ws = emptyWorkspace();
+    try {
+      await withVSCode({ name: 'b-cancel', workspace: ws, settings: { 'batchAdvisor.datasetFolder': many, 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB } }, async (vsc) => {
+        await vsc.runCommand(SUGGEST);
+        await panelTabVisible(vsc);
+        await vsc.findInWebview('[data-testid="state-working"]');
+        // Cancel from the progress notification (the real CancellationToken path).
+        const cancel = vsc.page.locator('.notification-toast .monaco-button', { hasText: 'Cancel' }).first();
+        await cancel.waitFor({ state: 'visible', timeout: 10_000 });
+        await vsc.screenshot('scanning');
+        await cancel.click();
+        assert.equal(await vsc.webviewText('[data-testid="state-cancelled"] .big-text', 30_000), 'Cancelled.');
+        await vsc.screenshot('cancelled');
+        await noErrorNotifications(vsc);
+        assert.match(vsc.extensionLog(), /Suggest: cancelled/);
+
+        // Right after: the command runs again (and the panel's own Cancel button works too).
+        await vsc.runCommand(SUGGEST);
+        await vsc.findInWebview('[data-testid="state-working"]', { timeoutMs: 20_000 });
+        await vsc.screenshot('running-again');
+        const { element } = await vsc.findInWebview('[data-testid="cancel"]');
+        await element.click();
+        assert.equal(await vsc.webviewText('[data-testid="state-cancelled"] .big-text', 30_000), 'Cancelled.');
+        await noErrorNotifications(vsc);
+        await vsc.screenshot('cancelled-again');
+      });
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
+  });
+
+  test('c. A folder without images gives a clear message naming the folder', { timeout: 180_000 }, async () => {
+    const { workspace, folder } = noImagesWorkspace();
+    try {
+      await withVSCode({ name: 'c-no-images', workspace, settings: { 'batchAdvisor.datasetFolder': folder } }, async (vsc) => {
+        await vsc.runCommand(SUGGEST);
+        await panelTabVisible(vsc);
+        const message = await vsc.webviewText('[data-testid="error-message"]', 60_000);
+        await vsc.screenshot('no-images');
+        assert.match(message, /No images found/);
+        assert.ok(message.includes(folder), `the message names the folder: ${message}`);
+        await noErrorNotifications(vsc);
+        // No crash: the extension still answers.
+        await vsc.runCommand(SUGGEST);
+        assert.match(await vsc.webviewText('[data-testid="error-message"]', 60_000), /No images found/);
+      });
+    } finally {
+      rmSync(workspace, { recursive: true, force: true });
+    }
+  });
+
+  test('d. Restricted Mode: suggestion still works, training is disabled with an explanation', { timeout: 240_000 }, async () => {
+    await withVSCode(
+      { name: 'd-restricted', workspace: SAMPLE_WORKSPACE, restricted: true, settings: { 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB } },
+      async (vsc) => {
+        await vsc.openFile('mnist.train.json');
+        const trainLens = vsc.page.locator('.codelens-decoration a', { hasText: 'Training is disabled in Restricted Mode' }).first();
+        await trainLens.waitFor({ state: 'visible', timeout: 30_000 });
+        assert.equal(await vsc.page.locator('.codelens-decoration a', { hasText: 'Train with this config' }).count(), 0);
+        await vsc.screenshot('restricted-codelens');
+
+        await trainLens.click();
+        const explanation = vsc.page.locator('.notification-toast', { hasText: 'Training is disabled in Restricted Mode' }).first();
+        await explanation.waitFor({ state: 'visible', timeout: 10_000 });
+        assert.match(await explanation.innerText(), /Trust the workspace/);
+        await vsc.screenshot('restricted-train-explained');
+        await vsc.page.keyboard.press('Escape');
+
+        // Inspection still works: the suggest lens on the same file.
+        await vsc.page.locator('.codelens-decoration a', { hasText: 'Suggest batch size' }).first().click();
+        await panelTabVisible(vsc);
+        const batch = await vsc.webviewText('[data-testid="batch-size"]', 120_000);
+        assert.match(batch, /^\d+$/);
+        assert.match(await vsc.webviewText('[data-testid="notes"]'), /Restricted Mode/);
+        await vsc.screenshot('restricted-result');
+        await noErrorNotifications(vsc);
+      },
+    );
+  });
+});

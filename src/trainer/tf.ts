@@ -14,7 +14,13 @@
  *    registering them would load a second (ESM) copy of tfjs-core. Use the functional forms:
  *    `tf.square(x)`, `tf.add(x, y)`.
  */
-import '@tensorflow/tfjs-backend-cpu';
+import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
+import { findBackendFactory, registerBackend } from '@tensorflow/tfjs-core';
+
+// tfjs-backend-cpu registers itself (and its kernels) when loaded. A bare side-effect import is not
+// enough: its package.json marks the Node bundle side-effect free, so esbuild drops the import.
+// Using an export keeps the module in the bundle; the check only registers if nothing did.
+if (findBackendFactory('cpu') == null) registerBackend('cpu', () => new MathBackendCPU(), 1);
 
 export * from '@tensorflow/tfjs-core';
 export * from '@tensorflow/tfjs-layers';

@@ -103,9 +103,14 @@ export interface MemoryOptions {
   headroom: number;
   /** Backend the step will run on; 'tensorflow-gpu' adds the CUDA runtime's own memory. */
   backend?: 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+  /** Micro-batches per optimizer step; above 1 the summed gradients are a second gradient-sized buffer. */
+  accumulationSteps?: number;
 }
 
-/** CUDA context + cuDNN/cuBLAS handles that TensorFlow allocates on the card before any tensor. */
+/**
+ * CUDA context + cuDNN/cuBLAS handles that TensorFlow allocates on the card before any tensor.
+ * An assumption (a few hundred MiB on current cards), not measured here: this machine has no GPU.
+ */
 export const GPU_RUNTIME_OVERHEAD = 300 * 2 ** 20;
 
 export function layerFactor(layer: LayerDescription): number {
@@ -179,7 +184,8 @@ function largestWeight(desc: ModelDescription): number {
 export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): MemoryEstimate {
   const [h, w, c] = desc.inputShape;
   const weightsBytes = desc.totalParams * F32;
-  const gradientsBytes = desc.trainableParams * F32;
+  // With accumulation the running sum is alive while the next micro-batch's gradients are made.
+  const gradientsBytes = desc.trainableParams * F32 * ((opts.accumulationSteps ?? 1) > 1 ? 2 : 1);
   const optimizerBytes = OPTIMIZER_SLOTS[opts.optimizer] * desc.trainableParams * F32;
   const scratch = UPDATE_SCRATCH[opts.optimizer];
   const updateScratchBytes = (scratch.perLargest * largestWeight(desc) + scratch.perTrainable * desc.trainableParams) * F32;

@@ -104,6 +104,7 @@ export function recommend(input: RecommendInput): Recommendation {
 
   let micro: number;
   let accumulation = Math.max(1, Math.floor(config.accumulationSteps || 1));
+  let explainAccumulation = false;
   if (maxFit === 0) {
     micro = 1;
     notEvenOneFits(input, warnings);
@@ -138,15 +139,36 @@ export function recommend(input: RecommendInput): Recommendation {
       const target = Math.min(BASE_BATCH, data.cap);
       if (micro < target && accumulation === 1) {
         accumulation = Math.ceil(target / micro);
-        reasons.push(
-          `Only ${micro} per step fits, so gradients are accumulated over ${accumulation} micro-batches for an effective batch of ${micro * accumulation} (the batch the learning rate is tuned for). BatchNorm layers still see batches of ${micro}.`,
-        );
+        explainAccumulation = true;
       }
     }
     if (train >= 1 && micro > train) {
       micro = floorPow2(train);
       reasons.push(`Capped at ${micro}: never more than the ${formatCount(train)} training images.`);
     }
+  }
+
+  // Accumulation keeps the running gradient sum next to the new gradients: halve the micro-batch until that fits too.
+  if (accumulation > 1 && maxFit > 0) {
+    const extra = memory.breakdown.gradientsBytes;
+    const target = micro * accumulation;
+    let halved = false;
+    while (micro > 1 && bytesForBatch(memory, micro) + extra > memory.budgetBytes) {
+      micro = Math.floor(micro / 2);
+      accumulation = Math.ceil(target / micro);
+      halved = true;
+    }
+    if (halved && !explainAccumulation) {
+      reasons.push(
+        `Micro-batch lowered to ${micro} (accumulating ${accumulation} of them): accumulation keeps a running sum of the gradients (${formatBytes(extra)} more), which does not fit next to a larger micro-batch.`,
+      );
+    }
+  }
+
+  if (explainAccumulation) {
+    reasons.push(
+      `Only ${micro} per step fits, so gradients are accumulated over ${accumulation} micro-batches for an effective batch of ${micro * accumulation} (the batch the learning rate is tuned for). BatchNorm layers still see batches of ${micro}.`,
+    );
   }
 
   const effective = micro * accumulation;

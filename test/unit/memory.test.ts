@@ -82,6 +82,12 @@ describe('estimateMemory on a hand-computed model', () => {
     assert.equal(layerFactor({ name: 'x', className: 'SomethingNew', outputShape: [1], params: 0, trainableParams: 0 }), 5);
   });
 
+  it('gradient accumulation adds a second gradient-sized buffer (the running sum)', () => {
+    const acc = estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, accumulationSteps: 4 });
+    assert.equal(acc.breakdown.gradientsBytes, 2 * 344);
+    assert.equal(estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, accumulationSteps: 1 }).breakdown.gradientsBytes, 344);
+  });
+
   it('tensorflow-gpu adds the CUDA runtime to the fixed part', () => {
     const cpu = estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 });
     const gpu = estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'tensorflow-gpu' });

@@ -168,13 +168,28 @@ describe('recommend: gradient accumulation', () => {
     assert.equal(r.stepsPerEpoch, Math.ceil(100_000 / 256));
   });
 
+  it('halves the micro-batch when the running gradient sum does not fit next to it', () => {
+    // 65 fit: batch 64 takes 100 + 640 = 740 MiB of 750 MiB; the 25 MiB gradient sum does not fit beside it.
+    const r = run({ fit: 65, config: { batchSize: 256 } });
+    assert.equal(r.batchSize, 32);
+    assert.equal(r.accumulationSteps, 8);
+    assert.equal(r.effectiveBatchSize, 256);
+    assert.ok(r.reasons.some((x) => /Micro-batch lowered to 32.*running sum of the gradients \(25\.0 MiB more\)/.test(x)));
+  });
+
   it('accumulates up to batch 32 when only a few images fit', () => {
-    const r = run({ fit: 5 });
+    const mem = memory(5);
+    mem.breakdown.gradientsBytes = MIB; // the running sum fits next to batch 4
+    const r = run({ fit: 5, mem });
     assert.equal(r.batchSize, 4);
     assert.equal(r.accumulationSteps, 8);
     assert.equal(r.effectiveBatchSize, 32);
     assert.equal(r.learningRate.rule, 'none');
     assert.ok(r.reasons.some((x) => /accumulated over 8 micro-batches.*BatchNorm layers still see batches of 4/.test(x)));
+    // With a 25 MiB gradient sum, batch 4 (140 MiB of 150 MiB) leaves no room: micro 2 × 16.
+    const tight = run({ fit: 5 });
+    assert.deepEqual([tight.batchSize, tight.accumulationSteps, tight.effectiveBatchSize], [2, 16, 32]);
+    assert.ok(tight.reasons.some((x) => /Only 2 per step fits.*over 16 micro-batches/.test(x)));
   });
 });
 

@@ -77,6 +77,7 @@ describe('chooseDevice', () => {
       source: 'override',
     });
     assert.equal(chooseDevice([host], 1.5).name, 'Planned GPU (1.5 GiB)');
+    assert.equal(chooseDevice([host], 0.25).name, 'Planned GPU (0.25 GiB)');
     assert.throws(() => chooseDevice([host], 0), RangeError);
   });
 

@@ -111,7 +111,7 @@ export async function listDevices(opts: ListDevicesOptions = {}): Promise<Device
 /** A synthetic device for planning: "what if I had a 12 GiB card". */
 export function plannedDevice(gib: number): DeviceInfo {
   const bytes = Math.round(gib * GIB);
-  return { kind: 'gpu', name: `Planned GPU (${Number(gib.toFixed(2))} GiB)`, memoryTotalBytes: bytes, memoryFreeBytes: bytes, source: 'override' };
+  return { kind: 'gpu', name: `Planned GPU (${Number(gib.toPrecision(3))} GiB)`, memoryTotalBytes: bytes, memoryFreeBytes: bytes, source: 'override' };
 }
 
 /** The device to plan for: the override, else the first GPU, else host RAM. */

@@ -145,6 +145,11 @@ describe('dataset inspector on a mixed dataset', () => {
     assert.match(webp?.message ?? '', /WEBP data.*not counted/);
   });
 
+  it('gives the same report, problem order included, with a worker thread', async () => {
+    const w = await inspectDataset(root, { workers: 1 });
+    assert.deepEqual({ ...w, scanMs: 0 }, { ...report, scanMs: 0 });
+  });
+
   it('caps the problem list but keeps exact counts', async () => {
     const r = await inspectDataset(root, { maxProblems: 3 });
     assert.equal(r.problems.length, 3);

@@ -26,9 +26,9 @@ const BATCH = 256;
 /** Default mode starts a worker at this many batches (small datasets don't pay its start-up). */
 const WORKER_AFTER_BATCHES = 4;
 /** Batches queued at each worker. */
-const WORKER_DEPTH = 2;
+const WORKER_DEPTH = 6;
 /** Batches probed but not yet folded into the report, at most. */
-const MAX_QUEUE = 16;
+const MAX_QUEUE = 32;
 /** Longest synchronous stretch before yielding to the event loop. */
 const SLICE_MS = 8;
 const PROGRESS_MS = 100;
@@ -236,22 +236,31 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
       }
     };
 
-    // Batches are consumed in submission order (so `problems` is deterministic). Each entry has its
-    // result already (probed here) or gets it from a worker.
+    // Everything that can add to the report is consumed in submission order, so the report, and
+    // which problems survive the cap, never depend on timing: probed batches (result here already,
+    // or from a worker later) and notes from the walk (problems, class ends) queue up together.
     interface Entry {
-      paths: string[];
-      exts: string[];
-      cls: number;
+      paths?: string[];
+      exts?: string[];
+      cls?: number;
       result?: BatchResult;
       done?: Promise<void>;
+      apply?: () => void;
     }
     const queue: Entry[] = [];
     const consumeReady = (): void => {
-      while (queue.length > 0 && queue[0]?.result) {
-        const head = queue.shift() as Entry;
-        consume(head.paths, head.exts, head.cls, head.result as BatchResult);
+      for (let head = queue[0]; head && (head.apply || head.result); head = queue[0]) {
+        queue.shift();
+        if (head.apply) head.apply();
+        else consume(head.paths as string[], head.exts as string[], head.cls as number, head.result as BatchResult);
       }
     };
+    /** Applies `f` now when nothing is queued before it, else in its turn. */
+    const later = (f: () => void): void => {
+      if (queue.length === 0) f();
+      else queue.push({ apply: f });
+    };
+    const note = (kind: ProblemKind, path: string, message: string): void => later(() => problem(kind, path, message));
     const drainTo = async (limit: number): Promise<void> => {
       consumeReady();
       while (queue.length > limit) {
@@ -273,7 +282,6 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
         await drainTo(MAX_QUEUE);
       } else {
         entry.result = probeBatch(prober, paths);
-        consumeReady();
         await drainTo(MAX_QUEUE);
         // With workers, yield after every batch so their answers are received and they stay busy.
         if (workers > 0 || performance.now() - sliceStart > SLICE_MS) {
@@ -299,15 +307,15 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
           if (dir.dir === classDir) classUnreadable = true;
           const code = dir.error.code;
           if (code === 'EACCES' || code === 'EPERM') {
-            problem('permission-denied', dir.dir, `Folder ${dir.dir} cannot be read (permission denied), so its images are skipped: fix its permissions (e.g. chmod a+rx).`);
+            note('permission-denied', dir.dir, `Folder ${dir.dir} cannot be read (permission denied), so its images are skipped: fix its permissions (e.g. chmod a+rx).`);
           } else {
-            problem('corrupt', dir.dir, `Folder ${dir.dir} could not be read (${code ?? dir.error.message}), so its images are skipped: check the disk and the folder.`);
+            note('corrupt', dir.dir, `Folder ${dir.dir} could not be read (${code ?? dir.error.message}), so its images are skipped: check the disk and the folder.`);
           }
           continue;
         }
         for (const name of dir.symlinks) {
           const p = join(dir.dir, name);
-          problem('symlink-skipped', p, `${p} is a symbolic link and is skipped (links are not followed): replace it with the real file or folder if it belongs to the dataset.`);
+          note('symlink-skipped', p, `${p} is a symbolic link and is skipped (links are not followed): replace it with the real file or folder if it belongs to the dataset.`);
         }
         for (const name of dir.files) {
           filesSeen++;
@@ -322,18 +330,21 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
             }
           } else if (UNSUPPORTED_IMAGE_EXTENSIONS.has(ext)) {
             const p = join(dir.dir, name);
-            problem('unsupported-format', p, `${p} is a .${ext} image, which Keras skips: convert it to PNG or JPEG to use it.`);
+            note('unsupported-format', p, `${p} is a .${ext} image, which Keras skips: convert it to PNG or JPEG to use it.`);
           }
         }
         progress();
       }
       if (batch.length > 0) await submit(batch, batchExts, cls);
-      await drainTo(0);
-      // An unreadable class folder is reported as such above, not again as empty.
-      if (classCounts[cls] === 0 && !classUnreadable) {
-        problem('empty-class', classDir, `Class folder ${classDir} contains no loadable images: add images (.png .jpg .jpeg .gif .bmp) or remove the folder.`);
-      }
+      const unreadable = classUnreadable;
+      later(() => {
+        // An unreadable class folder is reported as such above, not again as empty.
+        if (classCounts[cls] === 0 && !unreadable) {
+          problem('empty-class', classDir, `Class folder ${classDir} contains no loadable images: add images (.png .jpg .jpeg .gif .bmp) or remove the folder.`);
+        }
+      });
     }
+    await drainTo(0);
     checkAbort();
     progress(true);
 

@@ -1,5 +1,5 @@
 /** The file list Keras `image_dataset_from_directory` would load, with labels. */
-import { join, resolve } from 'node:path';
+import { join, resolve, sep } from 'node:path';
 import { SUPPORTED_EXTENSIONS, extensionOf, nodeWalkFs, readRoot, throwIfAborted, walkClass, type WalkFs } from './walk';
 
 export interface DatasetFiles {
@@ -24,7 +24,8 @@ export async function listDatasetFiles(rootArg: string, opts: { signal?: AbortSi
   for (let label = 0; label < classNames.length; label++) {
     for await (const listing of walkClass(join(root, classNames[label] as string), fs, signal)) {
       for (const name of listing.files) {
-        if (SUPPORTED_EXTENSIONS.has(extensionOf(name))) files.push({ path: join(listing.dir, name), label });
+        // listing.dir is normalised already: plain concatenation is much cheaper than join on 100k files.
+        if (SUPPORTED_EXTENSIONS.has(extensionOf(name))) files.push({ path: listing.dir + sep + name, label });
       }
     }
     throwIfAborted(signal);

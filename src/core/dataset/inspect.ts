@@ -2,9 +2,14 @@
  * Dataset inspector: what Keras `image_dataset_from_directory` would load from a folder, with
  * sizes, formats, distributions and the problems a person should fix — from file headers only.
  *
- * Scale: files are probed in batches (open, one small read, close; see probe.ts) between yields to
- * the event loop, so progress and cancellation work; per-image data lives in growable typed
- * arrays; only one directory's names are held at a time.
+ * Scale: files are probed in batches of 256 (open, one small read, close; see probe.ts), in this
+ * thread between yields to the event loop (so progress and cancellation work) and, for datasets
+ * past ~1,000 images, also in a worker thread (pool.ts) to use a second core. At most MAX_QUEUE
+ * batches are in flight. Per-image data lives in growable typed arrays (8 bytes an image); the
+ * walker holds one directory's names at a time (plus, for nested class folders, a bounded cache).
+ *
+ * Measured (bench/scan.ts, 50,000 small PNG/JPEG, 2 cores, warm cache): ~270-300 ms with the
+ * worker, ~440 ms on one thread, against ~1.15 s for a Python PIL `Image.open(p).size` loop.
  */
 import { join, resolve, sep } from 'node:path';
 import { CORRUPT, DENIED, IO_ERROR, OK, Prober, TYPE_NAMES, ZERO_BYTE, probeBatch, type BatchResult, type ProbeFs } from './probe';

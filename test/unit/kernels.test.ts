@@ -193,6 +193,25 @@ describe('wasm training kernels match the cpu backend', () => {
     }
   });
 
+  it('Sum over leading axes (bias gradients) and other reductions', async () => {
+    for (const [shape, axis, keepDims] of [
+      [[32, 16, 16, 8], [0, 1, 2], false],
+      [[4, 33, 31, 5], [0, 1, 2], true],
+      [[2048, 10], [0], false],
+      [[2053, 3], 0, false],
+      [[6, 7, 8], [1, 2], false],
+      [[6, 7, 8], [1], false],
+    ] as const) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const inputs = { x: [rand(size, size % 97), [...shape]] } as Record<string, [Float32Array, number[]]>;
+      const attrs = { axis, keepDims };
+      const ref = await run('cpu', 'Sum', inputs, attrs);
+      const got = await run('wasm', 'Sum', inputs, attrs);
+      assert.deepEqual(got.shape, ref.shape);
+      assert.ok(relErr(got.values, ref.values) < TOL, `Sum ${JSON.stringify([shape, axis, keepDims])}`);
+    }
+  });
+
   it('BatchMatMul with transposed operands', async () => {
     for (const [m, k, n] of [
       [5, 7, 3],

@@ -5,6 +5,7 @@
  *   node --import tsx bench/memory-model.ts --remeasure # ignore the cache
  *   node --import tsx bench/memory-model.ts --probe    # per-layer factors from single-layer probes
  *   node --import tsx bench/memory-model.ts --only resnet-small
+ *   node --import tsx bench/memory-model.ts --wasm     # cross-check on wasm + our training kernels
  *
  * For each point (model, input size, batch, optimizer) it builds the zoo model on the tfjs cpu
  * backend, runs one warm-up training step (creates the optimizer slots), then a second step while
@@ -24,9 +25,11 @@ import { bytesForBatch, estimateMemory } from '../src/core/memory';
 import type { ModelDescription, OptimizerName } from '../src/core/model';
 import { describeModel } from '../src/trainer/models/describe';
 import { buildModel } from '../src/trainer/models/zoo';
+import { initBackend } from '../src/trainer/backend';
 import { tf } from '../src/trainer/tf';
 
 interface Point {
+  backend?: 'cpu' | 'wasm';
   model: string;
   size: number;
   batch: number;
@@ -40,6 +43,8 @@ interface Measurement extends Point {
   backward: number;
   /** Peak during optimizer.applyGradients. */
   update: number;
+  /** wasm only: the wasm heap's size after the step (it grows and never shrinks). */
+  heap?: number;
   engine: number;
   ms: number;
   description: ModelDescription;
@@ -61,6 +66,15 @@ const POINTS: Point[] = [
   { model: 'mobilenet-v2', size: 64, batch: 4, optimizer: 'rmsprop' },
 ];
 
+/** Cross-check on the backend training actually uses here (wasm + our kernels): the bigger points. */
+const WASM_POINTS: Point[] = [
+  { model: 'tutorial-cnn', size: 64, batch: 8, optimizer: 'sgd' },
+  { model: 'tutorial-cnn', size: 128, batch: 16, optimizer: 'adam' },
+  { model: 'resnet-small', size: 32, batch: 32, optimizer: 'momentum' },
+  { model: 'mobilenet-v2', size: 32, batch: 1, optimizer: 'adam' },
+  { model: 'mobilenet-v2', size: 96, batch: 16, optimizer: 'sgd' },
+];
+
 function bytesPerElement(dtype: string): number {
   return dtype === 'bool' ? 1 : dtype === 'complex64' ? 8 : 4;
 }
@@ -69,11 +83,14 @@ function bytesPerElement(dtype: string): number {
 function trackBuffers(): { reset(): void; peak(): number; live(): number } {
   type Storage = { has(id: object): boolean };
   const backend = tf.backend() as unknown as {
-    data: Storage;
+    data?: Storage; // cpu
+    dataIdMap?: Storage; // wasm
     write(values: unknown, shape: number[], dtype: string): object;
     move(dataId: object, values: unknown, shape: number[], dtype: string, refCount: number): void;
     disposeData(dataId: object, force?: boolean): boolean;
+    makeOutput?(shape: number[], dtype: string, memoryOffset?: number, values?: unknown): { dataId: object };
   };
+  const storage = (backend.data ?? backend.dataIdMap) as Storage;
   const sizes = new WeakMap<object, number>();
   let live = 0;
   let peak = 0;
@@ -99,12 +116,21 @@ function trackBuffers(): { reset(): void; peak(): number; live(): number } {
   backend.disposeData = (dataId, force) => {
     const r = disposeData(dataId, force);
     const bytes = sizes.get(dataId);
-    if (bytes !== undefined && !backend.data.has(dataId)) {
+    if (bytes !== undefined && !storage.has(dataId)) {
       live -= bytes;
       sizes.delete(dataId);
     }
     return r;
   };
+  const makeOutput = backend.makeOutput?.bind(backend);
+  if (makeOutput) {
+    // wasm: outputs placed at a given heap offset bypass write().
+    backend.makeOutput = (shape, dtype, memoryOffset, values) => {
+      const info = makeOutput(shape, dtype, memoryOffset, values);
+      add(info.dataId, shape, dtype);
+      return info;
+    };
+  }
   return { reset: () => (peak = live), peak: () => peak, live: () => live };
 }
 
@@ -170,6 +196,8 @@ async function measure(p: Point, tracker: ReturnType<typeof trackBuffers>): Prom
     ms,
     description,
   };
+  const heap = (tf.backend() as unknown as { wasm?: { HEAPU8: Uint8Array } }).wasm?.HEAPU8.length;
+  if (heap !== undefined) m.heap = heap;
   tf.dispose([x, labels]);
   optimizer.dispose();
   model.dispose();
@@ -239,7 +267,7 @@ async function probe(tracker: ReturnType<typeof trackBuffers>): Promise<void> {
 }
 
 function key(p: Point): string {
-  return `${p.model}@${p.size}x${p.batch}/${p.optimizer}`;
+  return `${p.backend ?? 'cpu'}:${p.model}@${p.size}x${p.batch}/${p.optimizer}`;
 }
 
 function loadCache(): Map<string, Measurement> {
@@ -253,14 +281,17 @@ function mib(b: number): string {
 }
 
 async function main(): Promise<void> {
-  await tf.setBackend('cpu');
+  const backend = process.argv.includes('--wasm') ? 'wasm' : 'cpu';
+  if (backend === 'wasm') await initBackend('wasm');
+  else await tf.setBackend('cpu');
   const tracker = trackBuffers();
   if (process.argv.includes('--probe')) return probe(tracker);
   const cache = loadCache();
   const results: Measurement[] = [];
   const onlyAt = process.argv.indexOf('--only');
   const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
-  for (const p of POINTS.filter((q) => !only || q.model === only)) {
+  const points = (backend === 'wasm' ? WASM_POINTS : POINTS).map((p) => ({ ...p, backend }) as Point);
+  for (const p of points.filter((q) => !only || q.model === only)) {
     let m = cache.get(key(p));
     if (!m) {
       m = await measure(p, tracker);
@@ -272,8 +303,11 @@ async function main(): Promise<void> {
   const merged = new Map([...cache, ...results.map((m) => [key(m), m] as const)]);
   writeFileSync(CACHE, JSON.stringify([...merged.values()], null, 1));
 
-  console.log(`Memory model vs one real training step (tfjs ${tf.version_core}, cpu backend), ${CLASSES} classes; MiB`);
+  console.log(`Memory model vs one real training step (tfjs ${tf.version_core}, ${backend} backend), ${CLASSES} classes; MiB`);
   console.log('model          input  batch  optimizer  backward   update | measured  predicted   error | engine-count');
+  if (backend === 'wasm') {
+    for (const m of results) if (m.heap) console.log(`  after ${key(m)}: wasm heap ${mib(m.heap)} MiB (peak of live tensors so far ${mib(Math.max(...results.slice(0, results.indexOf(m) + 1).map((r) => r.buffers)))} MiB)`);
+  }
   let sumAbs = 0;
   let worst = 0;
   for (const m of results) {

@@ -93,6 +93,14 @@ export const UPDATE_SCRATCH: Record<OptimizerName, { perLargest: number; perTrai
   adam: { perLargest: 0, perTrainable: 11 },
 };
 
+/** tfjs-backend-wasm 4.22's heap limit (emscripten getHeapMax(): 65536 pages less one 64 KiB page). */
+export const WASM_HEAP_MAX = 4294901760;
+/**
+ * wasm heap per byte of live tensors: the heap grows in ~20% steps and never shrinks, and its
+ * allocator fragments. Measured 1.15–1.2× the live peak (bench/memory-model.ts --wasm).
+ */
+export const WASM_HEAP_SLACK = 1.2;
+
 const F32 = 4;
 
 export interface MemoryOptions {
@@ -101,7 +109,10 @@ export interface MemoryOptions {
   budgetBytes: number;
   /** Recorded in the estimate. */
   headroom: number;
-  /** Backend the step will run on; 'tensorflow-gpu' adds the CUDA runtime's own memory. */
+  /**
+   * Backend the step will run on: 'tensorflow-gpu' adds the CUDA runtime's own memory; 'wasm' caps
+   * the budget at the wasm heap's 4 GiB and leaves room for its allocator's slack.
+   */
   backend?: 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
   /** Micro-batches per optimizer step; above 1 the summed gradients are a second gradient-sized buffer. */
   accumulationSteps?: number;
@@ -195,8 +206,20 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
   const inputBytes = (h * w * c + desc.numClasses) * F32;
   const fixedBytes = weightsBytes + gradientsBytes + optimizerBytes + overheadBytes;
   const perSampleBytes = activationBytes + inputBytes;
+  let budgetBytes = opts.budgetBytes;
+  let budgetNote: string | undefined;
+  if (opts.backend === 'wasm') {
+    // Tensors live in one wasm heap: at most 4 GiB, and it needs ~20% more than the live tensors.
+    const heapCap = WASM_HEAP_MAX * (1 - opts.headroom);
+    budgetBytes = Math.floor(Math.min(opts.budgetBytes, heapCap) / WASM_HEAP_SLACK);
+    budgetNote =
+      opts.budgetBytes > heapCap
+        ? `the wasm backend's 4 GiB heap less ${Math.round(opts.headroom * 100)}% headroom, ÷ ${WASM_HEAP_SLACK} for its allocator's slack`
+        : `${Math.round((1 - opts.headroom) * 100)}% of free memory ÷ ${WASM_HEAP_SLACK} for the wasm heap's allocator slack`;
+  }
   const est = {
-    budgetBytes: opts.budgetBytes,
+    budgetBytes,
+    ...(budgetNote ? { budgetNote } : {}),
     headroom: opts.headroom,
     perSampleBytes,
     fixedBytes,

@@ -100,7 +100,9 @@ export function recommend(input: RecommendInput): Recommendation {
   const warnings: string[] = [];
   const maxFit = Math.max(0, Math.floor(input.maxBatch ?? maxBatchSize(memory)));
   const train = Math.max(0, dataset.train);
-  const freePart = `${pct(1 - memory.headroom)} of ${formatBytes(device.memoryFreeBytes)} free on ${device.name}`;
+  const freePart = memory.budgetNote
+    ? `${memory.budgetNote}; ${formatBytes(device.memoryFreeBytes)} free on ${device.name}`
+    : `${pct(1 - memory.headroom)} of ${formatBytes(device.memoryFreeBytes)} free on ${device.name}`;
 
   let micro: number;
   let accumulation = Math.max(1, Math.floor(config.accumulationSteps || 1));

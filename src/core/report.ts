@@ -25,6 +25,8 @@ export interface MemoryBreakdown {
 export interface MemoryEstimate {
   /** Memory the plan may use: free memory × (1 − headroom). */
   budgetBytes: number;
+  /** Set when the budget is not simply free × (1 − headroom), saying why (e.g. the wasm heap's 4 GiB limit). */
+  budgetNote?: string;
   headroom: number;
   /** Bytes that grow with each sample of the batch. */
   perSampleBytes: number;

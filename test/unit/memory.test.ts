@@ -88,6 +88,16 @@ describe('estimateMemory on a hand-computed model', () => {
     assert.equal(estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, accumulationSteps: 1 }).breakdown.gradientsBytes, 344);
   });
 
+  it('wasm: the budget is capped by the 4 GiB heap and leaves 20% for the allocator', () => {
+    const GIB = 2 ** 30;
+    const big = estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: 18 * GIB, headroom: 0.1, backend: 'wasm' });
+    assert.equal(big.budgetBytes, Math.floor((4294901760 * 0.9) / 1.2)); // ≈ 3.0 GiB of live tensors
+    assert.match(big.budgetNote ?? '', /4 GiB heap less 10% headroom/);
+    const small = estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: 1.2 * GIB, headroom: 0.1, backend: 'wasm' });
+    assert.equal(small.budgetBytes, GIB);
+    assert.equal(estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: 18 * GIB, headroom: 0.1 }).budgetNote, undefined);
+  });
+
   it('tensorflow-gpu adds the CUDA runtime to the fixed part', () => {
     const cpu = estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 });
     const gpu = estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'tensorflow-gpu' });

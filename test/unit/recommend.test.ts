@@ -82,6 +82,13 @@ describe('recommend: batch size', () => {
     assert.equal(r.stepsPerEpoch, Math.ceil(100_000 / 256));
   });
 
+  it('explains a budget that is not simply 90% of free memory (wasm heap)', () => {
+    const mem = memory(300);
+    mem.budgetNote = "the wasm backend's 4 GiB heap less 10% headroom, ÷ 1.2 for its allocator's slack";
+    const r = run({ fit: 300, mem, device: host });
+    assert.match(r.reasons[0] as string, /Up to 300 images fit in 3\.0 GiB \(the wasm backend's 4 GiB heap .*; 8\.0 GiB free on Host RAM\)/);
+  });
+
   it('uses maxBatch when given instead of recomputing it', () => {
     const r = recommend({ dataset: dataset(100_000), memory: memory(300), maxBatch: 40, config: config(), device: gpu, freeHostRamBytes: 8 * GIB });
     assert.equal(r.batchSize, 32);

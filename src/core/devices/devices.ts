@@ -38,9 +38,9 @@ export interface ListDevicesOptions {
 /** Resolves to undefined when `p` rejects or takes longer than `ms`; never hangs. */
 async function bounded<T>(p: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
+  // Not unref'd: a never-settling query must still resolve after `ms` (cleared below when it settles).
   const timeout = new Promise<undefined>((resolve) => {
     timer = setTimeout(() => resolve(undefined), ms);
-    timer.unref?.();
   });
   try {
     return await Promise.race([p.catch(() => undefined), timeout]);

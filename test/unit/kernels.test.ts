@@ -194,7 +194,30 @@ describe('wasm training kernels match the cpu backend', () => {
     }
   });
 
-  it('Sum over leading axes (bias gradients) and other reductions', async () => {
+  it('Tile (all axes, bool and int32 too)', async () => {
+    for (const [shape, reps, dtype] of [
+      [[1, 1, 1, 5], [3, 4, 6, 1], 'float32'],
+      [[2, 3], [2, 3], 'float32'],
+      [[2, 1, 3], [1, 5, 2], 'int32'],
+      [[3], [4], 'bool'],
+      [[2, 2], [1, 1], 'float32'],
+    ] as [number[], number[], 'float32' | 'int32' | 'bool'][]) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const vals = Array.from(rand(size, size + 3), (v) => (dtype === 'bool' ? Number(v > 0) : dtype === 'int32' ? Math.round(v * 100) : v));
+      const outs: number[][] = [];
+      for (const backend of ['cpu', 'wasm']) {
+        await tf.setBackend(backend);
+        const t = tf.tensor(vals, [...shape], dtype);
+        const r = tf.tile(t, [...reps]);
+        outs.push(Array.from(await r.data()));
+        assert.deepEqual(r.shape, shape.map((d, i) => d * reps[i]!));
+        tf.dispose([t, r]);
+      }
+      assert.deepEqual(outs[1], outs[0], `Tile ${JSON.stringify([shape, reps, dtype])}`);
+    }
+  });
+
+  it('Sum and Mean over leading axes (bias gradients, BatchNorm moments) and other reductions', async () => {
     for (const [shape, axis, keepDims] of [
       [[32, 16, 16, 8], [0, 1, 2], false],
       [[4, 33, 31, 5], [0, 1, 2], true],
@@ -206,10 +229,12 @@ describe('wasm training kernels match the cpu backend', () => {
       const size = shape.reduce((a, b) => a * b, 1);
       const inputs = { x: [rand(size, size % 97), [...shape]] } as Record<string, [Float32Array, number[]]>;
       const attrs = { axis, keepDims };
-      const ref = await run('cpu', 'Sum', inputs, attrs);
-      const got = await run('wasm', 'Sum', inputs, attrs);
-      assert.deepEqual(got.shape, ref.shape);
-      assert.ok(relErr(got.values, ref.values) < TOL, `Sum ${JSON.stringify([shape, axis, keepDims])}`);
+      for (const kernel of ['Sum', 'Mean']) {
+        const ref = await run('cpu', kernel, inputs, attrs);
+        const got = await run('wasm', kernel, inputs, attrs);
+        assert.deepEqual(got.shape, ref.shape);
+        assert.ok(relErr(got.values, ref.values) < TOL, `${kernel} ${JSON.stringify([shape, axis, keepDims])}`);
+      }
     }
   });
 

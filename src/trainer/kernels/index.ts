@@ -8,9 +8,10 @@
  *
  * Added (missing on wasm): Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropInput,
  * DepthwiseConv2dNativeBackpropFilter.
- * Replaced (slow on wasm, measured on a training step of the tutorial CNN): Conv2DBackpropInput
+ * Replaced (slow on wasm, measured on training steps of the zoo models): Conv2DBackpropInput
  * (~10×), MaxPoolGrad (~3–5×), BatchMatMul with a transposed operand (Dense gradients, ~5–20×),
- * Sum over leading axes (bias gradients, ~5×), Identity and same-dtype Cast (needless copies).
+ * Sum and Mean over leading axes (bias gradients, BatchNorm moments, ~5×), Tile (BatchNorm
+ * gradient, the largest cost of a MobileNetV2 step), Identity and same-dtype Cast (needless copies).
  *
  * Call `registerWasmTrainingKernels()` before `tf.setBackend('wasm')`.
  */
@@ -23,7 +24,8 @@ import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpro
 import { castConfig, identityConfig } from './identity';
 import { batchMatMulConfig } from './matmul';
 import { maxPoolGradConfig } from './max-pool-grad';
-import { sumConfig } from './sum';
+import { meanConfig, sumConfig } from './reduce';
+import { tileConfig } from './tile';
 import { originals } from './util';
 
 export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
@@ -36,6 +38,8 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   identityConfig,
   castConfig,
   sumConfig,
+  meanConfig,
+  tileConfig,
 ];
 
 let registered = false;

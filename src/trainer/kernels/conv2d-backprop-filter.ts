@@ -112,9 +112,10 @@ function viaGemm(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: 
                 continue;
               }
               const srcRow = (plane + r) * w + c0;
+              // Plain loops: a subarray per row would allocate ~10⁵ objects a step.
               for (let j = 0; j < jLo; j++) dst[o + j] = 0;
               if (sw === 1) {
-                dst.set(src.subarray(srcRow + jLo, srcRow + jHi), o + jLo);
+                for (let j = jLo; j < jHi; j++) dst[o + j] = src[srcRow + j]!;
               } else {
                 for (let j = jLo; j < jHi; j++) dst[o + j] = src[srcRow + j * sw]!;
               }

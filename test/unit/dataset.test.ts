@@ -424,6 +424,24 @@ describe('dataset inspector at scale: progress, cancellation, worker', () => {
     }
   });
 
+  it('takes back a batch the worker has not started, and not one it has finished', async () => {
+    const pool = ScanPool.acquire(1);
+    try {
+      const paths = classes.map((c) => join(root, c, 'img_000001.png'));
+      const first = pool.submit(paths);
+      // The worker is still starting (or busy): the batch is not claimed yet.
+      assert.equal(pool.takeBack(first.id), true);
+      assert.equal(pool.takeBack(first.id), false, 'only once');
+      const second = pool.submit(paths.slice(0, 2));
+      const r = await second.result;
+      assert.deepEqual([...r.width], [8, 8]);
+      assert.equal(pool.takeBack(second.id), false, 'finished batches stay finished');
+      assert.equal(pool.pendingCount, 0);
+    } finally {
+      pool.release();
+    }
+  });
+
   it('gives the same report with a worker thread', async () => {
     const a = await inspectDataset(root, { workers: 0 });
     const b = await inspectDataset(root, { workers: 1 });

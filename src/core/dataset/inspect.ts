@@ -245,6 +245,8 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
     // which problems survive the cap, never depend on timing: probed batches (result here already,
     // or from a worker later) and notes from the walk (problems, class ends) queue up together.
     interface Entry {
+      /** Worker batch id (for taking it back). */
+      id?: number;
       paths?: string[];
       exts?: string[];
       cls?: number;
@@ -266,10 +268,26 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
       else queue.push({ apply: f });
     };
     const note = (kind: ProblemKind, path: string, message: string): void => later(() => problem(kind, path, message));
+    const maybeYield = async (force: boolean): Promise<void> => {
+      if (force || performance.now() - sliceStart > SLICE_MS) {
+        await race(yieldToLoop());
+        checkAbort();
+        sliceStart = performance.now();
+      }
+    };
     const drainTo = async (limit: number): Promise<void> => {
       consumeReady();
       while (queue.length > limit) {
-        await race((queue[0] as Entry).done as Promise<void>);
+        const head = queue[0] as Entry;
+        // Rather than wait on a worker that has not started the batch (descheduled on a busy
+        // machine), take it back and probe it here.
+        if (pool && head.id !== undefined && pool.takeBack(head.id)) {
+          head.result = probeBatch(prober, head.paths as string[]);
+          consumeReady();
+          await maybeYield(false);
+          continue;
+        }
+        await race(head.done as Promise<void>);
         consumeReady();
       }
     };
@@ -281,7 +299,9 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
       queue.push(entry);
       if (pool && workers > 0 && pool.pendingCount < workers * WORKER_DEPTH) {
         // A worker has room: hand the batch over and go on walking.
-        entry.done = pool.probe(paths).then((r) => {
+        const sent = pool.submit(paths);
+        entry.id = sent.id;
+        entry.done = sent.result.then((r) => {
           entry.result = r;
         });
         await drainTo(MAX_QUEUE);
@@ -289,11 +309,7 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
         entry.result = probeBatch(prober, paths);
         await drainTo(MAX_QUEUE);
         // With workers, yield after every batch so their answers are received and they stay busy.
-        if (workers > 0 || performance.now() - sliceStart > SLICE_MS) {
-          await race(yieldToLoop());
-          checkAbort();
-          sliceStart = performance.now();
-        }
+        await maybeYield(workers > 0);
       }
       progress();
     };

@@ -19,13 +19,35 @@ interface Pending {
   resolve: (r: BatchResult) => void;
 }
 
+/** Claim slots shared with the workers (a ring: far more than the batches ever in flight). */
+export const CLAIM_SLOTS = 4096;
+
+/** What a worker gets at start: the claim slots, one Int32 per batch id (mod CLAIM_SLOTS). */
+export interface ScanWorkerData {
+  claims: SharedArrayBuffer;
+}
+
+/** A request to a worker: probe `paths` unless the batch was taken back (claims[slot] ≠ 0). */
+export interface ScanRequest {
+  id: number;
+  slot: number;
+  paths: string[];
+}
+
+/** A worker's answer: the result, or `stolen` when the sender took the batch back first. */
+export interface ScanResponse {
+  id: number;
+  result?: BatchResult;
+  stolen?: true;
+}
+
 /** How long an unused pool waits before its workers are terminated. */
 const IDLE_MS = 10_000;
 
 /** The worker entry: dist/scan-worker.js next to the bundle, or the .ts source when run under tsx. */
-function startWorker(): Worker | undefined {
+function startWorker(workerData: ScanWorkerData): Worker | undefined {
   const js = join(__dirname, 'scan-worker.js');
-  if (existsSync(js)) return new Worker(js, { execArgv: [] });
+  if (existsSync(js)) return new Worker(js, { execArgv: [], workerData });
   const ts = join(__dirname, 'scan-worker.ts');
   if (!existsSync(ts)) return undefined;
   // Running from the TypeScript sources (tests, benchmarks under tsx): load tsx's require hook in
@@ -36,7 +58,7 @@ function startWorker(): Worker | undefined {
   } catch {
     return undefined;
   }
-  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(ts)});`, { eval: true, execArgv: [] });
+  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(ts)});`, { eval: true, execArgv: [], workerData });
 }
 
 let shared: ScanPool | undefined;
@@ -44,6 +66,8 @@ let shared: ScanPool | undefined;
 export class ScanPool {
   private readonly workers: Worker[] = [];
   private readonly pending = new Map<number, Pending>();
+  /** 0 = not started, 1 = a worker took it, 2 = taken back by the sender. */
+  private readonly claims = new Int32Array(new SharedArrayBuffer(4 * CLAIM_SLOTS));
   private nextId = 0;
   private fallback: Prober | undefined;
   private dead = false;
@@ -54,14 +78,14 @@ export class ScanPool {
     for (let i = 0; i < count; i++) {
       let w: Worker | undefined;
       try {
-        w = startWorker();
+        w = startWorker({ claims: this.claims.buffer as SharedArrayBuffer });
       } catch {
         w = undefined;
       }
       if (!w) break;
-      w.on('message', (m: { id: number; result: BatchResult }) => {
+      w.on('message', (m: ScanResponse) => {
         const p = this.pending.get(m.id);
-        if (!p) return;
+        if (!p || !m.result) return;
         this.pending.delete(m.id);
         p.resolve(m.result);
       });
@@ -103,16 +127,36 @@ export class ScanPool {
   }
 
   probe(paths: string[]): Promise<BatchResult> {
-    return new Promise((resolve) => {
-      const id = this.nextId++;
+    return this.submit(paths).result;
+  }
+
+  /** Sends a batch to a worker; `id` can be passed to `takeBack`. */
+  submit(paths: string[]): { id: number; result: Promise<BatchResult> } {
+    const id = this.nextId++;
+    const result = new Promise<BatchResult>((resolve) => {
       const w = this.workers[id % this.workers.length];
       if (this.dead || !w) {
         resolve(this.probeHere(paths));
         return;
       }
+      const slot = id % CLAIM_SLOTS;
+      Atomics.store(this.claims, slot, 0);
       this.pending.set(id, { paths, resolve });
-      w.postMessage({ id, paths });
+      const req: ScanRequest = { id, slot, paths };
+      w.postMessage(req);
     });
+    return { id, result };
+  }
+
+  /**
+   * Takes batch `id` back if no worker has started it (a worker may be descheduled on a busy
+   * machine): true → the caller probes it and its `result` promise never settles.
+   */
+  takeBack(id: number): boolean {
+    if (!this.pending.has(id)) return false;
+    if (Atomics.compareExchange(this.claims, id % CLAIM_SLOTS, 0, 2) !== 0) return false;
+    this.pending.delete(id);
+    return true;
   }
 
   /** One scan is done with the pool: when none is left, workers stop holding the process and end after IDLE_MS. */

@@ -251,6 +251,18 @@ export class VSCode {
     await page.locator(`.tab[aria-label^="${name}"], .tab[data-resource-name="${name}"]`).first().waitFor({ state: 'visible', timeout: 10_000 });
   }
 
+  /** Switches the colour theme through "Preferences: Color Theme" (e.g. 'Light Modern'). */
+  async setColorTheme(label: 'Light Modern' | 'Dark Modern'): Promise<void> {
+    const page = this.page;
+    await this.runCommand('Preferences: Color Theme');
+    const input = page.locator('.quick-input-widget .quick-input-box input');
+    await input.waitFor({ state: 'visible', timeout: 10_000 });
+    await input.fill(label);
+    await page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first().waitFor({ state: 'visible', timeout: 10_000 });
+    await page.keyboard.press('Enter');
+    await page.locator(label.startsWith('Light') ? '.monaco-workbench.vs' : '.monaco-workbench.vs-dark').waitFor({ timeout: 15_000 });
+  }
+
   /** Rewrites user settings while VS Code runs (it watches the file and applies them live). */
   updateSettings(patch: Record<string, unknown>): void {
     const file = join(this.userDataDir, 'User', 'settings.json');
@@ -277,6 +289,13 @@ export class VSCode {
       }
       await new Promise((r) => setTimeout(r, 200));
     }
+  }
+
+  /** Scrolls the webview so that `selector` is at the top (for screenshots of long panels). */
+  async scrollWebviewTo(selector: string): Promise<void> {
+    const { element } = await this.findInWebview(selector);
+    await element.evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await this.page.waitForTimeout(300);
   }
 
   /** Text of the first webview element matching `selector` (waits for it). */

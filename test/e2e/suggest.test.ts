@@ -91,23 +91,31 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
         await noErrorNotifications(vsc);
 
         // Light theme, switched live: the charts must follow (they read --vscode-* colours).
-        vsc.updateSettings({ 'workbench.colorTheme': 'Default Light Modern' });
-        await vsc.page.locator('.monaco-workbench.vs').waitFor({ timeout: 15_000 });
+        await vsc.setColorTheme('Light Modern');
         await vsc.page.waitForTimeout(1000);
-        const light = await vsc.screenshot('result-light');
+        await vsc.screenshot('result-light');
+        await vsc.scrollWebviewTo('[data-testid="memory"]');
+        await vsc.screenshot('result-light-memory-chart');
         assert.equal(await vsc.webviewText('[data-testid="batch-size"]'), String(cli.recommendation.batchSize), 'still shown after the theme change');
 
-        // README screenshots: the panel alone in the window (sidebar hidden, config editor closed).
+        // The panel moves into the whole editor area (config editor and side bar closed): its
+        // webview is reloaded and the host replays the result (no retainContextWhenHidden).
+        await vsc.page.locator('.tab', { hasText: 'mnist.train.json' }).first().click();
+        await vsc.runCommand('View: Close Editor');
+        await vsc.runCommand('View: Close Primary Side Bar');
+        assert.equal(await vsc.webviewText('[data-testid="batch-size"]', 20_000), String(cli.recommendation.batchSize), 'state replayed after the move');
+        await vsc.page.waitForTimeout(1000);
+        const lightShot = await vsc.screenshot('full-light');
+        await vsc.setColorTheme('Dark Modern');
+        await vsc.page.waitForTimeout(1000);
+        const darkShot = await vsc.screenshot('full-dark');
+        await vsc.scrollWebviewTo('[data-testid="dataset"]');
+        await vsc.screenshot('full-dark-dataset');
+        await vsc.scrollWebviewTo('[data-testid="recommendation"]');
         if (process.env.E2E_UPDATE_SCREENSHOTS === '1') {
-          await vsc.runCommand('View: Close Primary Side Bar');
-          await vsc.page.waitForTimeout(800);
-          copyFileSync(await vsc.screenshot('readme-light'), join(ROOT, 'media', 'screenshot-suggest-light.png'));
-          vsc.updateSettings({ 'workbench.colorTheme': 'Default Dark Modern' });
-          await vsc.page.locator('.monaco-workbench.vs-dark').waitFor({ timeout: 15_000 });
-          await vsc.page.waitForTimeout(1000);
-          copyFileSync(await vsc.screenshot('readme-dark'), join(ROOT, 'media', 'screenshot-suggest-dark.png'));
+          copyFileSync(lightShot, join(ROOT, 'media', 'screenshot-suggest-light.png'));
+          copyFileSync(darkShot, join(ROOT, 'media', 'screenshot-suggest-dark.png'));
         }
-        void light;
         assert.ok(!vsc.extensionLog().includes(CSP_BLOCKED), `the webview violated its CSP:\n${vsc.extensionLog()}`);
       },
     );

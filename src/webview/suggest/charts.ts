@@ -11,6 +11,7 @@ import {
   Chart,
   Legend,
   LinearScale,
+  LogarithmicScale,
   LineController,
   LineElement,
   PointElement,
@@ -21,7 +22,7 @@ import { formatBytes, formatCount } from '../../core/format';
 import type { DatasetReport, HistogramBin } from '../../core/dataset/types';
 import type { MemoryEstimate } from '../../core/report';
 
-Chart.register(BarController, BarElement, CategoryScale, LinearScale, LineController, LineElement, PointElement, Tooltip, Legend);
+Chart.register(BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, LineController, LineElement, PointElement, Tooltip, Legend);
 
 interface Theme {
   fg: string;
@@ -179,8 +180,18 @@ export function renderSizeChart(canvas: HTMLCanvasElement, d: DatasetReport): vo
   });
 }
 
+function powersOf4(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  for (let v = 1; v <= hi; v *= 4) if (v >= lo) out.push(v);
+  return out;
+}
+
 export function renderMemoryChart(canvas: HTMLCanvasElement, m: MemoryEstimate, recommended: number): void {
   const rows = m.table;
+  const values = [...rows.map((r) => r.bytes), m.budgetBytes].filter((v) => v > 0);
+  // Axis bounds snapped to powers of 4 around the data.
+  const lo = 4 ** Math.floor(Math.log(Math.min(...values)) / Math.log(4));
+  const hi = 4 ** Math.ceil(Math.log(Math.max(...values) * 1.05) / Math.log(4));
   mount(canvas, (t) => {
     const base = baseOptions(t);
     return {
@@ -190,7 +201,7 @@ export function renderMemoryChart(canvas: HTMLCanvasElement, m: MemoryEstimate, 
         datasets: [
           {
             type: 'line',
-            label: `Budget ${formatBytes(m.budgetBytes)}`,
+            label: 'Budget',
             data: rows.map(() => m.budgetBytes),
             borderColor: t.yellow,
             borderWidth: 2,
@@ -215,7 +226,6 @@ export function renderMemoryChart(canvas: HTMLCanvasElement, m: MemoryEstimate, 
         ...base,
         plugins: {
           ...base.plugins,
-          legend: { ...base.plugins.legend, display: true, position: 'top', align: 'end' },
           tooltip: {
             ...base.plugins.tooltip,
             callbacks: {
@@ -226,12 +236,18 @@ export function renderMemoryChart(canvas: HTMLCanvasElement, m: MemoryEstimate, 
         },
         scales: {
           x: { title: { display: true, text: 'Batch size', color: t.muted }, grid: { display: false }, ticks: { color: t.muted, maxRotation: 0 } },
+          // Logarithmic: the rows span orders of magnitude (batch 1 … past the budget). Ticks at
+          // powers of 4 bytes (1 MiB, 4 MiB, 16 MiB, …) read cleanly.
           y: {
-            beginAtZero: true,
+            type: 'logarithmic',
+            min: lo,
+            max: hi,
             grid: { color: alpha(t.grid, 0.6) },
             border: { display: false },
+            afterBuildTicks: (axis) => {
+              axis.ticks = powersOf4(lo, hi).map((value) => ({ value }));
+            },
             ticks: { color: t.muted, callback: (v) => formatBytes(Number(v)) },
-            suggestedMax: m.budgetBytes * 1.15,
           },
         },
       },

@@ -191,17 +191,17 @@ function renderRecommendation(report: SuggestReport): HTMLElement {
     { class: 'card hero', 'data-testid': 'recommendation' },
     h(
       'div',
-      { class: 'hero-main' },
-      h('div', { class: 'stat-label' }, 'Recommended batch size'),
-      h('div', { class: 'hero-number', 'data-testid': 'batch-size' }, String(r.batchSize)),
-      h('div', { class: 'muted' }, r.maxBatchSize > 0 ? `Largest that fits: ${formatCount(r.maxBatchSize)}` : 'Not even batch 1 fits the budget'),
-    ),
-    h(
-      'div',
-      { class: 'hero-details' },
+      { class: 'hero-top' },
       h(
         'div',
-        { class: 'stats' },
+        { class: 'hero-main' },
+        h('div', { class: 'stat-label' }, 'Recommended batch size'),
+        h('div', { class: 'hero-number', 'data-testid': 'batch-size' }, String(r.batchSize)),
+        h('div', { class: 'muted' }, r.maxBatchSize > 0 ? `Largest that fits: ${formatCount(r.maxBatchSize)}` : 'Not even batch 1 fits the budget'),
+      ),
+      h(
+        'div',
+        { class: 'stats hero-stats' },
         stat('Learning rate', formatNumber(lr.recommended), 'learning-rate', `${formatNumber(lr.base)} at batch ${lr.baseBatchSize}, ${lrRule}`),
         stat('Warmup', r.warmupEpochs > 0 ? plural(r.warmupEpochs, 'epoch') : 'none', 'warmup'),
         stat('Accumulation', r.accumulationSteps > 1 ? `${r.accumulationSteps} steps` : 'none', 'accumulation'),
@@ -209,11 +209,10 @@ function renderRecommendation(report: SuggestReport): HTMLElement {
         stat('Steps / epoch', formatCount(r.stepsPerEpoch)),
         stat('Loading', r.loading.strategy === 'preload' ? 'Preload' : 'Stream', 'loading', r.loading.reason),
       ),
-      h('p', { class: 'muted small' }, `Learning rate: ${formatNumber(lr.base)} at batch ${lr.baseBatchSize} → ${formatNumber(lr.recommended)} (${lrRule}). Loading: ${r.loading.reason}`),
-      h('h3', {}, 'Why'),
-      h('ul', { class: 'reasons', 'data-testid': 'reasons' }, ...r.reasons.map((x) => h('li', {}, x))),
-      r.warnings.length ? h('div', { class: 'warnings', role: 'note' }, ...r.warnings.map((w) => h('p', {}, '⚠ ', w))) : null,
     ),
+    h('h3', {}, 'Why'),
+    h('ul', { class: 'reasons', 'data-testid': 'reasons' }, ...r.reasons.map((x) => h('li', {}, x)), h('li', {}, r.loading.reason)),
+    r.warnings.length ? h('div', { class: 'warnings', role: 'note' }, ...r.warnings.map((w) => h('p', {}, '⚠ ', w))) : null,
   );
 }
 
@@ -227,6 +226,10 @@ function renderDataset(report: SuggestReport): HTMLElement {
   const sizeRange = d.totalImages ? `width ${d.width.min}–${d.width.max}, height ${d.height.min}–${d.height.max}` : '';
   const classCanvas = h('canvas', { 'aria-label': 'Images per class', role: 'img' });
   const sizeCanvas = h('canvas', { 'aria-label': 'Image size histogram', role: 'img' });
+  const oneSize = d.totalImages > 0 && d.width.min === d.width.max && d.height.min === d.height.max;
+  const sizeFigure = oneSize
+    ? h('figure', {}, h('figcaption', {}, 'Image sizes (pixels)'), h('div', { class: 'chart-box one-size' }, h('div', { class: 'one-size-value' }, `${d.width.min}×${d.height.min}`), h('div', { class: 'muted' }, `All ${formatCount(d.totalImages)} images have the same size; resized to ${d.decoded.imageSize[1]}×${d.decoded.imageSize[0]} for the model.`)))
+    : h('figure', {}, h('figcaption', {}, 'Image sizes (pixels)'), h('div', { class: 'chart-box' }, sizeCanvas));
   const el = h(
     'section',
     { class: 'card', 'data-testid': 'dataset' },
@@ -252,12 +255,12 @@ function renderDataset(report: SuggestReport): HTMLElement {
       'div',
       { class: 'charts' },
       h('figure', {}, h('figcaption', {}, 'Images per class'), h('div', { class: 'chart-box' }, classCanvas)),
-      h('figure', {}, h('figcaption', {}, 'Image sizes (pixels)'), h('div', { class: 'chart-box' }, sizeCanvas)),
+      sizeFigure,
     ),
   );
   el.querySelector('[data-testid="dataset-root"]')?.addEventListener('click', () => post({ type: 'reveal', path: d.root }));
   renderClassChart(classCanvas, d);
-  renderSizeChart(sizeCanvas, d);
+  if (!oneSize) renderSizeChart(sizeCanvas, d);
   return el;
 }
 
@@ -293,8 +296,10 @@ function renderMemory(report: SuggestReport): HTMLElement {
   const m = report.memory;
   const b = m.breakdown;
   const canvas = h('canvas', { 'aria-label': 'Predicted memory by batch size', role: 'img' });
-  const el = section(
-    'Memory by batch size',
+  const el = h(
+    'section',
+    { class: 'card memory', 'data-testid': 'memory' },
+    h('h2', {}, 'Memory by batch size'),
     h(
       'div',
       { class: 'stats' },
@@ -303,6 +308,18 @@ function renderMemory(report: SuggestReport): HTMLElement {
       stat('Per sample', formatBytes(m.perSampleBytes), undefined, 'activations kept for backward + the input'),
     ),
     h('div', { class: 'chart-box tall' }, canvas),
+    h(
+      'div',
+      { class: 'legend small' },
+      h('span', { class: 'swatch recommended' }),
+      'recommended',
+      h('span', { class: 'swatch fits' }),
+      'fits',
+      h('span', { class: 'swatch no-fit' }),
+      'does not fit',
+      h('span', { class: 'swatch budget' }),
+      'budget',
+    ),
     h(
       'p',
       { class: 'muted small' },
@@ -315,42 +332,37 @@ function renderMemory(report: SuggestReport): HTMLElement {
 
 function renderDevices(report: SuggestReport): HTMLElement {
   const chosen = report.device;
-  const table = ce(
-    'vscode-table',
-    { 'zebra': '', 'bordered-rows': '', 'data-testid': 'devices' },
-    ce(
-      'vscode-table-header',
-      { slot: 'header' },
-      ...['Device', 'Total', 'Free', 'Source'].map((c) => ce('vscode-table-header-cell', {}, c)),
-    ),
-    ce(
-      'vscode-table-body',
-      { slot: 'body' },
-      ...report.devices.map((d) => {
-        const isChosen = d.name === chosen.name && d.kind === chosen.kind;
-        return ce(
-          'vscode-table-row',
-          {},
-          ce('vscode-table-cell', {}, h('span', { class: 'device-name' }, `${d.kind.toUpperCase()} · ${d.name}`), isChosen ? ce('vscode-badge', { class: 'planned' }, 'planned for') : null),
-          ce('vscode-table-cell', {}, formatBytes(d.memoryTotalBytes)),
-          ce('vscode-table-cell', {}, formatBytes(d.memoryFreeBytes)),
-          ce('vscode-table-cell', {}, d.source),
-        );
-      }),
+  const same = (d: { name: string; kind: string }) => d.name === chosen.name && d.kind === chosen.kind;
+  const rows = report.devices.some(same) ? report.devices : [chosen, ...report.devices];
+  const table = h(
+    'table',
+    { class: 'devices', 'data-testid': 'devices' },
+    h('thead', {}, h('tr', {}, ...['Device', 'Total', 'Free', 'Source'].map((c, i) => h('th', i > 0 && i < 3 ? { class: 'num' } : {}, c)))),
+    h(
+      'tbody',
+      {},
+      ...rows.map((d) =>
+        h(
+          'tr',
+          same(d) ? { class: 'chosen' } : {},
+          h('td', {}, h('span', { class: 'device-name' }, `${d.kind.toUpperCase()} · ${d.name}`), same(d) ? ce('vscode-badge', { class: 'planned' }, 'planned for') : null),
+          h('td', { class: 'num' }, formatBytes(d.memoryTotalBytes)),
+          h('td', { class: 'num' }, formatBytes(d.memoryFreeBytes)),
+          h('td', { class: 'muted' }, d.source),
+        ),
+      ),
     ),
   );
-  table.setAttribute('columns', JSON.stringify(['50%', '16%', '16%', '18%']));
-  const overridden = !report.devices.some((d) => d.name === chosen.name && d.kind === chosen.kind);
   return section(
     'Devices',
     h(
       'div',
       { class: 'stats' },
-      stat('Planned for', chosen.name, 'device-name'),
+      stat('Planned for', chosen.name, 'device-name', chosen.name),
       stat('Device memory', formatBytes(chosen.memoryTotalBytes), 'device-memory'),
       stat('Free', formatBytes(chosen.memoryFreeBytes), 'device-free'),
     ),
-    overridden ? h('p', { class: 'muted small' }, `Planned for ${chosen.name} (${chosen.source}) instead of a detected device.`) : null,
+    chosen.source === 'override' ? h('p', { class: 'muted small' }, 'Memory set by batchAdvisor.deviceMemoryGiB (or the config\'s deviceMemoryGiB): the plan is for that device, not a detected one.') : null,
     table,
   );
 }
@@ -379,11 +391,11 @@ function renderResult(s: Extract<SuggestViewState, { kind: 'result' }>): void {
   app.replaceChildren(
     header(s.target, [button('Run again', () => post({ type: 'rerun' }), { secondary: true, testid: 'rerun' })]),
     notes ?? '',
-    h('div', { class: 'grid' }, renderRecommendation(r), renderDevices(r)),
+    renderRecommendation(r),
+    h('div', { class: 'grid-main' }, renderMemory(r), h('div', { class: 'side' }, renderDevices(r), renderModel(r))),
     renderDataset(r),
     renderProblems(r) ?? '',
-    h('div', { class: 'grid' }, renderMemory(r), renderModel(r)),
-    h('footer', { class: 'muted small' }, `Scanned ${plural(r.dataset.totalImages, 'image')} in ${formatCount(r.dataset.scanMs)} ms · ${basename(s.target)}`),
+    h('footer', { class: 'muted small' }, `Scanned ${plural(r.dataset.totalImages, 'image')} in ${formatCount(Math.round(r.dataset.scanMs))} ms · ${basename(s.target)}`),
   );
 }
 

@@ -77,6 +77,16 @@ function viaGemm(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: 
   const perImage = oh * ow;
   const nb = Math.max(1, Math.min(n, Math.floor(filterGradTuning.patchBudget / (rows * perImage))));
   const xc = ci === 1 ? reshape(backend, x, [1, n, h, w]) : transpose(backend, x, [3, 0, 1, 2]);
+  if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0 && oh === h && ow === w) {
+    // 1×1 convolution (MobileNet's pointwise layers, ResNet's projections): Pᵀ is xᵀ itself.
+    const a3 = reshape(backend, xc, [1, ci, n * h * w]);
+    const b3 = reshape(backend, dy, [1, n * h * w, co]);
+    const g = callKernel(backend, 'BatchMatMul', { a: a3, b: b3 }, { transposeA: false, transposeB: false });
+    release(backend, xc, a3, b3);
+    const out = reshape(backend, g, [1, 1, ci, co]);
+    release(backend, g);
+    return out;
+  }
   let acc: TensorInfo | undefined;
   for (let n0 = 0; n0 < n; n0 += nb) {
     const cnt = Math.min(nb, n - n0);

@@ -15,7 +15,10 @@ export interface WasmBackendLike extends KernelBackend {
   typedArrayFromHeap(info: TensorInfo): backend_util.TypedArray;
 }
 
-/** Runs the wasm backend's own kernel `name` (or `fallback`'s original) on TensorInfos. */
+/**
+ * Runs the wasm backend's own kernel `name` on TensorInfos — its original implementation where we
+ * registered a replacement, so a replacement can hand the cases it leaves alone to the original.
+ */
 export function callKernel(backend: KernelBackend, name: string, inputs: Record<string, TensorInfo>, attrs: NamedAttrMap = {}): TensorInfo {
   const k = originals.get(name) ?? getKernel(name, 'wasm');
   if (!k) throw new Error(`Kernel '${name}' not registered for backend 'wasm'`);
@@ -24,10 +27,7 @@ export function callKernel(backend: KernelBackend, name: string, inputs: Record<
   return out;
 }
 
-/**
- * The wasm backend's own kernelFuncs for kernels we replace (e.g. Conv2DBackpropInput), saved
- * before we register ours, so a replacement can still call the original for cases it leaves alone.
- */
+/** The wasm backend's own kernels that we replaced (saved by registerWasmTrainingKernels). */
 export const originals = new Map<string, ReturnType<typeof getKernel> & object>();
 
 /** Frees intermediate TensorInfos (reshape outputs share data and only drop a reference). */

@@ -294,7 +294,7 @@ export class VSCode {
   /** Scrolls the webview so that `selector` is at the top (for screenshots of long panels). */
   async scrollWebviewTo(selector: string): Promise<void> {
     const { element } = await this.findInWebview(selector);
-    await element.evaluate((el) => el.scrollIntoView({ block: 'start' }));
+    await element.evaluate((el) => (el as Element).scrollIntoView({ block: 'start' }));
     await this.page.waitForTimeout(300);
   }
 

@@ -10,12 +10,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { formatBytes, formatCount } from '../../src/core/format';
 import type { SuggestReport } from '../../src/core/report';
-import { SAMPLE_CONFIG, SAMPLE_WORKSPACE, emptyWorkspace, ensureSample, manyFilesDataset, noImagesWorkspace } from './fixtures';
+import { SAMPLE_CONFIG, SAMPLE_DATASET, SAMPLE_WORKSPACE, emptyWorkspace, ensureSample, manyFilesDataset, noImagesWorkspace } from './fixtures';
 import { ROOT, VSCode, buildVsix, e2eAvailable } from './harness';
 
 const available = e2eAvailable();
@@ -201,5 +202,33 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
         await noErrorNotifications(vsc);
       },
     );
+  });
+
+  test('e. Trusted workspace: the Train lens starts a run with live progress, and Cancel stops it', { timeout: 240_000 }, async () => {
+    // A config of its own in a temp workspace (the run folder lands there), on the sample dataset.
+    const ws = mkdtempSync(join(tmpdir(), 'ba-e2e-train-'));
+    writeFileSync(
+      join(ws, 'quick.train.json'),
+      JSON.stringify({ name: 'quick', dataset: SAMPLE_DATASET, imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', optimizer: 'adam', batchSize: 32, epochs: 1 }, null, 2),
+    );
+    try {
+      await withVSCode({ name: 'e-train', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB } }, async (vsc) => {
+        await vsc.openFile('quick.train.json');
+        const lens = vsc.page.locator('.codelens-decoration a', { hasText: 'Train with this config' }).first();
+        await lens.waitFor({ state: 'visible', timeout: 30_000 });
+        await lens.click();
+        const toast = vsc.page.locator('.notification-toast', { hasText: 'training quick' }).first();
+        await toast.waitFor({ state: 'visible', timeout: 30_000 });
+        await vsc.page.locator('.notification-toast', { hasText: /epoch 1\/1 · step \d+\/\d+ · loss/ }).first().waitFor({ state: 'visible', timeout: 150_000 });
+        await vsc.screenshot('training');
+        await toast.locator('.monaco-button', { hasText: 'Cancel' }).first().click();
+        await vsc.page.locator('.notification-toast', { hasText: 'training stopped' }).first().waitFor({ state: 'visible', timeout: 30_000 });
+        await vsc.screenshot('stopped');
+        await noErrorNotifications(vsc);
+        assert.match(vsc.extensionLog(), /Train: run stopped/);
+      });
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
   });
 });

@@ -20,6 +20,8 @@ export const RESTRICTED_TRAINING_MESSAGE =
 
 export class TrainCommand implements vscode.Disposable {
   private client: TrainerClient | undefined;
+  /** Epochs of the run in progress (from its run-start), for "epoch 2/10". */
+  private epochs = 0;
 
   constructor(private readonly ctx: BatchAdvisor) {}
 
@@ -87,7 +89,7 @@ export class TrainCommand implements vscode.Disposable {
           client = new TrainerClient({
             trainerScript,
             ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
-            onLog: (e) => this.ctx.log.info(`[trainer] ${e.message}`),
+            onLog: (e) => this.ctx.log[e.level](`[trainer] ${e.message}`),
           });
           this.client = client;
           progress.report({ message: `Starting (batch size ${batchSize})…` });
@@ -113,10 +115,11 @@ export class TrainCommand implements vscode.Disposable {
   private onEvent(e: TrainEvent, progress: vscode.Progress<{ message?: string }>): void {
     switch (e.type) {
       case 'run-start':
+        this.epochs = e.epochs;
         this.ctx.log.info(`Train: ${e.backend} backend, batch ${e.batchSize}×${e.accumulationSteps}, ${e.epochs} epochs × ${e.stepsPerEpoch} steps, ${e.trainImages} train / ${e.validationImages} validation images (${e.loading})`);
         break;
       case 'batch':
-        progress.report({ message: `epoch ${e.epoch} · step ${e.step}/${e.stepsPerEpoch} · loss ${e.loss.toFixed(4)} · ${e.imagesPerSec.toFixed(1)} img/s · ${formatDuration(e.etaSec)} left` });
+        progress.report({ message: `epoch ${e.epoch}${this.epochs ? `/${this.epochs}` : ''} · step ${e.step}/${e.stepsPerEpoch} · loss ${e.loss.toFixed(4)} · ${e.imagesPerSec.toFixed(1)} img/s · ${formatDuration(e.etaSec)} left` });
         if (e.step === 1 || e.step % 50 === 0) this.ctx.log.debug(`epoch ${e.epoch} step ${e.step}/${e.stepsPerEpoch} loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(3)}`);
         break;
       case 'epoch':
@@ -131,8 +134,7 @@ export class TrainCommand implements vscode.Disposable {
         for (const s of e.skipped) this.ctx.log.info(`Train: backend ${s.name} skipped: ${s.reason}`);
         break;
       case 'log':
-        this.ctx.log[e.level](`[trainer] ${e.message}`);
-        break;
+        break; // already logged through the client's onLog
       case 'run-end':
         break;
     }

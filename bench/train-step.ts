@@ -2,7 +2,7 @@
  * Training-step benchmark: the Keras-tutorial CNN (src/trainer/models/zoo.ts) at 64×64×3,
  * batch 32, 10 classes, random data, Adam, softmax cross-entropy on logits.
  *
- *   node --import tsx bench/train-step.ts [--steps 10] [--stock-steps 2] [--stock-seconds 90]
+ *   node --import tsx bench/train-step.ts [--steps 10] [--stock-steps 1] [--stock-seconds 90]
  *                                          [--no-stock] [--profile]
  *
  * Measures, after warm-up (wasm steps and forward passes alternate, so both see the same load):
@@ -10,8 +10,9 @@
  *       path (tfjs-backend-wasm + src/trainer/kernels),
  *   (b) the same step on the stock `@tensorflow/tfjs` cpu backend — in a child process
  *       (bench/train-step-stock.ts): the umbrella package registers its own backends and kernels,
- *       which must not mix with ours. The child gets the exact model topology as JSON. Few steps
- *       and a time bound there: one step takes seconds,
+ *       which must not mix with ours. The child gets the exact model topology as JSON. One warm-up
+ *       step, then few steps and a time bound: at this size one stock step takes 1.5–2.5 minutes
+ *       (its conv filter gradients are plain JS loops), so the whole run takes ~5 minutes,
  *   (c) the forward pass (model.predict) on wasm.
  * --profile prints where a wasm training step spends its time, per kernel.
  */
@@ -54,7 +55,7 @@ async function profileStep(model: ModelLike, x: unknown, y: unknown): Promise<vo
 
 async function main(): Promise<void> {
   const steps = arg('steps', 10);
-  const stockSteps = arg('stock-steps', 2);
+  const stockSteps = arg('stock-steps', 1);
   const stockSeconds = arg('stock-seconds', 90);
   const backend = await initBackend('wasm');
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');

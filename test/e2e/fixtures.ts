@@ -53,3 +53,21 @@ export function emptyWorkspace(): string {
   writeFileSync(join(ws, 'README.md'), 'e2e workspace\n');
   return ws;
 }
+
+/**
+ * A small dataset with problems a person should fix: a zero-byte image, a file that is not the
+ * PNG its name claims, and a file directly in the root (ignored by Keras).
+ */
+export function problemsWorkspace(): { workspace: string; folder: string; zeroByte: string } {
+  const ws = mkdtempSync(join(tmpdir(), 'ba-e2e-problems-'));
+  const folder = join(ws, 'pets');
+  for (const cls of ['cat', 'dog']) {
+    mkdirSync(join(folder, cls), { recursive: true });
+    for (let i = 0; i < 40; i++) writeFileSync(join(folder, cls, `${cls}-${i}.png`), TINY_PNG);
+  }
+  const zeroByte = join(folder, 'cat', 'empty.png');
+  writeFileSync(zeroByte, '');
+  writeFileSync(join(folder, 'dog', 'not-really.png'), 'this is text, not a PNG\n');
+  writeFileSync(join(folder, 'labels.csv'), 'file,label\n');
+  return { workspace: ws, folder, zeroByte };
+}

@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { formatBytes, formatCount } from '../../src/core/format';
 import type { SuggestReport } from '../../src/core/report';
-import { SAMPLE_CONFIG, SAMPLE_DATASET, SAMPLE_WORKSPACE, emptyWorkspace, ensureSample, manyFilesDataset, noImagesWorkspace } from './fixtures';
+import { SAMPLE_CONFIG, SAMPLE_DATASET, SAMPLE_WORKSPACE, emptyWorkspace, ensureSample, manyFilesDataset, noImagesWorkspace, problemsWorkspace } from './fixtures';
 import { ROOT, VSCode, buildVsix, e2eAvailable } from './harness';
 
 const available = e2eAvailable();
@@ -229,6 +229,31 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
       });
     } finally {
       rmSync(ws, { recursive: true, force: true });
+    }
+  });
+
+  test('f. Dataset problems are listed; clicking one opens the file and reveals it in the Explorer', { timeout: 180_000 }, async () => {
+    const { workspace, folder, zeroByte } = problemsWorkspace();
+    try {
+      await withVSCode({ name: 'f-problems', workspace, settings: { 'batchAdvisor.datasetFolder': folder, 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB } }, async (vsc) => {
+        await vsc.runCommand(SUGGEST);
+        await panelTabVisible(vsc);
+        await vsc.webviewText('[data-testid="batch-size"]', 120_000);
+        const problems = await vsc.webviewText('[data-testid="problems"]');
+        assert.match(problems, /zero-byte/);
+        assert.match(problems, /cat\/empty\.png/);
+        await vsc.scrollWebviewTo('[data-testid="problems"]');
+        await vsc.screenshot('problems');
+        const { frame } = await vsc.findInWebview('[data-testid="problems"]');
+        await frame.locator('[data-testid="problems"] button.path', { hasText: 'cat/empty.png' }).first().click();
+        // Opened as an editor, and selected in the Explorer.
+        await vsc.page.locator('.tab', { hasText: 'empty.png' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+        await vsc.page.locator('.explorer-folders-view .monaco-list-row.selected', { hasText: 'empty.png' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+        await vsc.screenshot('problem-revealed');
+        assert.ok(zeroByte.endsWith('empty.png'));
+      });
+    } finally {
+      rmSync(workspace, { recursive: true, force: true });
     }
   });
 });

@@ -59,6 +59,9 @@ export const conv2DBackpropFilter: KernelFunc = ({ inputs, backend: anyBackend, 
   return out;
 };
 
+/** Row length from which one native copyWithin beats a JS loop (measured: already at 16). */
+const LONG_RUN = 8;
+
 /** Floats of the patch matrix built at a time (the batch is split to stay under it); tests lower it. */
 export const filterGradTuning = { patchBudget: 1 << 23 };
 
@@ -101,6 +104,10 @@ function viaGemm(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: 
     // Views after every allocation: growing the wasm memory detaches older views.
     const src = backend.typedArrayFromHeap(xc) as Float32Array;
     const dst = backend.typedArrayFromHeap(patches) as Float32Array;
+    // Both live in the wasm heap: long runs are copied with one memmove on a view of all of it.
+    const heap = new Float32Array(dst.buffer);
+    const srcBase = src.byteOffset >> 2;
+    const dstBase = dst.byteOffset >> 2;
     if (cnt !== n) {
       const dyAll = backend.typedArrayFromHeap(dy) as Float32Array;
       (backend.typedArrayFromHeap(dyc) as Float32Array).set(dyAll.subarray(n0 * perImage * co, (n0 + cnt) * perImage * co));
@@ -124,7 +131,9 @@ function viaGemm(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: 
               const srcRow = (plane + r) * w + c0;
               // Plain loops: a subarray per row would allocate ~10⁵ objects a step.
               for (let j = 0; j < jLo; j++) dst[o + j] = 0;
-              if (sw === 1) {
+              if (sw === 1 && jHi - jLo >= LONG_RUN) {
+                heap.copyWithin(dstBase + o + jLo, srcBase + srcRow + jLo, srcBase + srcRow + jHi);
+              } else if (sw === 1) {
                 for (let j = jLo; j < jHi; j++) dst[o + j] = src[srcRow + j]!;
               } else {
                 for (let j = jLo; j < jHi; j++) dst[o + j] = src[srcRow + j * sw]!;

@@ -86,19 +86,24 @@ export function zeroInsert(backend: WasmBackendLike, x: TensorInfo, sh: number, 
   const src = backend.typedArrayFromHeap(x) as Float32Array;
   const dst = backend.typedArrayFromHeap(out) as Float32Array;
   dst.fill(0);
+  // Both live in the wasm heap: runs of channels are copied with a memmove on a view of all of it.
+  const heap = new Float32Array(dst.buffer);
+  const srcBase = src.byteOffset >> 2;
+  const dstBase = dst.byteOffset >> 2;
   const rowOut = ow * c;
   for (let b = 0; b < n; b++) {
     for (let i = 0; i < h; i++) {
       const srcRow = (b * h + i) * w * c;
       const dstRow = (b * oh + i * sh) * rowOut;
-      if (c === 1 && sw === 1) {
-        dst.set(src.subarray(srcRow, srcRow + w), dstRow);
+      if (sw === 1) {
+        heap.copyWithin(dstBase + dstRow, srcBase + srcRow, srcBase + srcRow + w * c);
         continue;
       }
       for (let j = 0; j < w; j++) {
         const s0 = srcRow + j * c;
         const d0 = dstRow + j * sw * c;
-        for (let k = 0; k < c; k++) dst[d0 + k] = src[s0 + k]!;
+        if (c >= 8) heap.copyWithin(dstBase + d0, srcBase + s0, srcBase + s0 + c);
+        else for (let k = 0; k < c; k++) dst[d0 + k] = src[s0 + k]!;
       }
     }
   }

@@ -270,10 +270,15 @@ function key(p: Point): string {
   return `${p.backend ?? 'cpu'}:${p.model}@${p.size}x${p.batch}/${p.optimizer}`;
 }
 
-function loadCache(): Map<string, Measurement> {
-  if (process.argv.includes('--remeasure') || !existsSync(CACHE)) return new Map();
+function readCache(): Map<string, Measurement> {
+  if (!existsSync(CACHE)) return new Map();
   const list = JSON.parse(readFileSync(CACHE, 'utf8')) as Measurement[];
   return new Map(list.map((m) => [key(m), m]));
+}
+
+/** Cached measurements to reuse (none with --remeasure; the file still keeps other backends' points). */
+function loadCache(): Map<string, Measurement> {
+  return process.argv.includes('--remeasure') ? new Map() : readCache();
 }
 
 function mib(b: number): string {
@@ -300,7 +305,7 @@ async function main(): Promise<void> {
     results.push(m);
   }
   mkdirSync('bench/.data', { recursive: true });
-  const merged = new Map([...cache, ...results.map((m) => [key(m), m] as const)]);
+  const merged = new Map([...readCache(), ...results.map((m) => [key(m), m] as const)]);
   writeFileSync(CACHE, JSON.stringify([...merged.values()], null, 1));
 
   console.log(`Memory model vs one real training step (tfjs ${tf.version_core}, ${backend} backend), ${CLASSES} classes; MiB`);

@@ -99,12 +99,17 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
         await vsc.screenshot('result-light-memory-chart');
         assert.equal(await vsc.webviewText('[data-testid="batch-size"]'), String(cli.recommendation.batchSize), 'still shown after the theme change');
 
-        // The panel moves into the whole editor area (config editor and side bar closed): its
-        // webview is reloaded and the host replays the result (no retainContextWhenHidden).
+        // The panel gets the whole window (config editor and side bar closed), then is hidden
+        // behind another editor and shown again: VS Code disposes a hidden webview's document
+        // (no retainContextWhenHidden), so what shows now was replayed by the host.
         await vsc.page.locator('.tab', { hasText: 'mnist.train.json' }).first().click();
         await vsc.runCommand('View: Close Editor');
         await vsc.runCommand('View: Close Primary Side Bar');
-        assert.equal(await vsc.webviewText('[data-testid="batch-size"]', 20_000), String(cli.recommendation.batchSize), 'state replayed after the move');
+        await vsc.openFile('mnist.train.json');
+        await vsc.screenshot('panel-hidden');
+        await vsc.page.locator('.tab', { hasText: 'Batch Advisor' }).first().click();
+        assert.equal(await vsc.webviewText('[data-testid="batch-size"]', 20_000), String(cli.recommendation.batchSize), 'state replayed when shown again');
+        await vsc.scrollWebviewTo('header.top');
         await vsc.page.waitForTimeout(1000);
         const lightShot = await vsc.screenshot('full-light');
         await vsc.setColorTheme('Dark Modern');

@@ -122,6 +122,13 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
           copyFileSync(lightShot, join(ROOT, 'media', 'screenshot-suggest-light.png'));
           copyFileSync(darkShot, join(ROOT, 'media', 'screenshot-suggest-dark.png'));
         }
+        // A window reload restores the panel through the WebviewPanelSerializer
+        // (onWebviewPanel:batchAdvisor.suggest) from the webview's persisted state.
+        await vsc.runCommand('Developer: Reload Window');
+        await vsc.page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+        await panelTabVisible(vsc);
+        assert.equal(await vsc.webviewText('[data-testid="batch-size"]', 60_000), String(cli.recommendation.batchSize), 'restored after a reload');
+        await vsc.screenshot('restored-after-reload');
         assert.ok(!vsc.extensionLog().includes(CSP_BLOCKED), `the webview violated its CSP:\n${vsc.extensionLog()}`);
       },
     );

@@ -4,27 +4,11 @@
  * the default instead of reaching the engine.
  */
 import * as vscode from 'vscode';
-import { BACKENDS, type BackendChoice } from '../core/config';
+import { sanitize, type Settings } from './settings-sanitize';
+
+export type { Settings } from './settings-sanitize';
 
 export const SECTION = 'batchAdvisor';
-
-export interface Settings {
-  /** Absolute path of the dataset folder to use when no config is open, or undefined. */
-  datasetFolder: string | undefined;
-  /** Plan for a device with this much memory instead of the one detected. */
-  deviceMemoryGiB: number | undefined;
-  /** Fraction of free memory kept free, 0 ≤ h < 0.9. */
-  headroom: number;
-  backend: BackendChoice;
-  /** Folder holding a user-installed @tensorflow/tfjs-node(-gpu), or undefined. */
-  tfjsNodePath: string | undefined;
-}
-
-export const DEFAULT_HEADROOM = 0.1;
-
-function nonEmptyString(v: unknown): string | undefined {
-  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
-}
 
 /** Resolves `${workspaceFolder}`, `~` and relative paths against the first workspace folder. */
 function resolvePath(p: string | undefined, scope: vscode.WorkspaceFolder | undefined): string | undefined {
@@ -38,25 +22,6 @@ function resolvePath(p: string | undefined, scope: vscode.WorkspaceFolder | unde
     out = vscode.Uri.joinPath(folder.uri, out).fsPath;
   }
   return out;
-}
-
-/** Pure part of the sanitizing, testable without VS Code. */
-export function sanitize(raw: {
-  datasetFolder?: unknown;
-  deviceMemoryGiB?: unknown;
-  headroom?: unknown;
-  backend?: unknown;
-  tfjsNodePath?: unknown;
-}): Omit<Settings, 'datasetFolder' | 'tfjsNodePath'> & { datasetFolder: string | undefined; tfjsNodePath: string | undefined } {
-  const mem = raw.deviceMemoryGiB;
-  const head = raw.headroom;
-  return {
-    datasetFolder: nonEmptyString(raw.datasetFolder),
-    deviceMemoryGiB: typeof mem === 'number' && Number.isFinite(mem) && mem > 0 && mem <= 4096 ? mem : undefined,
-    headroom: typeof head === 'number' && Number.isFinite(head) && head >= 0 && head < 0.9 ? head : DEFAULT_HEADROOM,
-    backend: typeof raw.backend === 'string' && (BACKENDS as readonly string[]).includes(raw.backend) ? (raw.backend as BackendChoice) : 'auto',
-    tfjsNodePath: nonEmptyString(raw.tfjsNodePath),
-  };
 }
 
 export function readSettings(scope?: vscode.WorkspaceFolder): Settings {

@@ -1,0 +1,42 @@
+/**
+ * The pure half of the settings (no `vscode`, unit-tested): every raw value is checked and an
+ * out-of-range or mistyped one falls back to its default instead of reaching the engine.
+ */
+import { BACKENDS, type BackendChoice } from '../core/config';
+
+export interface Settings {
+  /** Absolute path of the dataset folder to use when no config is open, or undefined. */
+  datasetFolder: string | undefined;
+  /** Plan for a device with this much memory instead of the one detected. */
+  deviceMemoryGiB: number | undefined;
+  /** Fraction of free memory kept free, 0 ≤ h < 0.9. */
+  headroom: number;
+  backend: BackendChoice;
+  /** Folder holding a user-installed @tensorflow/tfjs-node(-gpu), or undefined. */
+  tfjsNodePath: string | undefined;
+}
+
+export const DEFAULT_HEADROOM = 0.1;
+
+function nonEmptyString(v: unknown): string | undefined {
+  return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;
+}
+
+/** Pure part of the sanitizing, testable without VS Code. */
+export function sanitize(raw: {
+  datasetFolder?: unknown;
+  deviceMemoryGiB?: unknown;
+  headroom?: unknown;
+  backend?: unknown;
+  tfjsNodePath?: unknown;
+}): Settings {
+  const mem = raw.deviceMemoryGiB;
+  const head = raw.headroom;
+  return {
+    datasetFolder: nonEmptyString(raw.datasetFolder),
+    deviceMemoryGiB: typeof mem === 'number' && Number.isFinite(mem) && mem > 0 && mem <= 4096 ? mem : undefined,
+    headroom: typeof head === 'number' && Number.isFinite(head) && head >= 0 && head < 0.9 ? head : DEFAULT_HEADROOM,
+    backend: typeof raw.backend === 'string' && (BACKENDS as readonly string[]).includes(raw.backend) ? (raw.backend as BackendChoice) : 'auto',
+    tfjsNodePath: nonEmptyString(raw.tfjsNodePath),
+  };
+}

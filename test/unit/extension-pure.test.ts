@@ -1,0 +1,54 @@
+/**
+ * The extension's pure pieces, tested without VS Code: settings sanitizing and the webview
+ * protocol's guards (messages from a webview are untrusted input).
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { isHostToWebview, isPersistedState, isWebviewToHost } from '../../src/core/webview-protocol';
+import { DEFAULT_HEADROOM, sanitize } from '../../src/extension/settings-sanitize';
+
+describe('settings sanitize', () => {
+  it('keeps valid values', () => {
+    assert.deepEqual(sanitize({ datasetFolder: ' data/pets ', deviceMemoryGiB: 8, headroom: 0.2, backend: 'wasm', tfjsNodePath: '/opt/tfjs' }), {
+      datasetFolder: 'data/pets',
+      deviceMemoryGiB: 8,
+      headroom: 0.2,
+      backend: 'wasm',
+      tfjsNodePath: '/opt/tfjs',
+    });
+  });
+
+  it('falls back to defaults for missing, mistyped or out-of-range values', () => {
+    assert.deepEqual(sanitize({}), { datasetFolder: undefined, deviceMemoryGiB: undefined, headroom: DEFAULT_HEADROOM, backend: 'auto', tfjsNodePath: undefined });
+    const bad = sanitize({ datasetFolder: 42, deviceMemoryGiB: -1, headroom: 1.5, backend: 'cuda', tfjsNodePath: '   ' });
+    assert.deepEqual(bad, { datasetFolder: undefined, deviceMemoryGiB: undefined, headroom: DEFAULT_HEADROOM, backend: 'auto', tfjsNodePath: undefined });
+    assert.equal(sanitize({ deviceMemoryGiB: null }).deviceMemoryGiB, undefined);
+    assert.equal(sanitize({ deviceMemoryGiB: Number.NaN }).deviceMemoryGiB, undefined);
+    assert.equal(sanitize({ headroom: '0.2' }).headroom, DEFAULT_HEADROOM);
+    assert.equal(sanitize({ headroom: 0 }).headroom, 0);
+  });
+});
+
+describe('webview protocol guards', () => {
+  it('accepts well-formed webview messages', () => {
+    assert.ok(isWebviewToHost({ type: 'ready' }));
+    assert.ok(isWebviewToHost({ type: 'cancel' }));
+    assert.ok(isWebviewToHost({ type: 'rerun' }));
+    assert.ok(isWebviewToHost({ type: 'reveal', path: '/data/cat/1.png' }));
+    assert.ok(isWebviewToHost({ type: 'csp-violation', directive: 'style-src', blocked: 'inline' }));
+  });
+
+  it('rejects anything else', () => {
+    for (const m of [null, undefined, 'ready', 42, {}, { type: 'run-shell' }, { type: 'reveal' }, { type: 'reveal', path: 1 }, { type: 'csp-violation', directive: 'x' }]) {
+      assert.equal(isWebviewToHost(m), false, JSON.stringify(m));
+    }
+  });
+
+  it('checks host messages and persisted state', () => {
+    assert.ok(isHostToWebview({ type: 'state', state: { kind: 'idle', seq: 0 } }));
+    assert.equal(isHostToWebview({ type: 'state' }), false);
+    assert.ok(isPersistedState({ version: 1, state: { kind: 'cancelled', seq: 3, target: '/x' } }));
+    assert.equal(isPersistedState({ version: 2, state: { kind: 'idle', seq: 0 } }), false);
+    assert.equal(isPersistedState(undefined), false);
+  });
+});

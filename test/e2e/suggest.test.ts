@@ -1,10 +1,11 @@
 /**
  * End-to-end: the packaged extension in a real VS Code (code-server 4.139.1) driven through
- * Chromium. Asserts what a person sees. Needs test/e2e/setup.sh (skips with the reason otherwise).
+ * Chromium. Asserts what a person sees. Runs test/e2e/setup.sh first when the cache is missing.
  *
  *   npm run test:e2e                         # packages the VSIX, runs every scenario
  *   E2E_SKIP_PACKAGE=1 npm run test:e2e      # reuse dist/batch-advisor.vsix
  *   E2E_UPDATE_SCREENSHOTS=1 npm run test:e2e   # also refresh media/screenshot-suggest-*.png
+ *   E2E_NO_SETUP=1 npm run test:e2e          # skip (instead of running setup.sh) when not set up
  *
  * Screenshots of every step land in test-results/.
  */
@@ -19,7 +20,13 @@ import type { SuggestReport } from '../../src/core/report';
 import { SAMPLE_CONFIG, SAMPLE_DATASET, SAMPLE_WORKSPACE, emptyWorkspace, ensureSample, manyFilesDataset, noImagesWorkspace, problemsWorkspace } from './fixtures';
 import { ROOT, VSCode, buildVsix, e2eAvailable } from './harness';
 
-const available = e2eAvailable();
+// First use on a fresh machine (CI): install chromium, Node 24 and code-server into .cache/e2e
+// (a few minutes, once). E2E_NO_SETUP=1 skips instead.
+let available = e2eAvailable();
+if (!available.ok && process.env.E2E_NO_SETUP !== '1') {
+  execFileSync('bash', [join(ROOT, 'test', 'e2e', 'setup.sh')], { stdio: ['ignore', 'inherit', 'inherit'] });
+  available = e2eAvailable();
+}
 const skip = available.ok ? false : available.reason;
 
 /** Plan for a fixed 4 GiB device so the panel and the CLI see the same budget on any machine. */

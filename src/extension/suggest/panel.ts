@@ -92,15 +92,11 @@ export class SuggestPanel implements vscode.Disposable {
   private html(webview: vscode.Webview): string {
     const nonce = randomBytes(18).toString('base64');
     const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview', 'suggest.js'));
-    const csp = [
-      "default-src 'none'",
-      `img-src ${webview.cspSource} data:`,
-      // Our CSS and the components' (Lit) styles are constructable stylesheets; the nonce covers
-      // any <style> element a component falls back to.
-      `style-src ${webview.cspSource} 'nonce-${nonce}'`,
-      `font-src ${webview.cspSource}`,
-      `script-src 'nonce-${nonce}'`,
-    ].join('; ');
+    // Nothing but our script and styles: no images, fonts (no codicons used) or connections.
+    // Our CSS and the components' (Lit) styles are constructable stylesheets, which style-src does
+    // not block; the nonce covers any <style> element a component might fall back to. The
+    // webview reports violations back (logged; the e2e test fails on one).
+    const csp = ["default-src 'none'", `style-src ${webview.cspSource} 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`].join('; ');
     return `<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -41,7 +41,9 @@ export function formatSuggest(s: SuggestReport): string[] {
   for (const d of s.devices.filter((d) => d !== device)) lines.push(`         also ${d.name}: ${formatBytes(d.memoryFreeBytes)} free of ${formatBytes(d.memoryTotalBytes)}`);
   lines.push(`Model    ${model.name}: ${formatCount(model.totalParams)} parameters, input ${model.inputShape.join('×')}, ${model.numClasses} classes, optimizer ${s.optimizer}`);
   lines.push(
-    `Memory   ${formatBytes(memory.fixedBytes)} fixed + ${formatBytes(memory.perSampleBytes)} per image; budget ${formatBytes(memory.budgetBytes)} (${Math.round(memory.headroom * 100)}% headroom)`,
+    `Memory   ${formatBytes(memory.fixedBytes)} fixed + ${formatBytes(memory.perSampleBytes)} per image` +
+      (memory.breakdown.updateScratchBytes ? ` (at least ${formatBytes(memory.fixedBytes + memory.breakdown.updateScratchBytes)} while the optimizer updates)` : '') +
+      `; budget ${formatBytes(memory.budgetBytes)} (${Math.round(memory.headroom * 100)}% headroom)`,
   );
   const table = memory.table.map((t) => `${t.batchSize}:${formatBytes(t.bytes)}${t.fits ? '' : '✗'}`);
   lines.push(`         ${table.join('  ')}`);

@@ -211,7 +211,7 @@ export function recommend(input: RecommendInput): Recommendation {
   const loading = chooseLoading(input, micro);
   if (loading.warning) warnings.push(loading.warning);
 
-  if (device.source === 'override') warnings.push(`Planned for ${device.name}, a device given by size only; check the real card's free memory before training.`);
+  if (device.source === 'override') warnings.push(`This plan is for a device given by size only (${device.name}); check the real card's free memory before training.`);
 
   return {
     batchSize: micro,

@@ -7,6 +7,8 @@ import { inspectDataset } from './dataset/inspect';
 import { chooseDevice, listDevices } from './devices/devices';
 import { estimateMemory } from './memory';
 import { recommend } from './recommend';
+import type { DeviceInfo } from './devices/types';
+import type { BackendName } from './protocol';
 import type { SuggestReport } from './report';
 import { TrainerClient } from './trainer-client';
 
@@ -42,6 +44,17 @@ function abortError(): Error {
   const e = new Error('Cancelled');
   e.name = 'AbortError';
   return e;
+}
+
+/**
+ * The backend the plan assumes: TensorFlow with CUDA on a GPU (real or planned), else the config's
+ * choice on host RAM — where "auto" means wasm unless tfjs-node is chosen explicitly, since
+ * tfjs-node is rarely installable (and wasm's 4 GiB heap is then the real limit).
+ */
+export function planBackend(config: TrainConfig, device: DeviceInfo): BackendName {
+  if (device.kind === 'gpu') return 'tensorflow-gpu';
+  if (config.backend === 'tensorflow' || config.backend === 'cpu') return config.backend;
+  return 'wasm';
 }
 
 export async function suggest(input: { config: TrainConfig }, opts: SuggestOptions): Promise<SuggestReport> {
@@ -92,7 +105,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
 
   onProgress?.({ stage: 'plan', message: 'Planning memory' });
   const budgetBytes = Math.floor(device.memoryFreeBytes * (1 - headroom));
-  const memory = estimateMemory(model, { optimizer: config.optimizer, budgetBytes, headroom });
+  const memory = estimateMemory(model, { optimizer: config.optimizer, budgetBytes, headroom, backend: planBackend(config, device) });
   const hostRam = devices.find((d) => d.kind === 'cpu');
   const recommendation = recommend({
     dataset,

@@ -6,6 +6,11 @@ import { PROTOCOL_VERSION, type HostMessage, type TrainerMessage } from '../core
 import { describeModelSpec } from './models/describe';
 import { runTraining } from './train/run';
 import { classifyError } from './errors';
+import { enableProdMode } from './tf';
+
+// Production mode: skips tfjs's debug-time checks and its console banner ("looks like you are
+// running TensorFlow.js in Node.js…"); the backend choice and its reasons are reported instead.
+enableProdMode();
 
 function send(m: TrainerMessage): void {
   if (process.send) process.send(m);

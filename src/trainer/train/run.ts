@@ -181,7 +181,9 @@ async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): P
   // Backend.
   let backend: BackendName;
   try {
-    const r = await initBackend(config.backend, { workspaceFolder: workspaceOf(msg.runDir) });
+    // The extension passes the batchAdvisor.tfjsNodePath setting through the child's environment.
+    const tfjsNodePath = process.env.BATCH_ADVISOR_TFJS_NODE_PATH;
+    const r = await initBackend(config.backend, { workspaceFolder: workspaceOf(msg.runDir), ...(tfjsNodePath ? { tfjsNodePath } : {}) });
     backend = r.name;
     emit({ v: 1, type: 'backend', name: r.name, skipped: r.skipped });
   } catch (e) {

@@ -60,6 +60,9 @@ if [ "$installed_version" != "$CS_VERSION" ] || [ ! -f "$CS_BIN" ] || [ ! -f "$C
   (cd "$CS_DIR" && [ -f package.json ] || echo '{"private":true}' > package.json)
   (
     cd "$CS_DIR"
+    # When this runs under `npm test`, the outer npm (Node 20) exports npm_* variables; its
+    # npm_config_user_agent ("… node/v20 …") is what code-server's postinstall checks for Node 24.
+    while IFS= read -r v; do unset "$v"; done < <(compgen -e | grep -i '^npm_')
     export PATH="$NODE24_PKG/bin:$PATH"
     export npm_config_nodedir="$NODE24_PKG"
     export npm_config_unsafe_perm=true

@@ -19,19 +19,12 @@
  * Either runs ~600× faster than the cpu backend's loop for a typical layer.
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '../tf';
-import { callKernel, checkChannelsLast, crop, explicitPad, pair, release, reshape, transpose, type PadAttr, type WasmBackendLike } from './util';
+import { callKernel, checkChannelsLast, crop, explicitPad, pair, release, reshape, transpose, type ConvGradAttrs, type WasmBackendLike } from './util';
 
 export const conv2DBackpropFilter: KernelFunc = ({ inputs, backend: anyBackend, attrs }) => {
   const backend = anyBackend as WasmBackendLike;
   const { x, dy } = inputs as { x: TensorInfo; dy: TensorInfo };
-  const a = attrs as unknown as {
-    strides: number | [number, number];
-    pad: PadAttr;
-    dataFormat?: string;
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
-    filterShape: [number, number, number, number];
-    dilations?: number | [number, number];
-  };
+  const a = attrs as unknown as ConvGradAttrs & { filterShape: [number, number, number, number]; };
   checkChannelsLast('Conv2DBackpropFilter', a.dataFormat);
   const [dh, dw] = pair(a.dilations);
   const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, [dh, dw], a.pad, a.dimRoundingMode, false, 'channelsLast');

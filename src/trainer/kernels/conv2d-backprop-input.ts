@@ -11,19 +11,12 @@
  * Negative paddings (explicit paddings wider than the kernel) become crops of the result.
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '../tf';
-import { callKernel, checkChannelsLast, crop, explicitPad, pair, release, transpose, zeroInsert, type PadAttr, type WasmBackendLike } from './util';
+import { callKernel, checkChannelsLast, crop, explicitPad, pair, release, transpose, zeroInsert, type ConvGradAttrs, type WasmBackendLike } from './util';
 
 export const conv2DBackpropInput: KernelFunc = ({ inputs, backend: anyBackend, attrs }) => {
   const backend = anyBackend as WasmBackendLike;
   const { dy, filter } = inputs as { dy: TensorInfo; filter: TensorInfo };
-  const a = attrs as unknown as {
-    strides: number | [number, number];
-    pad: PadAttr;
-    dataFormat?: string;
-    dimRoundingMode?: 'floor' | 'round' | 'ceil';
-    inputShape: [number, number, number, number];
-    dilations?: number | [number, number];
-  };
+  const a = attrs as unknown as ConvGradAttrs & { inputShape: [number, number, number, number]; };
   checkChannelsLast('Conv2DBackpropInput', a.dataFormat);
   const [dh, dw] = pair(a.dilations);
   const info = backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number], a.strides, [dh, dw], a.pad, a.dimRoundingMode, false, 'channelsLast');

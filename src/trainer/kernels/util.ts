@@ -55,6 +55,15 @@ export function explicitPad(top: number, bottom: number, left: number, right: nu
 
 export type PadAttr = 'valid' | 'same' | number | backend_util.ExplicitPadding;
 
+/** The attributes tfjs gives both Conv2D gradient kernels (Conv2DBackpropFilter/Input). */
+export interface ConvGradAttrs {
+  strides: number | [number, number];
+  pad: PadAttr;
+  dataFormat?: string;
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+  dilations?: number | [number, number];
+}
+
 export function pair(v: number | [number, number] | number[] | undefined, dflt = 1): [number, number] {
   if (v == null) return [dflt, dflt];
   if (typeof v === 'number') return [v, v];

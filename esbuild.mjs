@@ -1,7 +1,7 @@
 // Bundles the separate entry points: extension host (node/cjs, `vscode` external),
 // trainer child process, CLI, and the webview (browser).
 import * as esbuild from 'esbuild';
-import { cpSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { cpSync, mkdirSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 
 const watch = process.argv.includes('--watch');
@@ -43,7 +43,7 @@ const webEntries = {
   platform: 'browser',
   format: 'iife',
   target: 'es2022',
-  entryPoints: { 'webview/suggest': 'src/webview/suggest/main.ts', 'webview/training': 'src/webview/training/main.ts' },
+  entryPoints: { 'webview/suggest': 'src/webview/suggest/main.ts' },
   outdir: 'dist',
   loader: { '.css': 'text' },
 };
@@ -55,15 +55,10 @@ function copyWasm() {
   for (const f of readdirSync(src)) if (f.endsWith('.wasm')) cpSync(join(src, f), join('dist/wasm', f));
 }
 
-/** Entries whose source exists (lets the build run while the tree is being filled in). */
-function existing(entries) {
-  return { ...entries, entryPoints: Object.fromEntries(Object.entries(entries.entryPoints).filter(([, v]) => existsSync(v))) };
-}
-
 copyWasm();
 if (watch) {
-  const ctxs = await Promise.all([nodeEntries, cliEntry, webEntries].map((e) => esbuild.context(existing(e))));
+  const ctxs = await Promise.all([nodeEntries, cliEntry, webEntries].map((e) => esbuild.context(e)));
   await Promise.all(ctxs.map((c) => c.watch()));
 } else {
-  await Promise.all([nodeEntries, cliEntry, webEntries].map((e) => esbuild.build(existing(e))));
+  await Promise.all([nodeEntries, cliEntry, webEntries].map((e) => esbuild.build(e)));
 }

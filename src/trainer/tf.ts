@@ -14,13 +14,9 @@
  *    registering them would load a second (ESM) copy of tfjs-core. Use the functional forms:
  *    `tf.square(x)`, `tf.add(x, y)`.
  */
-import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
-import { findBackendFactory, registerBackend } from '@tensorflow/tfjs-core';
-
-// tfjs-backend-cpu registers itself (and its kernels) when loaded. A bare side-effect import is not
-// enough: its package.json marks the Node bundle side-effect free, so esbuild drops the import.
-// Using an export keeps the module in the bundle; the check only registers if nothing did.
-if (findBackendFactory('cpu') == null) registerBackend('cpu', () => new MathBackendCPU(), 1);
+// Registers the cpu backend and its kernels as an import side effect. The package marks its Node
+// bundle side-effect free, so esbuild.mjs sets `ignoreAnnotations` to keep such imports.
+import '@tensorflow/tfjs-backend-cpu';
 
 export * from '@tensorflow/tfjs-core';
 export * from '@tensorflow/tfjs-layers';

@@ -1,5 +1,7 @@
 // Flat config. Besides the usual rules it enforces the architecture's import boundaries:
 //   src/core     pure logic: no `vscode`, no tfjs
+//   src/core/shared  the browser-safe part of core (types, protocols, formatting) that webviews may
+//                import: no Node built-ins, no ajv, nothing outside src/core/shared
 //   src/trainer  the only place that imports tfjs; no `vscode`
 //   src/extension the only place that imports `vscode`; no tfjs (training runs in a child process)
 //   src/webview  browser code: no Node built-ins, no `vscode`, no tfjs
@@ -45,8 +47,21 @@ export default tseslint.config(
     rules: { 'no-restricted-imports': ['error', { paths: [vscode], patterns: [tfjs, intoExtension, { group: ['**/webview/**'], message: 'The CLI does not use webview code.' }] }] },
   },
   {
+    files: ['src/core/shared/**/*.ts'],
+    languageOptions: { globals: { ...globals.browser } },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: [vscode, ...nodeBuiltins.map((p) => ({ ...p, message: 'src/core/shared is imported by webviews: no Node built-ins.' }))],
+          patterns: [tfjs, intoExtension, { group: ['ajv', 'ajv/*'], message: 'src/core/shared is imported by webviews: validate on the host (src/core/config.ts).' }, { group: ['../*', '!../shared/*'], message: 'src/core/shared imports only from src/core/shared.' }],
+        },
+      ],
+    },
+  },
+  {
     files: ['src/webview/**/*.ts'],
     languageOptions: { globals: { ...globals.browser } },
-    rules: { 'no-restricted-imports': ['error', { paths: [vscode, ...nodeBuiltins], patterns: [tfjs, intoExtension, { group: ['**/trainer/**', '**/cli/**'], message: 'Webview code may import src/core types only.' }] }] },
+    rules: { 'no-restricted-imports': ['error', { paths: [vscode, ...nodeBuiltins], patterns: [tfjs, intoExtension, { group: ['**/trainer/**', '**/cli/**'], message: 'Webview code may import src/core/shared only.' }, { group: ['**/core/*', '!**/core/shared', '**/core/*/**', '!**/core/shared/**'], message: 'Webview code may import src/core/shared only (the rest of core is host-side Node).' }] }] },
   },
 );

@@ -22,7 +22,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { bytesForBatch, estimateMemory } from '../src/core/memory';
-import type { ModelDescription, OptimizerName } from '../src/core/model';
+import type { ModelDescription, OptimizerName } from '../src/core/shared/model';
 import { describeModel } from '../src/trainer/models/describe';
 import { buildModel } from '../src/trainer/models/zoo';
 import { initBackend } from '../src/trainer/backend';

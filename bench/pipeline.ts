@@ -18,7 +18,8 @@ import { cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { makeSample } from '../src/cli/make-sample';
 import { configForFolder, type BackendChoice, type TrainConfig } from '../src/core/config';
-import type { BatchEvent, EpochEvent, RunStartEvent, TrainerMessage } from '../src/core/protocol';
+import type { BatchEvent, EpochEvent, RunStartEvent, TrainerMessage } from '../src/core/shared/protocol';
+import { fallbackPlan } from '../src/core/plan';
 import { createRunDir } from '../src/core/runs';
 import { runTraining } from '../src/trainer/train/run';
 
@@ -41,7 +42,8 @@ const pipeline = {
 };
 
 async function trainRun(config: TrainConfig, maxSteps: number | undefined, ws: string): Promise<RunResult> {
-  const runDir = createRunDir(ws, config);
+  const plan = fallbackPlan(config, { train: 0, validation: 0 }, 'benchmark');
+  const runDir = createRunDir(ws, config, plan);
   const batches: BatchEvent[] = [];
   const epochs: EpochEvent[] = [];
   let start: RunStartEvent | undefined;
@@ -57,7 +59,7 @@ async function trainRun(config: TrainConfig, maxSteps: number | undefined, ws: s
     else if (m.type === 'run-end' && m.status !== 'completed') failure = `${m.status}: ${m.message ?? ''}`;
     else if (m.type === 'backend') console.log(`backend: ${m.name}`);
   };
-  await runTraining({ v: 1, type: 'train', id: 1, config, runDir, batchSize: 32, ...(maxSteps ? { maxSteps } : {}) }, send, new AbortController().signal, { pipeline });
+  await runTraining({ v: 2, type: 'train', id: 1, config, runDir, plan, ...(maxSteps ? { maxSteps } : {}) }, send, new AbortController().signal, { pipeline });
   if (failure || !start) throw new Error(`run did not complete: ${failure ?? 'no run-start'}`);
   return { start, batches, epochs, wallMs: performance.now() - t0, firstBatchMs };
 }
@@ -90,7 +92,7 @@ async function main(): Promise<void> {
     const wait = sum(measured.map((x) => x.dataWaitMs));
     const step = sum(measured.map((x) => x.stepMs));
     const ips = sum(measured.map(() => 32)) / ((wait + step) / 1000);
-    console.log(`\n(b) data wait, tutorial-cnn 28×28×1, batch 32, ${b.start.backend}, ${b.start.loading}, ${measured.length} steps after the first:`);
+    console.log(`\n(b) data wait, tutorial-cnn 28×28×1, batch 32, ${b.start.backend}, ${b.start.plan.loading.strategy}, ${measured.length} steps after the first:`);
     console.log(`    data wait ${((wait / (wait + step)) * 100).toFixed(2)}% of step time (total ${wait.toFixed(0)} ms of ${(wait + step).toFixed(0)} ms; per step median ${pct(0.5, measured.map((x) => x.dataWaitMs)).toFixed(2)} ms, p95 ${pct(0.95, measured.map((x) => x.dataWaitMs)).toFixed(2)} ms)`);
     console.log(`    step median ${pct(0.5, measured.map((x) => x.stepMs)).toFixed(1)} ms; ${ips.toFixed(0)} images/s; first batch after ${(b.firstBatchMs / 1000).toFixed(2)} s`);
 
@@ -100,7 +102,7 @@ async function main(): Promise<void> {
       const e = c.epochs[0]!;
       const w = sum(c.batches.map((x) => x.dataWaitMs));
       const s = sum(c.batches.map((x) => x.stepMs));
-      console.log(`\n(c) one epoch on ${c.start.trainImages} + ${c.start.validationImages} images (${c.batches.length} steps of 32, ${c.start.backend}, ${c.start.loading}):`);
+      console.log(`\n(c) one epoch on ${c.start.trainImages} + ${c.start.validationImages} images (${c.batches.length} steps of 32, ${c.start.backend}, ${c.start.plan.loading.strategy}):`);
       console.log(`    epoch ${(e.durationMs / 1000).toFixed(1)} s (training + validation + model save); whole run ${(c.wallMs / 1000).toFixed(1)} s incl. backend, listing, model build`);
       console.log(`    data wait ${((w / (w + s)) * 100).toFixed(2)}% over the epoch; loss ${e.loss.toFixed(4)}, acc ${e.accuracy.toFixed(3)}, val loss ${e.valLoss?.toFixed(4)}, val acc ${e.valAccuracy?.toFixed(3)}`);
     }

@@ -6,9 +6,9 @@ import { Command, CommanderError, InvalidArgumentError, Option } from 'commander
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, configForFolder, loadConfigFile, type TrainConfig } from '../core/config';
-import { DatasetInputError } from '../core/dataset/types';
+import { DatasetInputError } from '../core/shared/dataset-types';
 import { inspectDataset } from '../core/dataset/inspect';
-import { OPTIMIZERS, type OptimizerName } from '../core/model';
+import { OPTIMIZERS, type OptimizerName } from '../core/shared/model';
 import { suggest, SuggestInputError } from '../core/suggest';
 import { TrainerError } from '../core/trainer-client';
 import { makeSample } from './make-sample';
@@ -160,13 +160,13 @@ export function buildProgram(): Command {
     .option('--epochs <n>', 'override the number of epochs', parsePositiveInt)
     .option('--max-steps <n>', 'stop after this many optimizer steps', parsePositiveInt)
     .option('--batch-size <n>', 'override the batch size', parsePositiveInt)
+    .option('--device-memory <GiB>', 'plan for a device with this much memory', parsePositive)
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
-    .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string }) => {
+    .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number }) => {
       const code = await trainCommand(configPath, flags, {
         trainerScript: trainerScriptPath(),
         stdout: process.stdout,
         stderr: process.stderr,
-        resolveBatchSize: async (config) => (await suggest({ config }, { trainerScript: trainerScriptPath() })).recommendation.batchSize,
       });
       process.exitCode = code;
     });

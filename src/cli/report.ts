@@ -1,7 +1,7 @@
 /** The human-readable reports of `inspect` and `suggest`: compact, plain text, no colours needed. */
-import type { DatasetReport, Distribution } from '../core/dataset/types';
-import { formatBytes, formatCount, plural } from '../core/format';
-import type { SuggestReport } from '../core/report';
+import type { DatasetReport, Distribution } from '../core/shared/dataset-types';
+import { formatBytes, formatCount, plural } from '../core/shared/format';
+import type { SuggestReport } from '../core/shared/report';
 
 const dist = (d: Distribution) => `${d.min} / ${d.median} / ${d.p95} / ${d.max}`;
 

@@ -6,15 +6,14 @@
  * Exit codes: 0 completed, 1 training failed (e.g. out of memory: the message suggests a batch
  * size), 2 bad input (config, dataset), 130 stopped with Ctrl-C (the run folder is kept).
  */
-import { existsSync, statSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { BACKENDS, ConfigError, loadConfigFile, type BackendChoice, type TrainConfig } from '../core/config';
-import { listDatasetFiles } from '../core/dataset/list';
-import { DatasetInputError } from '../core/dataset/types';
-import { formatCount, formatDuration, plural } from '../core/format';
-import type { BatchEvent, RunEndEvent, TrainEvent } from '../core/protocol';
-import { createRunDir } from '../core/runs';
-import { TrainerClient } from '../core/trainer-client';
+import { BACKENDS, loadConfigFile, withOverrides, type BackendChoice, type TrainConfig } from '../core/config';
+import { classifyError, EXIT_CODES } from '../core/shared/errors';
+import { formatCount, formatDuration, plural } from '../core/shared/format';
+import { describeBatch, type TrainingPlan } from '../core/shared/plan';
+import type { BatchEvent, TrainEvent } from '../core/shared/protocol';
+import { TrainFlow } from '../core/train-flow';
 
 export interface TrainOptions {
   json?: boolean;
@@ -22,6 +21,8 @@ export interface TrainOptions {
   maxSteps?: number;
   backend?: string;
   batchSize?: number;
+  /** Plan for a device with this much memory (GiB). */
+  deviceMemory?: number;
 }
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -33,13 +34,13 @@ export interface TrainIo {
   stderr: Out;
   /** Where `.batch-advisor/runs/` goes. Default: the nearest folder of the config holding .git or package.json, else the config's folder. */
   workspaceRoot?: string;
-  /** Turns batchSize "auto" into a number (the suggest engine). Default: 32. */
-  resolveBatchSize?: (config: TrainConfig) => Promise<number>;
+  /** Makes the plan (test seam). Default: the suggestion's plan (see TrainFlow). */
+  makePlan?: (config: TrainConfig, signal: AbortSignal) => Promise<TrainingPlan>;
+  /** Fraction of free memory kept free. */
+  headroom?: number;
   /** Where Ctrl-C comes from. Default: process (SIGINT). */
   signals?: NodeJS.EventEmitter;
 }
-
-export const DEFAULT_BATCH_SIZE = 32;
 
 /** The nearest folder at or above `start` holding .git or package.json; `start` if none. */
 export function findWorkspaceRoot(start: string): string {
@@ -106,15 +107,16 @@ class Reporter {
       case 'backend':
         this.out(`Backend: ${e.name}${e.skipped.length ? ` (passed over: ${e.skipped.map((s) => `${s.name}: ${s.reason}`).join('; ')})` : ''}`);
         return;
-      case 'run-start':
-        this.epochs = e.epochs;
+      case 'run-start': {
+        const p = e.plan;
+        this.epochs = p.epochs;
         this.runDir = e.runDir;
         this.out(
-          `Training on ${formatCount(e.trainImages)} images (${formatCount(e.validationImages)} for validation), batch ${e.batchSize}` +
-            `${e.accumulationSteps > 1 ? ` × ${e.accumulationSteps} accumulated = ${e.batchSize * e.accumulationSteps}` : ''}, ` +
-            `${plural(e.epochs, 'epoch')} × ${plural(e.stepsPerEpoch, 'step')}, ${formatCount(e.params)} parameters, ${e.loading === 'preload' ? 'images preloaded' : 'images streamed from disk'}, backend ${e.backend}`,
+          `Training on ${formatCount(e.trainImages)} images (${formatCount(e.validationImages)} for validation), batch ${describeBatch(p)}, ` +
+            `${plural(p.epochs, 'epoch')} × ${plural(e.stepsPerEpoch, 'step')}, ${formatCount(e.params)} parameters, ${p.loading.strategy === 'preload' ? 'images preloaded' : 'images streamed from disk'}, backend ${e.backend}`,
         );
         return;
+      }
       case 'batch': {
         const t = Date.now();
         if (this.tty) {
@@ -149,102 +151,110 @@ class Reporter {
   }
 }
 
-async function checkDataset(config: TrainConfig): Promise<string | undefined> {
-  if (!existsSync(config.dataset)) return `${config.dataset}: dataset folder not found`;
-  if (!statSync(config.dataset).isDirectory()) return `${config.dataset}: the dataset must be a folder`;
-  try {
-    const { classNames, files } = await listDatasetFiles(config.dataset);
-    if (classNames.length === 0) return `${config.dataset}: no class subfolders (expected <dataset>/<class>/<images>)`;
-    if (files.length === 0) return `${config.dataset}: no images (.bmp .gif .jpeg .jpg .png) in its class folders`;
-  } catch (e) {
-    if (e instanceof DatasetInputError) return e.message;
-    throw e;
-  }
-  return undefined;
+/** The plan in a few lines, before training starts (people output). */
+export function planLines(plan: TrainingPlan): string[] {
+  const lr = plan.learningRate;
+  const from = (f: keyof TrainingPlan['sources']): string => (plan.sources[f] === 'config' ? ' (from the config)' : plan.sources[f] === 'fallback' ? ' (fallback)' : '');
+  const lines = [
+    `Plan: batch ${describeBatch(plan)}${from('batchSize')}, learning rate ${Number(lr.value.toPrecision(3))}${lr.rule !== 'none' ? ` (${lr.rule} scaling from ${lr.base} at batch ${lr.baseBatchSize})` : ''}${from('learningRate')}` +
+      `${plan.warmup.steps > 0 ? `, warmup ${plural(plan.warmup.steps, 'step')}` : ''}, ${plan.loading.strategy}${from('loading')}`,
+  ];
+  if (plan.basis.kind === 'fallback') lines.push(`Warning: no plan could be made (${plan.basis.why}); fixed fallback values are used.`);
+  for (const w of plan.warnings) if (plan.basis.kind !== 'fallback') lines.push(`Warning: ${w}`);
+  return lines;
 }
+
+/** Applies the command-line overrides; a message for a bad one. */
+function applyOverrides(config: TrainConfig, opts: TrainOptions): TrainConfig | string {
+  if (opts.backend !== undefined && !(BACKENDS as readonly string[]).includes(opts.backend)) return `--backend must be one of ${BACKENDS.join(', ')}; got "${opts.backend}"`;
+  for (const [flag, v] of [
+    ['--epochs', opts.epochs],
+    ['--batch-size', opts.batchSize],
+    ['--max-steps', opts.maxSteps],
+  ] as const) {
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) return `${flag} must be a positive whole number`;
+  }
+  if (opts.deviceMemory !== undefined && !(opts.deviceMemory > 0)) return `--device-memory must be a positive number of GiB`;
+  return withOverrides(config, {
+    ...(opts.backend !== undefined ? { backend: opts.backend as BackendChoice } : {}),
+    ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}),
+    ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
+    ...(opts.deviceMemory !== undefined ? { deviceMemoryGiB: opts.deviceMemory } : {}),
+  });
+}
+
+const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export async function trainCommand(configPath: string, opts: TrainOptions, io: TrainIo): Promise<number> {
   const fail = (message: string, code: number): number => {
-    io.stderr.write(`batch-advisor: ${message}\n`);
+    io.stderr.write(`batch-advisor: ${message.split('\n')[0]}\n`);
     return code;
   };
 
-  // Config, with the command-line overrides.
   let config: TrainConfig;
   try {
-    config = loadConfigFile(configPath);
+    const c = applyOverrides(loadConfigFile(configPath), opts);
+    if (typeof c === 'string') return fail(c, EXIT_CODES['bad-input']);
+    config = c;
   } catch (e) {
-    if (e instanceof ConfigError) return fail(e.message.split('\n')[0] ?? e.message, 2);
+    const c = classifyError(e);
+    if (c.kind === 'bad-input') return fail(c.message, EXIT_CODES['bad-input']);
     throw e;
   }
-  if (opts.backend !== undefined) {
-    if (!(BACKENDS as readonly string[]).includes(opts.backend)) return fail(`--backend must be one of ${BACKENDS.join(', ')}; got "${opts.backend}"`, 2);
-    config = { ...config, backend: opts.backend as BackendChoice };
-  }
-  if (opts.epochs !== undefined) {
-    if (!Number.isInteger(opts.epochs) || opts.epochs < 1) return fail(`--epochs must be a positive whole number`, 2);
-    config = { ...config, epochs: opts.epochs };
-  }
-  if (opts.batchSize !== undefined) {
-    if (!Number.isInteger(opts.batchSize) || opts.batchSize < 1) return fail(`--batch-size must be a positive whole number`, 2);
-    config = { ...config, batchSize: opts.batchSize };
-  }
-  if (opts.maxSteps !== undefined && (!Number.isInteger(opts.maxSteps) || opts.maxSteps < 1)) return fail(`--max-steps must be a positive whole number`, 2);
-
-  const datasetProblem = await checkDataset(config);
-  if (datasetProblem) return fail(datasetProblem, 2);
 
   const reporter = new Reporter(io, opts.json === true);
-
-  // Batch size: "auto" → the suggestion.
-  let batchSize: number;
-  if (config.batchSize === 'auto') {
-    if (io.resolveBatchSize) {
-      try {
-        batchSize = await io.resolveBatchSize(config);
-        if (!opts.json) reporter.out(`Batch size: ${batchSize} (recommended; set "batchSize" in the config to choose another)`);
-      } catch (e) {
-        batchSize = DEFAULT_BATCH_SIZE;
-        reporter.err(`Warning: could not work out a batch size (${e instanceof Error ? e.message.split('\n')[0] : String(e)}); using ${DEFAULT_BATCH_SIZE}`);
-      }
-    } else {
-      // TODO(suggest): main.ts provides io.resolveBatchSize; without it, Keras' default.
-      batchSize = DEFAULT_BATCH_SIZE;
-    }
-  } else {
-    batchSize = config.batchSize;
-  }
-
   const workspaceRoot = io.workspaceRoot ?? findWorkspaceRoot(dirname(resolve(configPath)));
-  const runDir = createRunDir(workspaceRoot, { ...config, batchSize });
-  const shownDir = relative(process.cwd(), runDir) || runDir;
-  if (!opts.json) reporter.out(`Run folder: ${shownDir}`);
+  let shownDir = '';
+  const flow = new TrainFlow({
+    config,
+    trainerScript: io.trainerScript,
+    workspaceRoot,
+    ...(io.headroom !== undefined ? { headroom: io.headroom } : {}),
+    ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}),
+    ...(io.makePlan ? { makePlan: io.makePlan } : {}),
+    onPhase: (phase, message) => {
+      if (!opts.json && phase === 'planning') reporter.out(message);
+    },
+    onPlan: (plan, runDir) => {
+      shownDir = relative(process.cwd(), runDir) || runDir;
+      if (opts.json) return;
+      for (const line of planLines(plan)) {
+        if (line.startsWith('Warning')) reporter.err(line);
+        else reporter.out(line);
+      }
+      reporter.out(`Run folder: ${shownDir}`);
+    },
+    onEvent: (e) => reporter.event(e),
+    onLog: (level, message) => {
+      if (level === 'warn' && !opts.json && flow.phase === 'planning') reporter.err(`Warning: ${message}`);
+    },
+  });
 
-  const client = new TrainerClient({ trainerScript: io.trainerScript });
   const signals = io.signals ?? process;
   let interrupts = 0;
-  const onSigint = (): void => {
+  const onSignal = (): void => {
     interrupts++;
     if (interrupts === 1) {
       if (!opts.json) reporter.err('Stopping after the current batch… (Ctrl-C again to quit at once)');
-      client.stop();
+      flow.stop();
     } else {
-      client.dispose();
+      flow.kill();
     }
   };
-  signals.on('SIGINT', onSigint);
-
-  let end: RunEndEvent;
+  // SIGTERM (timeout, a cancelled CI job) and SIGHUP (the terminal closed) stop the run like Ctrl-C.
+  for (const sig of STOP_SIGNALS) signals.on(sig, onSignal);
+  let result;
   try {
-    end = await client.train({ config: { ...config, batchSize }, runDir, batchSize, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (e) => reporter.event(e));
+    result = await flow.run();
   } catch (e) {
-    signals.off('SIGINT', onSigint);
-    client.dispose();
-    return fail(`the trainer could not start: ${e instanceof Error ? e.message : String(e)}`, 1);
+    const c = classifyError(e);
+    if (c.kind === 'cancelled') return fail('stopped before training started; no run folder was created', EXIT_CODES.cancelled);
+    return fail(c.kind === 'internal' ? `the trainer could not start: ${c.message}` : c.message, EXIT_CODES[c.kind]);
+  } finally {
+    for (const sig of STOP_SIGNALS) signals.off(sig, onSignal);
   }
-  signals.off('SIGINT', onSigint);
-  client.dispose();
 
+  const { end, plan } = result;
   if (end.status === 'completed') {
     if (!opts.json) reporter.out(`Done. Model: ${join(shownDir, 'model', 'model.json')}`);
     return 0;
@@ -252,16 +262,17 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
   if (end.status === 'stopped') {
     if (!opts.json) reporter.out(`Stopped. The run is kept in ${shownDir}`);
     else io.stderr.write(`Stopped. The run is kept in ${shownDir}\n`);
-    return interrupts > 0 ? 130 : 1;
+    return interrupts > 0 ? EXIT_CODES.cancelled : 1;
   }
   // Failed.
   const message = end.message ?? 'training failed';
   if (end.error === 'oom') {
+    const smaller = end.suggestedBatchSize ?? Math.max(1, Math.floor(plan.microBatchSize / 2));
     reporter.err(message);
-    reporter.err(`Run again with "batchSize": ${end.suggestedBatchSize ?? Math.max(1, Math.floor(batchSize / 2))} in ${configPath} (or --batch-size ${end.suggestedBatchSize ?? ''}). Run folder: ${shownDir}`);
-    return 1;
+    reporter.err(`Run again with "batchSize": ${smaller} in ${configPath} (or --batch-size ${smaller}). Run folder: ${shownDir}`);
+    return EXIT_CODES.oom;
   }
   reporter.err(`Training failed: ${message.split('\n')[0]}`);
   reporter.err(`Run folder: ${shownDir}`);
-  return end.error === 'bad-input' ? 2 : 1;
+  return end.error === 'bad-input' ? EXIT_CODES['bad-input'] : EXIT_CODES.internal;
 }

@@ -6,74 +6,9 @@ import Ajv, { type ErrorObject } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import schema from '../../schemas/train-config.schema.json';
-import type { OptimizerName } from './model';
 
-export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
-export type BackendChoice = (typeof BACKENDS)[number];
-export type LoadingChoice = 'auto' | 'preload' | 'stream';
-
-/** The file as a person writes it. */
-export interface TrainConfigFile {
-  $schema?: string;
-  name?: string;
-  /** Dataset folder, relative to the config file. */
-  dataset: string;
-  /** [height, width]. Default [256, 256]. */
-  imageSize?: [number, number];
-  /** 1 (grayscale), 3 (RGB) or 4 (RGBA). Default 3. */
-  channels?: 1 | 3 | 4;
-  validationSplit?: number;
-  seed?: number;
-  /** Zoo name or a path (relative to the config file) to a tfjs Layers model.json. */
-  model?: string;
-  widthMultiplier?: number;
-  optimizer?: OptimizerName;
-  learningRate?: number;
-  batchSize?: number | 'auto';
-  epochs?: number;
-  accumulationSteps?: number;
-  loading?: LoadingChoice;
-  backend?: BackendChoice;
-  /** Plan for a device with this much memory instead of the one present. */
-  deviceMemoryGiB?: number;
-}
-
-/** A config with every default filled in and every path absolute. */
-export interface TrainConfig {
-  name: string;
-  configPath?: string;
-  dataset: string;
-  imageSize: [number, number];
-  channels: 1 | 3 | 4;
-  validationSplit: number;
-  seed: number;
-  model: string;
-  widthMultiplier: number;
-  optimizer: OptimizerName;
-  learningRate: number;
-  batchSize: number | 'auto';
-  epochs: number;
-  accumulationSteps: number;
-  loading: LoadingChoice;
-  backend: BackendChoice;
-  deviceMemoryGiB?: number;
-}
-
-export const DEFAULTS = {
-  imageSize: [256, 256] as [number, number],
-  channels: 3 as const,
-  validationSplit: 0.2,
-  seed: 1337,
-  model: 'tutorial-cnn',
-  widthMultiplier: 1,
-  optimizer: 'adam' as OptimizerName,
-  learningRate: 0.001,
-  batchSize: 'auto' as const,
-  epochs: 10,
-  accumulationSteps: 1,
-  loading: 'auto' as LoadingChoice,
-  backend: 'auto' as BackendChoice,
-};
+export { BACKENDS, DEFAULTS, explicitFields, type BackendChoice, type ExplicitField, type LoadingChoice, type TrainConfig, type TrainConfigFile } from './shared/config-types';
+import { DEFAULTS, explicitFields, type TrainConfig, type TrainConfigFile } from './shared/config-types';
 
 /** Bad config: the message names the file and the field. */
 export class ConfigError extends Error {
@@ -120,9 +55,11 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     batchSize: c.batchSize ?? DEFAULTS.batchSize,
     epochs: c.epochs ?? DEFAULTS.epochs,
     accumulationSteps: c.accumulationSteps ?? DEFAULTS.accumulationSteps,
+    ...(c.warmupSteps !== undefined ? { warmupSteps: c.warmupSteps } : {}),
     loading: c.loading ?? DEFAULTS.loading,
     backend: c.backend ?? DEFAULTS.backend,
     ...(c.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: c.deviceMemoryGiB } : {}),
+    explicit: explicitFields(c),
   };
 }
 
@@ -166,5 +103,12 @@ export function configForFolder(folder: string, overrides: Partial<TrainConfig> 
     loading: DEFAULTS.loading,
     backend: DEFAULTS.backend,
     ...overrides,
+    explicit: explicitFields(overrides),
   };
+}
+
+/** The config with command-line overrides applied; overridden plan fields become explicit. */
+export function withOverrides(config: TrainConfig, overrides: Partial<Omit<TrainConfig, 'explicit'>>): TrainConfig {
+  const set = Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined));
+  return { ...config, ...set, explicit: [...new Set([...config.explicit, ...explicitFields(set)])] };
 }

@@ -22,8 +22,8 @@
  * `factor × its output elements × 4 bytes`, with a factor per layer class fitted on real steps.
  * Reshapes and the tape's clones share their buffer and cost nothing extra.
  */
-import type { LayerDescription, ModelDescription, OptimizerName } from './model';
-import type { MemoryEstimate } from './report';
+import type { LayerDescription, ModelDescription, OptimizerName } from './shared/model';
+import type { MemoryEstimate } from './shared/report';
 
 /** Slots each optimizer keeps per trainable weight (tfjs-core 4.22 optimizers/). */
 export const OPTIMIZER_SLOTS: Record<OptimizerName, number> = {

@@ -17,12 +17,12 @@
  *  - Loading: preload decoded uint8 images when they take at most PRELOAD_FRACTION of the free host
  *    RAM (less what training itself takes when it trains on the host), else stream from disk.
  */
-import type { TrainConfig } from './config';
-import type { DatasetReport } from './dataset/types';
-import type { DeviceInfo } from './devices/types';
-import { formatBytes, formatCount } from './format';
+import { DEFAULTS, type TrainConfig } from './shared/config-types';
+import type { DatasetReport } from './shared/dataset-types';
+import type { DeviceInfo } from './shared/device-types';
+import { formatBytes, formatCount } from './shared/format';
 import { bytesForBatch, maxBatchSize } from './memory';
-import type { MemoryEstimate, Recommendation } from './report';
+import type { MemoryEstimate, Recommendation } from './shared/report';
 
 export const BASE_BATCH = 32;
 export const MIN_STEPS_PER_EPOCH = 50;
@@ -106,6 +106,8 @@ export function recommend(input: RecommendInput): Recommendation {
 
   let micro: number;
   let accumulation = Math.max(1, Math.floor(config.accumulationSteps || 1));
+  const accumulationSet = config.explicit.includes('accumulationSteps');
+  const batchSet = typeof config.batchSize === 'number';
   let explainAccumulation = false;
   if (maxFit === 0) {
     micro = 1;
@@ -120,15 +122,16 @@ export function recommend(input: RecommendInput): Recommendation {
     const data = datasetCap(Math.max(1, train));
     const wanted = typeof config.batchSize === 'number' ? config.batchSize : undefined;
     if (wanted !== undefined) {
-      // The user's batch: keep it, accumulating when it does not fit.
+      // The user's batch is kept as written; a warning says when it is predicted not to fit.
+      micro = wanted;
       if (wanted <= maxFit) {
-        micro = wanted;
-        reasons.push(`Batch ${wanted} as the config asks; it fits: ${fitText}`);
+        reasons.push(`Batch ${wanted} as the config sets it; it fits: ${fitText}`);
       } else {
-        micro = memCap;
-        accumulation = Math.max(accumulation, Math.ceil(wanted / micro));
-        reasons.push(
-          `The config asks for batch ${wanted}, which does not fit (${fitText}) Train on micro-batches of ${micro} and accumulate gradients over ${accumulation} of them (effective batch ${micro * accumulation}).`,
+        const k = Math.ceil(wanted / memCap);
+        reasons.push(`Batch ${wanted} as the config sets it, although it is predicted not to fit. ${fitText}`);
+        warnings.push(
+          `Batch ${wanted} is predicted to need ${formatBytes(bytesForBatch(memory, wanted))}, more than the ${formatBytes(memory.budgetBytes)} budget: the run will likely run out of memory. ` +
+            `Set "batchSize": "auto" to train on micro-batches of ${memCap} accumulated over ${k} (effective ${memCap * k}), or set a batch of ${memCap} or less.`,
         );
       }
     } else {
@@ -139,7 +142,7 @@ export function recommend(input: RecommendInput): Recommendation {
       else reasons.push(`Batch ${micro}, the ceiling: larger batches rarely pay off for image classifiers without a measured gradient noise scale. ${fitText}`);
       // Too little fits for a stable step: accumulate up to the base batch when the dataset allows it.
       const target = Math.min(BASE_BATCH, data.cap);
-      if (micro < target && accumulation === 1) {
+      if (micro < target && !accumulationSet) {
         accumulation = Math.ceil(target / micro);
         explainAccumulation = true;
       }
@@ -151,7 +154,7 @@ export function recommend(input: RecommendInput): Recommendation {
   }
 
   // Accumulation keeps the running gradient sum next to the new gradients: halve the micro-batch until that fits too.
-  if (accumulation > 1 && maxFit > 0) {
+  if (accumulation > 1 && maxFit > 0 && !batchSet && !accumulationSet) {
     const extra = memory.breakdown.gradientsBytes;
     const target = micro * accumulation;
     let halved = false;
@@ -175,21 +178,24 @@ export function recommend(input: RecommendInput): Recommendation {
 
   const effective = micro * accumulation;
   const stepsPerEpoch = Math.max(1, Math.ceil(Math.max(train, 1) / effective));
-  if (accumulation > 1 && typeof config.batchSize !== 'number' && config.accumulationSteps > 1) {
-    reasons.push(`Accumulating gradients over ${accumulation} micro-batches as the config asks (effective batch ${effective}).`);
+  if (accumulationSet && accumulation > 1) {
+    reasons.push(`Accumulating gradients over ${accumulation} micro-batches as the config sets it (effective batch ${effective}).`);
   }
 
   // Learning rate.
   const ratio = effective / BASE_BATCH;
   const linear = config.optimizer === 'sgd' || config.optimizer === 'momentum';
-  const rule: Recommendation['learningRate']['rule'] = ratio === 1 ? 'none' : linear ? 'linear' : 'sqrt';
+  const lrSet = config.explicit.includes('learningRate');
+  const rule: Recommendation['learningRate']['rule'] = lrSet || ratio === 1 ? 'none' : linear ? 'linear' : 'sqrt';
   const factor = rule === 'none' ? 1 : linear ? ratio : Math.sqrt(ratio);
   const lr = config.learningRate * factor;
-  if (rule === 'none') {
+  if (lrSet) {
+    reasons.push(`Learning rate ${num(lr)} as the config sets it (not scaled with the batch; remove "learningRate" to have it scaled from ${num(DEFAULTS.learningRate)} at batch ${BASE_BATCH}).`);
+  } else if (rule === 'none') {
     reasons.push(`Learning rate ${num(lr)} unchanged: the effective batch is ${BASE_BATCH}, the batch it is taken to be tuned for.`);
   } else {
     reasons.push(
-      `Learning rate ${num(config.learningRate)} → ${num(lr)}: your rate is taken as tuned for batch ${BASE_BATCH}; the effective batch is ${effective} (×${num(ratio)}), and ` +
+      `Learning rate ${num(config.learningRate)} → ${num(lr)}: the default rate is taken as tuned for batch ${BASE_BATCH}; the effective batch is ${effective} (×${num(ratio)}), and ` +
         (linear
           ? `${config.optimizer} scales it linearly (Goyal et al. 2017).`
           : `${config.optimizer} scales it with the square root (×${num(factor)}), the usual rule for Adam-family optimizers.`),
@@ -198,12 +204,18 @@ export function recommend(input: RecommendInput): Recommendation {
 
   // Warmup.
   let warmupEpochs = 0;
-  if (factor > 1) {
+  let warmupSteps = 0;
+  if (config.warmupSteps !== undefined) {
+    warmupSteps = config.warmupSteps;
+    warmupEpochs = warmupSteps / stepsPerEpoch;
+    reasons.push(`Warmup over ${warmupSteps} optimizer step${warmupSteps === 1 ? '' : 's'} as the config sets it.`);
+  } else if (factor > 1) {
     warmupEpochs = Math.min(MAX_WARMUP_EPOCHS, Math.ceil(Math.log2(factor) - 1e-9), Math.max(1, Math.floor(config.epochs / 4)));
     warmupEpochs = Math.max(1, warmupEpochs);
     reasons.push(
       `Warm up over ${warmupEpochs} epoch${warmupEpochs === 1 ? '' : 's'}: start at ${num(config.learningRate)} and ramp to ${num(lr)}, since a rate ×${num(factor)} from the first step can diverge (Goyal et al. use 5 epochs; here one per doubling, at most a quarter of the ${config.epochs} epochs).`,
     );
+    warmupSteps = warmupEpochs * stepsPerEpoch;
   } else if (factor < 1) {
     reasons.push('No warmup: the learning rate goes down, not up.');
   }
@@ -220,6 +232,7 @@ export function recommend(input: RecommendInput): Recommendation {
     stepsPerEpoch,
     learningRate: { base: config.learningRate, baseBatchSize: BASE_BATCH, recommended: lr, rule },
     warmupEpochs,
+    warmupSteps,
     accumulationSteps: accumulation,
     effectiveBatchSize: effective,
     loading: { strategy: loading.strategy, reason: loading.reason },

@@ -9,10 +9,11 @@
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TrainConfig } from './config';
-import type { RunEndEvent, RunStartEvent, TrainEvent } from './protocol';
+import type { TrainingPlan } from './shared/plan';
+import type { RunEndEvent, RunStartEvent, TrainEvent } from './shared/protocol';
 
 export const RUNS_FOLDER = join('.batch-advisor', 'runs');
-export const RUN_FILES = { config: 'config.json', metrics: 'metrics.jsonl', log: 'train.log', model: 'model' } as const;
+export const RUN_FILES = { config: 'config.json', plan: 'plan.json', metrics: 'metrics.jsonl', log: 'train.log', model: 'model' } as const;
 
 export function runsRoot(workspaceRoot: string): string {
   return join(resolve(workspaceRoot), RUNS_FOLDER);
@@ -38,10 +39,28 @@ export function runTimestamp(d = new Date()): string {
 }
 
 /**
- * Creates `<workspace>/.batch-advisor/runs/<YYYYMMDD-HHMMSS>-<name>/` holding `config.json` and
- * returns its absolute path. Two runs started in the same second get `-2`, `-3`, … suffixes.
+ * The config a run records: the resolved config with the plan's numbers in place of "auto" and of
+ * the planned values, so `config.json` says what ran (the full plan, with its reasons, is plan.json).
  */
-export function createRunDir(workspaceRoot: string, config: TrainConfig, now = new Date()): string {
+export function configAsRun(config: TrainConfig, plan: TrainingPlan): Omit<TrainConfig, 'explicit'> {
+  const { explicit: _explicit, ...rest } = config;
+  return {
+    ...rest,
+    batchSize: plan.microBatchSize,
+    accumulationSteps: plan.accumulationSteps,
+    learningRate: plan.learningRate.value,
+    warmupSteps: plan.warmup.steps,
+    epochs: plan.epochs,
+    loading: plan.loading.strategy,
+  };
+}
+
+/**
+ * Creates `<workspace>/.batch-advisor/runs/<YYYYMMDD-HHMMSS>-<name>/` holding `config.json` (what
+ * runs, see configAsRun) and `plan.json`, and returns its absolute path. Two runs started in the
+ * same second get `-2`, `-3`, … suffixes.
+ */
+export function createRunDir(workspaceRoot: string, config: TrainConfig, plan: TrainingPlan, now = new Date()): string {
   const root = runsRoot(workspaceRoot);
   mkdirSync(root, { recursive: true });
   const base = `${runTimestamp(now)}-${sanitizeRunName(config.name)}`;
@@ -53,7 +72,8 @@ export function createRunDir(workspaceRoot: string, config: TrainConfig, now = n
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
       throw e;
     }
-    writeFileSync(join(dir, RUN_FILES.config), JSON.stringify(config, null, 2) + '\n');
+    writeFileSync(join(dir, RUN_FILES.config), JSON.stringify(configAsRun(config, plan), null, 2) + '\n');
+    writeFileSync(join(dir, RUN_FILES.plan), JSON.stringify(plan, null, 2) + '\n');
     return dir;
   }
 }

@@ -6,10 +6,12 @@ import type { TrainConfig } from './config';
 import { inspectDataset } from './dataset/inspect';
 import { chooseDevice, listDevices } from './devices/devices';
 import { estimateMemory } from './memory';
+import { makePlan } from './plan';
+import { abortError } from './shared/errors';
 import { recommend } from './recommend';
-import type { DeviceInfo } from './devices/types';
-import type { BackendName } from './protocol';
-import type { SuggestReport } from './report';
+import type { DeviceInfo } from './shared/device-types';
+import type { BackendName } from './shared/protocol';
+import type { SuggestReport } from './shared/report';
 import { TrainerClient } from './trainer-client';
 
 /** The input is readable but cannot be planned for (e.g. a folder without images). */
@@ -40,11 +42,6 @@ export interface SuggestOptions {
 
 export const DEFAULT_HEADROOM = 0.1;
 
-function abortError(): Error {
-  const e = new Error('Cancelled');
-  e.name = 'AbortError';
-  return e;
-}
 
 /**
  * The backend the plan assumes: TensorFlow with CUDA on a GPU (real or planned), else the config's
@@ -105,7 +102,8 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
 
   onProgress?.({ stage: 'plan', message: 'Planning memory' });
   const budgetBytes = Math.floor(device.memoryFreeBytes * (1 - headroom));
-  const memory = estimateMemory(model, { optimizer: config.optimizer, budgetBytes, headroom, backend: planBackend(config, device) });
+  const plannedBackend = planBackend(config, device);
+  const memory = estimateMemory(model, { optimizer: config.optimizer, budgetBytes, headroom, backend: plannedBackend });
   const hostRam = devices.find((d) => d.kind === 'cpu');
   const recommendation = recommend({
     dataset,
@@ -114,5 +112,6 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
     device,
     freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes,
   });
-  return { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation };
+  const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
+  return { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation, plan };
 }

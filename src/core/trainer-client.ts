@@ -11,7 +11,7 @@ import { appendFileSync, existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { ModelDescription, ModelSpec } from './model';
+import type { ModelDescription, ModelSpec } from './shared/model';
 import {
   PROTOCOL_VERSION,
   type HostMessage,
@@ -22,7 +22,7 @@ import {
   type TrainRequest,
   type TrainerErrorKind,
   type TrainerMessage,
-} from './protocol';
+} from './shared/protocol';
 import { RUN_FILES } from './runs';
 
 export interface TrainerClientOptions {
@@ -189,7 +189,7 @@ export class TrainerClient {
       this.stderrTail.push(line);
       if (this.stderrTail.length > STDERR_KEEP) this.stderrTail.shift();
     }
-    const ev: LogEvent = { v: 1, type: 'log', level, message: `trainer ${level === 'warn' ? 'stderr' : 'stdout'}: ${line}` };
+    const ev: LogEvent = { v: 2, type: 'log', level, message: `trainer ${level === 'warn' ? 'stderr' : 'stdout'}: ${line}` };
     this.emitLog(ev);
   }
 
@@ -201,7 +201,7 @@ export class TrainerClient {
   private onMessage(raw: unknown): void {
     const m = raw as TrainerMessage;
     if (typeof m !== 'object' || m === null || m.v !== PROTOCOL_VERSION || typeof m.type !== 'string') {
-      this.emitLog({ v: 1, type: 'log', level: 'warn', message: `unexpected message from trainer: ${JSON.stringify(raw).slice(0, 200)}` });
+      this.emitLog({ v: 2, type: 'log', level: 'warn', message: `unexpected message from trainer: ${JSON.stringify(raw).slice(0, 200)}` });
       return;
     }
     switch (m.type) {
@@ -221,10 +221,10 @@ export class TrainerClient {
           return;
         }
         if (this.active && (m.id === undefined || m.id === this.active.id)) {
-          this.finishTrain({ v: 1, type: 'run-end', time: now(), status: 'failed', error: m.kind, message: m.message }, true);
+          this.finishTrain({ v: 2, type: 'run-end', time: now(), status: 'failed', error: m.kind, message: m.message }, true);
           return;
         }
-        this.emitLog({ v: 1, type: 'log', level: 'error', message: m.message });
+        this.emitLog({ v: 2, type: 'log', level: 'error', message: m.message });
         return;
       }
       case 'log':
@@ -265,8 +265,8 @@ export class TrainerClient {
     if (this.active) {
       this.finishTrain(
         this.disposed
-          ? { v: 1, type: 'run-end', time: now(), status: 'stopped', message: 'trainer process ended' }
-          : { v: 1, type: 'run-end', time: now(), status: 'failed', error: kind, message },
+          ? { v: 2, type: 'run-end', time: now(), status: 'stopped', message: 'trainer process ended' }
+          : { v: 2, type: 'run-end', time: now(), status: 'failed', error: kind, message },
         true,
       );
     }
@@ -284,7 +284,7 @@ export class TrainerClient {
     return new Promise<ModelDescription>((resolve, reject) => {
       this.describes.set(id, { resolve, reject });
       try {
-        this.send({ v: 1, type: 'describe', id, spec, inputShape, numClasses });
+        this.send({ v: 2, type: 'describe', id, spec, inputShape, numClasses });
       } catch (e) {
         this.describes.delete(id);
         reject(e as Error);
@@ -309,13 +309,13 @@ export class TrainerClient {
     const id = this.nextId++;
     return new Promise<RunEndEvent>((resolve) => {
       this.active = { id, runDir: req.runDir, onEvent, resolve, ended: false };
-      const msg: TrainRequest = { config: req.config, runDir: req.runDir, batchSize: req.batchSize, ...(req.maxSteps !== undefined ? { maxSteps: req.maxSteps } : {}), v: 1, type: 'train', id };
+      const msg: TrainRequest = { config: req.config, runDir: req.runDir, plan: req.plan, ...(req.maxSteps !== undefined ? { maxSteps: req.maxSteps } : {}), v: 2, type: 'train', id };
       try {
         this.send(msg);
         // A stop asked for while the child was starting.
-        if (this.stopRequested) this.send({ v: 1, type: 'stop' });
+        if (this.stopRequested) this.send({ v: 2, type: 'stop' });
       } catch (e) {
-        this.finishTrain({ v: 1, type: 'run-end', time: now(), status: 'failed', error: 'internal', message: (e as Error).message }, true);
+        this.finishTrain({ v: 2, type: 'run-end', time: now(), status: 'failed', error: 'internal', message: (e as Error).message }, true);
       }
     });
   }
@@ -328,7 +328,7 @@ export class TrainerClient {
   /** Asks the child to stop the current run; it ends it within one batch with run-end 'stopped'. */
   stop(): void {
     this.stopRequested = true;
-    if (this.child?.connected) this.child.send({ v: 1, type: 'stop' } satisfies HostMessage);
+    if (this.child?.connected) this.child.send({ v: 2, type: 'stop' } satisfies HostMessage);
   }
 
   /** Kills the child. A run in progress ends as 'stopped' (its folder is kept). */

@@ -3,7 +3,7 @@
  * controller (command + panel + serializer), the CodeLens provider and the training command.
  */
 import * as vscode from 'vscode';
-import { SUGGEST_VIEW_TYPE } from '../core/webview-protocol';
+import { SUGGEST_VIEW_TYPE } from '../core/shared/webview-protocol';
 import { TrainConfigCodeLensProvider, TRAIN_CONFIG_SELECTOR } from './codelens';
 import { SuggestController } from './suggest/controller';
 import { TrainCommand } from './train/command';

@@ -20,7 +20,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { BackendName } from '../core/protocol';
+import type { BackendName } from '../core/shared/protocol';
 import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from './tf';
 import { registerWasmTrainingKernels } from './kernels';

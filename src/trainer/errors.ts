@@ -1,4 +1,4 @@
-import type { TrainerErrorKind } from '../core/protocol';
+import type { TrainerErrorKind } from '../core/shared/protocol';
 
 /** An error the user caused (bad model file, bad dataset): reported as is, without a stack. */
 export class BadInputError extends Error {

@@ -2,7 +2,7 @@
  * Entry of the trainer child process (dist/trainer.js). It is the only process that loads tfjs.
  * It talks to its host over the IPC channel only; see src/core/protocol.ts.
  */
-import { PROTOCOL_VERSION, type HostMessage, type TrainerMessage } from '../core/protocol';
+import { PROTOCOL_VERSION, type HostMessage, type TrainerMessage } from '../core/shared/protocol';
 import { describeModelSpec } from './models/describe';
 import { runTraining } from './train/run';
 import { classifyError } from './errors';
@@ -28,7 +28,7 @@ async function handle(msg: HostMessage): Promise<void> {
   switch (msg.type) {
     case 'describe': {
       const description = await describeModelSpec(msg.spec, msg.inputShape, msg.numClasses);
-      send({ v: 1, type: 'described', id: msg.id, description });
+      send({ v: 2, type: 'described', id: msg.id, description });
       return;
     }
     case 'train': {
@@ -45,7 +45,7 @@ async function handle(msg: HostMessage): Promise<void> {
 process.on('message', (raw: unknown) => {
   const msg = raw as HostMessage;
   if (typeof msg !== 'object' || msg === null || msg.v !== PROTOCOL_VERSION) {
-    send({ v: 1, type: 'error', kind: 'internal', message: `trainer speaks protocol v${PROTOCOL_VERSION}; got ${JSON.stringify(raw).slice(0, 200)}` });
+    send({ v: 2, type: 'error', kind: 'internal', message: `trainer speaks protocol v${PROTOCOL_VERSION}; got ${JSON.stringify(raw).slice(0, 200)}` });
     return;
   }
   // A stop request must not queue behind the training it is meant to stop.
@@ -56,10 +56,10 @@ process.on('message', (raw: unknown) => {
   busy = busy.then(() =>
     handle(msg).catch((e: unknown) => {
       const { kind, message } = classifyError(e);
-      send({ v: 1, type: 'error', id: 'id' in msg ? msg.id : undefined, kind, message });
+      send({ v: 2, type: 'error', id: 'id' in msg ? msg.id : undefined, kind, message });
     }),
   );
 });
 
 process.on('disconnect', () => process.exit(0));
-send({ v: 1, type: 'ready', pid: process.pid });
+send({ v: 2, type: 'ready', pid: process.pid });

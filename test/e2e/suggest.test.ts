@@ -15,8 +15,8 @@ import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { formatBytes, formatCount } from '../../src/core/format';
-import type { SuggestReport } from '../../src/core/report';
+import { formatBytes, formatCount } from '../../src/core/shared/format';
+import type { SuggestReport } from '../../src/core/shared/report';
 import { SAMPLE_CONFIG, SAMPLE_DATASET, SAMPLE_WORKSPACE, emptyWorkspace, ensureSample, manyFilesDataset, noImagesWorkspace, problemsWorkspace } from './fixtures';
 import { ROOT, VSCode, buildVsix, e2eAvailable } from './harness';
 

@@ -25,7 +25,14 @@ describe('import boundaries', () => {
     ['src/webview/x.ts', "import { readFileSync } from 'node:fs'; export const a = readFileSync;", true],
     ['src/webview/x.ts', "import * as path from 'path'; export const a = path;", true],
     ['src/webview/x.ts', "import * as vscode from 'vscode'; export const a = vscode;", true],
-    ['src/webview/x.ts', "import type { SuggestReport } from '../core/report'; export type A = SuggestReport;", false],
+    ['src/webview/suggest/x.ts', "import type { SuggestReport } from '../../core/shared/report'; export type A = SuggestReport;", false],
+    ['src/webview/suggest/x.ts', "import { suggest } from '../../core/suggest'; export const a = suggest;", true],
+    ['src/webview/suggest/x.ts', "import { loadConfigFile } from '../../core/config'; export const a = loadConfigFile;", true],
+    ['src/webview/suggest/x.ts', "import { inspectDataset } from '../../core/dataset/inspect'; export const a = inspectDataset;", true],
+    ['src/core/shared/x.ts', "import { readFileSync } from 'node:fs'; export const a = readFileSync;", true],
+    ['src/core/shared/x.ts', "import Ajv from 'ajv'; export const a = Ajv;", true],
+    ['src/core/shared/x.ts', "import { loadConfigFile } from '../config'; export const a = loadConfigFile;", true],
+    ['src/core/shared/x.ts', "import { formatBytes } from './format'; export const a = formatBytes;", false],
     ['src/cli/x.ts', "import * as tf from '@tensorflow/tfjs-core'; export const a = tf;", true],
   ];
   for (const [file, code, forbidden] of cases) {

@@ -7,7 +7,7 @@ import { histogram, inspectDataset } from '../../src/core/dataset/inspect';
 import { listDatasetFiles } from '../../src/core/dataset/list';
 import { ScanPool } from '../../src/core/dataset/pool';
 import type { ProbeFs } from '../../src/core/dataset/probe';
-import { DatasetInputError, type DatasetReport, type ProblemKind } from '../../src/core/dataset/types';
+import { DatasetInputError, type DatasetReport, type ProblemKind } from '../../src/core/shared/dataset-types';
 import { compareCodePoints, nodeWalkFs, sortByCodePoint, type WalkFs } from '../../src/core/dataset/walk';
 import { tempDir, writeCorrupt, writeEmpty, writeImage, writeManyCopies, writeMismatched, writeTruncatedPng } from '../helpers/images';
 

@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isHostToWebview, isPersistedState, isWebviewToHost } from '../../src/core/webview-protocol';
+import { isHostToWebview, isPersistedState, isWebviewToHost } from '../../src/core/shared/webview-protocol';
 import { DEFAULT_HEADROOM, sanitize } from '../../src/extension/settings-sanitize';
 
 describe('settings sanitize', () => {

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { budgetFromFree, bytesForBatch, estimateMemory, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, layerFactor, maxBatchSize, OPTIMIZER_SLOTS } from '../../src/core/memory';
-import type { ModelDescription } from '../../src/core/model';
+import type { ModelDescription } from '../../src/core/shared/model';
 
 /**
  * A tiny model, by hand (float32 = 4 bytes):

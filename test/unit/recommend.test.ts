@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
-import type { DatasetReport } from '../../src/core/dataset/types';
-import type { DeviceInfo } from '../../src/core/devices/types';
+import type { DatasetReport } from '../../src/core/shared/dataset-types';
+import type { DeviceInfo } from '../../src/core/shared/device-types';
 import { batchTable } from '../../src/core/memory';
 import { floorPow2, recommend } from '../../src/core/recommend';
-import type { MemoryEstimate } from '../../src/core/report';
+import type { MemoryEstimate } from '../../src/core/shared/report';
 
 const GIB = 2 ** 30;
 const MIB = 2 ** 20;

@@ -10,8 +10,11 @@ import { join, resolve } from 'node:path';
 import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { findWorkspaceRoot, progressLine, trainCommand, type TrainOptions } from '../../src/cli/train';
-import type { TrainEvent } from '../../src/core/protocol';
+import type { TrainEvent } from '../../src/core/shared/protocol';
 import { readRun } from '../../src/core/runs';
+import type { TrainConfig } from '../../src/core/config';
+import type { TrainingPlan } from '../../src/core/shared/plan';
+import { planFor } from '../helpers/plan';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 
 const TRAINER = resolve(__dirname, '../../src/trainer/main.ts');
@@ -92,16 +95,17 @@ describe('train command', () => {
     assert.ok(existsSync(join(start.runDir, 'model', 'model.json')));
   });
 
-  test('people output: progress and epoch lines; batchSize "auto" uses the resolver', async () => {
+  test('people output: the plan, progress and epoch lines', async () => {
     const stdout = new Capture();
     const stderr = new Capture();
-    const code = await trainCommand(writeConfig('auto', { ...tiny, batchSize: 'auto', epochs: 1 }), { maxSteps: 1 }, { trainerScript: TRAINER, stdout, stderr, resolveBatchSize: () => Promise.resolve(4) });
+    const makePlan = (c: TrainConfig): Promise<TrainingPlan> => Promise.resolve(planFor(c, { microBatchSize: 4 }));
+    const code = await trainCommand(writeConfig('auto', { ...tiny, batchSize: 'auto', epochs: 1 }), { maxSteps: 1 }, { trainerScript: TRAINER, stdout, stderr, makePlan });
     assert.equal(code, 0, stderr.text);
-    assert.match(stdout.text, /Batch size: 4 \(recommended/);
+    assert.match(stdout.text, /Plan: batch 4 \(fallback\), learning rate 0\.003 \(from the config\)/);
     assert.match(stdout.text, /Epoch 1\/1 {2}1\/8 \[/);
     assert.match(stdout.text, /Epoch 1\/1: loss \d/);
     assert.match(stdout.text, /Done\. Model: /);
-    const line = progressLine({ v: 1, type: 'batch', time: '', epoch: 2, step: 30, stepsPerEpoch: 60, globalStep: 90, loss: 0.5, accuracy: 0.75, imagesPerSec: 812.4, stepMs: 40, dataWaitMs: 1, tensorBytes: 0, etaSec: 62 }, 10, 200);
+    const line = progressLine({ v: 2, type: 'batch', time: '', epoch: 2, step: 30, stepsPerEpoch: 60, globalStep: 90, loss: 0.5, accuracy: 0.75, learningRate: 0.001, imagesPerSec: 812.4, stepMs: 40, dataWaitMs: 1, tensorBytes: 0, etaSec: 62 }, 10, 200);
     assert.equal(line, 'Epoch 2/10  30/60 [=========>          ]  812 img/s  loss 0.5000  acc 0.750  ETA 1m 02s');
   });
 

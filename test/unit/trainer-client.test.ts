@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
 import type { TrainConfig } from '../../src/core/config';
-import type { TrainEvent } from '../../src/core/protocol';
+import type { TrainingPlan } from '../../src/core/shared/plan';
+import type { TrainEvent } from '../../src/core/shared/protocol';
 import { TrainerClient, TrainerError } from '../../src/core/trainer-client';
 
 const dir = mkdtempSync(join(tmpdir(), 'ba-client-'));
@@ -17,7 +18,7 @@ function fake(name: string, body: string): string {
   return path;
 }
 
-const params = (runDir: string) => ({ config: {} as TrainConfig, runDir, batchSize: 8 });
+const params = (runDir: string) => ({ config: {} as TrainConfig, runDir, plan: {} as TrainingPlan });
 
 test('a trainer speaking another protocol version is refused', async () => {
   const c = new TrainerClient({ trainerScript: fake('v2', `process.send({ v: 2, type: 'ready', pid: process.pid });`) });
@@ -28,8 +29,8 @@ test('a trainer speaking another protocol version is refused', async () => {
 test('a crash mid-run becomes run-end failed (with stderr), also written to metrics.jsonl', async () => {
   const script = fake(
     'crash',
-    `process.on('message', (m) => { if (m.type === 'train') { process.send({ v: 1, type: 'batch', step: 1 }); process.stderr.write('boom: segfault-ish\\n'); setTimeout(() => process.exit(3), 50); } });
-     process.send({ v: 1, type: 'ready', pid: process.pid });`,
+    `process.on('message', (m) => { if (m.type === 'train') { process.send({ v: 2, type: 'batch', step: 1 }); process.stderr.write('boom: segfault-ish\\n'); setTimeout(() => process.exit(3), 50); } });
+     process.send({ v: 2, type: 'ready', pid: process.pid });`,
   );
   const runDir = join(dir, 'run1');
   mkdirSync(runDir);
@@ -52,10 +53,10 @@ test('an error message for the run ends it as failed; describe errors reject wit
   const script = fake(
     'errors',
     `process.on('message', (m) => {
-       if (m.type === 'train') process.send({ v: 1, type: 'error', id: m.id, kind: 'bad-input', message: 'no such dataset' });
-       if (m.type === 'describe') process.send({ v: 1, type: 'error', id: m.id, kind: 'bad-input', message: 'unknown model' });
+       if (m.type === 'train') process.send({ v: 2, type: 'error', id: m.id, kind: 'bad-input', message: 'no such dataset' });
+       if (m.type === 'describe') process.send({ v: 2, type: 'error', id: m.id, kind: 'bad-input', message: 'unknown model' });
      });
-     process.send({ v: 1, type: 'ready', pid: process.pid });`,
+     process.send({ v: 2, type: 'ready', pid: process.pid });`,
   );
   const runDir = join(dir, 'run2');
   mkdirSync(runDir);
@@ -90,9 +91,9 @@ test('stop() while the trainer is still starting reaches it right after the trai
     `let training = false;
      process.on('message', (m) => {
        if (m.type === 'train') training = true;
-       if (m.type === 'stop' && training) process.send({ v: 1, type: 'run-end', time: 't', status: 'stopped' });
+       if (m.type === 'stop' && training) process.send({ v: 2, type: 'run-end', time: 't', status: 'stopped' });
      });
-     setTimeout(() => process.send({ v: 1, type: 'ready', pid: process.pid }), 100);`,
+     setTimeout(() => process.send({ v: 2, type: 'ready', pid: process.pid }), 100);`,
   );
   const runDir = join(dir, 'run3');
   mkdirSync(runDir);

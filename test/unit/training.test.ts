@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
-import type { TrainEvent, TrainerMessage } from '../../src/core/protocol';
+import type { TrainEvent, TrainerMessage } from '../../src/core/shared/protocol';
 import { createRunDir, readRun } from '../../src/core/runs';
 import { initBackend } from '../../src/trainer/backend';
 import { loadLayersModelFromFile } from '../../src/trainer/model-io';
@@ -12,6 +12,8 @@ import { buildModel } from '../../src/trainer/models/zoo';
 import { tf } from '../../src/trainer/tf';
 import { oomMessage, runTraining, type RunHooks } from '../../src/trainer/train/run';
 import { makeOptimizer, trainStep } from '../../src/trainer/train/step';
+import type { TrainingPlan } from '../../src/core/shared/plan';
+import { planFor } from '../helpers/plan';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 
 let dir: string;
@@ -29,15 +31,16 @@ function config(overrides: Partial<TrainConfig> = {}): TrainConfig {
   return configForFolder(dataset, { name: 'tiny', imageSize: [16, 16], channels: 3, epochs: 2, learningRate: 0.003, backend: tf.getBackend() as TrainConfig['backend'], ...overrides });
 }
 
-async function run(cfg: TrainConfig, batchSize: number, opts: { maxSteps?: number; hooks?: RunHooks; onEvent?: (e: TrainEvent, ac: AbortController) => void } = {}): Promise<{ events: TrainEvent[]; runDir: string }> {
-  const runDir = createRunDir(join(dir, 'ws'), cfg);
+async function run(cfg: TrainConfig, batchSize: number, opts: { maxSteps?: number; hooks?: RunHooks; onEvent?: (e: TrainEvent, ac: AbortController) => void; plan?: Partial<TrainingPlan> } = {}): Promise<{ events: TrainEvent[]; runDir: string }> {
+  const plan = planFor({ ...cfg, batchSize }, opts.plan);
+  const runDir = createRunDir(join(dir, 'ws'), cfg, plan);
   const events: TrainEvent[] = [];
   const ac = new AbortController();
   const send = (m: TrainerMessage): void => {
     events.push(m as TrainEvent);
     opts.onEvent?.(m as TrainEvent, ac);
   };
-  await runTraining({ v: 1, type: 'train', id: 1, config: cfg, runDir, batchSize, ...(opts.maxSteps ? { maxSteps: opts.maxSteps } : {}) }, send, ac.signal, opts.hooks ?? {});
+  await runTraining({ v: 2, type: 'train', id: 1, config: cfg, runDir, plan, ...(opts.maxSteps ? { maxSteps: opts.maxSteps } : {}) }, send, ac.signal, opts.hooks ?? {});
   return { events, runDir };
 }
 
@@ -101,7 +104,7 @@ describe('training run', () => {
     const start = ofType(events, 'run-start')[0]!;
     assert.equal(start.trainImages, 48);
     assert.equal(start.validationImages, 12);
-    assert.equal(start.accumulationSteps, 2);
+    assert.equal(start.plan.accumulationSteps, 2);
     assert.equal(start.stepsPerEpoch, 6); // 12 micro-batches of 4, 2 per step
     const batches = ofType(events, 'batch');
     assert.equal(batches.length, 18);

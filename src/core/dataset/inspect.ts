@@ -14,7 +14,7 @@
  */
 import { join, resolve, sep } from 'node:path';
 import { CORRUPT, DENIED, IO_ERROR, OK, Prober, TYPE_NAMES, ZERO_BYTE, probeBatch, type BatchResult, type ProbeFs } from './probe';
-import type { DatasetProblem, DatasetReport, Distribution, HistogramBin, InspectOptions, ProblemKind } from './types';
+import type { DatasetProblem, DatasetReport, Distribution, HistogramBin, InspectOptions, ProblemKind } from '../shared/dataset-types';
 import { SUPPORTED_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS, abortError, extensionOf, nodeWalkFs, readRoot, walkClass, type WalkFs } from './walk';
 import { ScanPool } from './pool';
 

@@ -12,7 +12,7 @@
 import { promises as fsp } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
-import { DatasetInputError } from './types';
+import { DatasetInputError } from '../shared/dataset-types';
 
 /** Extensions Keras loads (lower case, no dot). */
 export const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set(['bmp', 'gif', 'jpeg', 'jpg', 'png']);

@@ -5,7 +5,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
-import type { DeviceInfo } from './types';
+import type { DeviceInfo } from '../shared/device-types';
 
 const MIB = 2 ** 20;
 const GIB = 2 ** 30;

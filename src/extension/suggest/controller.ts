@@ -8,10 +8,10 @@
  */
 import * as vscode from 'vscode';
 import { ConfigError, configForFolder, loadConfigFile, type TrainConfig } from '../../core/config';
-import { isZooModel, ZOO_MODELS } from '../../core/model';
-import type { SuggestReport } from '../../core/report';
+import { isZooModel, ZOO_MODELS } from '../../core/shared/model';
+import type { SuggestReport } from '../../core/shared/report';
 import { suggest } from '../../core/suggest';
-import { isPersistedState, type SuggestViewState, type WebviewToHost } from '../../core/webview-protocol';
+import { isPersistedState, type SuggestViewState, type WebviewToHost } from '../../core/shared/webview-protocol';
 import type { BatchAdvisor } from '../context';
 import { readSettings, type Settings } from '../settings';
 import { SuggestPanel } from './panel';

@@ -14,7 +14,7 @@ import {
   type HostToWebview,
   type SuggestViewState,
   type WebviewToHost,
-} from '../../core/webview-protocol';
+} from '../../core/shared/webview-protocol';
 
 export const PANEL_TITLE = 'Batch Advisor';
 

@@ -1,16 +1,17 @@
 /**
- * "Batch Advisor: Train with Config" (`batchAdvisor.train`): a small entry point until the training
- * panel exists. Starts a run through the TrainerClient with a cancellable progress notification
- * (epoch / step / loss) and logs to the channel. Disabled in Restricted Mode, with an explanation.
+ * "Batch Advisor: Train with Config" (`batchAdvisor.train`): runs the shared training flow
+ * (plan → run folder → trainer) with a cancellable progress notification (epoch / step / loss) and
+ * logs to the channel. One run at a time, from the moment the command starts (planning included).
+ * Disabled in Restricted Mode, with an explanation.
  */
 import { dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { loadConfigFile, type TrainConfig } from '../../core/config';
-import { formatDuration } from '../../core/format';
-import type { RunEndEvent, TrainEvent } from '../../core/protocol';
-import { createRunDir } from '../../core/runs';
-import { suggest } from '../../core/suggest';
-import { TrainerClient } from '../../core/trainer-client';
+import { classifyError } from '../../core/shared/errors';
+import { formatDuration } from '../../core/shared/format';
+import { describeBatch } from '../../core/shared/plan';
+import type { RunEndEvent, TrainEvent } from '../../core/shared/protocol';
+import { TrainFlow, type TrainPhase } from '../../core/train-flow';
 import type { BatchAdvisor } from '../context';
 import { readSettings } from '../settings';
 import { CONFIG_SUFFIX, isConfigPath } from '../suggest/target';
@@ -18,9 +19,13 @@ import { CONFIG_SUFFIX, isConfigPath } from '../suggest/target';
 export const RESTRICTED_TRAINING_MESSAGE =
   'Training is disabled in Restricted Mode: a run executes code and loads files from this workspace. Trust the workspace to enable it (Batch size suggestions still work).';
 
+export const ALREADY_TRAINING_MESSAGE = 'Batch Advisor: a training run is already being prepared or in progress. Stop it from its notification first.';
+
 export class TrainCommand implements vscode.Disposable {
-  private client: TrainerClient | undefined;
-  /** Epochs of the run in progress (from its run-start), for "epoch 2/10". */
+  /** The run being planned or trained; set before the first await so a second Train is refused. */
+  private flow: TrainFlow | undefined;
+  private busy = false;
+  /** Epochs of the run in progress (from its plan), for "epoch 2/10". */
   private epochs = 0;
 
   constructor(private readonly ctx: BatchAdvisor) {}
@@ -32,81 +37,80 @@ export class TrainCommand implements vscode.Disposable {
       if (choice) await vscode.commands.executeCommand('workbench.trust.manage');
       return;
     }
-    if (this.client?.training) {
-      void vscode.window.showInformationMessage('Batch Advisor: a training run is already in progress (cancel it from its notification first).');
+    if (this.busy) {
+      this.ctx.log.info('Train: refused, a run is already being prepared or in progress');
+      void vscode.window.showWarningMessage(ALREADY_TRAINING_MESSAGE);
       return;
     }
+    this.busy = true;
+    try {
+      await this.runOnce(arg);
+    } finally {
+      this.busy = false;
+    }
+  }
+
+  private async runOnce(arg: unknown): Promise<void> {
     const configPath = await pickConfig(arg);
     if (!configPath) return;
 
     let config: TrainConfig;
+    const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(configPath));
+    const settings = readSettings(folder);
     try {
       config = loadConfigFile(configPath);
     } catch (e) {
-      const message = e instanceof Error ? e.message : String(e);
+      const { message } = classifyError(e);
       this.ctx.log.warn(`Train: ${message}`);
       void vscode.window.showErrorMessage(`Batch Advisor: ${message}`);
       return;
     }
-    const settings = readSettings();
-    if (config.backend === 'auto' && settings.backend !== 'auto') config.backend = settings.backend;
+    if (config.backend === 'auto' && settings.backend !== 'auto') config = { ...config, backend: settings.backend };
     const trainerScript = vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'trainer.js').fsPath;
-    const workspaceRoot = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(configPath))?.uri.fsPath ?? dirname(configPath);
+    const workspaceRoot = folder?.uri.fsPath ?? dirname(configPath);
+
+    const flow = new TrainFlow({
+      config,
+      trainerScript,
+      workspaceRoot,
+      headroom: settings.headroom,
+      ...(settings.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: settings.deviceMemoryGiB } : {}),
+      ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
+      onLog: (level, message) => this.ctx.log[level](`[trainer] ${message}`),
+      onPlan: (plan, runDir) => {
+        this.epochs = plan.epochs;
+        this.ctx.log.info(`Train: plan batch ${describeBatch(plan)}, lr ${plan.learningRate.value}, warmup ${plan.warmup.steps} steps, ${plan.loading.strategy} (${plan.basis.kind}); run folder ${runDir}`);
+        for (const w of plan.warnings) this.ctx.log.warn(`Train: ${w}`);
+      },
+    });
+    this.flow = flow;
 
     await vscode.window.withProgress(
       { location: vscode.ProgressLocation.Notification, title: `Batch Advisor: training ${config.name}`, cancellable: true },
       async (progress, token) => {
-        const abort = new AbortController();
-        let client: TrainerClient | undefined;
         const sub = token.onCancellationRequested(() => {
           this.ctx.log.info('Train: stop requested');
-          abort.abort();
-          client?.stop();
+          flow.stop();
         });
         try {
-          let batchSize: number;
-          if (config.batchSize === 'auto') {
-            progress.report({ message: 'Choosing the batch size…' });
-            const report = await suggest(
-              { config },
-              {
-                trainerScript,
-                signal: abort.signal,
-                headroom: settings.headroom,
-                ...(settings.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: settings.deviceMemoryGiB } : {}),
-                log: (line) => this.ctx.log.info(line),
-              },
-            );
-            batchSize = report.recommendation.batchSize;
-            this.ctx.log.info(`Train: batch size "auto" → ${batchSize}`);
-          } else {
-            batchSize = config.batchSize;
-          }
-          if (abort.signal.aborted) return;
-
-          const runDir = createRunDir(workspaceRoot, config);
-          this.ctx.log.info(`Train: run folder ${runDir}`);
-          client = new TrainerClient({
-            trainerScript,
-            ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
-            onLog: (e) => this.ctx.log[e.level](`[trainer] ${e.message}`),
+          const phaseMessages: Partial<Record<TrainPhase, string>> = { planning: 'Choosing the batch size…', starting: 'Starting the trainer…' };
+          const { runDir, end } = await flow.run({
+            onPhase: (phase) => phaseMessages[phase] && progress.report({ message: phaseMessages[phase] }),
+            onEvent: (e) => this.onEvent(e, progress),
           });
-          this.client = client;
-          progress.report({ message: `Starting (batch size ${batchSize})…` });
-          const end: RunEndEvent = await client.train({ config, runDir, batchSize }, (e) => this.onEvent(e, progress));
           this.reportEnd(end, runDir);
         } catch (e) {
-          if (e instanceof Error && e.name === 'AbortError') {
-            this.ctx.log.info('Train: cancelled before the run started');
+          const { kind, message } = classifyError(e);
+          if (kind === 'cancelled') {
+            this.ctx.log.info('Train: cancelled before the run started (no run folder was created)');
             return;
           }
-          const message = e instanceof Error ? e.message : String(e);
           this.ctx.log.error(`Train failed: ${message}`);
-          void vscode.window.showErrorMessage(`Batch Advisor: training failed: ${message}`, 'Show Log').then((c) => c && this.ctx.log.show(true));
+          const text = kind === 'bad-input' ? `Batch Advisor: ${message}` : `Batch Advisor: training failed: ${message}`;
+          void vscode.window.showErrorMessage(text, 'Show Log').then((c) => c && this.ctx.log.show(true));
         } finally {
           sub.dispose();
-          client?.dispose();
-          if (this.client === client) this.client = undefined;
+          if (this.flow === flow) this.flow = undefined;
         }
       },
     );
@@ -115,12 +119,11 @@ export class TrainCommand implements vscode.Disposable {
   private onEvent(e: TrainEvent, progress: vscode.Progress<{ message?: string }>): void {
     switch (e.type) {
       case 'run-start':
-        this.epochs = e.epochs;
-        this.ctx.log.info(`Train: ${e.backend} backend, batch ${e.batchSize}×${e.accumulationSteps}, ${e.epochs} epochs × ${e.stepsPerEpoch} steps, ${e.trainImages} train / ${e.validationImages} validation images (${e.loading})`);
+        this.ctx.log.info(`Train: ${e.backend} backend, batch ${describeBatch(e.plan)}, ${e.plan.epochs} epochs × ${e.stepsPerEpoch} steps, ${e.trainImages} train / ${e.validationImages} validation images (${e.plan.loading.strategy})`);
         break;
       case 'batch':
         progress.report({ message: `epoch ${e.epoch}${this.epochs ? `/${this.epochs}` : ''} · step ${e.step}/${e.stepsPerEpoch} · loss ${e.loss.toFixed(4)} · ${e.imagesPerSec.toFixed(1)} img/s · ${formatDuration(e.etaSec)} left` });
-        if (e.step === 1 || e.step % 50 === 0) this.ctx.log.debug(`epoch ${e.epoch} step ${e.step}/${e.stepsPerEpoch} loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(3)}`);
+        if (e.step === 1 || e.step % 50 === 0) this.ctx.log.debug(`epoch ${e.epoch} step ${e.step}/${e.stepsPerEpoch} loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(3)} lr ${e.learningRate.toPrecision(3)}`);
         break;
       case 'epoch':
         this.ctx.log.info(
@@ -134,9 +137,8 @@ export class TrainCommand implements vscode.Disposable {
         for (const s of e.skipped) this.ctx.log.info(`Train: backend ${s.name} skipped: ${s.reason}`);
         break;
       case 'log':
-        break; // already logged through the client's onLog
       case 'run-end':
-        break;
+        break; // logged through onLog / reportEnd
     }
   }
 
@@ -146,13 +148,14 @@ export class TrainCommand implements vscode.Disposable {
     else if (end.status === 'stopped') void vscode.window.showInformationMessage(`Batch Advisor: training stopped. Run saved in ${runDir}.`);
     else {
       const hint = end.suggestedBatchSize ? ` Try batch size ${end.suggestedBatchSize}.` : '';
-      void vscode.window.showErrorMessage(`Batch Advisor: training failed: ${end.message ?? 'unknown error'}.${hint}`, 'Show Log').then((c) => c && this.ctx.log.show(true));
+      const text = end.error === 'bad-input' ? `Batch Advisor: ${end.message ?? 'bad input'}` : `Batch Advisor: training failed: ${end.message ?? 'unknown error'}.${hint}`;
+      void vscode.window.showErrorMessage(text, 'Show Log').then((c) => c && this.ctx.log.show(true));
     }
   }
 
   dispose(): void {
-    this.client?.dispose();
-    this.client = undefined;
+    this.flow?.kill();
+    this.flow = undefined;
   }
 }
 

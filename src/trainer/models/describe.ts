@@ -1,5 +1,5 @@
 /** Describes a model for the memory model: per-layer output shapes and parameter counts. */
-import type { LayerDescription, ModelDescription, ModelSpec } from '../../core/model';
+import type { LayerDescription, ModelDescription, ModelSpec } from '../../core/shared/model';
 import { tf } from '../tf';
 import { buildModel, type InputShape } from './zoo';
 

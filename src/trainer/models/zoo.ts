@@ -3,7 +3,7 @@
  * model.json. Every zoo model takes raw pixel values (0–255, float32) and rescales them itself,
  * and ends in a Dense layer that outputs logits (no softmax): train with a from-logits loss.
  */
-import { ZOO_MODELS, type ModelSpec } from '../../core/model';
+import { ZOO_MODELS, type ModelSpec } from '../../core/shared/model';
 import { BadInputError } from '../errors';
 import { loadLayersModelFromFile } from '../model-io';
 import { tf } from '../tf';

@@ -6,7 +6,7 @@
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import type { LogEvent, TrainEvent } from '../../core/protocol';
+import type { LogEvent, TrainEvent } from '../../core/shared/protocol';
 import { RUN_FILES } from '../../core/runs';
 import { fileSaveHandler } from '../model-io';
 import type { tf } from '../tf';

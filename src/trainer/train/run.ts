@@ -10,9 +10,10 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { TrainConfig } from '../../core/config';
 import { listDatasetFiles } from '../../core/dataset/list';
-import type { BackendName, BatchEvent, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/protocol';
+import { learningRateAt, type TrainingPlan } from '../../core/shared/plan';
+import type { BackendName, BatchEvent, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
 import { initBackend } from '../backend';
-import { ImagePipeline, decideLoading, type Batch } from '../data/pipeline';
+import { ImagePipeline, type Batch } from '../data/pipeline';
 import { splitFiles } from '../data/split';
 import { BadInputError, classifyError, isOutOfMemory } from '../errors';
 import { buildModel } from '../models/zoo';
@@ -120,8 +121,8 @@ export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) =
     }
     if (ev.type === 'run-end') ended = true;
   };
-  const log = (level: LogEvent['level'], message: string): void => emit({ v: 1, type: 'log', level, message });
-  const end = (e: Omit<RunEndEvent, 'v' | 'type' | 'time'>): void => emit({ v: 1, type: 'run-end', time: now(), ...e });
+  const log = (level: LogEvent['level'], message: string): void => emit({ v: 2, type: 'log', level, message });
+  const end = (e: Omit<RunEndEvent, 'v' | 'type' | 'time'>): void => emit({ v: 2, type: 'run-end', time: now(), ...e });
 
   let model: tf.LayersModel | undefined;
   let optimizer: tf.Optimizer | undefined;
@@ -133,7 +134,7 @@ export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) =
     if (signal.aborted && !isOutOfMemory(e) && !(e instanceof BadInputError)) {
       end({ status: 'stopped', message: 'stopped by request' });
     } else if (isOutOfMemory(e)) {
-      const { message, suggestedBatchSize } = oomMessage(msg.batchSize, config.accumulationSteps, e instanceof Error ? e.message : String(e));
+      const { message, suggestedBatchSize } = oomMessage(msg.plan?.microBatchSize ?? 1, msg.plan?.accumulationSteps ?? 1, e instanceof Error ? e.message : String(e));
       log('error', message);
       end({ status: 'failed', error: 'oom', message, suggestedBatchSize });
     } else {
@@ -170,28 +171,54 @@ function makeTensors(b: Batch): MicroBatch {
   return { x: tf.tensor4d(b.x, b.shape, 'float32'), y: tf.tensor1d(b.y, 'int32') };
 }
 
-async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): Promise<void> {
-  const { emit, log, end, files, signal, hooks } = ctx;
-  const batchSize = msg.batchSize;
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new BadInputError(`batch size must be a positive integer; got ${String(batchSize)}`);
-  const k = Math.max(1, config.accumulationSteps);
-  const [h, w] = config.imageSize;
-  const c = config.channels;
+/** Checks the plan's numbers before anything is loaded: a malformed plan is bad input, not a crash. */
+export function checkPlan(plan: TrainingPlan | undefined): TrainingPlan {
+  if (!plan || typeof plan !== 'object') throw new BadInputError('the train request carries no plan');
+  const positive = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1;
+  if (!positive(plan.microBatchSize)) throw new BadInputError(`plan: microBatchSize must be a positive integer; got ${String(plan.microBatchSize)}`);
+  if (!positive(plan.accumulationSteps)) throw new BadInputError(`plan: accumulationSteps must be a positive integer; got ${String(plan.accumulationSteps)}`);
+  if (!positive(plan.epochs)) throw new BadInputError(`plan: epochs must be a positive integer; got ${String(plan.epochs)}`);
+  if (!positive(plan.validationBatchSize)) throw new BadInputError(`plan: validationBatchSize must be a positive integer; got ${String(plan.validationBatchSize)}`);
+  if (!(plan.learningRate?.value > 0)) throw new BadInputError(`plan: learningRate.value must be positive; got ${String(plan.learningRate?.value)}`);
+  if (!(Number.isInteger(plan.warmup?.steps) && plan.warmup.steps >= 0)) throw new BadInputError(`plan: warmup.steps must be a whole number ≥ 0; got ${String(plan.warmup?.steps)}`);
+  if (plan.loading?.strategy !== 'preload' && plan.loading?.strategy !== 'stream') throw new BadInputError(`plan: loading.strategy must be "preload" or "stream"`);
+  return plan;
+}
 
-  // Backend.
-  let backend: BackendName;
+/** Sets an optimizer's learning rate for the next step (SGD/momentum keep it as a scalar tensor). */
+export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+  const o = optimizer as unknown as { setLearningRate?: (v: number) => void; learningRate: number };
+  if (typeof o.setLearningRate === 'function') {
+    if (o.learningRate !== lr) o.setLearningRate(lr);
+  } else {
+    o.learningRate = lr;
+  }
+}
+
+async function setupBackend(config: TrainConfig, runDir: string, ctx: RunContext): Promise<BackendName> {
   try {
     // The extension passes the batchAdvisor.tfjsNodePath setting through the child's environment.
     const tfjsNodePath = process.env.BATCH_ADVISOR_TFJS_NODE_PATH;
-    const r = await initBackend(config.backend, { workspaceFolder: workspaceOf(msg.runDir), ...(tfjsNodePath ? { tfjsNodePath } : {}) });
-    backend = r.name;
-    emit({ v: 1, type: 'backend', name: r.name, skipped: r.skipped });
+    const r = await initBackend(config.backend, { workspaceFolder: workspaceOf(runDir), ...(tfjsNodePath ? { tfjsNodePath } : {}) });
+    ctx.emit({ v: 2, type: 'backend', name: r.name, skipped: r.skipped });
+    if (r.name === 'tensorflow-gpu') ctx.gpu.start();
+    return r.name;
   } catch (e) {
     throw new BadInputError(e instanceof Error ? e.message : String(e));
   }
-  if (backend === 'tensorflow-gpu') ctx.gpu.start();
+}
 
-  // Dataset: Keras listing and split.
+interface Data {
+  numClasses: number;
+  train: ImagePipeline;
+  validation: ImagePipeline | undefined;
+  trainFiles: number;
+  validationFiles: number;
+}
+
+/** The Keras listing and split, and the input pipelines at the plan's batch sizes and loading. */
+async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: RunContext): Promise<Data> {
+  const { signal, log, emit, hooks } = ctx;
   let listing: Awaited<ReturnType<typeof listDatasetFiles>>;
   try {
     listing = await listDatasetFiles(config.dataset, { signal });
@@ -205,12 +232,10 @@ async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): P
   const split = splitFiles(listing.files, config.validationSplit, config.seed);
   if (split.train.length === 0) throw new BadInputError(`${config.dataset}: no training images left after the validation split of ${config.validationSplit}`);
   log('info', `Found ${listing.files.length} files belonging to ${numClasses} classes: ${split.train.length} for training, ${split.validation.length} for validation.`);
+  log('info', `loading: ${plan.loading.strategy} (${plan.loading.reason})`);
 
-  // Input pipelines.
-  const decision = decideLoading(config.loading, listing.files.length, config.imageSize, c);
-  log('info', `loading: ${decision.reason}`);
-  const onSkip = (path: string, reason: string): void => emit({ v: 1, type: 'skipped-file', path, reason });
-  const pipeOpts = { imageSize: config.imageSize, channels: c, batchSize, seed: config.seed, loading: decision.loading, onSkip, signal, ...hooks.pipeline };
+  const onSkip = (path: string, reason: string): void => emit({ v: 2, type: 'skipped-file', path, reason });
+  const base = { imageSize: config.imageSize, channels: config.channels, seed: config.seed, loading: plan.loading.strategy, onSkip, signal, ...hooks.pipeline };
   let lastLog = performance.now();
   const progress = (done: number, total: number): void => {
     const t = performance.now();
@@ -219,161 +244,178 @@ async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): P
       log('info', `preloading images: ${Math.floor((done / total) * 100)}% (${done}/${total})`);
     }
   };
-  const trainData = await ImagePipeline.create(split.train, pipeOpts, decision.loading === 'preload' ? progress : undefined);
-  const valData = split.validation.length ? await ImagePipeline.create(split.validation, pipeOpts) : undefined;
-  if (trainData.size === 0) throw new BadInputError(`${config.dataset}: none of the ${split.train.length} training images could be decoded`);
+  const train = await ImagePipeline.create(split.train, { ...base, batchSize: plan.microBatchSize }, plan.loading.strategy === 'preload' ? progress : undefined);
+  const validation = split.validation.length ? await ImagePipeline.create(split.validation, { ...base, batchSize: plan.validationBatchSize }) : undefined;
+  if (train.size === 0) throw new BadInputError(`${config.dataset}: none of the ${split.train.length} training images could be decoded`);
+  return { numClasses, train, validation, trainFiles: split.train.length, validationFiles: split.validation.length };
+}
 
-  // Model and optimizer.
-  const model = await buildModel({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, c], numClasses);
-  const optimizer = makeOptimizer(config.optimizer, config.learningRate);
+async function buildModelAndOptimizer(config: TrainConfig, plan: TrainingPlan, numClasses: number, ctx: RunContext): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer }> {
+  const [h, w] = config.imageSize;
+  const model = await buildModel({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], numClasses);
+  const optimizer = makeOptimizer(config.optimizer, learningRateAt(plan, 1));
   ctx.setModel(model, optimizer);
   const outUnits = (model.outputs[0]?.shape ?? []).at(-1);
   if (outUnits !== numClasses) throw new BadInputError(`${config.model}: the model outputs ${String(outUnits)} values but the dataset has ${numClasses} classes`);
   if (!model.layers.some((l) => l.getClassName() === 'Rescaling')) {
-    log('warn', `${config.model}: no Rescaling layer found; the model receives raw pixel values 0–255`);
+    ctx.log('warn', `${config.model}: no Rescaling layer found; the model receives raw pixel values 0–255`);
   }
-  const params = model.countParams();
+  return { model, optimizer };
+}
 
-  const microPerEpoch = () => trainData.batchesPerEpoch;
-  const stepsPerEpoch = Math.ceil(microPerEpoch() / k);
-  const plannedSteps = Math.min(config.epochs * stepsPerEpoch, msg.maxSteps ?? Infinity);
+/** Mutable counters of the whole run. */
+interface Progress {
+  globalStep: number;
+  plannedSteps: number;
+  timeSum: number;
+}
+
+interface EpochTotals {
+  loss: number;
+  accuracy: number;
+  /** The run reached its step limit in this epoch. */
+  hitMax: boolean;
+  /** A stop was asked for: the run has ended. */
+  stopped: boolean;
+}
+
+/** One epoch of optimizer steps: k micro-batches each, the plan's learning rate (warmup) per step. */
+async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersModel, optimizer: tf.Optimizer, data: Data, p: Progress, ctx: RunContext): Promise<EpochTotals> {
+  const { signal, hooks, emit } = ctx;
+  const k = plan.accumulationSteps;
+  const spe = Math.ceil(data.train.batchesPerEpoch / k);
+  const it = data.train.epoch(epoch, signal);
+  let step = 0;
+  let lossSum = 0;
+  let correctSum = 0;
+  let images = 0;
+  let exhausted = false;
+  let hitMax = false;
+  try {
+    while (!exhausted) {
+      if (signal.aborted) return { loss: NaN, accuracy: NaN, hitMax, stopped: true };
+      if (p.globalStep >= p.plannedSteps) {
+        hitMax = true;
+        break;
+      }
+      // Gather k micro-batches (the data wait).
+      const tw = performance.now();
+      const batches: Batch[] = [];
+      while (batches.length < k) {
+        const r = await it.next();
+        if (r.done) {
+          exhausted = true;
+          break;
+        }
+        batches.push(r.value);
+      }
+      const dataWaitMs = performance.now() - tw;
+      if (batches.length === 0) break;
+      if (signal.aborted) return { loss: NaN, accuracy: NaN, hitMax, stopped: true };
+
+      const lr = learningRateAt(plan, p.globalStep + 1);
+      setLearningRate(optimizer, lr);
+      const ts = performance.now();
+      hooks.beforeStep?.(p.globalStep + 1);
+      const micro = batches.map(makeTensors);
+      let r;
+      try {
+        r = await trainStep(model, optimizer, micro, data.numClasses);
+      } finally {
+        for (const m of micro) tf.dispose([m.x, m.y]);
+      }
+      const stepMs = performance.now() - ts;
+      step++;
+      p.globalStep++;
+      lossSum += r.loss * r.images;
+      correctSum += r.accuracy * r.images;
+      images += r.images;
+      p.timeSum += stepMs + dataWaitMs;
+      const ev: BatchEvent = {
+        v: 2,
+        type: 'batch',
+        time: now(),
+        epoch,
+        step,
+        stepsPerEpoch: spe,
+        globalStep: p.globalStep,
+        loss: r.loss,
+        accuracy: r.accuracy,
+        learningRate: lr,
+        imagesPerSec: r.images / ((stepMs + dataWaitMs) / 1000),
+        stepMs,
+        dataWaitMs,
+        tensorBytes: tf.memory().numBytes,
+        etaSec: (p.timeSum / p.globalStep / 1000) * (p.plannedSteps - p.globalStep),
+      };
+      if (ctx.gpu.reading) {
+        ev.gpuMemoryUsedBytes = ctx.gpu.reading.used;
+        ev.gpuMemoryTotalBytes = ctx.gpu.reading.total;
+      }
+      emit(ev);
+      // Let the input pipeline, IPC (stop) and timers run: tfjs steps are synchronous.
+      await yieldToEventLoop();
+    }
+  } finally {
+    await it.return(undefined);
+  }
+  return { loss: images ? lossSum / images : NaN, accuracy: images ? correctSum / images : NaN, hitMax, stopped: signal.aborted };
+}
+
+/** Loss and accuracy over the validation set at the plan's validation batch (null without one); undefined when stopped. */
+async function validate(model: tf.LayersModel, data: Data, signal: AbortSignal): Promise<{ valLoss: number | null; valAccuracy: number | null } | undefined> {
+  if (!data.validation || data.validation.size === 0) return { valLoss: null, valAccuracy: null };
+  let vl = 0;
+  let vc = 0;
+  let vn = 0;
+  for await (const b of data.validation.sequential(signal)) {
+    const m = makeTensors(b);
+    try {
+      const e = await evaluateBatch(model, m.x, m.y, data.numClasses);
+      vl += e.lossSum;
+      vc += e.correct;
+      vn += e.images;
+    } finally {
+      tf.dispose([m.x, m.y]);
+    }
+    await yieldToEventLoop();
+    if (signal.aborted) return undefined;
+  }
+  return vn > 0 ? { valLoss: vl / vn, valAccuracy: vc / vn } : { valLoss: null, valAccuracy: null };
+}
+
+async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): Promise<void> {
+  const { emit, log, end, files, signal } = ctx;
+  const plan = checkPlan(msg.plan);
+  const backend = await setupBackend(config, msg.runDir, ctx);
+  const data = await loadData(config, plan, ctx);
+  const { model, optimizer } = await buildModelAndOptimizer(config, plan, data.numClasses, ctx);
+
+  const stepsPerEpoch = Math.ceil(data.train.batchesPerEpoch / plan.accumulationSteps);
+  const p: Progress = { globalStep: 0, plannedSteps: Math.min(plan.epochs * stepsPerEpoch, msg.maxSteps ?? Infinity), timeSum: 0 };
   emit({
-    v: 1,
+    v: 2,
     type: 'run-start',
     time: now(),
     runDir: msg.runDir,
     backend,
-    batchSize,
-    accumulationSteps: k,
-    epochs: config.epochs,
+    plan,
     stepsPerEpoch,
-    trainImages: split.train.length,
-    validationImages: split.validation.length,
-    loading: trainData.loading,
-    params,
+    trainImages: data.trainFiles,
+    validationImages: data.validationFiles,
+    params: model.countParams(),
   });
 
-  let globalStep = 0;
-  let timeSum = 0;
-  for (let epoch = 1; epoch <= config.epochs; epoch++) {
+  for (let epoch = 1; epoch <= plan.epochs; epoch++) {
     const t0 = performance.now();
-    const spe = Math.ceil(microPerEpoch() / k);
-    const it = trainData.epoch(epoch, signal);
-    let step = 0;
-    let lossSum = 0;
-    let correctSum = 0;
-    let images = 0;
-    let exhausted = false;
-    let hitMax = false;
-    try {
-      while (!exhausted) {
-        if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
-        if (globalStep >= plannedSteps) {
-          hitMax = true;
-          break;
-        }
-        // Gather k micro-batches (the data wait).
-        const tw = performance.now();
-        const batches: Batch[] = [];
-        while (batches.length < k) {
-          const r = await it.next();
-          if (r.done) {
-            exhausted = true;
-            break;
-          }
-          batches.push(r.value);
-        }
-        const dataWaitMs = performance.now() - tw;
-        if (batches.length === 0) break;
-        if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
-
-        const ts = performance.now();
-        hooks.beforeStep?.(globalStep + 1);
-        const micro = batches.map(makeTensors);
-        let r;
-        try {
-          r = await trainStep(model, optimizer, micro, numClasses);
-        } finally {
-          for (const m of micro) tf.dispose([m.x, m.y]);
-        }
-        const stepMs = performance.now() - ts;
-        step++;
-        globalStep++;
-        lossSum += r.loss * r.images;
-        correctSum += r.accuracy * r.images;
-        images += r.images;
-        timeSum += stepMs + dataWaitMs;
-        const remaining = plannedSteps - globalStep;
-        const ev: BatchEvent = {
-          v: 1,
-          type: 'batch',
-          time: now(),
-          epoch,
-          step,
-          stepsPerEpoch: spe,
-          globalStep,
-          loss: r.loss,
-          accuracy: r.accuracy,
-          imagesPerSec: r.images / ((stepMs + dataWaitMs) / 1000),
-          stepMs,
-          dataWaitMs,
-          tensorBytes: tf.memory().numBytes,
-          etaSec: (timeSum / globalStep / 1000) * remaining,
-        };
-        if (ctx.gpu.reading) {
-          ev.gpuMemoryUsedBytes = ctx.gpu.reading.used;
-          ev.gpuMemoryTotalBytes = ctx.gpu.reading.total;
-        }
-        emit(ev);
-        // Let the input pipeline, IPC (stop) and timers run: tfjs steps are synchronous.
-        await yieldToEventLoop();
-      }
-    } finally {
-      await it.return(undefined);
-    }
-    if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
-
-    // Validation.
-    let valLoss: number | null = null;
-    let valAccuracy: number | null = null;
-    if (valData && valData.size > 0) {
-      let vl = 0;
-      let vc = 0;
-      let vn = 0;
-      for await (const b of valData.sequential(signal)) {
-        const m = makeTensors(b);
-        try {
-          const e = await evaluateBatch(model, m.x, m.y, numClasses);
-          vl += e.lossSum;
-          vc += e.correct;
-          vn += e.images;
-        } finally {
-          tf.dispose([m.x, m.y]);
-        }
-        await yieldToEventLoop();
-        if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
-      }
-      if (vn > 0) {
-        valLoss = vl / vn;
-        valAccuracy = vc / vn;
-      }
-    }
-
+    const totals = await trainEpoch(epoch, plan, model, optimizer, data, p, ctx);
+    if (totals.stopped || signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
+    const val = await validate(model, data, signal);
+    if (!val || signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
     const savedModel = await files.saveModel(model);
-    emit({
-      v: 1,
-      type: 'epoch',
-      time: now(),
-      epoch,
-      loss: images ? lossSum / images : NaN,
-      accuracy: images ? correctSum / images : NaN,
-      valLoss,
-      valAccuracy,
-      durationMs: performance.now() - t0,
-      savedModel,
-    });
-    if (hitMax || globalStep >= plannedSteps) {
-      if (epoch < config.epochs) log('info', `stopped after ${globalStep} steps (maxSteps)`);
+    emit({ v: 2, type: 'epoch', time: now(), epoch, loss: totals.loss, accuracy: totals.accuracy, ...val, durationMs: performance.now() - t0, savedModel });
+    if (totals.hitMax || p.globalStep >= p.plannedSteps) {
+      if (epoch < plan.epochs) log('info', `stopped after ${p.globalStep} steps (maxSteps)`);
       break;
     }
   }

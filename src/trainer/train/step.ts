@@ -5,7 +5,7 @@
  * of the step's images (1/k for k equal micro-batches), summed, and applied once — the same update
  * as one batch of k × batch images (BatchNormalization still sees the micro-batch).
  */
-import type { OptimizerName } from '../../core/model';
+import type { OptimizerName } from '../../core/shared/model';
 import { tf } from '../tf';
 
 export function makeOptimizer(name: OptimizerName, learningRate: number): tf.Optimizer {

@@ -18,9 +18,9 @@ import {
   Tooltip,
   type ChartConfiguration,
 } from 'chart.js';
-import { formatBytes, formatCount } from '../../core/format';
-import type { DatasetReport, HistogramBin } from '../../core/dataset/types';
-import type { MemoryEstimate } from '../../core/report';
+import { formatBytes, formatCount } from '../../core/shared/format';
+import type { DatasetReport, HistogramBin } from '../../core/shared/dataset-types';
+import type { MemoryEstimate } from '../../core/shared/report';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, LineController, LineElement, PointElement, Tooltip, Legend);
 

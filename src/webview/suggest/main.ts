@@ -16,8 +16,8 @@ import '@vscode-elements/elements/dist/vscode-table-cell/index.js';
 import '@vscode-elements/elements/dist/vscode-table-header/index.js';
 import '@vscode-elements/elements/dist/vscode-table-header-cell/index.js';
 import '@vscode-elements/elements/dist/vscode-table-row/index.js';
-import { formatBytes, formatCount, plural } from '../../core/format';
-import type { SuggestReport } from '../../core/report';
+import { formatBytes, formatCount, plural } from '../../core/shared/format';
+import type { SuggestReport } from '../../core/shared/report';
 import {
   isHostToWebview,
   isPersistedState,
@@ -25,7 +25,7 @@ import {
   type SuggestStage,
   type SuggestViewState,
   type WebviewToHost,
-} from '../../core/webview-protocol';
+} from '../../core/shared/webview-protocol';
 import { destroyCharts, renderClassChart, renderMemoryChart, renderSizeChart, watchTheme } from './charts';
 import css from './styles.css';
 

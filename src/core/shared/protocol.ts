@@ -6,17 +6,18 @@
  * The training events (`batch`, `epoch`, `run-start`, `run-end`, …) are also the lines of a run's
  * `metrics.jsonl`, so a run can be replayed from its folder alone.
  */
-import type { TrainConfig } from './config';
+import type { TrainConfig } from './config-types';
 import type { ModelDescription, ModelSpec } from './model';
+import type { TrainingPlan } from './plan';
 
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
 
 // ---- host → trainer -------------------------------------------------------------------------
 
 export interface DescribeRequest {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'describe';
   id: number;
   spec: ModelSpec;
@@ -26,20 +27,20 @@ export interface DescribeRequest {
 }
 
 export interface TrainRequest {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'train';
   id: number;
   config: TrainConfig;
-  /** The run folder, already created by the host, holding config.json. */
+  /** The run folder, already created by the host, holding config.json and plan.json. */
   runDir: string;
-  /** Resolved batch size (the host turns "auto" into a number before sending). */
-  batchSize: number;
+  /** How to train: the trainer executes it and decides nothing it already decided. */
+  plan: TrainingPlan;
   /** Stop after this many optimizer steps in total (for smoke runs and benchmarks). */
   maxSteps?: number;
 }
 
 export interface StopRequest {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'stop';
 }
 
@@ -48,13 +49,13 @@ export type HostMessage = DescribeRequest | TrainRequest | StopRequest;
 // ---- trainer → host -------------------------------------------------------------------------
 
 export interface ReadyMessage {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'ready';
   pid: number;
 }
 
 export interface BackendEvent {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'backend';
   name: BackendName;
   /** Why each earlier backend in the preference order was passed over. */
@@ -62,37 +63,36 @@ export interface BackendEvent {
 }
 
 export interface DescribedMessage {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'described';
   id: number;
   description: ModelDescription;
 }
 
 export interface LogEvent {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'log';
   level: 'trace' | 'debug' | 'info' | 'warn' | 'error';
   message: string;
 }
 
 export interface RunStartEvent {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'run-start';
   time: string;
   runDir: string;
   backend: BackendName;
-  batchSize: number;
-  accumulationSteps: number;
-  epochs: number;
+  /** The plan being executed, as received (also in the run folder's plan.json). */
+  plan: TrainingPlan;
+  /** Optimizer steps per epoch over the images that are really there (the plan's, unless files vanished). */
   stepsPerEpoch: number;
   trainImages: number;
   validationImages: number;
-  loading: 'preload' | 'stream';
   params: number;
 }
 
 export interface BatchEvent {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'batch';
   time: string;
   epoch: number;
@@ -103,6 +103,8 @@ export interface BatchEvent {
   globalStep: number;
   loss: number;
   accuracy: number;
+  /** The learning rate this step was taken with (the plan's warmup ramp is visible here). */
+  learningRate: number;
   imagesPerSec: number;
   stepMs: number;
   /** Time the step waited for the input pipeline. */
@@ -117,7 +119,7 @@ export interface BatchEvent {
 }
 
 export interface EpochEvent {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'epoch';
   time: string;
   epoch: number;
@@ -131,7 +133,7 @@ export interface EpochEvent {
 }
 
 export interface SkippedFileEvent {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'skipped-file';
   path: string;
   reason: string;
@@ -140,7 +142,7 @@ export interface SkippedFileEvent {
 export type RunEndStatus = 'completed' | 'stopped' | 'failed';
 
 export interface RunEndEvent {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'run-end';
   time: string;
   status: RunEndStatus;
@@ -156,7 +158,7 @@ export type TrainEvent = RunStartEvent | BatchEvent | EpochEvent | SkippedFileEv
 export type TrainerErrorKind = 'oom' | 'bad-input' | 'internal';
 
 export interface ErrorMessage {
-  v: 1;
+  v: typeof PROTOCOL_VERSION;
   type: 'error';
   /** The request that failed; absent for a failure outside any request. */
   id?: number;

@@ -1,8 +1,9 @@
 /** The suggestion as the CLI's `--json`, the Suggest panel and the tests see it. */
-import type { TrainConfig } from './config';
-import type { DatasetReport } from './dataset/types';
-import type { DeviceInfo } from './devices/types';
+import type { TrainConfig } from './config-types';
+import type { DatasetReport } from './dataset-types';
+import type { DeviceInfo } from './device-types';
 import type { ModelDescription, OptimizerName } from './model';
+import type { TrainingPlan } from './plan';
 
 export interface MemoryBreakdown {
   weightsBytes: number;
@@ -52,6 +53,8 @@ export interface Recommendation {
     rule: 'linear' | 'sqrt' | 'none';
   };
   warmupEpochs: number;
+  /** Optimizer steps of linear warmup (the config's warmupSteps, else warmupEpochs × stepsPerEpoch). */
+  warmupSteps: number;
   /** Micro-batches per optimizer step; >1 when the wanted effective batch does not fit. */
   accumulationSteps: number;
   effectiveBatchSize: number;
@@ -70,4 +73,6 @@ export interface SuggestReport {
   optimizer: OptimizerName;
   memory: MemoryEstimate;
   recommendation: Recommendation;
+  /** The training plan a run with this config executes (what `train` and the Train lens run). */
+  plan: TrainingPlan;
 }

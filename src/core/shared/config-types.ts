@@ -1,0 +1,88 @@
+/**
+ * The `*.train.json` config as data: its types and defaults. Browser-safe (the webviews show
+ * configs); validation and file reading live in `../config.ts` on the host.
+ */
+import type { OptimizerName } from './model';
+
+export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendChoice = (typeof BACKENDS)[number];
+export type LoadingChoice = 'auto' | 'preload' | 'stream';
+
+/** The file as a person writes it. */
+export interface TrainConfigFile {
+  $schema?: string;
+  name?: string;
+  /** Dataset folder, relative to the config file. */
+  dataset: string;
+  /** [height, width]. Default [256, 256]. */
+  imageSize?: [number, number];
+  /** 1 (grayscale), 3 (RGB) or 4 (RGBA). Default 3. */
+  channels?: 1 | 3 | 4;
+  validationSplit?: number;
+  seed?: number;
+  /** Zoo name or a path (relative to the config file) to a tfjs Layers model.json. */
+  model?: string;
+  widthMultiplier?: number;
+  optimizer?: OptimizerName;
+  learningRate?: number;
+  batchSize?: number | 'auto';
+  epochs?: number;
+  accumulationSteps?: number;
+  /** Optimizer steps of linear learning-rate warmup (0 = none). Default: planned with the batch. */
+  warmupSteps?: number;
+  loading?: LoadingChoice;
+  backend?: BackendChoice;
+  /** Plan for a device with this much memory instead of the one present. */
+  deviceMemoryGiB?: number;
+}
+
+/** A config with every default filled in and every path absolute. */
+export interface TrainConfig {
+  name: string;
+  configPath?: string;
+  dataset: string;
+  imageSize: [number, number];
+  channels: 1 | 3 | 4;
+  validationSplit: number;
+  seed: number;
+  model: string;
+  widthMultiplier: number;
+  optimizer: OptimizerName;
+  learningRate: number;
+  batchSize: number | 'auto';
+  epochs: number;
+  accumulationSteps: number;
+  /** Explicit warmup in optimizer steps; absent = planned. */
+  warmupSteps?: number;
+  loading: LoadingChoice;
+  backend: BackendChoice;
+  deviceMemoryGiB?: number;
+  /** The plan-relevant fields the config (or the command line) sets; the plan keeps these as written. */
+  explicit: ExplicitField[];
+}
+
+/** Fields a plan keeps as written when the config sets them. */
+export const EXPLICIT_FIELDS = ['batchSize', 'accumulationSteps', 'learningRate', 'warmupSteps', 'loading'] as const;
+export type ExplicitField = (typeof EXPLICIT_FIELDS)[number];
+
+/** The explicit fields among `raw`'s keys ("batchSize": "auto" is not explicit, nor is "loading": "auto"). */
+export function explicitFields(raw: object): ExplicitField[] {
+  const r = raw as Partial<Record<string, unknown>>;
+  return EXPLICIT_FIELDS.filter((f) => r[f] !== undefined && r[f] !== 'auto');
+}
+
+export const DEFAULTS = {
+  imageSize: [256, 256] as [number, number],
+  channels: 3 as const,
+  validationSplit: 0.2,
+  seed: 1337,
+  model: 'tutorial-cnn',
+  widthMultiplier: 1,
+  optimizer: 'adam' as OptimizerName,
+  learningRate: 0.001,
+  batchSize: 'auto' as const,
+  epochs: 10,
+  accumulationSteps: 1,
+  loading: 'auto' as LoadingChoice,
+  backend: 'auto' as BackendChoice,
+};

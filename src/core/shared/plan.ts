@@ -1,0 +1,94 @@
+/**
+ * The training plan: the resolved, numeric answer to "how will this run train". Made in one place
+ * on the host (`src/core/plan.ts`) from the config, the dataset report, the devices and the model;
+ * shown by the Suggest panel and `suggest --json`; sent to the trainer, which executes it and
+ * decides nothing it already decided; written to the run folder as `plan.json` and carried by the
+ * run's `run-start` event. Browser-safe: the webviews show it.
+ */
+import type { BackendChoice } from './config-types';
+import type { DeviceInfo } from './device-types';
+import type { BackendName } from './protocol';
+
+export const PLAN_VERSION = 1;
+
+/** Where a planned value came from. */
+export type PlanSource =
+  /** Written in the config file (or given on the command line) and kept as written. */
+  | 'config'
+  /** Worked out by the planner (memory model, dataset, scaling rules). */
+  | 'planned'
+  /** Measured by the probe's real training steps. */
+  | 'probe'
+  /** The planner could not run; a fixed fallback rule chose it (see `basis`). */
+  | 'fallback';
+
+export type LearningRateRule = 'linear' | 'sqrt' | 'none';
+
+export interface TrainingPlan {
+  v: typeof PLAN_VERSION;
+  /** Images in one forward/backward pass (per device). */
+  microBatchSize: number;
+  /** Micro-batches whose gradients are averaged into one optimizer step. */
+  accumulationSteps: number;
+  /** microBatchSize × accumulationSteps × dataParallelDevices: images per optimizer step. */
+  effectiveBatchSize: number;
+  /** Devices training data-parallel (1 unless several GPUs are planned for). */
+  dataParallelDevices: number;
+  learningRate: {
+    /** The rate the optimizer reaches after warmup. */
+    value: number;
+    /** The rate it was scaled from, and the batch that rate is taken to be tuned for. */
+    base: number;
+    baseBatchSize: number;
+    rule: LearningRateRule;
+  };
+  /** Linear warmup from `startLearningRate` to `learningRate.value` over `steps` optimizer steps (0 = none). */
+  warmup: { steps: number; epochs: number; startLearningRate: number };
+  epochs: number;
+  /** Optimizer steps per epoch: ceil(trainImages / effectiveBatchSize). */
+  stepsPerEpoch: number;
+  trainImages: number;
+  validationImages: number;
+  /** Batch used for validation passes (no gradients: may exceed the micro-batch). */
+  validationBatchSize: number;
+  loading: { strategy: 'preload' | 'stream'; reason: string };
+  /** The config's backend choice and the backend the memory plan assumed. */
+  backend: { preference: BackendChoice; planned: BackendName };
+  /** The device planned for (real or given by size). */
+  device: Pick<DeviceInfo, 'name' | 'kind' | 'memoryTotalBytes' | 'memoryFreeBytes' | 'source'>;
+  /** Memory the plan may use, and what one optimizer step at this plan is predicted to take. */
+  budgetBytes: number;
+  predictedBytes: number;
+  /** Largest micro-batch predicted (or, with a probe, measured) to fit; 0 when not even 1 fits. */
+  maxMicroBatchSize: number;
+  /** Which values were kept from the config and which were planned. */
+  sources: {
+    batchSize: PlanSource;
+    accumulationSteps: PlanSource;
+    learningRate: PlanSource;
+    warmup: PlanSource;
+    loading: PlanSource;
+  };
+  /** How the plan was made: from a full suggestion, or by the fallback rule (with why). */
+  basis: { kind: 'suggestion' } | { kind: 'fallback'; why: string };
+  /** Plain-word reasons, most important first. */
+  reasons: string[];
+  /** What the person should read before training (e.g. an explicit batch predicted not to fit). */
+  warnings: string[];
+}
+
+/** The learning rate at a 1-based optimizer step under the plan's linear warmup. */
+export function learningRateAt(plan: Pick<TrainingPlan, 'learningRate' | 'warmup'>, step: number): number {
+  const { steps, startLearningRate } = plan.warmup;
+  const target = plan.learningRate.value;
+  if (steps <= 0 || step > steps) return target;
+  const s = Math.max(1, step);
+  return startLearningRate + ((target - startLearningRate) * s) / steps;
+}
+
+/** "4 × 8 accumulated = 32" or "32". */
+export function describeBatch(plan: Pick<TrainingPlan, 'microBatchSize' | 'accumulationSteps' | 'effectiveBatchSize' | 'dataParallelDevices'>): string {
+  const per = plan.accumulationSteps > 1 ? `${plan.microBatchSize} × ${plan.accumulationSteps} accumulated` : `${plan.microBatchSize}`;
+  if (plan.dataParallelDevices > 1) return `${per} per device × ${plan.dataParallelDevices} devices = ${plan.effectiveBatchSize}`;
+  return plan.accumulationSteps > 1 ? `${per} = ${plan.effectiveBatchSize}` : per;
+}

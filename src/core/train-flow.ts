@@ -1,0 +1,186 @@
+/**
+ * The one training flow both front ends use (`batch-advisor train` and the extension's Train
+ * command): check the dataset → make the plan → create the run folder (config.json + plan.json) →
+ * start the trainer with the plan → stream its events → the run-end.
+ *
+ * The plan comes from the suggestion (`suggest`); when that cannot be made for a reason other than
+ * bad input (e.g. the devices cannot be read), one fallback rule applies (`fallbackPlan`) and the
+ * plan says why. Bad input (config, dataset, model file) is a FlowInputError and nothing is created.
+ * `stop()` works in every phase: while planning it cancels (AbortError, no run folder); once the
+ * run folder exists it asks the trainer to stop after the current batch (the run ends 'stopped').
+ */
+import { basename } from 'node:path';
+import type { TrainConfig } from './config';
+import { listDatasetFiles } from './dataset/list';
+import { fallbackPlan } from './plan';
+import { createRunDir } from './runs';
+import type { DatasetReport } from './shared/dataset-types';
+import { abortError, classifyError } from './shared/errors';
+import type { TrainingPlan } from './shared/plan';
+import type { LogEvent, RunEndEvent, TrainEvent } from './shared/protocol';
+import { suggest } from './suggest';
+import { TrainerClient } from './trainer-client';
+
+/** The config or dataset cannot be trained on; the message names the file or field. */
+export class FlowInputError extends Error {
+  override readonly name = 'FlowInputError';
+}
+
+export type TrainPhase = 'checking' | 'planning' | 'starting' | 'training' | 'ended';
+
+export interface TrainFlowOptions {
+  config: TrainConfig;
+  /** dist/trainer.js (or src/trainer/main.ts under tsx in tests). */
+  trainerScript: string;
+  /** Where `.batch-advisor/runs/` goes. */
+  workspaceRoot: string;
+  /** Fraction of free memory kept free. */
+  headroom?: number;
+  /** Plan for a device with this much memory (a setting or --device-memory; overrides the config's). */
+  deviceMemoryGiB?: number;
+  /** Stop after this many optimizer steps in total (smoke runs). */
+  maxSteps?: number;
+  /** Extra environment for the trainer child (e.g. the tfjs-node path). */
+  env?: Record<string, string>;
+  onPhase?: (phase: TrainPhase, message: string) => void;
+  /** The plan and the run folder, before the trainer starts. */
+  onPlan?: (plan: TrainingPlan, runDir: string) => void;
+  onEvent?: (e: TrainEvent) => void;
+  onLog?: (level: LogEvent['level'], message: string) => void;
+  /** Makes the plan (test seam). Default: the suggestion's plan. */
+  makePlan?: (config: TrainConfig, signal: AbortSignal) => Promise<TrainingPlan>;
+}
+
+export interface TrainFlowResult {
+  runDir: string;
+  plan: TrainingPlan;
+  end: RunEndEvent;
+}
+
+/** Keras's split: validation = floor(split × N). */
+function splitCounts(total: number, validationSplit: number): Pick<DatasetReport, 'train' | 'validation'> {
+  const validation = Math.floor(validationSplit * total);
+  return { train: total - validation, validation };
+}
+
+/** A dataset the trainer can use, or a FlowInputError naming the folder. Returns the image count. */
+export async function checkDataset(config: TrainConfig, signal?: AbortSignal): Promise<number> {
+  let listing: Awaited<ReturnType<typeof listDatasetFiles>>;
+  try {
+    listing = await listDatasetFiles(config.dataset, signal ? { signal } : {});
+  } catch (e) {
+    if (signal?.aborted) throw abortError();
+    const c = classifyError(e);
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new FlowInputError(`${config.dataset}: dataset folder not found`);
+    if (code === 'ENOTDIR') throw new FlowInputError(`${config.dataset}: the dataset must be a folder`);
+    if (c.kind === 'bad-input' || code) throw new FlowInputError(c.message);
+    throw e;
+  }
+  if (listing.classNames.length === 0) throw new FlowInputError(`${config.dataset}: no class subfolders (expected <dataset>/<class>/<images>)`);
+  if (listing.files.length === 0) throw new FlowInputError(`${config.dataset}: no images (.bmp .gif .jpeg .jpg .png) in its class folders`);
+  return listing.files.length;
+}
+
+export class TrainFlow {
+  private readonly abort = new AbortController();
+  private client: TrainerClient | undefined;
+  private stopAsked = false;
+  phase: TrainPhase = 'checking';
+
+  constructor(private readonly opts: TrainFlowOptions) {}
+
+  /** Asks the flow to stop: cancels planning, or stops the run after the current batch. */
+  stop(): void {
+    this.stopAsked = true;
+    this.abort.abort();
+    this.client?.stop();
+  }
+
+  /** Ends the trainer at once (a second Ctrl-C, the editor closing). */
+  kill(): void {
+    this.abort.abort();
+    this.client?.dispose();
+  }
+
+  get stopRequested(): boolean {
+    return this.stopAsked;
+  }
+
+  private extra: Pick<TrainFlowOptions, 'onPhase' | 'onEvent'> = {};
+
+  private setPhase(phase: TrainPhase, message: string): void {
+    this.phase = phase;
+    this.opts.onPhase?.(phase, message);
+    this.extra.onPhase?.(phase, message);
+  }
+
+  private async plan(config: TrainConfig, total: number): Promise<TrainingPlan> {
+    const { opts } = this;
+    const signal = this.abort.signal;
+    const make =
+      opts.makePlan ??
+      (async (c: TrainConfig, s: AbortSignal) =>
+        (
+          await suggest(
+            { config: c },
+            {
+              trainerScript: opts.trainerScript,
+              signal: s,
+              ...(opts.headroom !== undefined ? { headroom: opts.headroom } : {}),
+              ...(opts.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: opts.deviceMemoryGiB } : {}),
+              log: (line) => opts.onLog?.('info', line),
+            },
+          )
+        ).plan);
+    try {
+      return await make(config, signal);
+    } catch (e) {
+      if (signal.aborted) throw abortError();
+      const c = classifyError(e);
+      if (c.kind === 'bad-input') throw new FlowInputError(c.message);
+      if (c.kind === 'cancelled') throw e;
+      opts.onLog?.('warn', `could not make a plan (${c.message}); using the fallback rule`);
+      return fallbackPlan(config, splitCounts(total, config.validationSplit), c.message);
+    }
+  }
+
+  /** Runs the flow once; `extra` handlers are called after the options' own. */
+  async run(extra: Pick<TrainFlowOptions, 'onPhase' | 'onEvent'> = {}): Promise<TrainFlowResult> {
+    this.extra = extra;
+    const { opts } = this;
+    const config = opts.config;
+    this.setPhase('checking', `Checking ${config.dataset}`);
+    const total = await checkDataset(config, this.abort.signal);
+    if (this.abort.signal.aborted) throw abortError();
+
+    this.setPhase('planning', 'Planning the run (batch size, learning rate, loading)…');
+    const plan = await this.plan(config, total);
+    if (this.abort.signal.aborted) throw abortError();
+
+    const runDir = createRunDir(opts.workspaceRoot, config, plan);
+    opts.onPlan?.(plan, runDir);
+    this.setPhase('starting', `Starting the trainer in ${basename(runDir)}`);
+    const client = new TrainerClient({
+      trainerScript: opts.trainerScript,
+      ...(opts.env ? { env: opts.env } : {}),
+      onLog: (e) => opts.onLog?.(e.level, e.message),
+    });
+    this.client = client;
+    // A stop asked for between planning and here still reaches the trainer (the client delivers
+    // it right after the train request).
+    if (this.stopAsked) client.stop();
+    try {
+      const end = await client.train({ config, runDir, plan, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (e) => {
+        if (e.type === 'run-start') this.setPhase('training', `Training in ${basename(runDir)}`);
+        opts.onEvent?.(e);
+        extra.onEvent?.(e);
+      });
+      this.setPhase('ended', end.status);
+      return { runDir, plan, end };
+    } finally {
+      client.dispose();
+      this.client = undefined;
+    }
+  }
+}

@@ -9,6 +9,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { BACKENDS, loadConfigFile, withOverrides, type BackendChoice, type TrainConfig } from '../core/config';
+import { batchAfterOom } from '../core/shared/constants';
 import { classifyError, EXIT_CODES } from '../core/shared/errors';
 import { formatCount, formatDuration, plural } from '../core/shared/format';
 import { describeBatch, type TrainingPlan } from '../core/shared/plan';
@@ -267,7 +268,7 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
   // Failed.
   const message = end.message ?? 'training failed';
   if (end.error === 'oom') {
-    const smaller = end.suggestedBatchSize ?? Math.max(1, Math.floor(plan.microBatchSize / 2));
+    const smaller = end.suggestedBatchSize ?? batchAfterOom(plan.microBatchSize);
     reporter.err(message);
     reporter.err(`Run again with "batchSize": ${smaller} in ${configPath} (or --batch-size ${smaller}). Run folder: ${shownDir}`);
     return EXIT_CODES.oom;

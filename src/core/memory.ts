@@ -22,6 +22,7 @@
  * `factor × its output elements × 4 bytes`, with a factor per layer class fitted on real steps.
  * Reshapes and the tape's clones share their buffer and cost nothing extra.
  */
+import { DEFAULT_HEADROOM, memoryBudget } from './shared/constants';
 import type { LayerDescription, ModelDescription, OptimizerName } from './shared/model';
 import type { MemoryEstimate } from './shared/report';
 
@@ -143,8 +144,8 @@ export function activationBytesPerSample(desc: ModelDescription): number {
 }
 
 /** Memory budget: free memory less the headroom fraction. */
-export function budgetFromFree(freeBytes: number, headroom = 0.1): number {
-  return Math.max(0, Math.floor(freeBytes * (1 - headroom)));
+export function budgetFromFree(freeBytes: number, headroom = DEFAULT_HEADROOM): number {
+  return memoryBudget(freeBytes, headroom);
 }
 
 type Sizes = Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes'> & { breakdown?: Pick<MemoryEstimate['breakdown'], 'activationBytesPerSample' | 'updateScratchBytes'> };

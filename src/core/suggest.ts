@@ -7,7 +7,10 @@ import { inspectDataset } from './dataset/inspect';
 import { chooseDevice, listDevices } from './devices/devices';
 import { estimateMemory } from './memory';
 import { makePlan } from './plan';
+import { DEFAULT_HEADROOM, IMAGE_EXTENSIONS_TEXT, memoryBudget, type SuggestStage } from './shared/constants';
 import { abortError } from './shared/errors';
+
+export { DEFAULT_HEADROOM, type SuggestStage } from './shared/constants';
 import { recommend } from './recommend';
 import type { DeviceInfo } from './shared/device-types';
 import type { BackendName } from './shared/protocol';
@@ -19,7 +22,6 @@ export class SuggestInputError extends Error {
   override readonly name = 'SuggestInputError';
 }
 
-export type SuggestStage = 'scan' | 'devices' | 'model' | 'plan';
 
 export interface SuggestProgress {
   stage: SuggestStage;
@@ -40,7 +42,6 @@ export interface SuggestOptions {
   log?: (message: string) => void;
 }
 
-export const DEFAULT_HEADROOM = 0.1;
 
 
 /**
@@ -72,7 +73,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   opts.log?.(`Scanned ${dataset.root}: ${dataset.totalImages} images in ${dataset.classes.length} classes (${dataset.scanMs} ms)`);
   if (dataset.totalImages === 0) {
     throw new SuggestInputError(
-      `No images found in ${dataset.root}: expected one subfolder per class holding .png, .jpg, .jpeg, .gif or .bmp files.`,
+      `No images found in ${dataset.root}: expected one subfolder per class holding ${IMAGE_EXTENSIONS_TEXT} files.`,
     );
   }
 
@@ -101,7 +102,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   if (signal?.aborted) throw abortError();
 
   onProgress?.({ stage: 'plan', message: 'Planning memory' });
-  const budgetBytes = Math.floor(device.memoryFreeBytes * (1 - headroom));
+  const budgetBytes = memoryBudget(device.memoryFreeBytes, headroom);
   const plannedBackend = planBackend(config, device);
   const memory = estimateMemory(model, { optimizer: config.optimizer, budgetBytes, headroom, backend: plannedBackend });
   const hostRam = devices.find((d) => d.kind === 'cpu');

@@ -15,6 +15,7 @@ import { listDatasetFiles } from './dataset/list';
 import { fallbackPlan } from './plan';
 import { createRunDir } from './runs';
 import type { DatasetReport } from './shared/dataset-types';
+import { IMAGE_EXTENSIONS_TEXT } from './shared/constants';
 import { abortError, classifyError } from './shared/errors';
 import type { TrainingPlan } from './shared/plan';
 import type { LogEvent, RunEndEvent, TrainEvent } from './shared/protocol';
@@ -78,7 +79,7 @@ export async function checkDataset(config: TrainConfig, signal?: AbortSignal): P
     throw e;
   }
   if (listing.classNames.length === 0) throw new FlowInputError(`${config.dataset}: no class subfolders (expected <dataset>/<class>/<images>)`);
-  if (listing.files.length === 0) throw new FlowInputError(`${config.dataset}: no images (.bmp .gif .jpeg .jpg .png) in its class folders`);
+  if (listing.files.length === 0) throw new FlowInputError(`${config.dataset}: no images (${IMAGE_EXTENSIONS_TEXT}) in its class folders`);
   return listing.files.length;
 }
 

@@ -14,6 +14,7 @@ import { pathToFileURL } from 'node:url';
 import type { ModelDescription, ModelSpec } from './shared/model';
 import {
   PROTOCOL_VERSION,
+  parseTrainerMessage,
   type HostMessage,
   type LogEvent,
   type ReadyMessage,
@@ -199,11 +200,12 @@ export class TrainerClient {
   }
 
   private onMessage(raw: unknown): void {
-    const m = raw as TrainerMessage;
-    if (typeof m !== 'object' || m === null || m.v !== PROTOCOL_VERSION || typeof m.type !== 'string') {
-      this.emitLog({ v: 2, type: 'log', level: 'warn', message: `unexpected message from trainer: ${JSON.stringify(raw).slice(0, 200)}` });
+    const parsed = parseTrainerMessage(raw);
+    if (!parsed.ok) {
+      this.emitLog({ v: 2, type: 'log', level: 'warn', message: `unexpected message from trainer (${parsed.error}): ${JSON.stringify(raw)?.slice(0, 200)}` });
       return;
     }
+    const m = parsed.message;
     switch (m.type) {
       case 'ready':
         return;

@@ -4,6 +4,7 @@
  * trust granted, config saved).
  */
 import * as vscode from 'vscode';
+import { COMMANDS } from '../core/shared/constants';
 
 export const TRAIN_CONFIG_SELECTOR: vscode.DocumentSelector = { pattern: '**/*.train.json' };
 
@@ -38,17 +39,17 @@ export class TrainConfigCodeLensProvider implements vscode.CodeLensProvider<Conf
   resolveCodeLens(lens: ConfigLens): ConfigLens {
     if (lens.kind === 'train') {
       lens.command = vscode.workspace.isTrusted
-        ? { title: '▶ Train with this config', command: 'batchAdvisor.train', arguments: [lens.uri], tooltip: 'Start a training run with this config' }
+        ? { title: '▶ Train with this config', command: COMMANDS.train, arguments: [lens.uri], tooltip: 'Start a training run with this config' }
         : {
             title: '$(shield) Training is disabled in Restricted Mode',
-            command: 'batchAdvisor.train',
+            command: COMMANDS.train,
             arguments: [lens.uri],
             tooltip: 'Training runs code from this workspace. Trust the workspace to enable it.',
           };
     } else {
       lens.command = {
         title: '$(lightbulb) Suggest batch size',
-        command: 'batchAdvisor.suggest',
+        command: COMMANDS.suggest,
         arguments: [lens.uri],
         tooltip: 'Scan the dataset, model and device and recommend a batch size',
       };

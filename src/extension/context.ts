@@ -3,16 +3,13 @@
  * controller (command + panel + serializer), the CodeLens provider and the training command.
  */
 import * as vscode from 'vscode';
+import { COMMANDS } from '../core/shared/constants';
 import { SUGGEST_VIEW_TYPE } from '../core/shared/webview-protocol';
 import { TrainConfigCodeLensProvider, TRAIN_CONFIG_SELECTOR } from './codelens';
 import { SuggestController } from './suggest/controller';
 import { TrainCommand } from './train/command';
 
-export const COMMANDS = {
-  suggest: 'batchAdvisor.suggest',
-  train: 'batchAdvisor.train',
-  showLog: 'batchAdvisor.showLog',
-} as const;
+export { COMMANDS } from '../core/shared/constants';
 
 export class BatchAdvisor implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;

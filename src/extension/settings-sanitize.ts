@@ -2,7 +2,8 @@
  * The pure half of the settings (no `vscode`, unit-tested): every raw value is checked and an
  * out-of-range or mistyped one falls back to its default instead of reaching the engine.
  */
-import { BACKENDS, type BackendChoice } from '../core/config';
+import { BACKENDS, type BackendChoice } from '../core/shared/config-types';
+import { DEFAULT_HEADROOM } from '../core/shared/constants';
 
 export interface Settings {
   /** Absolute path of the dataset folder to use when no config is open, or undefined. */
@@ -16,7 +17,7 @@ export interface Settings {
   tfjsNodePath: string | undefined;
 }
 
-export const DEFAULT_HEADROOM = 0.1;
+export { DEFAULT_HEADROOM } from '../core/shared/constants';
 
 function nonEmptyString(v: unknown): string | undefined {
   return typeof v === 'string' && v.trim() !== '' ? v.trim() : undefined;

@@ -24,6 +24,20 @@ function resolvePath(p: string | undefined, scope: vscode.WorkspaceFolder | unde
   return out;
 }
 
+/** The settings that apply to a file or folder: those of its workspace folder (multi-root workspaces). */
+export function settingsFor(path: string): Settings {
+  return readSettings(vscode.workspace.getWorkspaceFolder(vscode.Uri.file(path)));
+}
+
+/** Settings that change what a suggestion or a plan says. */
+export const PLAN_SETTINGS = ['deviceMemoryGiB', 'headroom', 'backend'] as const;
+
+/** Whether a configuration change touches a setting that changes the plan for `path`. */
+export function affectsPlan(e: vscode.ConfigurationChangeEvent, path: string): boolean {
+  const uri = vscode.Uri.file(path);
+  return PLAN_SETTINGS.some((k) => e.affectsConfiguration(`${SECTION}.${k}`, uri));
+}
+
 export function readSettings(scope?: vscode.WorkspaceFolder): Settings {
   const c = vscode.workspace.getConfiguration(SECTION, scope);
   const s = sanitize({

@@ -2,7 +2,7 @@
  * Entry of the trainer child process (dist/trainer.js). It is the only process that loads tfjs.
  * It talks to its host over the IPC channel only; see src/core/protocol.ts.
  */
-import { PROTOCOL_VERSION, type HostMessage, type TrainerMessage } from '../core/shared/protocol';
+import { parseHostMessage, PROTOCOL_VERSION, type HostMessage, type TrainerMessage } from '../core/shared/protocol';
 import { describeModelSpec } from './models/describe';
 import { runTraining } from './train/run';
 import { classifyError } from './errors';
@@ -43,11 +43,13 @@ async function handle(msg: HostMessage): Promise<void> {
 }
 
 process.on('message', (raw: unknown) => {
-  const msg = raw as HostMessage;
-  if (typeof msg !== 'object' || msg === null || msg.v !== PROTOCOL_VERSION) {
-    send({ v: 2, type: 'error', kind: 'internal', message: `trainer speaks protocol v${PROTOCOL_VERSION}; got ${JSON.stringify(raw).slice(0, 200)}` });
+  const parsed = parseHostMessage(raw);
+  if (!parsed.ok) {
+    const id = (raw as { id?: unknown } | null)?.id;
+    send({ v: 2, type: 'error', ...(Number.isInteger(id) ? { id: id as number } : {}), kind: 'internal', message: `trainer (protocol v${PROTOCOL_VERSION}) refused a message: ${parsed.error}` });
     return;
   }
+  const msg = parsed.message;
   // A stop request must not queue behind the training it is meant to stop.
   if (msg.type === 'stop') {
     stopController?.abort();

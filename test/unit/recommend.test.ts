@@ -53,15 +53,17 @@ function memory(fit: number, perSample = 10 * MIB, fixed = 100 * MIB): MemoryEst
 const gpu: DeviceInfo = { kind: 'gpu', name: 'GPU0', memoryTotalBytes: 8 * GIB, memoryFreeBytes: 8 * GIB, source: 'nvidia-smi' };
 const host: DeviceInfo = { kind: 'cpu', name: 'Host RAM', memoryTotalBytes: 16 * GIB, memoryFreeBytes: 8 * GIB, source: 'os' };
 
+/** A config whose learning rate is the base the planner scales (as when the file leaves it out); other overrides are explicit. */
 function config(over: Partial<TrainConfig> = {}): TrainConfig {
-  return configForFolder('/data', { optimizer: 'sgd', learningRate: 0.01, epochs: 20, ...over });
+  const c = configForFolder('/data', { optimizer: 'sgd', learningRate: 0.01, epochs: 20, ...over });
+  return { ...c, explicit: c.explicit.filter((f) => f !== 'learningRate') };
 }
 
 function run(o: { train?: number; fit: number; config?: Partial<TrainConfig>; device?: DeviceInfo; freeHost?: number; uint8?: number; mem?: MemoryEstimate }) {
   return recommend({
     dataset: dataset(o.train ?? 100_000, o.uint8),
     memory: o.mem ?? memory(o.fit),
-    config: config(o.config),
+    config: o.config && 'explicit' in o.config ? (o.config as TrainConfig) : config(o.config),
     device: o.device ?? gpu,
     freeHostRamBytes: o.freeHost ?? 8 * GIB,
   });
@@ -166,22 +168,43 @@ describe('recommend: learning rate and warmup', () => {
 });
 
 describe('recommend: gradient accumulation', () => {
-  it('reaches a config batch that does not fit by accumulating micro-batches', () => {
+  it('keeps a config batch that does not fit as written, with a warning that says what to do', () => {
     const r = run({ fit: 100, config: { batchSize: 256 } });
-    assert.equal(r.batchSize, 64);
-    assert.equal(r.accumulationSteps, 4);
-    assert.equal(r.effectiveBatchSize, 256);
-    assert.equal(r.learningRate.recommended, 0.01 * 8); // scaled for the effective batch
-    assert.equal(r.stepsPerEpoch, Math.ceil(100_000 / 256));
+    assert.equal(r.batchSize, 256);
+    assert.equal(r.accumulationSteps, 1);
+    assert.ok(r.reasons.some((x) => /Batch 256 as the config sets it, although it is predicted not to fit/.test(x)));
+    assert.ok(r.warnings.some((w) => /Batch 256 is predicted to need .* Set "batchSize": "auto" to train on micro-batches of 64 accumulated over 4 \(effective 256\)/.test(w)));
+  });
+
+  it('keeps a config accumulation as written (no halving, no extra accumulation)', () => {
+    const r = run({ fit: 5, config: { accumulationSteps: 3 } });
+    assert.equal(r.batchSize, 4);
+    assert.equal(r.accumulationSteps, 3);
+    assert.equal(r.effectiveBatchSize, 12);
+    assert.ok(r.reasons.some((x) => /Accumulating gradients over 3 micro-batches as the config sets it/.test(x)));
+  });
+
+  it('keeps a config learning rate as written: not scaled, no warmup', () => {
+    const c = configForFolder('/data', { optimizer: 'sgd', learningRate: 0.05, epochs: 20 });
+    assert.deepEqual(c.explicit, ['learningRate']);
+    const r = run({ train: 6400, fit: 5000, config: c });
+    assert.equal(r.effectiveBatchSize, 128);
+    assert.deepEqual(r.learningRate, { base: 0.05, baseBatchSize: 32, recommended: 0.05, rule: 'none' });
+    assert.equal(r.warmupSteps, 0);
+    assert.ok(r.reasons.some((x) => /Learning rate 0\.05 as the config sets it \(not scaled/.test(x)));
+  });
+
+  it('a config warmup is kept as written', () => {
+    const r = run({ train: 6400, fit: 5000, config: { warmupSteps: 7 } });
+    assert.equal(r.warmupSteps, 7);
+    assert.ok(r.reasons.some((x) => /Warmup over 7 optimizer steps as the config sets it/.test(x)));
   });
 
   it('halves the micro-batch when the running gradient sum does not fit next to it', () => {
-    // 65 fit: batch 64 takes 100 + 640 = 740 MiB of 750 MiB; the 25 MiB gradient sum does not fit beside it.
-    const r = run({ fit: 65, config: { batchSize: 256 } });
-    assert.equal(r.batchSize, 32);
-    assert.equal(r.accumulationSteps, 8);
-    assert.equal(r.effectiveBatchSize, 256);
-    assert.ok(r.reasons.some((x) => /Micro-batch lowered to 32.*running sum of the gradients \(25\.0 MiB more\)/.test(x)));
+    // 17 fit (100 + 17×10 MiB): 16 × 2 accumulated would need 100 + 160 + 25 (the gradient sum) = 285 MiB of 270.
+    const r = run({ fit: 17 });
+    assert.deepEqual([r.batchSize, r.accumulationSteps, r.effectiveBatchSize], [8, 4, 32]);
+    assert.ok(r.reasons.some((x) => /Only 8 per step fits, so gradients are accumulated over 4 micro-batches/.test(x)));
   });
 
   it('accumulates up to batch 32 when only a few images fit', () => {

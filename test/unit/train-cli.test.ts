@@ -66,7 +66,7 @@ describe('train command', () => {
   test('missing dataset or no images → exit 2', async () => {
     const r = await train(writeConfig('nods', { ...tiny, dataset: 'nope' }));
     assert.equal(r.code, 2);
-    assert.match(r.stderr, /dataset folder not found/);
+    assert.match(r.stderr, /does not exist: check the path/);
     mkdirSync(join(root, 'empty', 'a'), { recursive: true });
     const r2 = await train(writeConfig('empty', { ...tiny, dataset: 'empty' }));
     assert.equal(r2.code, 2);

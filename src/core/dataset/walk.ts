@@ -12,10 +12,11 @@
 import { promises as fsp } from 'node:fs';
 import type { Dirent } from 'node:fs';
 import { join } from 'node:path';
+import { IMAGE_EXTENSIONS } from '../shared/constants';
 import { DatasetInputError } from '../shared/dataset-types';
 
 /** Extensions Keras loads (lower case, no dot). */
-export const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set(['bmp', 'gif', 'jpeg', 'jpg', 'png']);
+export const SUPPORTED_EXTENSIONS: ReadonlySet<string> = new Set(IMAGE_EXTENSIONS);
 
 /** Common image extensions that Keras skips silently: reported as `unsupported-format`. */
 export const UNSUPPORTED_IMAGE_EXTENSIONS: ReadonlySet<string> = new Set([

@@ -2,9 +2,10 @@
  * The `*.train.json` config as data: its types and defaults. Browser-safe (the webviews show
  * configs); validation and file reading live in `../config.ts` on the host.
  */
+import { BACKEND_NAMES } from './constants';
 import type { OptimizerName } from './model';
 
-export const BACKENDS = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKENDS = ['auto', ...BACKEND_NAMES] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 export type LoadingChoice = 'auto' | 'preload' | 'stream';
 

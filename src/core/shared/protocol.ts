@@ -7,12 +7,14 @@
  * `metrics.jsonl`, so a run can be replayed from its folder alone.
  */
 import type { TrainConfig } from './config-types';
+import { message, parseMessage, type MessageDescriptor, type Parsed } from './ipc';
 import type { ModelDescription, ModelSpec } from './model';
 import type { TrainingPlan } from './plan';
 
 export const PROTOCOL_VERSION = 2;
 
-export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+export type { BackendName } from './constants';
+import type { BackendName } from './constants';
 
 // ---- host → trainer -------------------------------------------------------------------------
 
@@ -168,6 +170,33 @@ export interface ErrorMessage {
 
 export type TrainerMessage = ReadyMessage | DescribedMessage | ErrorMessage | TrainEvent;
 
-export function isTrainerMessage(m: unknown): m is TrainerMessage {
-  return typeof m === 'object' && m !== null && (m as { v?: unknown }).v === PROTOCOL_VERSION && typeof (m as { type?: unknown }).type === 'string';
+// ---- descriptors: each side validates what it receives -------------------------------------
+
+/** What the trainer accepts from its host. */
+export const HOST_MESSAGES: readonly MessageDescriptor<HostMessage>[] = [
+  message<DescribeRequest>('describe', { id: 'integer', spec: 'object', inputShape: 'array', numClasses: 'integer' }),
+  message<TrainRequest>('train', { id: 'integer', config: 'object', runDir: 'string', plan: 'object', maxSteps: 'integer?' }),
+  message<StopRequest>('stop'),
+];
+
+/** What the host accepts from the trainer. */
+export const TRAINER_MESSAGES: readonly MessageDescriptor<TrainerMessage>[] = [
+  message<ReadyMessage>('ready', { pid: 'integer' }),
+  message<DescribedMessage>('described', { id: 'integer', description: 'object' }),
+  message<ErrorMessage>('error', { id: 'integer?', kind: 'string', message: 'string' }),
+  message<BackendEvent>('backend', { name: 'string', skipped: 'array' }),
+  message<LogEvent>('log', { level: 'string', message: 'string' }),
+  message<RunStartEvent>('run-start', { time: 'string', runDir: 'string', backend: 'string', plan: 'object', stepsPerEpoch: 'integer', trainImages: 'integer', validationImages: 'integer', params: 'integer' }),
+  message<BatchEvent>('batch', { epoch: 'integer', step: 'integer', stepsPerEpoch: 'integer', globalStep: 'integer', loss: 'number', accuracy: 'number', learningRate: 'number', imagesPerSec: 'number', stepMs: 'number', dataWaitMs: 'number', tensorBytes: 'number', etaSec: 'number' }),
+  message<EpochEvent>('epoch', { epoch: 'integer', loss: 'number', accuracy: 'number', durationMs: 'number', savedModel: 'string' }),
+  message<SkippedFileEvent>('skipped-file', { path: 'string', reason: 'string' }),
+  message<RunEndEvent>('run-end', { time: 'string', status: 'string', message: 'string?', suggestedBatchSize: 'integer?', error: 'string?' }),
+];
+
+export function parseHostMessage(raw: unknown): Parsed<HostMessage> {
+  return parseMessage(raw, HOST_MESSAGES, PROTOCOL_VERSION);
+}
+
+export function parseTrainerMessage(raw: unknown): Parsed<TrainerMessage> {
+  return parseMessage(raw, TRAINER_MESSAGES, PROTOCOL_VERSION);
 }

@@ -13,7 +13,8 @@ import type { SuggestReport } from './report';
 export const SUGGEST_VIEW_TYPE = 'batchAdvisor.suggest';
 
 /** The stages the engine reports progress for. */
-export type SuggestStage = 'scan' | 'devices' | 'model' | 'plan';
+export type { SuggestStage } from './constants';
+import type { SuggestStage } from './constants';
 
 /** What the panel shows. `seq` grows with every new state so stale replays can be ignored. */
 export type SuggestViewState =

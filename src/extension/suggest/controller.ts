@@ -13,7 +13,7 @@ import type { SuggestReport } from '../../core/shared/report';
 import { suggest } from '../../core/suggest';
 import { isPersistedState, type SuggestViewState, type WebviewToHost } from '../../core/shared/webview-protocol';
 import type { BatchAdvisor } from '../context';
-import { readSettings, type Settings } from '../settings';
+import { affectsPlan, readSettings, settingsFor, type Settings } from '../settings';
 import { SuggestPanel } from './panel';
 import { resolveTarget, targetFromPath, type SuggestTarget } from './target';
 
@@ -68,7 +68,15 @@ export class SuggestController implements vscode.Disposable {
       this.ctx.log.info('Suggest: no dataset picked.');
       return;
     }
-    await this.suggestFor(target, settings);
+    await this.suggestFor(target);
+  }
+
+  /** Settings changed: a shown suggestion whose plan they change is made again with the new values. */
+  onSettingsChanged(e: vscode.ConfigurationChangeEvent): void {
+    const target = this.lastTarget;
+    if (!target || !this.panel || this.state.kind === 'working' || !affectsPlan(e, target.path)) return;
+    this.ctx.log.info(`Suggest: settings changed for ${target.path}; suggesting again`);
+    void this.suggestFor(target);
   }
 
   cancel(): void {
@@ -109,7 +117,7 @@ export class SuggestController implements vscode.Disposable {
         this.cancel();
         return;
       case 'rerun':
-        if (this.lastTarget) void this.suggestFor(this.lastTarget, readSettings());
+        if (this.lastTarget) void this.suggestFor(this.lastTarget);
         else void this.run();
         return;
       case 'reveal':
@@ -155,7 +163,9 @@ export class SuggestController implements vscode.Disposable {
     return { config, notes };
   }
 
-  async suggestFor(target: SuggestTarget, settings: Settings): Promise<void> {
+  async suggestFor(target: SuggestTarget): Promise<void> {
+    // The settings of the target's own workspace folder (multi-root workspaces).
+    const settings = settingsFor(target.path);
     this.current?.abort();
     const abort = new AbortController();
     this.current = abort;

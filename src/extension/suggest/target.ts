@@ -10,12 +10,13 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
+import { IMAGE_EXTENSIONS } from '../../core/shared/constants';
 import type { Settings } from '../settings';
 
 export type SuggestTarget = { kind: 'config'; path: string } | { kind: 'folder'; path: string };
 
 export const CONFIG_SUFFIX = '.train.json';
-const IMAGE_EXTENSIONS = new Set(['.bmp', '.gif', '.jpeg', '.jpg', '.png']);
+const IMAGE_EXTENSION_SET: ReadonlySet<string> = new Set(IMAGE_EXTENSIONS.map((e) => `.${e}`));
 
 export function isConfigPath(p: string): boolean {
   return p.toLowerCase().endsWith(CONFIG_SUFFIX);
@@ -41,7 +42,7 @@ export async function looksLikeDataset(folder: string): Promise<boolean> {
     const dirs = entries.filter((e) => e.isDirectory() && !e.name.startsWith('.') && e.name !== 'node_modules').slice(0, 8);
     for (const d of dirs) {
       const inner = await readdir(join(folder, d.name), { withFileTypes: true });
-      if (inner.slice(0, 50).some((f) => f.isFile() && IMAGE_EXTENSIONS.has(extOf(f.name)))) return true;
+      if (inner.slice(0, 50).some((f) => f.isFile() && IMAGE_EXTENSION_SET.has(extOf(f.name)))) return true;
     }
   } catch {
     // unreadable: not a dataset

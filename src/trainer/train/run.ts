@@ -10,6 +10,7 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { TrainConfig } from '../../core/config';
 import { listDatasetFiles } from '../../core/dataset/list';
+import { batchAfterOom, IMAGE_EXTENSIONS_TEXT } from '../../core/shared/constants';
 import { learningRateAt, type TrainingPlan } from '../../core/shared/plan';
 import type { BackendName, BatchEvent, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
 import { initBackend } from '../backend';
@@ -71,7 +72,7 @@ function workspaceOf(runDir: string): string {
 }
 
 export function oomMessage(batchSize: number, accumulationSteps: number, cause: string): { message: string; suggestedBatchSize: number } {
-  const suggestedBatchSize = Math.max(1, Math.floor(batchSize / 2));
+  const suggestedBatchSize = batchAfterOom(batchSize);
   const keep = batchSize > 1 ? `, or ${suggestedBatchSize} with accumulationSteps ${accumulationSteps * 2} to keep the effective batch of ${batchSize * accumulationSteps}` : '';
   const first = cause.split('\n')[0] ?? cause;
   return {
@@ -228,7 +229,7 @@ async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: RunContext
   }
   const numClasses = listing.classNames.length;
   if (numClasses === 0) throw new BadInputError(`${config.dataset}: no class subfolders (expected <dataset>/<class>/<images>)`);
-  if (listing.files.length === 0) throw new BadInputError(`${config.dataset}: no images (.bmp .gif .jpeg .jpg .png) in its class folders`);
+  if (listing.files.length === 0) throw new BadInputError(`${config.dataset}: no images (${IMAGE_EXTENSIONS_TEXT}) in its class folders`);
   const split = splitFiles(listing.files, config.validationSplit, config.seed);
   if (split.train.length === 0) throw new BadInputError(`${config.dataset}: no training images left after the validation split of ${config.validationSplit}`);
   log('info', `Found ${listing.files.length} files belonging to ${numClasses} classes: ${split.train.length} for training, ${split.validation.length} for validation.`);

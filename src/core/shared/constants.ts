@@ -1,0 +1,38 @@
+/**
+ * One source for the names and rules several parts of the product use: image extensions, backend
+ * names, command ids, suggest stages, the default headroom, the memory budget and the
+ * out-of-memory halving rule. Browser-safe (the webviews use some of them).
+ */
+
+/** Extensions Keras `image_dataset_from_directory` loads (lower case, no dot). */
+export const IMAGE_EXTENSIONS = ['bmp', 'gif', 'jpeg', 'jpg', 'png'] as const;
+/** ".bmp .gif .jpeg .jpg .png", for messages. */
+export const IMAGE_EXTENSIONS_TEXT = IMAGE_EXTENSIONS.map((e) => `.${e}`).join(' ');
+
+/** TensorFlow.js backends, in the order `auto` tries them. */
+export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendName = (typeof BACKEND_NAMES)[number];
+
+/** Command ids (package.json contributes the same). */
+export const COMMANDS = {
+  suggest: 'batchAdvisor.suggest',
+  train: 'batchAdvisor.train',
+  showLog: 'batchAdvisor.showLog',
+} as const;
+
+/** The stages of a suggestion, in order. */
+export const SUGGEST_STAGES = ['scan', 'devices', 'model', 'plan'] as const;
+export type SuggestStage = (typeof SUGGEST_STAGES)[number];
+
+/** Fraction of free device memory kept free by default. */
+export const DEFAULT_HEADROOM = 0.1;
+
+/** The memory a plan may use: free memory less the headroom. */
+export function memoryBudget(freeBytes: number, headroom: number): number {
+  return Math.max(0, Math.floor(freeBytes * (1 - headroom)));
+}
+
+/** The batch to try after running out of memory at `batchSize`: half of it, at least 1. */
+export function batchAfterOom(batchSize: number): number {
+  return Math.max(1, Math.floor(batchSize / 2));
+}

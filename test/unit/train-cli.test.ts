@@ -7,7 +7,6 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { findWorkspaceRoot, progressLine, trainCommand, type TrainOptions } from '../../src/cli/train';
 import type { TrainEvent } from '../../src/core/shared/protocol';
@@ -15,19 +14,13 @@ import { readRun } from '../../src/core/runs';
 import type { TrainConfig } from '../../src/core/config';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import { planFor } from '../helpers/plan';
+import { Capture } from '../helpers/capture';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 
 const TRAINER = resolve(__dirname, '../../src/trainer/main.ts');
 const HELPER = resolve(__dirname, '../helpers/train-cli.ts');
 let root: string;
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 async function train(configPath: string, opts: TrainOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new Capture();

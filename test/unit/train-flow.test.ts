@@ -7,7 +7,6 @@ import { strict as assert } from 'node:assert';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { Writable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import { trainCommand, type TrainOptions } from '../../src/cli/train';
 import { loadConfigFile, withOverrides } from '../../src/core/config';
@@ -19,19 +18,13 @@ import type { BatchEvent, RunStartEvent, TrainEvent } from '../../src/core/share
 import { suggest } from '../../src/core/suggest';
 import { TrainFlow } from '../../src/core/train-flow';
 import { planFor } from '../helpers/plan';
+import { Capture } from '../helpers/capture';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 
 const TRAINER = resolve(__dirname, '../../src/trainer/main.ts');
 const GIB = 2 ** 30;
 let root: string;
 
-class Capture extends Writable {
-  text = '';
-  override _write(chunk: Buffer, _enc: string, cb: () => void): void {
-    this.text += chunk.toString();
-    cb();
-  }
-}
 
 function writeConfig(name: string, body: Record<string, unknown>): string {
   const path = join(root, `${name}.train.json`);

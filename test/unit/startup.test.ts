@@ -5,7 +5,7 @@
  * compiler in the bundles). Module loads are read from require.cache of a real `node dist/…` process.
  */
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { fork, spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,6 +15,7 @@ import { writeImage } from '../helpers/images';
 const ROOT = resolve(__dirname, '../..');
 const CLI = join(ROOT, 'dist', 'cli.js');
 const EXTENSION = join(ROOT, 'dist', 'extension.js');
+const TRAINER = join(ROOT, 'dist', 'trainer.js');
 const VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
 /** Files that must not be loaded at start: native sharp and the systeminformation bundle. */
 const HEAVY = [/[\\/]node_modules[\\/]sharp[\\/]/, /[\\/]node_modules[\\/]@img[\\/]/, /systeminformation/];
@@ -141,6 +142,28 @@ describe('what the CLI loads', () => {
       assert.ok(!text.includes('node_modules/ajv/dist/core.js'), `${bundle} bundles ajv's compiler`);
       assert.ok(!text.includes('node_modules/systeminformation/'), `${bundle} bundles systeminformation`);
     }
+  });
+});
+
+describe('the trainer process', () => {
+  it('describes a model (what suggest asks) without loading sharp', async () => {
+    const logFile = join(tmp, 'trainer-modules.json');
+    const env: NodeJS.ProcessEnv = { ...process.env, MODULE_LOG: logFile };
+    delete env.NODE_OPTIONS;
+    const child = fork(TRAINER, [], { execArgv: ['--require', join(tmp, 'module-log.js')], env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const described = await new Promise<{ type: string; description?: { totalParams: number } }>((res, rej) => {
+      child.on('error', rej);
+      child.on('message', (m: { type: string }) => {
+        if (m.type === 'ready') child.send({ v: 1, type: 'describe', id: 1, spec: { model: 'tutorial-cnn' }, inputShape: [28, 28, 1], numClasses: 10 });
+        else res(m);
+      });
+    });
+    const exited = new Promise((res) => child.on('exit', res));
+    child.disconnect();
+    await exited;
+    assert.equal(described.type, 'described');
+    assert.ok((described.description?.totalParams ?? 0) > 0);
+    assert.deepEqual(heavyIn(JSON.parse(readFileSync(logFile, 'utf8')) as string[]), []);
   });
 });
 

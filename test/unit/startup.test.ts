@@ -10,6 +10,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { PROTOCOL_VERSION } from '../../src/core/shared/protocol';
 import { writeImage } from '../helpers/images';
 
 const ROOT = resolve(__dirname, '../..');
@@ -151,17 +152,17 @@ describe('the trainer process', () => {
     const env: NodeJS.ProcessEnv = { ...process.env, MODULE_LOG: logFile };
     delete env.NODE_OPTIONS;
     const child = fork(TRAINER, [], { execArgv: ['--require', join(tmp, 'module-log.js')], env, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    const described = await new Promise<{ type: string; description?: { totalParams: number } }>((res, rej) => {
+    const described = await new Promise<{ type: string; message?: string; description?: { totalParams: number } }>((res, rej) => {
       child.on('error', rej);
       child.on('message', (m: { type: string }) => {
-        if (m.type === 'ready') child.send({ v: 1, type: 'describe', id: 1, spec: { model: 'tutorial-cnn' }, inputShape: [28, 28, 1], numClasses: 10 });
+        if (m.type === 'ready') child.send({ v: PROTOCOL_VERSION, type: 'describe', id: 1, spec: { model: 'tutorial-cnn' }, inputShape: [28, 28, 1], numClasses: 10 });
         else res(m);
       });
     });
     const exited = new Promise((res) => child.on('exit', res));
     child.disconnect();
     await exited;
-    assert.equal(described.type, 'described');
+    assert.equal(described.type, 'described', described.message);
     assert.ok((described.description?.totalParams ?? 0) > 0);
     assert.deepEqual(heavyIn(JSON.parse(readFileSync(logFile, 'utf8')) as string[]), []);
   });

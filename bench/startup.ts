@@ -1,7 +1,7 @@
 /**
  * Start-up benchmark: whole processes, timed from spawn to exit as a person waits for them.
  *
- *   npm run build && flock /tmp/bench.lock node --import tsx bench/startup.ts [--runs 7] [--files 50000]
+ *   npm run build && flock /tmp/bench.lock node --import tsx bench/startup.ts [--runs 7] [--files 50000] [--baseline other/cli.js]
  *
  * Runs, interleaved round by round (one warm-up round first, not counted):
  *   node -e 0, python3 -c "import PIL.Image"    the floors: starting Node, starting Python with PIL
@@ -9,6 +9,8 @@
  *   batch-advisor inspect <folder> --json       on bench/scan.ts's generated folder (50,000 small PNG/JPEG)
  *   python3 PIL loop                            walks the same folder, Image.open(p).size for each image
  * and prints best and median wall times, the inspect/PIL ratio, and the load average.
+ * `--baseline` adds `--help` and `inspect --json` of another build of the CLI (e.g. an older commit's
+ * dist/cli.js copied with its scan-worker.js into bench/.data/) to the same rounds, for a before/after.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -70,6 +72,11 @@ function time(c: Case): { ms: number; stdout: string } {
   return { ms, stdout: r.stdout };
 }
 
+function stringArg(name: string): string | undefined {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : undefined;
+}
+
 function pilAvailable(): string | undefined {
   const probe = spawnSync(PYTHON, ['-c', 'import PIL'], { encoding: 'utf8' });
   if (probe.error || probe.status !== 0) return `PIL is not importable by ${PYTHON}: install Debian's python3-pil (\`apt-get install -y python3-pil\`) to compare.`;
@@ -102,6 +109,15 @@ async function main(): Promise<void> {
   const pyFloor: Case = { name: 'python3 -c "import PIL.Image" (floor)', cmd: PYTHON, args: ['-c', 'import PIL.Image'] };
   const pil: Case = { name: `python3 PIL Image.open(p).size walk (${n})`, cmd: PYTHON, args: ['-c', PIL_WALK, dir], check: (s) => assertIncludes(s, String(files)) };
   const cases = pilNote ? [nodeFloor, help, ver, inspect] : [nodeFloor, help, ver, inspect, pyFloor, pil];
+  const baseline = stringArg('baseline');
+  if (baseline) {
+    const other = resolve(baseline);
+    if (!existsSync(other)) throw new Error(`--baseline ${baseline}: no such file`);
+    cases.push(
+      { name: 'baseline --help', cmd: process.execPath, args: [other, '--help'], check: help.check },
+      { name: `baseline inspect --json (${n})`, cmd: process.execPath, args: [other, 'inspect', dir, '--json'], check: inspect.check },
+    );
+  }
 
   console.log(`startup: ${runs} interleaved rounds of whole processes (+1 warm-up), ${availableParallelism()} CPUs, node ${process.version}`);
   console.log(`load average (1/5/15 min) at start: ${load()}`);

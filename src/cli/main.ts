@@ -5,15 +5,13 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConfigError, configForFolder, loadConfigFile, type TrainConfig } from '../core/config';
-import { DatasetInputError } from '../core/shared/dataset-types';
-import { inspectDataset } from '../core/dataset/inspect';
+import { version } from '../../package.json';
+import type { TrainConfig } from '../core/config';
+import { INPUT_ERROR_NAMES } from '../core/shared/errors';
 import { OPTIMIZERS, type OptimizerName } from '../core/shared/model';
-import { suggest, SuggestInputError } from '../core/suggest';
-import { TrainerError } from '../core/trainer-client';
-import { makeSample } from './make-sample';
-import { formatDataset, formatSuggest } from './report';
-import { trainCommand } from './train';
+
+// Each command imports what it needs when it runs (`import()`): `--help` and `--version` load no
+// dataset scanner, no config validator, no sharp and no systeminformation (issue #12).
 
 /** Bad input: exit 2 with one line on stderr. */
 class UsageError extends Error {}
@@ -63,9 +61,10 @@ interface SuggestFlags {
 }
 
 /** A folder or a *.train.json, with the command-line overrides applied. */
-function configFromInput(input: string, flags: SuggestFlags): TrainConfig {
+async function configFromInput(input: string, flags: SuggestFlags): Promise<TrainConfig> {
   const path = resolve(input);
   if (!existsSync(path)) throw new UsageError(`${input}: no such file or folder`);
+  const { configForFolder, loadConfigFile } = await import('../core/config.js');
   const base = statSync(path).isDirectory() ? configForFolder(path) : loadConfigFile(path);
   return {
     ...base,
@@ -101,6 +100,7 @@ function progressLine(): { update: (s: string) => void; done: () => void } {
 export function buildProgram(): Command {
   const program = new Command('batch-advisor')
     .description('Which batch size to use for your image dataset, device and model — and why.')
+    .version(version, '-V, --version', 'print the version')
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
 
@@ -113,6 +113,7 @@ export function buildProgram(): Command {
     .option('--image-size <HxW>', 'target size for the decoded-size estimate', parseImageSize)
     .addOption(new Option('--channels <n>', 'target channels (1, 3 or 4)').argParser(parseChannels))
     .action(async (folder: string, flags: { json?: boolean; validationSplit: number; imageSize?: [number, number]; channels?: 1 | 3 | 4 }) => {
+      const [{ inspectDataset }, { formatDataset }] = await Promise.all([import('../core/dataset/inspect.js'), import('./report.js')]);
       const bar = progressLine();
       const report = await inspectDataset(resolve(folder), {
         validationSplit: flags.validationSplit,
@@ -137,7 +138,8 @@ export function buildProgram(): Command {
     .option('--validation-split <f>', 'fraction held out for validation', parseFraction)
     .option('--headroom <f>', 'fraction of free memory kept free (default 0.1)', parseFraction)
     .action(async (input: string, flags: SuggestFlags) => {
-      const config = configFromInput(input, flags);
+      const config = await configFromInput(input, flags);
+      const [{ suggest }, { formatSuggest }] = await Promise.all([import('../core/suggest.js'), import('./report.js')]);
       const bar = progressLine();
       const report = await suggest(
         { config },
@@ -163,6 +165,7 @@ export function buildProgram(): Command {
     .option('--device-memory <GiB>', 'plan for a device with this much memory', parsePositive)
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
     .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number }) => {
+      const { trainCommand } = await import('./train.js');
       const code = await trainCommand(configPath, flags, {
         trainerScript: trainerScriptPath(),
         stdout: process.stdout,
@@ -177,6 +180,7 @@ export function buildProgram(): Command {
     .argument('[folder]', 'where to write it', 'samples/mnist')
     .option('--force', 'rewrite even if present')
     .action(async (folder: string, flags: { force?: boolean }) => {
+      const { makeSample } = await import('./make-sample.js');
       const r = await makeSample(resolve(folder), flags);
       out(r.created ? `Wrote ${r.images.toLocaleString('en-US')} images to ${r.folder}` : `Sample already present: ${r.images.toLocaleString('en-US')} images in ${r.folder}`);
     });
@@ -184,14 +188,11 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Errors about the user's input, recognised by name (core/shared/errors.ts): their modules load only with the commands that throw them. */
 function isBadInput(e: unknown): boolean {
-  return (
-    e instanceof UsageError ||
-    e instanceof ConfigError ||
-    e instanceof DatasetInputError ||
-    e instanceof SuggestInputError ||
-    (e instanceof TrainerError && e.kind === 'bad-input')
-  );
+  if (e instanceof UsageError) return true;
+  if (!(e instanceof Error)) return false;
+  return INPUT_ERROR_NAMES.has(e.name) || (e.name === 'TrainerError' && (e as { kind?: unknown }).kind === 'bad-input');
 }
 
 export async function main(argv: string[]): Promise<number> {
@@ -201,7 +202,7 @@ export async function main(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) {
-      // --help and --version exit 0; everything else commander rejects is bad usage.
+      // --help and --version (-V) exit 0; everything else commander rejects is bad usage.
       return e.exitCode === 0 ? 0 : 2;
     }
     const message = e instanceof Error ? e.message : String(e);

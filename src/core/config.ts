@@ -2,21 +2,18 @@
  * The `*.train.json` config: its type, defaults, and validation against the JSON schema shipped in
  * `schemas/train-config.schema.json` (the same file VS Code uses through `jsonValidation`).
  */
-import Ajv, { type ErrorObject } from 'ajv';
+import type { ErrorObject } from 'ajv';
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import schema from '../../schemas/train-config.schema.json';
+import { configValidator } from './config-validate';
 
 export { BACKENDS, DEFAULTS, explicitFields, type BackendChoice, type ExplicitField, type LoadingChoice, type TrainConfig, type TrainConfigFile } from './shared/config-types';
-import { DEFAULTS, explicitFields, type TrainConfig, type TrainConfigFile } from './shared/config-types';
+import { DEFAULTS, explicitFields, type TrainConfig } from './shared/config-types';
 
 /** Bad config: the message names the file and the field. */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
 }
-
-const ajv = new Ajv({ allErrors: true, strict: false });
-const validate = ajv.compile<TrainConfigFile>(schema);
 
 function describeError(e: ErrorObject): string {
   const field = e.instancePath ? e.instancePath.slice(1).replace(/\//g, '.') : '';
@@ -32,6 +29,7 @@ function describeError(e: ErrorObject): string {
 
 /** Validates parsed JSON; throws ConfigError naming `source` and the first offending field. */
 export function resolveConfig(raw: unknown, source: string): TrainConfig {
+  const validate = configValidator();
   if (!validate(raw)) {
     const errors = (validate.errors ?? []).filter((e) => e.keyword !== 'if' && e.keyword !== 'anyOf');
     const first = errors[0] ?? validate.errors?.[0];

@@ -1,13 +1,15 @@
 /**
  * The one object that owns the extension's state and disposables: the log channel, the Suggest
  * controller (command + panel + serializer), the CodeLens provider and the training command.
+ *
+ * Activation only registers: no I/O, and the commands' modules (the dataset scanner, the engine,
+ * the trainer client) are imported when a command first runs (`import()`; esbuild keeps them in
+ * dist/extension.js but runs them only then). Issue #12.
  */
 import * as vscode from 'vscode';
 import { COMMANDS } from '../core/shared/constants';
 import { SUGGEST_VIEW_TYPE } from '../core/shared/webview-protocol';
 import { TrainConfigCodeLensProvider, TRAIN_CONFIG_SELECTOR } from './codelens';
-import { SuggestController } from './suggest/controller';
-import { TrainCommand } from './train/command';
 
 export { COMMANDS } from '../core/shared/constants';
 
@@ -15,18 +17,23 @@ export class BatchAdvisor implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
   private readonly disposables: vscode.Disposable[] = [];
 
+  /** The Suggest controller, loaded on first use (command or a panel restored after a reload). */
+  private readonly suggest = this.onFirstUse('Suggest', async () => new (await import('./suggest/controller.js')).SuggestController(this));
+  /** The training command, loaded on first use. */
+  private readonly train = this.onFirstUse('Train', async () => new (await import('./train/command.js')).TrainCommand(this));
+
   constructor(readonly extension: vscode.ExtensionContext) {
     this.log = this.own(vscode.window.createOutputChannel('Batch Advisor', { log: true }));
     this.log.info(`Batch Advisor ${String(extension.extension.packageJSON.version)} activated (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'in Restricted Mode'})`);
 
-    const suggest = this.own(new SuggestController(this));
-    const train = this.own(new TrainCommand(this));
     const lenses = this.own(new TrainConfigCodeLensProvider());
-
-    this.own(vscode.window.registerWebviewPanelSerializer(SUGGEST_VIEW_TYPE, suggest.serializer));
+    const serializer: vscode.WebviewPanelSerializer<unknown> = {
+      deserializeWebviewPanel: async (panel, state) => (await this.suggest()).serializer.deserializeWebviewPanel(panel, state),
+    };
+    this.own(vscode.window.registerWebviewPanelSerializer(SUGGEST_VIEW_TYPE, serializer));
     this.own(vscode.languages.registerCodeLensProvider(TRAIN_CONFIG_SELECTOR, lenses));
-    this.own(vscode.commands.registerCommand(COMMANDS.suggest, (arg?: unknown) => suggest.run(arg)));
-    this.own(vscode.commands.registerCommand(COMMANDS.train, (arg?: unknown) => train.run(arg)));
+    this.own(vscode.commands.registerCommand(COMMANDS.suggest, async (arg?: unknown) => (await this.suggest()).run(arg)));
+    this.own(vscode.commands.registerCommand(COMMANDS.train, async (arg?: unknown) => (await this.train()).run(arg)));
     this.own(vscode.commands.registerCommand(COMMANDS.showLog, () => this.log.show(true)));
     this.own(
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
@@ -34,6 +41,20 @@ export class BatchAdvisor implements vscode.Disposable {
         lenses.refresh();
       }),
     );
+  }
+
+  /** `load()` once, on the first call; the result is owned (disposed with the extension) and logged with its load time. */
+  private onFirstUse<T extends vscode.Disposable>(name: string, load: () => Promise<T>): () => Promise<T> {
+    let loaded: Promise<T> | undefined;
+    return () => {
+      loaded ??= (async () => {
+        const started = performance.now();
+        const value = this.own(await load());
+        this.log.info(`${name}: loaded on first use in ${(performance.now() - started).toFixed(1)} ms`);
+        return value;
+      })();
+      return loaded;
+    };
   }
 
   get extensionUri(): vscode.Uri {

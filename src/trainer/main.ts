@@ -4,7 +4,6 @@
  */
 import { parseHostMessage, PROTOCOL_VERSION, type HostMessage, type TrainerMessage } from '../core/shared/protocol';
 import { describeModelSpec } from './models/describe';
-import { runTraining } from './train/run';
 import { classifyError } from './errors';
 import { enableProdMode } from './tf';
 
@@ -33,6 +32,8 @@ async function handle(msg: HostMessage): Promise<void> {
     }
     case 'train': {
       stopController = new AbortController();
+      // Imported when a run starts: `describe` (what `suggest` asks for) never loads sharp or the data pipeline.
+      const { runTraining } = await import('./train/run.js');
       await runTraining(msg, send, stopController.signal);
       stopController = undefined;
       return;

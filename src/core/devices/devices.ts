@@ -86,6 +86,7 @@ export function gpusFromControllers(controllers: GraphicsControllerLike[]): Devi
 }
 
 let siModule: Promise<SystemInfoLike> | undefined;
+/** Loaded when devices are first read, never at start-up: the bundles require it from dist/vendor/systeminformation.js (esbuild.mjs). */
 function loadSystemInformation(): Promise<SystemInfoLike> {
   siModule ??= import('systeminformation').then((m) => (m.default ?? m) as unknown as SystemInfoLike);
   return siModule;

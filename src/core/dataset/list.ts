@@ -32,3 +32,13 @@ export async function listDatasetFiles(rootArg: string, opts: { signal?: AbortSi
   }
   return { classNames, files };
 }
+
+/**
+ * Why a dataset with these classes cannot train a classifier, or undefined when it can: Keras
+ * makes one label per class folder, and a single class gives tfjs's "oneHot: depth must be >=2".
+ */
+export function tooFewClasses(root: string, classNames: readonly string[]): string | undefined {
+  if (classNames.length === 0) return `${root}: no class subfolders (expected <dataset>/<class>/<images>)`;
+  if (classNames.length === 1) return `${root} has only one class folder (${classNames[0]}): a classifier needs at least two classes, so add one subfolder per class.`;
+  return undefined;
+}

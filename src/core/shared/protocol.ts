@@ -153,11 +153,14 @@ export interface RunEndEvent {
   /** For an out-of-memory failure: a batch size that should fit. */
   suggestedBatchSize?: number;
   error?: TrainerErrorKind;
+  /** For a diverged run: the global optimizer step whose loss was first non-finite. */
+  divergedAtStep?: number;
 }
 
 export type TrainEvent = RunStartEvent | BatchEvent | EpochEvent | SkippedFileEvent | RunEndEvent | BackendEvent | LogEvent;
 
-export type TrainerErrorKind = 'oom' | 'bad-input' | 'internal';
+/** 'diverged': the loss became NaN or infinite (the run stopped; the last finite model is kept). */
+export type TrainerErrorKind = 'oom' | 'bad-input' | 'diverged' | 'internal';
 
 export interface ErrorMessage {
   v: typeof PROTOCOL_VERSION;

@@ -66,7 +66,9 @@ interface SuggestFlags {
 function configFromInput(input: string, flags: SuggestFlags): TrainConfig {
   const path = resolve(input);
   if (!existsSync(path)) throw new UsageError(`${input}: no such file or folder`);
-  const base = statSync(path).isDirectory() ? configForFolder(path) : loadConfigFile(path);
+  const isFolder = statSync(path).isDirectory();
+  if (!isFolder && !/\.json$/i.test(path)) throw new UsageError(`${input} is neither a dataset folder nor a .train.json config: pass the folder that holds one subfolder per class, or a *.train.json`);
+  const base = isFolder ? configForFolder(path) : loadConfigFile(path);
   return {
     ...base,
     ...(flags.imageSize ? { imageSize: flags.imageSize } : {}),

@@ -59,6 +59,7 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     loading: c.loading ?? DEFAULTS.loading,
     backend: c.backend ?? DEFAULTS.backend,
     ...(c.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: c.deviceMemoryGiB } : {}),
+    ...(c.nanPatience !== undefined ? { nanPatience: c.nanPatience } : {}),
     explicit: explicitFields(c),
   };
 }
@@ -74,10 +75,14 @@ export function loadConfigFile(path: string): TrainConfig {
       code === 'ENOENT' ? `${path}: no such file` : code === 'EISDIR' ? `${path}: is a folder, not a config file` : `${path}: cannot be read (${code ?? String(e)})`,
     );
   }
+  // Editors on Windows may save UTF-8 with a byte order mark; JSON.parse rejects it, people cannot see it.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
+    // Never echo binary bytes (an image passed by mistake) to a terminal.
+    if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text.slice(0, 512))) throw new ConfigError(`${path}: not a config file (binary content; a config is a *.train.json text file)`);
     throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
   }
   return resolveConfig(raw, path);

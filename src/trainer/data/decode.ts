@@ -5,6 +5,8 @@
  * Images larger than `maxPixels` are refused from their header, before any pixel is decoded
  * (sharp's `limitInputPixels`). GIFs give their first frame (Keras semantics).
  */
+import { decode as decodeBmpData } from 'bmp-ts';
+import { open, readFile } from 'node:fs/promises';
 import sharp from 'sharp';
 
 /** 50 megapixels: a 7071×7071 image, 200 MB as RGBA. */
@@ -35,7 +37,10 @@ export async function decodeImage(path: string, opts: DecodeOptions): Promise<Ui
   configureSharp();
   const [height, width] = opts.imageSize;
   const maxPixels = opts.maxPixels ?? DEFAULT_MAX_PIXELS;
-  let img = sharp(path, { limitInputPixels: maxPixels, pages: 1, failOn: 'error' }).resize(width, height, { fit: 'fill', kernel: 'linear' });
+  // sharp (libvips) has no BMP loader; Keras decodes BMP, so BMP data (by content, as Keras) is
+  // decoded with bmp-ts and handed to sharp as raw RGBA.
+  const bmp = await readBmpIfBmp(path, maxPixels);
+  let img = (bmp ?? sharp(path, { limitInputPixels: maxPixels, pages: 1, failOn: 'error' })).resize(width, height, { fit: 'fill', kernel: 'linear' });
   if (opts.channels === 1) img = img.removeAlpha().toColourspace('b-w');
   else if (opts.channels === 3) img = img.removeAlpha().toColourspace('srgb');
   else img = img.ensureAlpha().toColourspace('srgb');
@@ -69,4 +74,54 @@ async function explain(path: string, e: unknown, maxPixels: number): Promise<Ski
   if (code === 'ENOENT') return new SkipFileError('file disappeared');
   if (code === 'EACCES' || code === 'EPERM') return new SkipFileError('permission denied');
   return new SkipFileError(`cannot be decoded: ${message.split('\n')[0]}`);
+}
+
+/** The first bytes of a BMP file ("BM"). */
+async function isBmp(path: string): Promise<boolean> {
+  let fh;
+  try {
+    fh = await open(path, 'r');
+  } catch (e) {
+    throw await explain(path, e, 0);
+  }
+  try {
+    const b = Buffer.alloc(2);
+    const { bytesRead } = await fh.read(b, 0, 2, 0);
+    return bytesRead === 2 && b[0] === 0x42 && b[1] === 0x4d;
+  } finally {
+    await fh.close();
+  }
+}
+
+/**
+ * A sharp input of raw RGBA pixels for a BMP file, or undefined for other formats. The pixel limit
+ * is checked from the header before decoding. 24-bit and palette BMPs have no alpha (opaque).
+ */
+export async function readBmpIfBmp(path: string, maxPixels: number): Promise<sharp.Sharp | undefined> {
+  if (!(await isBmp(path))) return undefined;
+  let data: Buffer;
+  try {
+    data = await readFile(path);
+  } catch (e) {
+    throw await explain(path, e, maxPixels);
+  }
+  if (data.length < 26) throw new SkipFileError('cannot be decoded: truncated BMP header');
+  const w = Math.abs(data.readInt32LE(18));
+  const h = Math.abs(data.readInt32LE(22));
+  if (w * h > maxPixels) throw new SkipFileError(`too large: ${w}×${h} = ${((w * h) / 1e6).toFixed(1)} MP, over the ${(maxPixels / 1e6).toFixed(0)} MP limit (not decoded)`);
+  let bmp: ReturnType<typeof decodeBmpData>;
+  try {
+    bmp = decodeBmpData(data, { toRGBA: true });
+  } catch (e) {
+    throw new SkipFileError(`cannot be decoded: not a readable BMP (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`);
+  }
+  const width = bmp.width;
+  const height = Math.abs(bmp.height);
+  const rgba = bmp.data;
+  if (!(width > 0 && height > 0) || rgba.length < width * height * 4) throw new SkipFileError('cannot be decoded: truncated or malformed BMP pixel data');
+  // Only 32-bit BMPs carry alpha, and many of those leave it 0: then the image is opaque too.
+  let hasAlpha = false;
+  if (bmp.bitPP === 32) for (let i = 3; i < width * height * 4 && !hasAlpha; i += 4) hasAlpha = rgba[i] !== 0;
+  if (!hasAlpha) for (let i = 3; i < width * height * 4; i += 4) rgba[i] = 255;
+  return sharp(rgba.subarray(0, width * height * 4), { raw: { width, height, channels: 4 } });
 }

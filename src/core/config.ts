@@ -64,6 +64,15 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
   };
 }
 
+/** Control characters (other than tab, newlines, form feed) or undecodable bytes near the start: not a text file. */
+function looksBinary(text: string): boolean {
+  for (let i = 0; i < Math.min(text.length, 512); i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0c && c !== 0x0d) || c === 0xfffd) return true;
+  }
+  return false;
+}
+
 /** Reads, parses and validates a config file; every failure is a ConfigError naming the file. */
 export function loadConfigFile(path: string): TrainConfig {
   let text: string;
@@ -82,7 +91,7 @@ export function loadConfigFile(path: string): TrainConfig {
     raw = JSON.parse(text);
   } catch (e) {
     // Never echo binary bytes (an image passed by mistake) to a terminal.
-    if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text.slice(0, 512))) throw new ConfigError(`${path}: not a config file (binary content; a config is a *.train.json text file)`);
+    if (looksBinary(text)) throw new ConfigError(`${path}: not a config file (binary content; a config is a *.train.json text file)`);
     throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
   }
   return resolveConfig(raw, path);

@@ -14,7 +14,7 @@
  */
 import { join, resolve, sep } from 'node:path';
 import { CORRUPT, DENIED, IO_ERROR, OK, Prober, TYPE_NAMES, ZERO_BYTE, probeBatch, type BatchResult, type ProbeFs } from './probe';
-import type { DatasetProblem, DatasetReport, Distribution, HistogramBin, InspectOptions, ProblemKind } from '../shared/dataset-types';
+import { MAX_IMAGE_PIXELS, type DatasetProblem, type DatasetReport, type Distribution, type HistogramBin, type InspectOptions, type ProblemKind } from '../shared/dataset-types';
 import { SUPPORTED_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS, abortError, extensionOf, nodeWalkFs, readRoot, walkClass, type WalkFs } from './walk';
 import { ScanPool } from './pool';
 
@@ -203,7 +203,7 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
     }
     for (const name of listing.rootSymlinks) {
       const p = join(root, name);
-      problem('symlink-skipped', p, `${p} is a symbolic link and is skipped (links are not followed): replace it with the real folder or file if it belongs to the dataset.`);
+      problem('symlink-skipped', p, `${p} is a symbolic link directly in the dataset folder that does not lead to a folder, so it is not a class (Keras ignores it): move it into a class folder or remove it.`);
     }
     if (classNames.length === 0) {
       problem('no-classes', root, `${root} has no class subfolders: put the images in one subfolder per class (${join(root, '<class>', '<image>.png')}).`);
@@ -229,6 +229,11 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
             } else {
               problem('corrupt', p, `${p} is not a readable ${ext.toUpperCase()} image (unrecognised header): re-export it or remove it.`);
             }
+            continue;
+          }
+          const pixels = (r.width[i] as number) * (r.height[i] as number);
+          if (pixels > MAX_IMAGE_PIXELS) {
+            problem('too-large', p, `${p} is ${r.width[i]}×${r.height[i]} = ${(pixels / 1e6).toFixed(1)} MP, over the ${MAX_IMAGE_PIXELS / 1e6} MP limit: training skips it (not counted); downscale it to use it.`);
             continue;
           }
           if (type !== named) {
@@ -348,9 +353,17 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
           }
           continue;
         }
-        for (const name of dir.symlinks) {
+        for (const name of dir.linkedDirs) {
           const p = join(dir.dir, name);
-          note('symlink-skipped', p, `${p} is a symbolic link and is skipped (links are not followed): replace it with the real file or folder if it belongs to the dataset.`);
+          note('symlink-skipped', p, `${p} is a symbolic link to a folder inside a class folder, which is not descended into (as Keras, follow_links=False): replace it with the real folder if its images belong to the dataset.`);
+        }
+        for (const name of dir.brokenLinks) {
+          const p = join(dir.dir, name);
+          note('symlink-skipped', p, `${p} is a symbolic link to nothing (its target is missing), so it is skipped: fix or remove the link.`);
+        }
+        for (const name of dir.badNames) {
+          const p = join(dir.dir, name);
+          note('bad-file-name', p, `${p} has a name that is not valid UTF-8 (shown with �), so it cannot be opened by name and is skipped: rename it.`);
         }
         for (const name of dir.files) {
           filesSeen++;

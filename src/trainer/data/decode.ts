@@ -8,9 +8,10 @@
 import { decode as decodeBmpData } from 'bmp-ts';
 import { open, readFile } from 'node:fs/promises';
 import sharp from 'sharp';
+import { MAX_IMAGE_PIXELS } from '../../core/shared/dataset-types';
 
-/** 50 megapixels: a 7071×7071 image, 200 MB as RGBA. */
-export const DEFAULT_MAX_PIXELS = 50_000_000;
+/** 50 megapixels (the inspection reports larger images as too large with the same limit). */
+export const DEFAULT_MAX_PIXELS = MAX_IMAGE_PIXELS;
 
 export interface DecodeOptions {
   /** [height, width] */

@@ -9,9 +9,10 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { TrainConfig } from '../../core/config';
-import { listDatasetFiles, tooFewClasses } from '../../core/dataset/list';
 import { WASM_HEAP_MAX, estimateMemory, maxBatchSize } from '../../core/memory';
 import { batchAfterOom, IMAGE_EXTENSIONS_TEXT } from '../../core/shared/constants';
+import { describeFsError } from '../../core/runs';
+import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../../core/dataset/list';
 import { learningRateAt, type TrainingPlan } from '../../core/shared/plan';
 import type { BackendName, BatchEvent, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
 import { initBackend } from '../backend';
@@ -130,14 +131,29 @@ class GpuMemoryPoller {
 }
 
 export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) => void, signal: AbortSignal, hooks: RunHooks = hooksFromEnv()): Promise<void> {
-  const files = new RunFiles(msg.runDir);
+  let files: RunFiles;
+  try {
+    files = new RunFiles(msg.runDir);
+  } catch (e) {
+    send({ v: 2, type: 'run-end', time: now(), status: 'failed', error: 'bad-input', message: `cannot write the run folder ${msg.runDir}: ${describeFsError(e)}` });
+    return;
+  }
   let ended = false;
+  let writeFailed = false;
   const emit = (ev: TrainEvent): void => {
     if (ended) return;
     try {
       files.event(ev);
-    } catch {
-      /* a full disk must not stop the run from reporting to the host */
+    } catch (e) {
+      // A full disk must not stop the run from reporting to the host; say so once.
+      if (!writeFailed) {
+        writeFailed = true;
+        try {
+          send({ v: 2, type: 'log', level: 'warn', message: `cannot write ${files.dir}/metrics.jsonl: ${describeFsError(e)}; events reach this window only until it is fixed` });
+        } catch {
+          /* the host is gone too */
+        }
+      }
     }
     try {
       send(ev);
@@ -174,7 +190,11 @@ export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) =
     } else {
       const { kind, message } = classifyError(e);
       const short = e instanceof Error ? e.message : String(e);
-      if (kind === 'internal') files.log('error', message); // the stack, for the record
+      try {
+        if (kind === 'internal') files.log('error', message); // the stack, for the record
+      } catch {
+        /* the disk is full: the host still gets the run-end */
+      }
       end({ status: 'failed', error: kind, message: short });
     }
   } finally {
@@ -265,8 +285,9 @@ async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: RunContext
     throw new BadInputError(e instanceof Error ? e.message : String(e));
   }
   const numClasses = listing.classNames.length;
-  const classes = tooFewClasses(config.dataset, listing.classNames);
+  const classes = tooFewClasses(config.dataset, listing.classNames) ?? unreadableClassFolder(listing);
   if (classes) throw new BadInputError(classes);
+  for (const u of listing.unreadable) log('warn', `Folder ${u.path} cannot be read (${u.code}): its images are not used.`);
   if (listing.files.length === 0) throw new BadInputError(`${config.dataset}: no images (${IMAGE_EXTENSIONS_TEXT}) in its class folders`);
   const split = splitFiles(listing.files, config.validationSplit, config.seed);
   if (split.train.length === 0) throw new BadInputError(`${config.dataset}: no training images left after the validation split of ${config.validationSplit}`);

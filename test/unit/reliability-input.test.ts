@@ -78,6 +78,56 @@ describe('BMP images (Keras decodes them)', () => {
   });
 });
 
+describe('images of every kind Keras reads', () => {
+  test('CMYK JPEG, 16-bit PNG, palette PNG, RGBA PNG, grayscale PNG and an animated GIF (first frame) all decode to the asked shape', async () => {
+    const raw = Buffer.alloc(8 * 16 * 3);
+    for (let i = 0; i < raw.length; i++) raw[i] = i < raw.length / 2 ? 200 : 20;
+    const half = { raw: { width: 8, height: 8, channels: 3 as const } };
+    const d = join(root, 'kinds');
+    mkdirSync(d, { recursive: true });
+    const variants: [string, Buffer][] = [
+      ['cmyk.jpg', await sharp(raw.subarray(0, 192), half).toColourspace('cmyk').jpeg().toBuffer()],
+      ['16bit.png', await sharp(raw.subarray(0, 192), half).toColourspace('rgb16').png().toBuffer()],
+      ['palette.png', await sharp(raw.subarray(0, 192), half).png({ palette: true }).toBuffer()],
+      ['rgba.png', await sharp(raw.subarray(0, 192), half).ensureAlpha(0.5).png().toBuffer()],
+      ['gray.png', await sharp(raw.subarray(0, 192), half).toColourspace('b-w').png().toBuffer()],
+      ['animated.gif', await sharp(raw, { raw: { width: 8, height: 16, channels: 3, pageHeight: 8 } as never }).gif().toBuffer()],
+    ];
+    for (const [name, buf] of variants) {
+      writeFileSync(join(d, name), buf);
+      for (const channels of [1, 3, 4] as const) {
+        const px = await decodeImage(join(d, name), { imageSize: [4, 4], channels });
+        assert.equal(px.length, 4 * 4 * channels, `${name} × ${channels}`);
+      }
+    }
+    // The animated GIF gives its first (bright) frame.
+    const first = await decodeImage(join(d, 'animated.gif'), { imageSize: [4, 4], channels: 1 });
+    assert.ok(first.every((v) => v > 150), `first frame: ${[...first].join(',')}`);
+  });
+
+  test('a truncated JPEG has one meaningful skip reason, even with many decodes at once; WebP named .png is skipped as inspect says', async () => {
+    const d = join(root, 'trunc');
+    mkdirSync(d, { recursive: true });
+    const raw = Buffer.alloc(64 * 64 * 3);
+    for (let i = 0; i < raw.length; i++) raw[i] = (i * 7) % 256;
+    const jpg = await sharp(raw, { raw: { width: 64, height: 64, channels: 3 } }).jpeg().toBuffer();
+    const png = await sharp(raw, { raw: { width: 64, height: 64, channels: 3 } }).png().toBuffer();
+    const jobs: Promise<string>[] = [];
+    for (let i = 0; i < 40; i++) {
+      const p = join(d, `${i}.jpg`);
+      writeFileSync(p, i % 2 ? jpg.subarray(0, Math.floor(jpg.length * (0.2 + (i % 7) / 10))) : jpg);
+      const q = join(d, `${i}.png`);
+      writeFileSync(q, i % 2 ? png.subarray(0, Math.floor(png.length * 0.6)) : png);
+      for (const f of [p, q]) jobs.push(decodeImage(f, { imageSize: [8, 8], channels: 3 }).then(() => 'ok', (e: Error) => e.message));
+    }
+    const reasons = new Set(await Promise.all(jobs));
+    assert.deepEqual([...reasons].sort(), ['cannot be decoded: the JPEG data is truncated or corrupt', 'cannot be decoded: the PNG data is truncated or corrupt', 'ok']);
+    const webp = join(d, 'webp.png');
+    writeFileSync(webp, await sharp(raw, { raw: { width: 64, height: 64, channels: 3 } }).webp().toBuffer());
+    await assert.rejects(decodeImage(webp, { imageSize: [8, 8], channels: 3 }), /not a PNG, JPEG, GIF or BMP image/);
+  });
+});
+
 describe('a single class is refused up front', () => {
   test('train (checkDataset) and suggest say so, naming the folder and the class', async () => {
     const config = configForFolder(join(root, 'single'));

@@ -5,7 +5,8 @@
  * access in the product's code, and run names that cannot leave the runs folder.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { describe, test } from 'node:test';
@@ -91,5 +92,42 @@ describe('run names', () => {
     } finally {
       rmSync(ws, { recursive: true, force: true });
     }
+  });
+});
+
+describe('e2e setup', () => {
+  const APT_WAIT = resolve(__dirname, '../e2e/apt-wait.sh');
+  /** Runs apt_wait with a fake apt-get that reports a held lock `locked` times, then succeeds. */
+  function aptWait(locked: number, timeout: number): { code: number | null; out: string; calls: number } {
+    const dir = mkdtempSync(join(tmpdir(), 'ba-apt-'));
+    try {
+      const fake = join(dir, 'apt-get');
+      writeFileSync(
+        fake,
+        `#!/usr/bin/env bash\nn=$(cat "${dir}/n" 2>/dev/null || echo 0); echo $((n+1)) > "${dir}/n"\nif [ "$n" -lt ${locked} ]; then echo "E: Could not get lock /var/lib/dpkg/lock-frontend. It is held by process 123 (apt-get)" >&2; exit 100; fi\necho done\n`,
+      );
+      chmodSync(fake, 0o755);
+      const r = spawnSync('bash', ['-c', `log() { echo "[log] $*"; }; SUDO=""; source "${APT_WAIT}"; apt_wait install -y x`], {
+        env: { ...process.env, PATH: `${dir}:${process.env.PATH ?? ''}`, APT_LOCK_TIMEOUT: String(timeout), APT_LOCK_POLL: '0.1' },
+        encoding: 'utf8',
+        timeout: 30_000,
+      });
+      return { code: r.status, out: r.stdout + r.stderr, calls: Number(readFileSync(join(dir, 'n'), 'utf8')) };
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
+  test('apt held by another process: setup waits and retries, then installs', () => {
+    const r = aptWait(3, 60);
+    assert.equal(r.code, 0, r.out);
+    assert.equal(r.calls, 4);
+    assert.match(r.out, /apt is locked by another process; waiting/);
+  });
+
+  test('apt held past the timeout: setup fails with apt\'s own message', () => {
+    const r = aptWait(1000, 1);
+    assert.notEqual(r.code, 0);
+    assert.match(r.out, /Could not get lock/);
   });
 });

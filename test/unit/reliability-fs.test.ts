@@ -173,3 +173,47 @@ describe('run folder on a read-only or full disk', () => {
     }
   });
 });
+
+describe('files that change during a scan, and model files', () => {
+  test('a file deleted between listing and probing is reported as vanished, not corrupt', async () => {
+    const ds = join(root, 'vanish');
+    await png(join(ds, 'a', '0.png'));
+    await png(join(ds, 'b', '0.png'));
+    await png(join(ds, 'b', 'gone.png'));
+    const real = await import('node:fs');
+    const probeFs = {
+      openSync: (p: string, f: string): number => {
+        if (p.endsWith('gone.png')) throw Object.assign(new Error(`ENOENT: no such file or directory, open '${p}'`), { code: 'ENOENT' });
+        return real.openSync(p, f);
+      },
+      readSync: real.readSync,
+      fstatSync: real.fstatSync,
+      closeSync: real.closeSync,
+    };
+    const report = await inspectDataset(ds, { probeFs });
+    assert.equal(report.totalImages, 2);
+    const v = report.problems.filter((p) => p.kind === 'vanished');
+    assert.equal(v.length, 1);
+    assert.match(v[0]!.message, /gone\.png disappeared during the scan/);
+  });
+
+  test('a huge model.json and a weight shard outside the model folder are refused with the file named', async () => {
+    const { loadLayersModelFromFile } = await import('../../src/trainer/model-io');
+    const d = join(root, 'models');
+    mkdirSync(d, { recursive: true });
+    const huge = join(d, 'huge.json');
+    writeFileSync(huge, '');
+    (await import('node:fs')).truncateSync(huge, 200 * 2 ** 20); // sparse: no disk used
+    await assert.rejects(loadLayersModelFromFile(huge), /huge\.json: 200 MiB is too large for a model\.json/);
+    const escaping = join(d, 'escape.json');
+    writeFileSync(
+      escaping,
+      JSON.stringify({
+        format: 'layers-model',
+        modelTopology: { class_name: 'Sequential', config: { name: 's', layers: [{ class_name: 'Dense', config: { units: 2, batch_input_shape: [null, 3] } }] } },
+        weightsManifest: [{ paths: ['../../../etc/passwd'], weights: [{ name: 'dense/kernel', shape: [3, 2], dtype: 'float32' }] }],
+      }),
+    );
+    await assert.rejects(loadLayersModelFromFile(escaping), /weight shard "\.\.\/\.\.\/\.\.\/etc\/passwd" is outside the model's folder/);
+  });
+});

@@ -109,6 +109,25 @@ describe('stop before the trainer has set up its run', () => {
   });
 });
 
+describe('stop while preloading', () => {
+  test('a stop that arrives while images are preloaded ends the run as stopped before any step', async () => {
+    const cfg = config({ loading: 'preload' });
+    const p = planFor({ ...cfg, batchSize: 8 });
+    const runDir = createRunDir(join(dir, 'ws'), cfg, p);
+    const ac = new AbortController();
+    const events: TrainEvent[] = [];
+    await runTraining({ v: 2, type: 'train', id: 1, config: cfg, runDir, plan: { ...p, loading: { strategy: 'preload', reason: 'test' } } }, (m) => {
+      const e = m as TrainEvent;
+      events.push(e);
+      if (e.type === 'log' && e.message.startsWith('loading: preload')) ac.abort(); // the pipeline starts decoding next
+    }, ac.signal, { pipeline: { concurrency: 1 } });
+    const end = runEnd(events);
+    assert.equal(end.status, 'stopped', end.message);
+    assert.equal(events.filter((e) => e.type === 'batch').length, 0);
+    assert.equal(readRun(runDir).runEnd?.status, 'stopped');
+  });
+});
+
 describe('non-finite loss', () => {
   test('SGD at a diverging learning rate → run-end failed "diverged" at the first non-finite step, no NaN model saved', async () => {
     const { events, runDir } = await run(config({ optimizer: 'sgd', epochs: 3 }), 8, {}, { learningRate: { value: 1e12, rule: 'none', base: 1e12, baseBatchSize: 8 } as TrainingPlan['learningRate'] });

@@ -251,6 +251,8 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
           problem('corrupt', p, `${p} is not a readable ${ext.toUpperCase()} image (unreadable or truncated header): re-export it or remove it.`);
         } else if (st === DENIED) {
           problem('permission-denied', p, `${p} cannot be read (permission denied): fix its permissions (e.g. chmod a+r) or remove it.`);
+        } else if (st === IO_ERROR && errs?.get(i) === 'ENOENT') {
+          problem('vanished', p, `${p} disappeared during the scan (deleted or moved while it was read), so it is not counted: scan again once the folder is settled.`);
         } else if (st === IO_ERROR) {
           problem('corrupt', p, `${p} could not be read (${errs?.get(i) ?? 'I/O error'}): check the file and re-copy it.`);
         }

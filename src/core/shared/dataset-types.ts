@@ -12,7 +12,8 @@ export type ProblemKind =
   | 'permission-denied'
   | 'symlink-skipped'
   | 'too-large'
-  | 'bad-file-name';
+  | 'bad-file-name'
+  | 'vanished';
 
 /**
  * Images with more pixels than this are refused from their header, before any pixel is decoded,

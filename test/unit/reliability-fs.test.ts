@@ -217,3 +217,22 @@ describe('files that change during a scan, and model files', () => {
     await assert.rejects(loadLayersModelFromFile(escaping), /weight shard "\.\.\/\.\.\/\.\.\/etc\/passwd" is outside the model's folder/);
   });
 });
+
+describe('huge and deep folders', () => {
+  test('10,000 images in one class and an image 120 folders deep: inspect and the trainer listing agree', async () => {
+    const ds = join(root, 'big');
+    const bytes = await sharp(Buffer.alloc(8 * 8 * 3, 90), { raw: { width: 8, height: 8, channels: 3 } }).png().toBuffer();
+    mkdirSync(join(ds, 'many'), { recursive: true });
+    for (let i = 0; i < 10_000; i++) writeFileSync(join(ds, 'many', `${i}.png`), bytes);
+    let deep = join(ds, 'deep');
+    for (let i = 0; i < 120; i++) deep = join(deep, `d${i}`);
+    mkdirSync(deep, { recursive: true });
+    writeFileSync(join(deep, 'bottom.png'), bytes);
+    const list = await listDatasetFiles(ds);
+    const report = await inspectDataset(ds);
+    assert.equal(list.files.length, 10_001);
+    assert.equal(report.totalImages, 10_001);
+    assert.deepEqual(report.classes, [{ name: 'deep', count: 1 }, { name: 'many', count: 10_000 }]);
+    assert.ok(list.files[0]!.path.endsWith('bottom.png'));
+  });
+});

@@ -19,6 +19,7 @@ import { createRunDir, RunDirError, runsRoot, type RunDirFs } from '../../src/co
 import { classifyError } from '../../src/core/shared/errors';
 import { decodeImage, SkipFileError } from '../../src/trainer/data/decode';
 import { ImagePipeline } from '../../src/trainer/data/pipeline';
+import { loadLayersModelFromFile } from '../../src/trainer/model-io';
 import { RunFiles } from '../../src/trainer/train/run-files';
 import type { tf } from '../../src/trainer/tf';
 
@@ -198,7 +199,6 @@ describe('files that change during a scan, and model files', () => {
   });
 
   test('a huge model.json and a weight shard outside the model folder are refused with the file named', async () => {
-    const { loadLayersModelFromFile } = await import('../../src/trainer/model-io');
     const d = join(root, 'models');
     mkdirSync(d, { recursive: true });
     const huge = join(d, 'huge.json');

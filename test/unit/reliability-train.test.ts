@@ -13,6 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
 import { createRunDir, readRun } from '../../src/core/runs';
 import type { TrainEvent, TrainerMessage } from '../../src/core/shared/protocol';
+import { inspectDataset } from '../../src/core/dataset/inspect';
 import { classifyError as classifyTrainerError, isOutOfMemory } from '../../src/trainer/errors';
 import { initBackend } from '../../src/trainer/backend';
 import { buildModel } from '../../src/trainer/models/zoo';
@@ -106,6 +107,29 @@ describe('stop before the trainer has set up its run', () => {
     assert.equal(rec.runEnd?.status, 'stopped');
     assert.equal(rec.truncated, false);
     assert.ok(rec.events.filter((e) => e.type === 'batch').length < 50 * 4);
+  });
+});
+
+describe('inspect and training agree', () => {
+  test('zero-byte, corrupt, WebP-as-PNG and too-large files: the run trains on exactly the images inspect counts, each left-out file reported', async () => {
+    const ds = join(dir, 'mixed-bad');
+    await makeTinyDataset(ds, { classes: 2, perClass: 10, size: 16 });
+    writeFileSync(join(ds, 'class_0', 'zero.png'), '');
+    writeFileSync(join(ds, 'class_0', 'random.png'), Buffer.from('not an image at all, just text'));
+    const big = Buffer.from(await (await import('sharp')).default(Buffer.alloc(48, 9), { raw: { width: 4, height: 4, channels: 3 } }).png().toBuffer());
+    big.writeUInt32BE(60000, 16);
+    big.writeUInt32BE(60000, 20);
+    big.writeUInt32BE((await import('node:zlib')).crc32(big.subarray(12, 29)) >>> 0, 29);
+    writeFileSync(join(ds, 'class_1', 'huge.png'), big);
+    const report = await inspectDataset(ds);
+    const { events } = await run(configForFolder(ds, { name: 'agree', imageSize: [16, 16], epochs: 1, backend: tf.getBackend() as TrainConfig['backend'] }), 8);
+    const start = events.find((e): e is Extract<TrainEvent, { type: 'run-start' }> => e.type === 'run-start');
+    assert.ok(start, JSON.stringify(runEnd(events)));
+    assert.equal(start.trainImages + start.validationImages, report.totalImages);
+    assert.deepEqual([start.trainImages, start.validationImages], [report.train, report.validation]);
+    const skipped = events.filter((e): e is Extract<TrainEvent, { type: 'skipped-file' }> => e.type === 'skipped-file').map((e) => `${e.path.slice(ds.length + 1)}: ${e.reason}`);
+    assert.deepEqual(skipped.sort(), ['class_0/random.png: not a readable image (unreadable or truncated header)', 'class_0/zero.png: empty file (0 bytes)', 'class_1/huge.png: too large: 60000×60000 = 3600.0 MP, over the 50 MP limit (not decoded)']);
+    assert.equal(runEnd(events).status, 'completed');
   });
 });
 

@@ -13,6 +13,8 @@ import { WASM_HEAP_MAX, estimateMemory, maxBatchSize } from '../../core/memory';
 import { batchAfterOom, IMAGE_EXTENSIONS_TEXT } from '../../core/shared/constants';
 import { describeFsError } from '../../core/runs';
 import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../../core/dataset/list';
+import { Prober, unusableReason } from '../../core/dataset/probe';
+import { abortError } from '../../core/shared/errors';
 import { learningRateAt, type TrainingPlan } from '../../core/shared/plan';
 import type { BackendName, BatchEvent, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
 import { initBackend } from '../backend';
@@ -289,9 +291,14 @@ async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: RunContext
   if (classes) throw new BadInputError(classes);
   for (const u of listing.unreadable) log('warn', `Folder ${u.path} cannot be read (${u.code}): its images are not used.`);
   if (listing.files.length === 0) throw new BadInputError(`${config.dataset}: no images (${IMAGE_EXTENSIONS_TEXT}) in its class folders`);
-  const split = splitFiles(listing.files, config.validationSplit, config.seed);
+  // The same header check as the inspection, so the counts it reported (and the plan was made
+  // from) are the counts trained on: unusable files are reported here, not split.
+  const usable = await usableFiles(listing.files, signal, (path, reason) => emit({ v: 2, type: 'skipped-file', path, reason }));
+  if (usable.length === 0) throw new BadInputError(`${config.dataset}: none of the ${listing.files.length} images can be used (see the skipped files)`);
+  if (usable.length < listing.files.length) log('warn', `${listing.files.length - usable.length} of ${listing.files.length} files are not usable images and are left out (as the inspection reports).`);
+  const split = splitFiles(usable, config.validationSplit, config.seed);
   if (split.train.length === 0) throw new BadInputError(`${config.dataset}: no training images left after the validation split of ${config.validationSplit}`);
-  log('info', `Found ${listing.files.length} files belonging to ${numClasses} classes: ${split.train.length} for training, ${split.validation.length} for validation.`);
+  log('info', `Found ${usable.length} images belonging to ${numClasses} classes: ${split.train.length} for training, ${split.validation.length} for validation.`);
   log('info', `loading: ${plan.loading.strategy} (${plan.loading.reason})`);
 
   const onSkip = (path: string, reason: string): void => emit({ v: 2, type: 'skipped-file', path, reason });
@@ -308,6 +315,24 @@ async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: RunContext
   const validation = split.validation.length ? await ImagePipeline.create(split.validation, { ...base, batchSize: plan.validationBatchSize }) : undefined;
   if (train.size === 0) throw new BadInputError(`${config.dataset}: none of the ${split.train.length} training images could be decoded`);
   return { numClasses, train, validation, trainFiles: split.train.length, validationFiles: split.validation.length };
+}
+
+/** The files whose header the inspection accepts (probe.ts unusableReason), yielding now and then. */
+async function usableFiles<T extends { path: string }>(files: T[], signal: AbortSignal, onSkip: (path: string, reason: string) => void): Promise<T[]> {
+  const prober = new Prober();
+  const out: T[] = [];
+  for (let i = 0; i < files.length; i++) {
+    const f = files[i] as T;
+    prober.probe(f.path);
+    const why = unusableReason(prober);
+    if (why) onSkip(f.path, why);
+    else out.push(f);
+    if (i % 512 === 511) {
+      await yieldToEventLoop();
+      if (signal.aborted) throw abortError('stopped');
+    }
+  }
+  return out;
 }
 
 async function buildModelAndOptimizer(config: TrainConfig, plan: TrainingPlan, numClasses: number, ctx: RunContext): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer }> {

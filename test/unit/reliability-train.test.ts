@@ -219,6 +219,22 @@ describe('non-finite loss', () => {
   });
 });
 
+describe('diverged run through the real CLI and trainer', () => {
+  test('SGD at learning rate 10: the host accepts the non-finite batch (loss null), exit 1, "Training diverged … Lower the learning rate"', async () => {
+    const r = await cli([writeConfig('diverge', { optimizer: 'sgd', learningRate: 10, epochs: 3 }), '--json'], () => undefined);
+    assert.equal(r.code, 1, r.stderr);
+    const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TrainEvent);
+    const bad = events.filter((e): e is Extract<TrainEvent, { type: 'batch' }> => e.type === 'batch' && e.loss === null);
+    assert.equal(bad.length, 1, 'the non-finite step reached the host');
+    const end = events.at(-1)!;
+    assert.ok(end.type === 'run-end' && end.error === 'diverged' && end.divergedAtStep === bad[0]!.globalStep, JSON.stringify(end));
+    assert.doesNotMatch(r.stderr, /malformed|invalid message/i);
+    const rec = readRun(onlyRun('-diverge'));
+    assert.equal(rec.runEnd?.error, 'diverged');
+    assert.ok(!existsSync(join(rec.dir, 'model')) || rec.events.some((e) => e.type === 'epoch'));
+  });
+});
+
 describe('out of memory advice', () => {
   test("the wasm heap's bare abort is out of memory, not internal", () => {
     const abort = Object.assign(new Error('Aborted(). Build with -sASSERTIONS for more info.'), { name: 'RuntimeError' });

@@ -21,15 +21,15 @@ function fake(name: string, body: string): string {
 const params = (runDir: string) => ({ config: {} as TrainConfig, runDir, plan: {} as TrainingPlan });
 
 test('a trainer speaking another protocol version is refused', async () => {
-  const c = new TrainerClient({ trainerScript: fake('v2', `process.send({ v: 2, type: 'ready', pid: process.pid });`) });
-  await assert.rejects(c.describe({ model: 'tutorial-cnn' }, [28, 28, 1], 10), /protocol v2.*v1/);
+  const c = new TrainerClient({ trainerScript: fake('v1', `process.send({ v: 1, type: 'ready', pid: process.pid });`) });
+  await assert.rejects(c.describe({ model: 'tutorial-cnn' }, [28, 28, 1], 10), /protocol v1.*v2/);
   c.dispose();
 });
 
 test('a crash mid-run becomes run-end failed (with stderr), also written to metrics.jsonl', async () => {
   const script = fake(
     'crash',
-    `process.on('message', (m) => { if (m.type === 'train') { process.send({ v: 2, type: 'batch', step: 1 }); process.stderr.write('boom: segfault-ish\\n'); setTimeout(() => process.exit(3), 50); } });
+    `process.on('message', (m) => { if (m.type === 'train') { process.send({ v: 2, type: 'batch', time: 't', epoch: 1, step: 1, stepsPerEpoch: 1, globalStep: 1, loss: 1, accuracy: 0, learningRate: 0.1, imagesPerSec: 1, stepMs: 1, dataWaitMs: 0, tensorBytes: 0, etaSec: 0 }); process.stderr.write('boom: segfault-ish\\n'); setTimeout(() => process.exit(3), 50); } });
      process.send({ v: 2, type: 'ready', pid: process.pid });`,
   );
   const runDir = join(dir, 'run1');

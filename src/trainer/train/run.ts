@@ -298,7 +298,7 @@ async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: RunContext
   if (usable.length < listing.files.length) log('warn', `${listing.files.length - usable.length} of ${listing.files.length} files are not usable images and are left out (as the inspection reports).`);
   const split = splitFiles(usable, config.validationSplit, config.seed);
   if (split.train.length === 0) throw new BadInputError(`${config.dataset}: no training images left after the validation split of ${config.validationSplit}`);
-  log('info', `Found ${usable.length} images belonging to ${numClasses} classes: ${split.train.length} for training, ${split.validation.length} for validation.`);
+  log('info', `Found ${usable.length} files belonging to ${numClasses} classes: ${split.train.length} for training, ${split.validation.length} for validation.`);
   log('info', `loading: ${plan.loading.strategy} (${plan.loading.reason})`);
 
   const onSkip = (path: string, reason: string): void => emit({ v: 2, type: 'skipped-file', path, reason });

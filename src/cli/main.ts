@@ -64,8 +64,10 @@ interface SuggestFlags {
 async function configFromInput(input: string, flags: SuggestFlags): Promise<TrainConfig> {
   const path = resolve(input);
   if (!existsSync(path)) throw new UsageError(`${input}: no such file or folder`);
+  const isFolder = statSync(path).isDirectory();
+  if (!isFolder && !/\.json$/i.test(path)) throw new UsageError(`${input} is neither a dataset folder nor a .train.json config: pass the folder that holds one subfolder per class, or a *.train.json`);
   const { configForFolder, loadConfigFile } = await import('../core/config.js');
-  const base = statSync(path).isDirectory() ? configForFolder(path) : loadConfigFile(path);
+  const base = isFolder ? configForFolder(path) : loadConfigFile(path);
   return {
     ...base,
     ...(flags.imageSize ? { imageSize: flags.imageSize } : {}),

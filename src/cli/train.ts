@@ -9,7 +9,6 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { BACKENDS, loadConfigFile, withOverrides, type BackendChoice, type TrainConfig } from '../core/config';
-import { batchAfterOom } from '../core/shared/constants';
 import { classifyError, EXIT_CODES } from '../core/shared/errors';
 import { formatCount, formatDuration, plural } from '../core/shared/format';
 import { describeBatch, type TrainingPlan } from '../core/shared/plan';
@@ -268,10 +267,16 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
   // Failed.
   const message = end.message ?? 'training failed';
   if (end.error === 'oom') {
-    const smaller = end.suggestedBatchSize ?? batchAfterOom(plan.microBatchSize);
     reporter.err(message);
-    reporter.err(`Run again with "batchSize": ${smaller} in ${configPath} (or --batch-size ${smaller}). Run folder: ${shownDir}`);
+    const smaller = end.suggestedBatchSize;
+    if (smaller !== undefined && smaller < plan.microBatchSize) reporter.err(`Run again with "batchSize": ${smaller} in ${configPath} (or --batch-size ${smaller}). Run folder: ${shownDir}`);
+    else reporter.err(`Run again with a smaller "imageSize" in ${configPath}. Run folder: ${shownDir}`);
     return EXIT_CODES.oom;
+  }
+  if (end.error === 'diverged') {
+    reporter.err(message);
+    reporter.err(`Run folder: ${shownDir}`);
+    return EXIT_CODES.diverged;
   }
   reporter.err(`Training failed: ${message.split('\n')[0]}`);
   reporter.err(`Run folder: ${shownDir}`);

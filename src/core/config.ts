@@ -57,8 +57,18 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     loading: c.loading ?? DEFAULTS.loading,
     backend: c.backend ?? DEFAULTS.backend,
     ...(c.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: c.deviceMemoryGiB } : {}),
+    ...(c.nanPatience !== undefined ? { nanPatience: c.nanPatience } : {}),
     explicit: explicitFields(c),
   };
+}
+
+/** Control characters (other than tab, newlines, form feed) or undecodable bytes near the start: not a text file. */
+function looksBinary(text: string): boolean {
+  for (let i = 0; i < Math.min(text.length, 512); i++) {
+    const c = text.charCodeAt(i);
+    if ((c < 0x20 && c !== 0x09 && c !== 0x0a && c !== 0x0c && c !== 0x0d) || c === 0xfffd) return true;
+  }
+  return false;
 }
 
 /** Reads, parses and validates a config file; every failure is a ConfigError naming the file. */
@@ -72,10 +82,14 @@ export function loadConfigFile(path: string): TrainConfig {
       code === 'ENOENT' ? `${path}: no such file` : code === 'EISDIR' ? `${path}: is a folder, not a config file` : `${path}: cannot be read (${code ?? String(e)})`,
     );
   }
+  // Editors on Windows may save UTF-8 with a byte order mark; JSON.parse rejects it, people cannot see it.
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   let raw: unknown;
   try {
     raw = JSON.parse(text);
   } catch (e) {
+    // Never echo binary bytes (an image passed by mistake) to a terminal.
+    if (looksBinary(text)) throw new ConfigError(`${path}: not a config file (binary content; a config is a *.train.json text file)`);
     throw new ConfigError(`${path}: not valid JSON (${(e as Error).message})`);
   }
   return resolveConfig(raw, path);

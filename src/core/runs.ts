@@ -6,7 +6,7 @@
  * its log lines to `train.log`, and saves the model into `model/` at each epoch end. A run can
  * therefore be replayed from its folder alone, even if the host died mid-run.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { TrainConfig } from './config';
 import type { TrainingPlan } from './shared/plan';
@@ -60,22 +60,70 @@ export function configAsRun(config: TrainConfig, plan: TrainingPlan): Omit<Train
  * runs, see configAsRun) and `plan.json`, and returns its absolute path. Two runs started in the
  * same second get `-2`, `-3`, … suffixes.
  */
-export function createRunDir(workspaceRoot: string, config: TrainConfig, plan: TrainingPlan, now = new Date()): string {
+export function createRunDir(workspaceRoot: string, config: TrainConfig, plan: TrainingPlan, now = new Date(), fs: RunDirFs = nodeRunDirFs): string {
   const root = runsRoot(workspaceRoot);
-  mkdirSync(root, { recursive: true });
+  try {
+    fs.mkdirSync(root, { recursive: true });
+  } catch (e) {
+    throw runDirError(`cannot create the runs folder ${root}`, e);
+  }
   const base = `${runTimestamp(now)}-${sanitizeRunName(config.name)}`;
   for (let i = 1; ; i++) {
     const dir = join(root, i === 1 ? base : `${base}-${i}`);
     try {
-      mkdirSync(dir); // not recursive: fails if it exists, so concurrent hosts never share a folder
+      fs.mkdirSync(dir); // not recursive: fails if it exists, so concurrent hosts never share a folder
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'EEXIST') continue;
-      throw e;
+      throw runDirError(`cannot create the run folder ${dir}`, e);
     }
-    writeFileSync(join(dir, RUN_FILES.config), JSON.stringify(configAsRun(config, plan), null, 2) + '\n');
-    writeFileSync(join(dir, RUN_FILES.plan), JSON.stringify(plan, null, 2) + '\n');
+    try {
+      fs.writeFileSync(join(dir, RUN_FILES.config), JSON.stringify(configAsRun(config, plan), null, 2) + '\n');
+      fs.writeFileSync(join(dir, RUN_FILES.plan), JSON.stringify(plan, null, 2) + '\n');
+    } catch (e) {
+      // Leave nothing half-made behind.
+      rmSync(dir, { recursive: true, force: true });
+      throw runDirError(`cannot write the run folder ${dir} (removed)`, e);
+    }
     return dir;
   }
+}
+
+/** The file-system calls createRunDir makes: a seam for tests (ENOSPC, EROFS as root). */
+export interface RunDirFs {
+  mkdirSync(path: string, opts?: { recursive: boolean }): unknown;
+  writeFileSync(path: string, data: string): void;
+}
+const nodeRunDirFs: RunDirFs = { mkdirSync, writeFileSync };
+
+/** The run folder cannot be made: the message says where and what to do. */
+export class RunDirError extends Error {
+  override readonly name = 'RunDirError';
+}
+
+/** What a file-system error code means for a person, with what to do. */
+export function describeFsError(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException | undefined)?.code;
+  switch (code) {
+    case 'ENOSPC':
+      return 'the disk is full (ENOSPC): free some space';
+    case 'EDQUOT':
+      return 'the disk quota is exceeded (EDQUOT): free some space';
+    case 'EROFS':
+      return 'the file system is read-only (EROFS): choose a writable workspace';
+    case 'EACCES':
+    case 'EPERM':
+      return `permission denied (${code}): check the folder's permissions`;
+    case 'ENOENT':
+      return 'a parent folder is missing or cannot be created (ENOENT): check the path';
+    case 'ENOTDIR':
+      return 'a parent is a file, not a folder (ENOTDIR)';
+    default:
+      return code ? `${code}: ${(e as Error).message.split('\n')[0]}` : String(e instanceof Error ? e.message : e);
+  }
+}
+
+function runDirError(what: string, e: unknown): RunDirError {
+  return new RunDirError(`${what}: ${describeFsError(e)}`);
 }
 
 export interface RunSummary {

@@ -3,6 +3,7 @@
  * (in parallel), have the trainer child describe the model, then plan memory and recommend.
  */
 import type { TrainConfig } from './config';
+import { tooFewClasses } from './dataset/list';
 import { inspectDataset } from './dataset/inspect';
 import { chooseDevice, listDevices } from './devices/devices';
 import { estimateMemory } from './memory';
@@ -71,6 +72,8 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
     onProgress: (p) => onProgress?.({ stage: 'scan', message: `Scanned ${p.filesSeen.toLocaleString('en-US')} files`, filesSeen: p.filesSeen }),
   });
   opts.log?.(`Scanned ${dataset.root}: ${dataset.totalImages} images in ${dataset.classes.length} classes (${dataset.scanMs} ms)`);
+  const classes = tooFewClasses(dataset.root, dataset.classes.map((c) => c.name));
+  if (classes && dataset.classes.length > 0) throw new SuggestInputError(classes);
   if (dataset.totalImages === 0) {
     throw new SuggestInputError(
       `No images found in ${dataset.root}: expected one subfolder per class holding ${IMAGE_EXTENSIONS_TEXT} files.`,

@@ -11,7 +11,7 @@
  */
 import { basename } from 'node:path';
 import type { TrainConfig } from './config';
-import { listDatasetFiles } from './dataset/list';
+import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from './dataset/list';
 import { fallbackPlan } from './plan';
 import { createRunDir } from './runs';
 import type { DatasetReport } from './shared/dataset-types';
@@ -78,7 +78,8 @@ export async function checkDataset(config: TrainConfig, signal?: AbortSignal): P
     if (c.kind === 'bad-input' || code) throw new FlowInputError(c.message);
     throw e;
   }
-  if (listing.classNames.length === 0) throw new FlowInputError(`${config.dataset}: no class subfolders (expected <dataset>/<class>/<images>)`);
+  const classes = tooFewClasses(config.dataset, listing.classNames) ?? unreadableClassFolder(listing);
+  if (classes) throw new FlowInputError(classes);
   if (listing.files.length === 0) throw new FlowInputError(`${config.dataset}: no images (${IMAGE_EXTENSIONS_TEXT}) in its class folders`);
   return listing.files.length;
 }

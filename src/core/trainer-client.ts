@@ -247,6 +247,7 @@ export class TrainerClient {
     if (!a || a.ended) return;
     a.ended = true;
     this.active = undefined;
+    this.stopRequested = false;
     if (synthesized) {
       // The child could not write it: keep the run folder complete.
       try {
@@ -301,7 +302,8 @@ export class TrainerClient {
    */
   async train(req: TrainParams | TrainRequest, onEvent: (e: TrainEvent) => void): Promise<RunEndEvent> {
     if (this.active || this.trainStarting) throw new TrainerError('a training run is already in progress in this trainer', 'internal');
-    this.stopRequested = false;
+    // stopRequested is NOT cleared here: a stop asked for just before train() (TrainFlow's stop
+    // between planning and starting) must reach this run. It is cleared when a run ends.
     this.trainStarting = true;
     try {
       await this.start();

@@ -20,10 +20,15 @@ if (!process.send) {
   process.exit(2);
 }
 
-let stopController: AbortController | undefined;
+/**
+ * One AbortController per train request, made when the request ARRIVES (not when its turn comes):
+ * a stop that arrives while the run is queued or still setting up (backend, listing, preloading)
+ * must stop it. A stop applies to every train request received so far.
+ */
+const runControllers = new Set<AbortController>();
 let busy: Promise<void> = Promise.resolve();
 
-async function handle(msg: HostMessage): Promise<void> {
+async function handle(msg: HostMessage, signal: AbortSignal): Promise<void> {
   switch (msg.type) {
     case 'describe': {
       const description = await describeModelSpec(msg.spec, msg.inputShape, msg.numClasses);
@@ -31,11 +36,9 @@ async function handle(msg: HostMessage): Promise<void> {
       return;
     }
     case 'train': {
-      stopController = new AbortController();
       // Imported when a run starts: `describe` (what `suggest` asks for) never loads sharp or the data pipeline.
       const { runTraining } = await import('./train/run.js');
-      await runTraining(msg, send, stopController.signal);
-      stopController = undefined;
+      await runTraining(msg, send, signal);
       return;
     }
     case 'stop':
@@ -53,14 +56,18 @@ process.on('message', (raw: unknown) => {
   const msg = parsed.message;
   // A stop request must not queue behind the training it is meant to stop.
   if (msg.type === 'stop') {
-    stopController?.abort();
+    for (const c of runControllers) c.abort();
     return;
   }
+  const controller = new AbortController();
+  if (msg.type === 'train') runControllers.add(controller);
   busy = busy.then(() =>
-    handle(msg).catch((e: unknown) => {
-      const { kind, message } = classifyError(e);
-      send({ v: 2, type: 'error', id: 'id' in msg ? msg.id : undefined, kind, message });
-    }),
+    handle(msg, controller.signal)
+      .catch((e: unknown) => {
+        const { kind, message } = classifyError(e);
+        send({ v: 2, type: 'error', id: 'id' in msg ? msg.id : undefined, kind, message });
+      })
+      .finally(() => runControllers.delete(controller)),
   );
 });
 

@@ -7,8 +7,8 @@
  *  - `loadLayersModelFromFile(path)`: both steps of loading, with every failure a BadInputError
  *    that names the offending file.
  */
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
-import { dirname, join, resolve } from 'node:path';
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { BadInputError } from './errors';
 import { tf } from './tf';
 
@@ -85,11 +85,27 @@ export function parseLayersModelJson(text: string, path: string): tf.io.ModelJSO
   return raw as unknown as tf.io.ModelJSON;
 }
 
+/** A model.json holds the topology only (weights are in .bin shards): past this it is not one. */
+export const MAX_MODEL_JSON_BYTES = 64 * 2 ** 20;
+
+async function checkModelJsonSize(path: string): Promise<void> {
+  let size: number;
+  try {
+    size = (await stat(path)).size;
+  } catch {
+    return; // reading it says why
+  }
+  if (size > MAX_MODEL_JSON_BYTES) {
+    throw new BadInputError(`${path}: ${(size / 2 ** 20).toFixed(0)} MiB is too large for a model.json (at most ${MAX_MODEL_JSON_BYTES / 2 ** 20} MiB: the topology only; weights belong in .bin shards)`);
+  }
+}
+
 /** A tfjs IOHandler that loads a Layers model.json and its weight shards from disk. */
 export function fileLoadHandler(modelJsonPath: string): tf.io.IOHandler {
   const path = resolve(modelJsonPath);
   return {
     async load(): Promise<tf.io.ModelArtifacts> {
+      await checkModelJsonSize(path);
       const text = (await readOrThrow(path, 'model file')).toString('utf8');
       const modelJSON = parseLayersModelJson(text, path);
       return tf.io.getModelArtifactsForJSON(modelJSON, async (manifest) => {
@@ -105,6 +121,8 @@ export function fileLoadHandler(modelJsonPath: string): tf.io.IOHandler {
           }
           for (const shard of group.paths) {
             const shardPath = resolve(dirname(path), shard);
+            const rel = relative(dirname(path), shardPath);
+            if (rel.startsWith('..') || isAbsolute(rel)) throw new BadInputError(`${path}: weight shard "${shard}" is outside the model's folder; shards must sit next to model.json`);
             const buf = await readOrThrow(shardPath, 'weight shard', path);
             groupBytes += buf.byteLength;
             buffers.push(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer);

@@ -27,11 +27,14 @@ done
 if ((${#missing[@]})); then
   SUDO=""
   if [ "$(id -u)" != "0" ]; then SUDO="sudo"; fi
+  # Waits for apt's locks held by another process (APT_LOCK_TIMEOUT s, default 600).
+  # shellcheck source=test/e2e/apt-wait.sh
+  source "$ROOT/test/e2e/apt-wait.sh"
   log "installing Debian packages: ${missing[*]}"
-  if ! $SUDO apt-get install -y --no-install-recommends "${missing[@]}" >/dev/null 2>&1; then
+  if ! apt_wait install -y --no-install-recommends "${missing[@]}" 2>/dev/null; then
     log "apt-get update (package lists missing or stale)"
-    $SUDO apt-get update >/dev/null
-    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
+    apt_wait update
+    apt_wait install -y --no-install-recommends "${missing[@]}"
   fi
 else
   log "Debian packages present"

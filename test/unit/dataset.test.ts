@@ -22,7 +22,7 @@ function problemsOf(r: DatasetReport, kind: ProblemKind): string[] {
 /**
  * Main fixture (known truth):
  *   cats/  a.png 40×30, b.jpg 64×48, c.JPEG 100×100, nested/e.bmp 30×60, nested/deeper/d.gif 20×10,
- *          f.webp, g.tiff (unsupported), notes.txt (ignored), link.png → a.png, linkdir → nested (symlinks)
+ *          f.webp, g.tiff (unsupported), notes.txt (ignored), link.png → missing (broken link), linkdir → nested (link to a folder: not descended)
  *   dogs/  a.png 50×50, mism.png (JPEG 80×60: counted, mismatch), webp.png (WebP 12×12: mismatch, not counted),
  *          zero.png (0 bytes), corrupt.png (random), trunc.png (10 bytes of a PNG)
  *   empty/ readme.txt only → empty-class
@@ -44,7 +44,7 @@ describe('dataset inspector on a mixed dataset', () => {
     await writeImage(join(cats, 'f.webp'), 'webp', 16, 16);
     await writeImage(join(cats, 'g.tiff'), 'tiff', 16, 16);
     writeFileSync(join(cats, 'notes.txt'), 'not an image');
-    symlinkSync(join(cats, 'a.png'), join(cats, 'link.png'));
+    symlinkSync(join(cats, 'missing.png'), join(cats, 'link.png')); // broken: reported, not listed (a link to an image is an image: see reliability-input)
     symlinkSync(join(cats, 'nested'), join(cats, 'linkdir'));
     await writeImage(join(dogs, 'a.png'), 'png', 50, 50);
     await writeMismatched(join(dogs, 'mism.png'), 'jpeg', 80, 60);
@@ -164,7 +164,7 @@ describe('dataset inspector on a mixed dataset', () => {
     assert.equal(r.train, 4);
   });
 
-  it('lists files with labels in Keras order (sorted walk, symlinks and unsupported skipped)', async () => {
+  it('lists files with labels in Keras order (sorted walk, linked folders, broken links and unsupported skipped)', async () => {
     const r = await listDatasetFiles(root);
     assert.deepEqual(r.classNames, ['cats', 'dogs', 'empty']);
     assert.deepEqual(

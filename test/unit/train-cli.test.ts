@@ -61,6 +61,7 @@ describe('train command', () => {
     assert.equal(r.code, 2);
     assert.match(r.stderr, /does not exist: check the path/);
     mkdirSync(join(root, 'empty', 'a'), { recursive: true });
+    mkdirSync(join(root, 'empty', 'b'), { recursive: true });
     const r2 = await train(writeConfig('empty', { ...tiny, dataset: 'empty' }));
     assert.equal(r2.code, 2);
     assert.match(r2.stderr, /no images/);

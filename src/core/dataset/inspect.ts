@@ -14,7 +14,7 @@
  */
 import { join, resolve, sep } from 'node:path';
 import { CORRUPT, DENIED, IO_ERROR, OK, Prober, TYPE_NAMES, ZERO_BYTE, probeBatch, type BatchResult, type ProbeFs } from './probe';
-import type { DatasetProblem, DatasetReport, Distribution, HistogramBin, InspectOptions, ProblemKind } from '../shared/dataset-types';
+import { MAX_IMAGE_PIXELS, type DatasetProblem, type DatasetReport, type Distribution, type HistogramBin, type InspectOptions, type ProblemKind } from '../shared/dataset-types';
 import { SUPPORTED_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS, abortError, extensionOf, nodeWalkFs, readRoot, walkClass, type WalkFs } from './walk';
 import { ScanPool } from './pool';
 
@@ -203,7 +203,7 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
     }
     for (const name of listing.rootSymlinks) {
       const p = join(root, name);
-      problem('symlink-skipped', p, `${p} is a symbolic link and is skipped (links are not followed): replace it with the real folder or file if it belongs to the dataset.`);
+      problem('symlink-skipped', p, `${p} is a symbolic link directly in the dataset folder that does not lead to a folder, so it is not a class (Keras ignores it): move it into a class folder or remove it.`);
     }
     if (classNames.length === 0) {
       problem('no-classes', root, `${root} has no class subfolders: put the images in one subfolder per class (${join(root, '<class>', '<image>.png')}).`);
@@ -231,6 +231,11 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
             }
             continue;
           }
+          const pixels = (r.width[i] as number) * (r.height[i] as number);
+          if (pixels > MAX_IMAGE_PIXELS) {
+            problem('too-large', p, `${p} is ${r.width[i]}×${r.height[i]} = ${(pixels / 1e6).toFixed(1)} MP, over the ${MAX_IMAGE_PIXELS / 1e6} MP limit: training skips it (not counted); downscale it to use it.`);
+            continue;
+          }
           if (type !== named) {
             problem('extension-mismatch', p, `${p} contains ${typeLabel(type)} data but is named .${ext}: rename it to .${type} (Keras decodes by content, so it is still counted).`);
           }
@@ -246,6 +251,8 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
           problem('corrupt', p, `${p} is not a readable ${ext.toUpperCase()} image (unreadable or truncated header): re-export it or remove it.`);
         } else if (st === DENIED) {
           problem('permission-denied', p, `${p} cannot be read (permission denied): fix its permissions (e.g. chmod a+r) or remove it.`);
+        } else if (st === IO_ERROR && errs?.get(i) === 'ENOENT') {
+          problem('vanished', p, `${p} disappeared during the scan (deleted or moved while it was read), so it is not counted: scan again once the folder is settled.`);
         } else if (st === IO_ERROR) {
           problem('corrupt', p, `${p} could not be read (${errs?.get(i) ?? 'I/O error'}): check the file and re-copy it.`);
         }
@@ -348,9 +355,17 @@ export async function inspectDataset(rootArg: string, options: InternalInspectOp
           }
           continue;
         }
-        for (const name of dir.symlinks) {
+        for (const name of dir.linkedDirs) {
           const p = join(dir.dir, name);
-          note('symlink-skipped', p, `${p} is a symbolic link and is skipped (links are not followed): replace it with the real file or folder if it belongs to the dataset.`);
+          note('symlink-skipped', p, `${p} is a symbolic link to a folder inside a class folder, which is not descended into (as Keras, follow_links=False): replace it with the real folder if its images belong to the dataset.`);
+        }
+        for (const name of dir.brokenLinks) {
+          const p = join(dir.dir, name);
+          note('symlink-skipped', p, `${p} is a symbolic link to nothing (its target is missing), so it is skipped: fix or remove the link.`);
+        }
+        for (const name of dir.badNames) {
+          const p = join(dir.dir, name);
+          note('bad-file-name', p, `${p} has a name that is not valid UTF-8 (shown with �), so it cannot be opened by name and is skipped: rename it.`);
         }
         for (const name of dir.files) {
           filesSeen++;

@@ -5,6 +5,7 @@
  */
 import * as nodeFs from 'node:fs';
 import { imageSize, types as imageSizeTypes } from 'image-size';
+import { MAX_IMAGE_PIXELS } from '../shared/dataset-types';
 
 /** Probe outcome. */
 export const OK = 0;
@@ -157,4 +158,19 @@ export function probeBatch(prober: Prober, paths: readonly string[]): BatchResul
     if (s === IO_ERROR || s === DENIED) r.errors.push([i, prober.errorCode]);
   }
   return r;
+}
+
+/**
+ * Why the last probe's file is not an image training uses, or undefined when it is: the one rule
+ * behind both the inspection's counts and the trainer's file list (they must agree).
+ */
+export function unusableReason(p: Prober): string | undefined {
+  if (p.status === ZERO_BYTE) return 'empty file (0 bytes)';
+  if (p.status === DENIED) return 'permission denied';
+  if (p.status === IO_ERROR) return p.errorCode === 'ENOENT' ? 'file disappeared' : `cannot be read (${p.errorCode})`;
+  if (p.status === CORRUPT) return 'not a readable image (unreadable or truncated header)';
+  const type = TYPE_NAMES[p.typeIndex - 1] ?? '';
+  if (!DECODABLE_TYPES.has(type)) return `${type ? `${type.toUpperCase()} data` : 'unrecognised content'}: not a PNG, JPEG, GIF or BMP image`;
+  if (p.width * p.height > MAX_IMAGE_PIXELS) return `too large: ${p.width}×${p.height} = ${((p.width * p.height) / 1e6).toFixed(1)} MP, over the ${MAX_IMAGE_PIXELS / 1e6} MP limit (not decoded)`;
+  return undefined;
 }

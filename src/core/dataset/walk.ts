@@ -7,7 +7,13 @@
  * - images are found recursively inside each class folder, walked in sorted-path order: every
  *   directory's files (sorted) come before those of the directories it contains, and directories
  *   are visited in the order of their full path strings;
- * - symbolic links are not followed (neither to files nor to folders).
+ * - symbolic links (Keras lists with os.walk(followlinks=False) and tf.io.gfile.isdir):
+ *   a link in root to a folder is a class (isdir follows links) and is walked; a link to a file
+ *   inside a class folder is an image like any other; a link to a folder inside a class folder
+ *   is not descended into (followlinks=False). Loops cannot happen: no link is followed while
+ *   walking, only the class folder itself. Broken links are reported, not listed.
+ * - names that are not valid UTF-8 (Node decodes them with U+FFFD, so they cannot be opened by
+ *   name) are reported, not listed.
  */
 import { promises as fsp } from 'node:fs';
 import type { Dirent } from 'node:fs';
@@ -89,8 +95,22 @@ export interface RootListing {
   classNames: string[];
   /** Names of regular files directly in root (sorted). */
   rootFiles: string[];
-  /** Names of symbolic links directly in root (sorted): neither classes nor files for Keras here. */
+  /** Names of symbolic links directly in root that are not links to folders (sorted): neither classes nor files for Keras here. */
   rootSymlinks: string[];
+}
+
+/** A name Node could not decode as UTF-8 (it holds U+FFFD): it cannot be opened by this name. */
+export function isUndecodableName(name: string): boolean {
+  return name.includes('\ufffd');
+}
+
+/** Whether a symbolic link points to a folder ('dir'), something else ('file') or nowhere ('broken'). */
+async function linkTarget(path: string, fs: WalkFs): Promise<'dir' | 'file' | 'broken'> {
+  try {
+    return (await fs.stat(path)).isDirectory() ? 'dir' : 'file';
+  } catch {
+    return 'broken';
+  }
 }
 
 /** Reads root. Throws DatasetInputError when root is missing, not a folder, or unreadable. */
@@ -114,8 +134,12 @@ export async function readRoot(root: string, fs: WalkFs = nodeWalkFs): Promise<R
   const rootFiles: string[] = [];
   const rootSymlinks: string[] = [];
   for (const d of entries) {
-    if (d.isSymbolicLink()) rootSymlinks.push(d.name);
-    else if (d.isDirectory()) {
+    if (d.isSymbolicLink()) {
+      // tf.io.gfile.isdir follows links: a link to a folder is a class folder.
+      if ((await linkTarget(join(root, d.name), fs)) === 'dir') {
+        if (!d.name.startsWith('.')) classNames.push(d.name);
+      } else rootSymlinks.push(d.name);
+    } else if (d.isDirectory()) {
       if (!d.name.startsWith('.')) classNames.push(d.name);
     } else if (d.isFile()) rootFiles.push(d.name);
   }
@@ -128,8 +152,12 @@ export interface DirListing {
   dir: string;
   /** Names of regular files in it, every extension, sorted by code point. */
   files: string[];
-  /** Names of symbolic links in it (to files or folders), sorted; not followed. */
-  symlinks: string[];
+  /** Names of symbolic links to folders in it, sorted: not descended into (Keras: followlinks=False). Links to files are in `files`. */
+  linkedDirs: string[];
+  /** Names of symbolic links that point nowhere, sorted. */
+  brokenLinks: string[];
+  /** Names that are not valid UTF-8, sorted (reported, not listed). */
+  badNames: string[];
   /** Set when the directory could not be read; files and symlinks are then empty. */
   error?: NodeJS.ErrnoException;
 }
@@ -143,17 +171,24 @@ async function listDir(dir: string, fs: WalkFs): Promise<{ listing: DirListing; 
     entries = await fs.readdir(dir);
   } catch (e) {
     const error = isErrno(e) ? e : Object.assign(new Error(String(e)), { code: 'EUNKNOWN' });
-    return { listing: { dir, files: [], symlinks: [], error }, subdirs: [] };
+    return { listing: { dir, files: [], linkedDirs: [], brokenLinks: [], badNames: [], error }, subdirs: [] };
   }
   const files: string[] = [];
-  const symlinks: string[] = [];
+  const linkedDirs: string[] = [];
+  const brokenLinks: string[] = [];
+  const badNames: string[] = [];
   const subdirs: string[] = [];
   for (const d of entries) {
-    if (d.isSymbolicLink()) symlinks.push(d.name);
-    else if (d.isDirectory()) subdirs.push(join(dir, d.name));
+    if (isUndecodableName(d.name)) badNames.push(d.name); // a folder too: its path cannot be opened
+    else if (d.isSymbolicLink()) {
+      const t = await linkTarget(join(dir, d.name), fs);
+      if (t === 'file') files.push(d.name);
+      else if (t === 'dir') linkedDirs.push(d.name);
+      else brokenLinks.push(d.name);
+    } else if (d.isDirectory()) subdirs.push(join(dir, d.name));
     else if (d.isFile()) files.push(d.name);
   }
-  return { listing: { dir, files: sortByCodePoint(files), symlinks: sortByCodePoint(symlinks) }, subdirs };
+  return { listing: { dir, files: sortByCodePoint(files), linkedDirs: sortByCodePoint(linkedDirs), brokenLinks: sortByCodePoint(brokenLinks), badNames: sortByCodePoint(badNames) }, subdirs };
 }
 
 /**

@@ -35,6 +35,8 @@ export interface TrainConfigFile {
   backend?: BackendChoice;
   /** Plan for a device with this much memory instead of the one present. */
   deviceMemoryGiB?: number;
+  /** Consecutive optimizer steps with a non-finite (NaN/Inf) loss tolerated before the run stops. Default 0. */
+  nanPatience?: number;
 }
 
 /** A config with every default filled in and every path absolute. */
@@ -58,6 +60,8 @@ export interface TrainConfig {
   loading: LoadingChoice;
   backend: BackendChoice;
   deviceMemoryGiB?: number;
+  /** Consecutive non-finite losses tolerated before the run stops as diverged (absent = 0). */
+  nanPatience?: number;
   /** The plan-relevant fields the config (or the command line) sets; the plan keeps these as written. */
   explicit: ExplicitField[];
 }

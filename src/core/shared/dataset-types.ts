@@ -10,7 +10,17 @@ export type ProblemKind =
   | 'single-class'
   | 'no-classes'
   | 'permission-denied'
-  | 'symlink-skipped';
+  | 'symlink-skipped'
+  | 'too-large'
+  | 'bad-file-name'
+  | 'vanished';
+
+/**
+ * Images with more pixels than this are refused from their header, before any pixel is decoded,
+ * by the trainer (sharp's limitInputPixels) and reported as 'too-large' by the inspection.
+ * 50 megapixels: a 7071×7071 image, 200 MB as RGBA.
+ */
+export const MAX_IMAGE_PIXELS = 50_000_000;
 
 export interface DatasetProblem {
   /** Absolute path of the file or folder the problem is about. */

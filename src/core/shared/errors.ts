@@ -3,13 +3,13 @@
  * messages alike. Errors are recognised by their `name` (and a TrainerError's `kind`), so this
  * browser-safe module needs none of the host modules that define them.
  */
-export type ErrorKind = 'bad-input' | 'oom' | 'cancelled' | 'internal';
+export type ErrorKind = 'bad-input' | 'oom' | 'diverged' | 'cancelled' | 'internal';
 
 /** Exit code of the CLI for each kind. */
-export const EXIT_CODES: Record<ErrorKind, number> = { 'bad-input': 2, oom: 1, internal: 1, cancelled: 130 };
+export const EXIT_CODES: Record<ErrorKind, number> = { 'bad-input': 2, oom: 1, diverged: 1, internal: 1, cancelled: 130 };
 
 /** Errors a person fixes in their input (config, dataset, model file, workspace trust). */
-export const INPUT_ERROR_NAMES: ReadonlySet<string> = new Set(['ConfigError', 'DatasetInputError', 'SuggestInputError', 'RestrictedModeError', 'BadInputError', 'FlowInputError']);
+export const INPUT_ERROR_NAMES: ReadonlySet<string> = new Set(['ConfigError', 'DatasetInputError', 'SuggestInputError', 'RestrictedModeError', 'BadInputError', 'FlowInputError', 'RunDirError']);
 
 export interface Classified {
   kind: ErrorKind;
@@ -23,7 +23,7 @@ export function classifyError(e: unknown): Classified {
   if (err?.name === 'AbortError') return { kind: 'cancelled', message: message || 'cancelled' };
   if (err && INPUT_ERROR_NAMES.has(err.name)) return { kind: 'bad-input', message };
   const kind = (err as { kind?: unknown } | undefined)?.kind;
-  if (kind === 'bad-input' || kind === 'oom' || kind === 'internal') return { kind, message };
+  if (kind === 'bad-input' || kind === 'oom' || kind === 'diverged' || kind === 'internal') return { kind, message };
   return { kind: 'internal', message };
 }
 

@@ -6,7 +6,8 @@
  */
 
 /** What a field must hold. A trailing `?` makes it optional (absent or undefined). */
-export type FieldRule = 'string' | 'number' | 'integer' | 'boolean' | 'object' | 'array' | 'string?' | 'number?' | 'integer?' | 'boolean?' | 'object?' | 'array?';
+/** 'number|null': a number, or null where JSON carried a NaN/Infinity (a diverged loss). */
+export type FieldRule = 'string' | 'number' | 'number|null' | 'integer' | 'boolean' | 'object' | 'array' | 'string?' | 'number?' | 'integer?' | 'boolean?' | 'object?' | 'array?';
 
 export interface MessageDescriptor<T extends { type: string }> {
   readonly type: T['type'];
@@ -23,6 +24,8 @@ function holds(v: unknown, rule: FieldRule): boolean {
       return typeof v === 'string';
     case 'number':
       return typeof v === 'number' && !Number.isNaN(v);
+    case 'number|null':
+      return v === null || typeof v === 'number';
     case 'integer':
       return Number.isInteger(v);
     case 'boolean':

@@ -103,6 +103,7 @@ export interface BatchEvent {
   stepsPerEpoch: number;
   /** Optimizer steps since the start of the run. */
   globalStep: number;
+  /** null in JSON (metrics.jsonl, IPC) when the loss was NaN or infinite: the run then ends 'diverged'. */
   loss: number;
   accuracy: number;
   /** The learning rate this step was taken with (the plan's warmup ramp is visible here). */
@@ -153,11 +154,14 @@ export interface RunEndEvent {
   /** For an out-of-memory failure: a batch size that should fit. */
   suggestedBatchSize?: number;
   error?: TrainerErrorKind;
+  /** For a diverged run: the global optimizer step whose loss was first non-finite. */
+  divergedAtStep?: number;
 }
 
 export type TrainEvent = RunStartEvent | BatchEvent | EpochEvent | SkippedFileEvent | RunEndEvent | BackendEvent | LogEvent;
 
-export type TrainerErrorKind = 'oom' | 'bad-input' | 'internal';
+/** 'diverged': the loss became NaN or infinite (the run stopped; the last finite model is kept). */
+export type TrainerErrorKind = 'oom' | 'bad-input' | 'diverged' | 'internal';
 
 export interface ErrorMessage {
   v: typeof PROTOCOL_VERSION;
@@ -187,10 +191,10 @@ export const TRAINER_MESSAGES: readonly MessageDescriptor<TrainerMessage>[] = [
   message<BackendEvent>('backend', { name: 'string', skipped: 'array' }),
   message<LogEvent>('log', { level: 'string', message: 'string' }),
   message<RunStartEvent>('run-start', { time: 'string', runDir: 'string', backend: 'string', plan: 'object', stepsPerEpoch: 'integer', trainImages: 'integer', validationImages: 'integer', params: 'integer' }),
-  message<BatchEvent>('batch', { epoch: 'integer', step: 'integer', stepsPerEpoch: 'integer', globalStep: 'integer', loss: 'number', accuracy: 'number', learningRate: 'number', imagesPerSec: 'number', stepMs: 'number', dataWaitMs: 'number', tensorBytes: 'number', etaSec: 'number' }),
-  message<EpochEvent>('epoch', { epoch: 'integer', loss: 'number', accuracy: 'number', durationMs: 'number', savedModel: 'string' }),
+  message<BatchEvent>('batch', { epoch: 'integer', step: 'integer', stepsPerEpoch: 'integer', globalStep: 'integer', loss: 'number|null', accuracy: 'number|null', learningRate: 'number', imagesPerSec: 'number', stepMs: 'number', dataWaitMs: 'number', tensorBytes: 'number', etaSec: 'number' }),
+  message<EpochEvent>('epoch', { epoch: 'integer', loss: 'number|null', accuracy: 'number|null', durationMs: 'number', savedModel: 'string' }),
   message<SkippedFileEvent>('skipped-file', { path: 'string', reason: 'string' }),
-  message<RunEndEvent>('run-end', { time: 'string', status: 'string', message: 'string?', suggestedBatchSize: 'integer?', error: 'string?' }),
+  message<RunEndEvent>('run-end', { time: 'string', status: 'string', message: 'string?', suggestedBatchSize: 'integer?', error: 'string?', divergedAtStep: 'integer?' }),
 ];
 
 export function parseHostMessage(raw: unknown): Parsed<HostMessage> {

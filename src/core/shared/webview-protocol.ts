@@ -115,3 +115,22 @@ export interface SuggestPersistedState {
 export function isPersistedState(s: unknown): s is SuggestPersistedState {
   return typeof s === 'object' && s !== null && (s as { version?: unknown }).version === 1 && typeof (s as { state?: { kind?: unknown } }).state?.kind === 'string';
 }
+
+/**
+ * The paths a panel state shows, and so the only ones a `reveal` from the webview may open: the
+ * target, the dataset root, the config and model files, and each listed problem's path. A crafted
+ * message naming any other path is refused (the webview is untrusted input).
+ */
+export function revealablePaths(state: SuggestViewState): Set<string> {
+  const paths = new Set<string>();
+  if (state.kind === 'idle') return paths;
+  paths.add(state.target);
+  if (state.kind === 'result') {
+    const r = state.report;
+    paths.add(r.dataset.root);
+    if (r.config.configPath) paths.add(r.config.configPath);
+    if (/\.json$/i.test(r.config.model)) paths.add(r.config.model);
+    for (const p of r.dataset.problems) paths.add(p.path);
+  }
+  return paths;
+}

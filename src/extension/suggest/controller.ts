@@ -11,7 +11,7 @@ import { ConfigError, configForFolder, loadConfigFile, type TrainConfig } from '
 import { isZooModel, ZOO_MODELS } from '../../core/shared/model';
 import type { SuggestReport } from '../../core/shared/report';
 import { suggest } from '../../core/suggest';
-import { isPersistedState, type SuggestViewState, type WebviewToHost } from '../../core/shared/webview-protocol';
+import { isPersistedState, revealablePaths, type SuggestViewState, type WebviewToHost } from '../../core/shared/webview-protocol';
 import type { BatchAdvisor } from '../context';
 import { affectsPlan, readSettings, settingsFor, type Settings } from '../settings';
 import { SuggestPanel } from './panel';
@@ -121,7 +121,9 @@ export class SuggestController implements vscode.Disposable {
         else void this.run();
         return;
       case 'reveal':
-        void this.reveal(m.path);
+        // Untrusted input: only a path the panel shows may be opened.
+        if (revealablePaths(this.state).has(m.path)) void this.reveal(m.path);
+        else this.ctx.log.warn(`Suggest panel: refused to reveal ${JSON.stringify(m.path).slice(0, 200)} (not a path the panel shows)`);
         return;
       case 'csp-violation':
         this.ctx.log.warn(`Suggest panel: Content-Security-Policy blocked ${m.blocked} (${m.directive})`);

@@ -6,7 +6,6 @@
  * being hidden, restored by the serializer after a reload). The webview also persists it with
  * setState so a restored panel paints at once.
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import {
   SUGGEST_VIEW_TYPE,
@@ -15,6 +14,7 @@ import {
   type SuggestViewState,
   type WebviewToHost,
 } from '../../core/shared/webview-protocol';
+import { suggestPanelHtml } from './html';
 
 export const PANEL_TITLE = 'Batch Advisor';
 
@@ -90,26 +90,8 @@ export class SuggestPanel implements vscode.Disposable {
   }
 
   private html(webview: vscode.Webview): string {
-    const nonce = randomBytes(18).toString('base64');
     const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview', 'suggest.js'));
-    // Nothing but our script and styles: no images, fonts (no codicons used) or connections.
-    // Our CSS and the components' (Lit) styles are constructable stylesheets, which style-src does
-    // not block; the nonce covers any <style> element a component might fall back to. The
-    // webview reports violations back (logged; the e2e test fails on one).
-    const csp = ["default-src 'none'", `style-src ${webview.cspSource} 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>${PANEL_TITLE}</title>
-</head>
-<body>
-<main id="app" aria-live="polite"><p class="boot">Loading…</p></main>
-<script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
+    return suggestPanelHtml({ title: PANEL_TITLE, cspSource: webview.cspSource, scriptUri: script.toString() });
   }
 
   dispose(): void {

@@ -7,7 +7,8 @@
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LogEvent, TrainEvent } from '../../core/shared/protocol';
-import { RUN_FILES } from '../../core/runs';
+import { RUN_FILES, describeFsError } from '../../core/runs';
+import { BadInputError } from '../errors';
 import { fileSaveHandler } from '../model-io';
 import type { tf } from '../tf';
 
@@ -39,11 +40,23 @@ export class RunFiles {
     const final = this.modelDir;
     const tmp = `${final}.saving`;
     const old = `${final}.old`;
-    rmSync(tmp, { recursive: true, force: true });
-    await model.save(fileSaveHandler(tmp));
+    try {
+      rmSync(tmp, { recursive: true, force: true });
+      await model.save(fileSaveHandler(tmp));
+    } catch (e) {
+      // A full disk mid-save: remove the half-written copy; the previous model is untouched.
+      rmSync(tmp, { recursive: true, force: true });
+      throw new BadInputError(`could not save the model to ${final}: ${describeFsError(e)}${existsSync(final) ? '; the previous epoch\'s model is kept' : ''}`);
+    }
     rmSync(old, { recursive: true, force: true });
     if (existsSync(final)) renameSync(final, old);
-    renameSync(tmp, final);
+    try {
+      renameSync(tmp, final);
+    } catch (e) {
+      if (existsSync(old)) renameSync(old, final);
+      rmSync(tmp, { recursive: true, force: true });
+      throw new BadInputError(`could not save the model to ${final}: ${describeFsError(e)}`);
+    }
     rmSync(old, { recursive: true, force: true });
     return join(final, 'model.json');
   }

@@ -9,14 +9,19 @@
 import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import type { TrainConfig } from '../../core/config';
-import { listDatasetFiles } from '../../core/dataset/list';
+import { WASM_HEAP_MAX, estimateMemory, maxBatchSize } from '../../core/memory';
 import { batchAfterOom, IMAGE_EXTENSIONS_TEXT } from '../../core/shared/constants';
+import { describeFsError } from '../../core/runs';
+import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../../core/dataset/list';
+import { Prober, unusableReason } from '../../core/dataset/probe';
+import { abortError } from '../../core/shared/errors';
 import { learningRateAt, type TrainingPlan } from '../../core/shared/plan';
 import type { BackendName, BatchEvent, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
 import { initBackend } from '../backend';
 import { ImagePipeline, type Batch } from '../data/pipeline';
 import { splitFiles } from '../data/split';
-import { BadInputError, classifyError, isOutOfMemory } from '../errors';
+import { BadInputError, DivergedError, classifyError, isOutOfMemory } from '../errors';
+import { describeModel } from '../models/describe';
 import { buildModel } from '../models/zoo';
 import { tf } from '../tf';
 import { RunFiles } from './run-files';
@@ -25,7 +30,7 @@ import { evaluateBatch, makeOptimizer, trainStep, type MicroBatch } from './step
 /** Test seams. */
 export interface RunHooks {
   /** Called before each optimizer step (1-based global step); throw to inject a failure. */
-  beforeStep?: (globalStep: number) => void;
+  beforeStep?: (globalStep: number, model: tf.LayersModel) => void;
   /** Options passed to the input pipeline (e.g. prefetch depth). */
   pipeline?: { prefetchBatches?: number; concurrency?: number };
 }
@@ -71,17 +76,39 @@ function workspaceOf(runDir: string): string {
   return resolve(runDir, '..', '..', '..');
 }
 
-export function oomMessage(batchSize: number, accumulationSteps: number, cause: string): { message: string; suggestedBatchSize: number } {
-  const suggestedBatchSize = batchAfterOom(batchSize);
-  const keep = batchSize > 1 ? `, or ${suggestedBatchSize} with accumulationSteps ${accumulationSteps * 2} to keep the effective batch of ${batchSize * accumulationSteps}` : '';
-  const first = cause.split('\n')[0] ?? cause;
-  return {
-    message:
-      batchSize > 1
-        ? `Out of memory at batch size ${batchSize}: try ${suggestedBatchSize}${keep}. (${first})`
-        : `Out of memory at batch size 1: the model or image size is too large for this device. (${first})`,
-    suggestedBatchSize,
-  };
+/**
+ * The message and the batch to try after an out-of-memory failure at `batchSize`. `fits` is the
+ * largest batch the memory model says fits (0: not even 1), when it can be known (the wasm heap's
+ * fixed 4 GiB); without it, half the batch. `imageSize` is [height, width].
+ */
+export function oomMessage(
+  batchSize: number,
+  accumulationSteps: number,
+  cause: string,
+  opts: { fits?: number; imageSize?: [number, number] } = {},
+): { message: string; suggestedBatchSize?: number } {
+  const first = (cause.split('\n')[0] ?? cause).replace(/\s*Build with -sASSERTIONS for more info\.?/, '').trim() || 'out of memory';
+  const size = opts.imageSize ? ` at image size ${opts.imageSize[0]}×${opts.imageSize[1]}` : '';
+  const half = batchSize > 1 ? batchAfterOom(batchSize) : 0;
+  const suggested = opts.fits === undefined ? half : Math.min(half, opts.fits);
+  if (batchSize <= 1 || suggested < 1) {
+    return { message: `Out of memory: even batch size 1 does not fit${size} on this device${opts.fits === 0 ? ' (estimated for the wasm backend\'s 4 GiB heap)' : ''}: use a smaller imageSize (or a smaller model). (${first})` };
+  }
+  const effective = batchSize * accumulationSteps;
+  const k = Math.ceil(effective / suggested);
+  const keep = suggested * k === effective ? `, or ${suggested} with accumulationSteps ${k} to keep the effective batch of ${effective}` : `, or ${suggested} with accumulationSteps ${k} for an effective batch of ${suggested * k} (now ${effective})`;
+  return { message: `Out of memory at batch size ${batchSize}: try ${suggested}${keep}. (${first})`, suggestedBatchSize: suggested };
+}
+
+/** The largest batch the memory model fits in the wasm heap for this model (undefined off wasm). */
+export function wasmFittingBatch(model: tf.LayersModel | undefined, config: TrainConfig, backend: BackendName | undefined, accumulationSteps: number): number | undefined {
+  if (!model || backend !== 'wasm') return undefined;
+  try {
+    const desc = describeModel(model, config.model, [config.imageSize[0], config.imageSize[1], config.channels], (model.outputs[0]?.shape ?? []).at(-1) ?? 2);
+    return maxBatchSize(estimateMemory(desc, { optimizer: config.optimizer, budgetBytes: WASM_HEAP_MAX, headroom: 0, backend: 'wasm', accumulationSteps }));
+  } catch {
+    return undefined;
+  }
 }
 
 /** Polls nvidia-smi now and then (tensorflow-gpu only); the latest reading is attached to batch events. */
@@ -106,14 +133,29 @@ class GpuMemoryPoller {
 }
 
 export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) => void, signal: AbortSignal, hooks: RunHooks = hooksFromEnv()): Promise<void> {
-  const files = new RunFiles(msg.runDir);
+  let files: RunFiles;
+  try {
+    files = new RunFiles(msg.runDir);
+  } catch (e) {
+    send({ v: 2, type: 'run-end', time: now(), status: 'failed', error: 'bad-input', message: `cannot write the run folder ${msg.runDir}: ${describeFsError(e)}` });
+    return;
+  }
   let ended = false;
+  let writeFailed = false;
   const emit = (ev: TrainEvent): void => {
     if (ended) return;
     try {
       files.event(ev);
-    } catch {
-      /* a full disk must not stop the run from reporting to the host */
+    } catch (e) {
+      // A full disk must not stop the run from reporting to the host; say so once.
+      if (!writeFailed) {
+        writeFailed = true;
+        try {
+          send({ v: 2, type: 'log', level: 'warn', message: `cannot write ${files.dir}/metrics.jsonl: ${describeFsError(e)}; events reach this window only until it is fixed` });
+        } catch {
+          /* the host is gone too */
+        }
+      }
     }
     try {
       send(ev);
@@ -127,21 +169,34 @@ export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) =
 
   let model: tf.LayersModel | undefined;
   let optimizer: tf.Optimizer | undefined;
+  let backend: BackendName | undefined;
   const gpu = new GpuMemoryPoller();
   const config = msg.config;
   try {
-    await train(msg, config, { emit, log, end, files, signal, hooks, gpu, setModel: (m, o) => ((model = m), (optimizer = o)) });
+    await train(msg, config, { emit, log, end, files, signal, hooks, gpu, setModel: (m, o) => ((model = m), (optimizer = o)), setBackend: (b) => (backend = b), nanPatience: config.nanPatience ?? 0 });
   } catch (e) {
-    if (signal.aborted && !isOutOfMemory(e) && !(e instanceof BadInputError)) {
+    if (signal.aborted && !isOutOfMemory(e) && !(e instanceof BadInputError) && !(e instanceof DivergedError)) {
       end({ status: 'stopped', message: 'stopped by request' });
     } else if (isOutOfMemory(e)) {
-      const { message, suggestedBatchSize } = oomMessage(msg.plan?.microBatchSize ?? 1, msg.plan?.accumulationSteps ?? 1, e instanceof Error ? e.message : String(e));
+      const k = msg.plan?.accumulationSteps ?? 1;
+      const fits = wasmFittingBatch(model, config, backend, k);
+      const { message, suggestedBatchSize } = oomMessage(msg.plan?.microBatchSize ?? 1, k, e instanceof Error ? e.message : String(e), {
+        ...(fits !== undefined ? { fits } : {}),
+        imageSize: config.imageSize,
+      });
       log('error', message);
-      end({ status: 'failed', error: 'oom', message, suggestedBatchSize });
+      end({ status: 'failed', error: 'oom', message, ...(suggestedBatchSize !== undefined ? { suggestedBatchSize } : {}) });
+    } else if (e instanceof DivergedError) {
+      log('error', e.message);
+      end({ status: 'failed', error: 'diverged', message: e.message, divergedAtStep: e.step });
     } else {
       const { kind, message } = classifyError(e);
       const short = e instanceof Error ? e.message : String(e);
-      if (kind === 'internal') files.log('error', message); // the stack, for the record
+      try {
+        if (kind === 'internal') files.log('error', message); // the stack, for the record
+      } catch {
+        /* the disk is full: the host still gets the run-end */
+      }
       end({ status: 'failed', error: kind, message: short });
     }
   } finally {
@@ -166,6 +221,9 @@ interface RunContext {
   hooks: RunHooks;
   gpu: GpuMemoryPoller;
   setModel: (m: tf.LayersModel, o: tf.Optimizer) => void;
+  setBackend: (b: BackendName) => void;
+  /** Consecutive non-finite losses tolerated (config.nanPatience, default 0). */
+  nanPatience: number;
 }
 
 function makeTensors(b: Batch): MicroBatch {
@@ -201,6 +259,7 @@ async function setupBackend(config: TrainConfig, runDir: string, ctx: RunContext
     // The extension passes the batchAdvisor.tfjsNodePath setting through the child's environment.
     const tfjsNodePath = process.env.BATCH_ADVISOR_TFJS_NODE_PATH;
     const r = await initBackend(config.backend, { workspaceFolder: workspaceOf(runDir), ...(tfjsNodePath ? { tfjsNodePath } : {}) });
+    ctx.setBackend(r.name);
     ctx.emit({ v: 2, type: 'backend', name: r.name, skipped: r.skipped });
     if (r.name === 'tensorflow-gpu') ctx.gpu.start();
     return r.name;
@@ -228,11 +287,18 @@ async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: RunContext
     throw new BadInputError(e instanceof Error ? e.message : String(e));
   }
   const numClasses = listing.classNames.length;
-  if (numClasses === 0) throw new BadInputError(`${config.dataset}: no class subfolders (expected <dataset>/<class>/<images>)`);
+  const classes = tooFewClasses(config.dataset, listing.classNames) ?? unreadableClassFolder(listing);
+  if (classes) throw new BadInputError(classes);
+  for (const u of listing.unreadable) log('warn', `Folder ${u.path} cannot be read (${u.code}): its images are not used.`);
   if (listing.files.length === 0) throw new BadInputError(`${config.dataset}: no images (${IMAGE_EXTENSIONS_TEXT}) in its class folders`);
-  const split = splitFiles(listing.files, config.validationSplit, config.seed);
+  // The same header check as the inspection, so the counts it reported (and the plan was made
+  // from) are the counts trained on: unusable files are reported here, not split.
+  const usable = await usableFiles(listing.files, signal, (path, reason) => emit({ v: 2, type: 'skipped-file', path, reason }));
+  if (usable.length === 0) throw new BadInputError(`${config.dataset}: none of the ${listing.files.length} images can be used (see the skipped files)`);
+  if (usable.length < listing.files.length) log('warn', `${listing.files.length - usable.length} of ${listing.files.length} files are not usable images and are left out (as the inspection reports).`);
+  const split = splitFiles(usable, config.validationSplit, config.seed);
   if (split.train.length === 0) throw new BadInputError(`${config.dataset}: no training images left after the validation split of ${config.validationSplit}`);
-  log('info', `Found ${listing.files.length} files belonging to ${numClasses} classes: ${split.train.length} for training, ${split.validation.length} for validation.`);
+  log('info', `Found ${usable.length} files belonging to ${numClasses} classes: ${split.train.length} for training, ${split.validation.length} for validation.`);
   log('info', `loading: ${plan.loading.strategy} (${plan.loading.reason})`);
 
   const onSkip = (path: string, reason: string): void => emit({ v: 2, type: 'skipped-file', path, reason });
@@ -249,6 +315,24 @@ async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: RunContext
   const validation = split.validation.length ? await ImagePipeline.create(split.validation, { ...base, batchSize: plan.validationBatchSize }) : undefined;
   if (train.size === 0) throw new BadInputError(`${config.dataset}: none of the ${split.train.length} training images could be decoded`);
   return { numClasses, train, validation, trainFiles: split.train.length, validationFiles: split.validation.length };
+}
+
+/** The files whose header the inspection accepts (probe.ts unusableReason), yielding now and then. */
+async function usableFiles<T extends { path: string }>(files: T[], signal: AbortSignal, onSkip: (path: string, reason: string) => void): Promise<T[]> {
+  const prober = new Prober();
+  const out: T[] = [];
+  for (let i = 0; i < files.length; i++) {
+    const f = files[i] as T;
+    prober.probe(f.path);
+    const why = unusableReason(prober);
+    if (why) onSkip(f.path, why);
+    else out.push(f);
+    if (i % 512 === 511) {
+      await yieldToEventLoop();
+      if (signal.aborted) throw abortError('stopped');
+    }
+  }
+  return out;
 }
 
 async function buildModelAndOptimizer(config: TrainConfig, plan: TrainingPlan, numClasses: number, ctx: RunContext): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer }> {
@@ -269,6 +353,27 @@ interface Progress {
   globalStep: number;
   plannedSteps: number;
   timeSum: number;
+  /** Consecutive steps with a non-finite loss. */
+  nonFinite: number;
+  /** The last epoch whose model was saved (0: none). */
+  savedEpoch: number;
+}
+
+/** Why the run stops: the loss (or, at an epoch end, a weight) is no longer a finite number. */
+function divergedError(loss: number, p: Progress, epoch: number, step: number, lr: number, ctx: RunContext, subject = 'the loss'): DivergedError {
+  const what = Number.isNaN(loss) ? 'NaN' : 'infinite';
+  const kept = p.savedEpoch > 0 ? `the model saved at epoch ${p.savedEpoch} (the last finite one) is kept` : 'no model was saved (none was finite yet)';
+  const patience = ctx.nanPatience > 0 && p.nonFinite > 0 ? ` for ${p.nonFinite} steps in a row (nanPatience ${ctx.nanPatience})` : '';
+  return new DivergedError(
+    `Training diverged: ${subject} became ${what} at step ${p.globalStep} (epoch ${epoch}, step ${step}, learning rate ${Number(lr.toPrecision(3))})${patience}. ` +
+      `Lower the learning rate (e.g. "learningRate": ${Number((lr / 10).toPrecision(2))}) or check the inputs and model weights for NaN; ${kept}.`,
+    p.globalStep,
+  );
+}
+
+/** True when every weight of the model is a finite number (checked before a model is saved). */
+export function weightsAreFinite(model: tf.LayersModel): boolean {
+  return tf.tidy(() => model.getWeights().every((w) => w.dtype !== 'float32' || tf.all(tf.isFinite(w)).dataSync()[0] === 1));
 }
 
 interface EpochTotals {
@@ -292,6 +397,7 @@ async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersMod
   let images = 0;
   let exhausted = false;
   let hitMax = false;
+  const patience = ctx.nanPatience;
   try {
     while (!exhausted) {
       if (signal.aborted) return { loss: NaN, accuracy: NaN, hitMax, stopped: true };
@@ -317,7 +423,7 @@ async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersMod
       const lr = learningRateAt(plan, p.globalStep + 1);
       setLearningRate(optimizer, lr);
       const ts = performance.now();
-      hooks.beforeStep?.(p.globalStep + 1);
+      hooks.beforeStep?.(p.globalStep + 1, model);
       const micro = batches.map(makeTensors);
       let r;
       try {
@@ -328,9 +434,13 @@ async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersMod
       const stepMs = performance.now() - ts;
       step++;
       p.globalStep++;
-      lossSum += r.loss * r.images;
-      correctSum += r.accuracy * r.images;
-      images += r.images;
+      const finite = Number.isFinite(r.loss);
+      p.nonFinite = finite ? 0 : p.nonFinite + 1;
+      if (finite) {
+        lossSum += r.loss * r.images;
+        correctSum += r.accuracy * r.images;
+        images += r.images;
+      }
       p.timeSum += stepMs + dataWaitMs;
       const ev: BatchEvent = {
         v: 2,
@@ -354,6 +464,7 @@ async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersMod
         ev.gpuMemoryTotalBytes = ctx.gpu.reading.total;
       }
       emit(ev);
+      if (p.nonFinite > patience) throw divergedError(r.loss, p, epoch, step, lr, ctx);
       // Let the input pipeline, IPC (stop) and timers run: tfjs steps are synchronous.
       await yieldToEventLoop();
     }
@@ -388,12 +499,18 @@ async function validate(model: tf.LayersModel, data: Data, signal: AbortSignal):
 async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): Promise<void> {
   const { emit, log, end, files, signal } = ctx;
   const plan = checkPlan(msg.plan);
+  // A stop that arrived while the run was setting up ends it before the next phase.
+  const stopped = (): boolean => signal.aborted;
+  if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
   const backend = await setupBackend(config, msg.runDir, ctx);
+  if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
   const data = await loadData(config, plan, ctx);
+  if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
   const { model, optimizer } = await buildModelAndOptimizer(config, plan, data.numClasses, ctx);
+  if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
 
   const stepsPerEpoch = Math.ceil(data.train.batchesPerEpoch / plan.accumulationSteps);
-  const p: Progress = { globalStep: 0, plannedSteps: Math.min(plan.epochs * stepsPerEpoch, msg.maxSteps ?? Infinity), timeSum: 0 };
+  const p: Progress = { globalStep: 0, plannedSteps: Math.min(plan.epochs * stepsPerEpoch, msg.maxSteps ?? Infinity), timeSum: 0, nonFinite: 0, savedEpoch: 0 };
   emit({
     v: 2,
     type: 'run-start',
@@ -413,7 +530,11 @@ async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): P
     if (totals.stopped || signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
     const val = await validate(model, data, signal);
     if (!val || signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
+    // Never replace the last good model with a diverged one (a NaN weight with a finite loss, or
+    // non-finite losses tolerated by nanPatience).
+    if (!weightsAreFinite(model)) throw divergedError(NaN, p, epoch, p.globalStep, learningRateAt(plan, p.globalStep), ctx, 'a model weight');
     const savedModel = await files.saveModel(model);
+    p.savedEpoch = epoch;
     emit({ v: 2, type: 'epoch', time: now(), epoch, loss: totals.loss, accuracy: totals.accuracy, ...val, durationMs: performance.now() - t0, savedModel });
     if (totals.hitMax || p.globalStep >= p.plannedSteps) {
       if (epoch < plan.epochs) log('info', `stopped after ${p.globalStep} steps (maxSteps)`);

@@ -41,6 +41,8 @@ export interface SuggestOptions {
   deviceMemoryGiB?: number;
   /** Lines for the log. */
   log?: (message: string) => void;
+  /** Test hook: a pause (ms) at every yield of the dataset scan (see InternalInspectOptions.yieldDelayMs). */
+  scanYieldDelayMs?: number;
 }
 
 
@@ -69,6 +71,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
     imageSize: config.imageSize,
     channels: config.channels,
     ...(signal ? { signal } : {}),
+    ...(opts.scanYieldDelayMs ? { yieldDelayMs: opts.scanYieldDelayMs } : {}),
     onProgress: (p) => onProgress?.({ stage: 'scan', message: `Scanned ${p.filesSeen.toLocaleString('en-US')} files`, filesSeen: p.filesSeen }),
   });
   opts.log?.(`Scanned ${dataset.root}: ${dataset.totalImages} images in ${dataset.classes.length} classes (${dataset.scanMs} ms)`);

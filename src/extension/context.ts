@@ -13,16 +13,26 @@ import { TrainConfigCodeLensProvider, TRAIN_CONFIG_SELECTOR } from './codelens';
 
 export { COMMANDS } from '../core/shared/constants';
 
+/** Seams for the end-to-end tests, read once by the entry point (never inside the product code). */
+export interface TestHooks {
+  /** A pause (ms) at every yield of a dataset scan, so a test can cancel mid-scan. */
+  scanYieldDelayMs?: number;
+}
+
 export class BatchAdvisor implements vscode.Disposable {
   readonly log: vscode.LogOutputChannel;
   private readonly disposables: vscode.Disposable[] = [];
 
   /** The Suggest controller, loaded on first use (command or a panel restored after a reload). */
-  private readonly suggest = this.onFirstUse('Suggest', async () => new (await import('./suggest/controller.js')).SuggestController(this));
+  private readonly suggest = this.onFirstUse('Suggest', async () => (this.suggestLoaded = new (await import('./suggest/controller.js')).SuggestController(this)));
+  private suggestLoaded: { onSettingsChanged(e: vscode.ConfigurationChangeEvent): void } | undefined;
   /** The training command, loaded on first use. */
   private readonly train = this.onFirstUse('Train', async () => new (await import('./train/command.js')).TrainCommand(this));
 
-  constructor(readonly extension: vscode.ExtensionContext) {
+  constructor(
+    readonly extension: vscode.ExtensionContext,
+    readonly testHooks: TestHooks = {},
+  ) {
     this.log = this.own(vscode.window.createOutputChannel('Batch Advisor', { log: true }));
     this.log.info(`Batch Advisor ${String(extension.extension.packageJSON.version)} activated (workspace ${vscode.workspace.isTrusted ? 'trusted' : 'in Restricted Mode'})`);
 
@@ -35,6 +45,14 @@ export class BatchAdvisor implements vscode.Disposable {
     this.own(vscode.commands.registerCommand(COMMANDS.suggest, async (arg?: unknown) => (await this.suggest()).run(arg)));
     this.own(vscode.commands.registerCommand(COMMANDS.train, async (arg?: unknown) => (await this.train()).run(arg)));
     this.own(vscode.commands.registerCommand(COMMANDS.showLog, () => this.log.show(true)));
+    // Settings react to changes: a shown suggestion whose plan they change is made again.
+    this.own(
+      vscode.workspace.onDidChangeConfiguration((e) => {
+        if (!e.affectsConfiguration('batchAdvisor')) return;
+        this.log.info('Settings changed');
+        this.suggestLoaded?.onSettingsChanged(e);
+      }),
+    );
     this.own(
       vscode.workspace.onDidGrantWorkspaceTrust(() => {
         this.log.info('Workspace trusted: training enabled.');

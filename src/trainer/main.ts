@@ -37,8 +37,9 @@ async function handle(msg: HostMessage, signal: AbortSignal): Promise<void> {
     }
     case 'train': {
       // Imported when a run starts: `describe` (what `suggest` asks for) never loads sharp or the data pipeline.
-      const { runTraining } = await import('./train/run.js');
-      await runTraining(msg, send, signal);
+      const { hooksFromEnv, runTraining } = await import('./train/run.js');
+      // The entry point is the one place that reads the environment (the tfjsNodePath setting, test faults).
+      await runTraining(msg, send, signal, hooksFromEnv(process.env));
       return;
     }
     case 'stop':

@@ -17,6 +17,7 @@ import { CORRUPT, DENIED, IO_ERROR, OK, Prober, TYPE_NAMES, ZERO_BYTE, probeBatc
 import { MAX_IMAGE_PIXELS, type DatasetProblem, type DatasetReport, type Distribution, type HistogramBin, type InspectOptions, type ProblemKind } from '../shared/dataset-types';
 import { SUPPORTED_EXTENSIONS, UNSUPPORTED_IMAGE_EXTENSIONS, abortError, extensionOf, nodeWalkFs, readRoot, walkClass, type WalkFs } from './walk';
 import { ScanPool } from './pool';
+import { IMAGE_EXTENSIONS_TEXT } from '../shared/constants';
 
 /** Test and tuning seams, not part of the public contract. */
 export interface InternalInspectOptions extends InspectOptions {
@@ -26,6 +27,11 @@ export interface InternalInspectOptions extends InspectOptions {
   probeFs?: ProbeFs;
   /** Worker threads to probe with besides the main thread, started at once. Default: ScanPool.defaultCount() (1 on ≥ 2 CPUs), started past 4,096 files. */
   workers?: number;
+  /**
+   * A pause (ms) at every yield to the event loop. Test hook for the end-to-end "cancel during a
+   * long scan" scenario: it makes a scan reliably slower than the UI that cancels it.
+   */
+  yieldDelayMs?: number;
 }
 
 const BATCH = 256;
@@ -126,13 +132,6 @@ function checkOptions(o: InspectOptions): { split: number; size: [number, number
 }
 
 /**
- * Test hook for the end-to-end "cancel during a long scan" scenario: a pause at every yield makes a
- * scan reliably slower than the UI that cancels it (a real scan of 200k cached files takes ~1 s).
- */
-const TEST_YIELD_DELAY_MS = Number(process.env.BATCH_ADVISOR_TEST_SCAN_DELAY_MS) || 0;
-const yieldToLoop = (): Promise<void> => new Promise((r) => (TEST_YIELD_DELAY_MS > 0 ? setTimeout(r, TEST_YIELD_DELAY_MS) : setImmediate(r)));
-
-/**
  * Inspects the dataset folder `rootArg` (layout root/<class>/...; resolved to an absolute path,
  * which the report and its problems use). Dataset problems are listed in
  * the report, never thrown. Throws DatasetInputError when root is missing, a file or unreadable;
@@ -140,302 +139,364 @@ const yieldToLoop = (): Promise<void> => new Promise((r) => (TEST_YIELD_DELAY_MS
  */
 export async function inspectDataset(rootArg: string, options: InternalInspectOptions = {}): Promise<DatasetReport> {
   const t0 = performance.now();
-  // Problems name absolute paths.
-  const root = resolve(rootArg);
-  const { split, size, channels: targetChannels, maxProblems } = checkOptions(options);
-  const { signal, onProgress } = options;
-  const fs = options.fs ?? nodeWalkFs;
-  if (signal?.aborted) throw abortError();
+  const root = resolve(rootArg); // problems name absolute paths
+  const checked = checkOptions(options);
+  if (options.signal?.aborted) throw abortError();
+  const scan = new Scan(root, options, checked.maxProblems);
+  try {
+    const classNames = await scan.walkRoot();
+    for (let cls = 0; cls < classNames.length; cls++) await scan.walkClassFolder(cls, classNames[cls] as string);
+    await scan.finish();
+    return summarize(root, classNames, scan.tally, checked, performance.now() - t0);
+  } finally {
+    scan.close();
+  }
+}
 
-  // Cancellation: every await below races the abort, so the promise rejects promptly.
-  let rejectAbort: ((e: Error) => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    rejectAbort = reject;
-  });
-  aborted.catch(() => undefined);
-  const onAbort = (): void => rejectAbort?.(abortError());
-  signal?.addEventListener('abort', onAbort, { once: true });
-  const race = <T>(p: Promise<T>): Promise<T> => (signal ? Promise.race([p, aborted]) : p);
-  const checkAbort = (): void => {
-    if (signal?.aborted) throw abortError();
+/** The report from the tallies of a finished scan. */
+function summarize(root: string, classNames: string[], t: Tally, o: ReturnType<typeof checkOptions>, scanMs: number): DatasetReport {
+  const n = t.widths.length;
+  const ws = t.widths.view().slice().sort();
+  const hs = t.heights.view().slice().sort();
+  const aspect = new Float64Array(n);
+  const wv = t.widths.view();
+  const hv = t.heights.view();
+  for (let i = 0; i < n; i++) aspect[i] = (wv[i] as number) / (hv[i] as number);
+  aspect.sort();
+  const width = distribution(ws);
+  const height = distribution(hs);
+  const nonEmpty = t.classCounts.filter((c) => c > 0);
+  const validation = Math.floor(o.split * n);
+  const [h, w] = o.size;
+  const uint8Bytes = n * h * w * o.channels;
+  return {
+    root,
+    classes: classNames.map((name, i) => ({ name, count: t.classCounts[i] as number })),
+    totalImages: n,
+    formats: t.formats,
+    bytesOnDisk: t.bytesOnDisk,
+    width,
+    height,
+    widthHistogram: histogram(ws, width.min, width.max),
+    heightHistogram: histogram(hs, height.min, height.max),
+    aspectRatio: distribution(aspect),
+    // image-size reports no colour information, so channels are unknown from headers alone.
+    channels: n > 0 ? { unknown: n } : {},
+    imbalanceRatio: classNames.length > 0 && nonEmpty.length === classNames.length ? Math.max(...nonEmpty) / Math.min(...nonEmpty) : null,
+    validationSplit: o.split,
+    train: n - validation,
+    validation,
+    decoded: { imageSize: [h, w], channels: o.channels, uint8Bytes, float32Bytes: uint8Bytes * 4 },
+    problems: t.problems,
+    problemCounts: t.problemCounts,
+    scanMs,
   };
+}
 
-  const problems: DatasetProblem[] = [];
-  const problemCounts: Partial<Record<ProblemKind, number>> = {};
-  const problem = (kind: ProblemKind, path: string, message: string): void => {
-    problemCounts[kind] = (problemCounts[kind] ?? 0) + 1;
-    if (problems.length < maxProblems) problems.push({ path, kind, message });
-  };
+/** What a scan counts. */
+interface Tally {
+  problems: DatasetProblem[];
+  problemCounts: Partial<Record<ProblemKind, number>>;
+  widths: GrowableU32;
+  heights: GrowableU32;
+  formats: Record<string, number>;
+  classCounts: number[];
+  bytesOnDisk: number;
+}
 
-  const widths = new GrowableU32();
-  const heights = new GrowableU32();
-  const formats: Record<string, number> = {};
-  let bytesOnDisk = 0;
-  let filesSeen = 0;
-  let imagesFound = 0;
-  let lastProgress = performance.now();
-  const progress = (force = false): void => {
+/**
+ * Everything that can add to the report is consumed in submission order, so the report, and which
+ * problems survive the cap, never depend on timing: probed batches (result here already, or from a
+ * worker later) and notes from the walk (problems, class ends) queue up together.
+ */
+interface Entry {
+  /** Worker batch id (for taking it back). */
+  id?: number;
+  paths?: string[];
+  exts?: string[];
+  cls?: number;
+  result?: BatchResult;
+  done?: Promise<void>;
+  apply?: () => void;
+}
+
+/** One scan in progress: the walk, the probing (here and in workers), cancellation, progress and the tallies. */
+class Scan {
+  readonly tally: Tally = { problems: [], problemCounts: {}, widths: new GrowableU32(), heights: new GrowableU32(), formats: {}, classCounts: [], bytesOnDisk: 0 };
+  private readonly fs: WalkFs;
+  private readonly signal: AbortSignal | undefined;
+  private readonly aborted: Promise<never>;
+  private readonly onAbort: () => void;
+  private readonly queue: Entry[] = [];
+  private readonly prober: Prober;
+  /** Workers: an explicit count starts now; by default one starts (ScanPool.defaultCount) once the dataset proves big enough to gain from it. */
+  private readonly explicitWorkers: number | undefined;
+  private pool: ScanPool | undefined;
+  private batches = 0;
+  private sliceStart = performance.now();
+  private filesSeen = 0;
+  private imagesFound = 0;
+  private lastProgress = performance.now();
+
+  constructor(
+    private readonly root: string,
+    private readonly options: InternalInspectOptions,
+    private readonly maxProblems: number,
+  ) {
+    this.fs = options.fs ?? nodeWalkFs;
+    this.signal = options.signal;
+    // Cancellation: every await races the abort, so the scan's promise rejects promptly.
+    let rejectAbort: ((e: Error) => void) | undefined;
+    this.aborted = new Promise<never>((_, reject) => {
+      rejectAbort = reject;
+    });
+    this.aborted.catch(() => undefined);
+    this.onAbort = (): void => rejectAbort?.(abortError());
+    this.signal?.addEventListener('abort', this.onAbort, { once: true });
+    this.explicitWorkers = options.probeFs ? 0 : options.workers;
+    this.pool = this.explicitWorkers !== undefined && this.explicitWorkers > 0 ? ScanPool.acquire(this.explicitWorkers) : undefined;
+    this.prober = new Prober(options.probeFs);
+  }
+
+  close(): void {
+    this.signal?.removeEventListener('abort', this.onAbort);
+    this.pool?.release();
+  }
+
+  private race<T>(p: Promise<T>): Promise<T> {
+    return this.signal ? Promise.race([p, this.aborted]) : p;
+  }
+
+  private checkAbort(): void {
+    if (this.signal?.aborted) throw abortError();
+  }
+
+  private problem(kind: ProblemKind, path: string, message: string): void {
+    const t = this.tally;
+    t.problemCounts[kind] = (t.problemCounts[kind] ?? 0) + 1;
+    if (t.problems.length < this.maxProblems) t.problems.push({ path, kind, message });
+  }
+
+  private progress(force = false): void {
+    const { onProgress } = this.options;
     if (!onProgress) return;
     const now = performance.now();
-    if (!force && now - lastProgress < PROGRESS_MS) return;
-    lastProgress = now;
-    onProgress({ filesSeen, imagesFound });
-  };
+    if (!force && now - this.lastProgress < PROGRESS_MS) return;
+    this.lastProgress = now;
+    onProgress({ filesSeen: this.filesSeen, imagesFound: this.imagesFound });
+  }
 
-  // Workers: explicit count → started now; default → started once the dataset proves big enough to gain from one.
-  // Workers: an explicit count starts now; by default one starts (ScanPool.defaultCount) once the
-  // dataset proves big enough to gain from it.
-  const explicitWorkers = options.probeFs ? 0 : options.workers;
-  let pool = explicitWorkers !== undefined && explicitWorkers > 0 ? ScanPool.acquire(explicitWorkers) : undefined;
-  let batches = 0;
-  const prober = new Prober(options.probeFs);
-  let sliceStart = performance.now();
-
-  try {
-    const listing = await race(readRoot(root, fs));
+  /** Lists the class folders; reports files and links at the root, and no or one class. */
+  async walkRoot(): Promise<string[]> {
+    const { root } = this;
+    const listing = await this.race(readRoot(root, this.fs));
     const { classNames } = listing;
     for (const name of listing.rootFiles) {
-      filesSeen++;
+      this.filesSeen++;
       const ext = extensionOf(name);
       if (SUPPORTED_EXTENSIONS.has(ext) || UNSUPPORTED_IMAGE_EXTENSIONS.has(ext)) {
-        problem('root-file', join(root, name), `${join(root, name)} is directly in the dataset folder, outside any class folder, so Keras ignores it: move it into a class folder.`);
+        this.problem('root-file', join(root, name), `${join(root, name)} is directly in the dataset folder, outside any class folder, so Keras ignores it: move it into a class folder.`);
       }
     }
     for (const name of listing.rootSymlinks) {
       const p = join(root, name);
-      problem('symlink-skipped', p, `${p} is a symbolic link directly in the dataset folder that does not lead to a folder, so it is not a class (Keras ignores it): move it into a class folder or remove it.`);
+      this.problem('symlink-skipped', p, `${p} is a symbolic link directly in the dataset folder that does not lead to a folder, so it is not a class (Keras ignores it): move it into a class folder or remove it.`);
     }
     if (classNames.length === 0) {
-      problem('no-classes', root, `${root} has no class subfolders: put the images in one subfolder per class (${join(root, '<class>', '<image>.png')}).`);
+      this.problem('no-classes', root, `${root} has no class subfolders: put the images in one subfolder per class (${join(root, '<class>', '<image>.png')}).`);
     } else if (classNames.length === 1) {
-      problem('single-class', join(root, classNames[0] as string), `${root} has only one class folder (${classNames[0]}): a classifier needs at least two, so add one subfolder per class.`);
+      this.problem('single-class', join(root, classNames[0] as string), `${root} has only one class folder (${classNames[0]}): a classifier needs at least two, so add one subfolder per class.`);
     }
+    this.tally.classCounts = new Array<number>(classNames.length).fill(0);
+    return classNames;
+  }
 
-    const classCounts = new Array<number>(classNames.length).fill(0);
-
-    /** Folds one probed batch into the report, in submission order. */
-    const consume = (paths: string[], exts: string[], cls: number, r: BatchResult): void => {
-      const errs = r.errors.length > 0 ? new Map(r.errors) : undefined;
-      for (let i = 0; i < paths.length; i++) {
-        const p = paths[i] as string;
-        const st = r.status[i];
-        const ext = exts[i] as string;
-        if (st === OK) {
-          const type = TYPE_NAMES[(r.typeIndex[i] as number) - 1] ?? '';
-          const named = normalisedExt(ext);
-          if (!DECODABLE.has(type)) {
-            if (RECOGNISABLE.has(type)) {
-              problem('extension-mismatch', p, `${p} contains ${typeLabel(type)} data, which Keras cannot decode, but is named .${ext}: convert it to PNG or JPEG, or remove it (not counted).`);
-            } else {
-              problem('corrupt', p, `${p} is not a readable ${ext.toUpperCase()} image (unrecognised header): re-export it or remove it.`);
-            }
-            continue;
-          }
-          const pixels = (r.width[i] as number) * (r.height[i] as number);
-          if (pixels > MAX_IMAGE_PIXELS) {
-            problem('too-large', p, `${p} is ${r.width[i]}×${r.height[i]} = ${(pixels / 1e6).toFixed(1)} MP, over the ${MAX_IMAGE_PIXELS / 1e6} MP limit: training skips it (not counted); downscale it to use it.`);
-            continue;
-          }
-          if (type !== named) {
-            problem('extension-mismatch', p, `${p} contains ${typeLabel(type)} data but is named .${ext}: rename it to .${type} (Keras decodes by content, so it is still counted).`);
-          }
-          classCounts[cls] = (classCounts[cls] as number) + 1;
-          formats[ext] = (formats[ext] ?? 0) + 1;
-          bytesOnDisk += r.size[i] as number;
-          widths.push(r.width[i] as number);
-          heights.push(r.height[i] as number);
-          imagesFound++;
-        } else if (st === ZERO_BYTE) {
-          problem('zero-byte', p, `${p} is empty (0 bytes): delete it or replace it with the real image.`);
-        } else if (st === CORRUPT) {
-          problem('corrupt', p, `${p} is not a readable ${ext.toUpperCase()} image (unreadable or truncated header): re-export it or remove it.`);
-        } else if (st === DENIED) {
-          problem('permission-denied', p, `${p} cannot be read (permission denied): fix its permissions (e.g. chmod a+r) or remove it.`);
-        } else if (st === IO_ERROR && errs?.get(i) === 'ENOENT') {
-          problem('vanished', p, `${p} disappeared during the scan (deleted or moved while it was read), so it is not counted: scan again once the folder is settled.`);
-        } else if (st === IO_ERROR) {
-          problem('corrupt', p, `${p} could not be read (${errs?.get(i) ?? 'I/O error'}): check the file and re-copy it.`);
-        }
-      }
-    };
-
-    // Everything that can add to the report is consumed in submission order, so the report, and
-    // which problems survive the cap, never depend on timing: probed batches (result here already,
-    // or from a worker later) and notes from the walk (problems, class ends) queue up together.
-    interface Entry {
-      /** Worker batch id (for taking it back). */
-      id?: number;
-      paths?: string[];
-      exts?: string[];
-      cls?: number;
-      result?: BatchResult;
-      done?: Promise<void>;
-      apply?: () => void;
+  /** Folds one probed batch into the report, in submission order. */
+  private consume(paths: string[], exts: string[], cls: number, r: BatchResult): void {
+    const errs = r.errors.length > 0 ? new Map(r.errors) : undefined;
+    for (let i = 0; i < paths.length; i++) {
+      const p = paths[i] as string;
+      const st = r.status[i];
+      const ext = exts[i] as string;
+      if (st === OK) this.consumeImage(p, ext, cls, r, i);
+      else if (st === ZERO_BYTE) this.problem('zero-byte', p, `${p} is empty (0 bytes): delete it or replace it with the real image.`);
+      else if (st === CORRUPT) this.problem('corrupt', p, `${p} is not a readable ${ext.toUpperCase()} image (unreadable or truncated header): re-export it or remove it.`);
+      else if (st === DENIED) this.problem('permission-denied', p, `${p} cannot be read (permission denied): fix its permissions (e.g. chmod a+r) or remove it.`);
+      else if (st === IO_ERROR && errs?.get(i) === 'ENOENT') {
+        this.problem('vanished', p, `${p} disappeared during the scan (deleted or moved while it was read), so it is not counted: scan again once the folder is settled.`);
+      } else if (st === IO_ERROR) this.problem('corrupt', p, `${p} could not be read (${errs?.get(i) ?? 'I/O error'}): check the file and re-copy it.`);
     }
-    const queue: Entry[] = [];
-    const consumeReady = (): void => {
-      for (let head = queue[0]; head && (head.apply || head.result); head = queue[0]) {
-        queue.shift();
-        if (head.apply) head.apply();
-        else consume(head.paths as string[], head.exts as string[], head.cls as number, head.result as BatchResult);
-      }
-    };
-    /** Applies `f` now when nothing is queued before it, else in its turn. */
-    const later = (f: () => void): void => {
-      if (queue.length === 0) f();
-      else queue.push({ apply: f });
-    };
-    const note = (kind: ProblemKind, path: string, message: string): void => later(() => problem(kind, path, message));
-    const maybeYield = async (force: boolean): Promise<void> => {
-      if (force || performance.now() - sliceStart > SLICE_MS) {
-        await race(yieldToLoop());
-        checkAbort();
-        sliceStart = performance.now();
-      }
-    };
-    const drainTo = async (limit: number): Promise<void> => {
-      consumeReady();
-      while (queue.length > limit) {
-        const head = queue[0] as Entry;
-        // Rather than wait on a worker that has not started the batch (descheduled on a busy
-        // machine), take it back and probe it here.
-        if (pool && head.id !== undefined && pool.takeBack(head.id)) {
-          head.result = probeBatch(prober, head.paths as string[]);
-          consumeReady();
-          await maybeYield(false);
-          continue;
-        }
-        await race(head.done as Promise<void>);
-        consumeReady();
-      }
-    };
-    const submit = async (paths: string[], exts: string[], cls: number): Promise<void> => {
-      checkAbort();
-      if (explicitWorkers === undefined && ++batches === WORKER_AFTER_BATCHES) {
-        const n = ScanPool.defaultCount();
-        if (n > 0) pool = ScanPool.acquire(n);
-      }
-      const workers = pool?.size ?? 0;
-      const entry: Entry = { paths, exts, cls };
-      queue.push(entry);
-      if (pool && workers > 0 && pool.pendingCount < workers * WORKER_DEPTH) {
-        // A worker has room: hand the batch over and go on walking.
-        const sent = pool.submit(paths);
-        entry.id = sent.id;
-        entry.done = sent.result.then((r) => {
-          entry.result = r;
-        });
-        await drainTo(MAX_QUEUE);
+  }
+
+  /** One image whose header was read: counted, or reported when training could not use it. */
+  private consumeImage(p: string, ext: string, cls: number, r: BatchResult, i: number): void {
+    const t = this.tally;
+    const type = TYPE_NAMES[(r.typeIndex[i] as number) - 1] ?? '';
+    if (!DECODABLE.has(type)) {
+      if (RECOGNISABLE.has(type)) {
+        this.problem('extension-mismatch', p, `${p} contains ${typeLabel(type)} data, which Keras cannot decode, but is named .${ext}: convert it to PNG or JPEG, or remove it (not counted).`);
       } else {
-        entry.result = probeBatch(prober, paths);
-        await drainTo(MAX_QUEUE);
-        // With workers, yield after every batch so their answers are received and they stay busy.
-        await maybeYield(workers > 0);
+        this.problem('corrupt', p, `${p} is not a readable ${ext.toUpperCase()} image (unrecognised header): re-export it or remove it.`);
       }
-      progress();
-    };
-
-    for (let cls = 0; cls < classNames.length; cls++) {
-      const classDir = join(root, classNames[cls] as string);
-      let batch: string[] = [];
-      let batchExts: string[] = [];
-      let classUnreadable = false;
-      const walker = walkClass(classDir, fs, signal);
-      for (;;) {
-        const next = await race(walker.next());
-        if (next.done) break;
-        const dir = next.value;
-        if (dir.error) {
-          if (dir.dir === classDir) classUnreadable = true;
-          const code = dir.error.code;
-          if (code === 'EACCES' || code === 'EPERM') {
-            note('permission-denied', dir.dir, `Folder ${dir.dir} cannot be read (permission denied), so its images are skipped: fix its permissions (e.g. chmod a+rx).`);
-          } else {
-            note('corrupt', dir.dir, `Folder ${dir.dir} could not be read (${code ?? dir.error.message}), so its images are skipped: check the disk and the folder.`);
-          }
-          continue;
-        }
-        for (const name of dir.linkedDirs) {
-          const p = join(dir.dir, name);
-          note('symlink-skipped', p, `${p} is a symbolic link to a folder inside a class folder, which is not descended into (as Keras, follow_links=False): replace it with the real folder if its images belong to the dataset.`);
-        }
-        for (const name of dir.brokenLinks) {
-          const p = join(dir.dir, name);
-          note('symlink-skipped', p, `${p} is a symbolic link to nothing (its target is missing), so it is skipped: fix or remove the link.`);
-        }
-        for (const name of dir.badNames) {
-          const p = join(dir.dir, name);
-          note('bad-file-name', p, `${p} has a name that is not valid UTF-8 (shown with �), so it cannot be opened by name and is skipped: rename it.`);
-        }
-        for (const name of dir.files) {
-          filesSeen++;
-          const ext = extensionOf(name);
-          if (SUPPORTED_EXTENSIONS.has(ext)) {
-            batch.push(dir.dir + sep + name);
-            batchExts.push(ext);
-            if (batch.length >= BATCH) {
-              await submit(batch, batchExts, cls);
-              batch = [];
-              batchExts = [];
-            }
-          } else if (UNSUPPORTED_IMAGE_EXTENSIONS.has(ext)) {
-            const p = join(dir.dir, name);
-            note('unsupported-format', p, `${p} is a .${ext} image, which Keras skips: convert it to PNG or JPEG to use it.`);
-          }
-        }
-        progress();
-      }
-      if (batch.length > 0) await submit(batch, batchExts, cls);
-      const unreadable = classUnreadable;
-      later(() => {
-        // An unreadable class folder is reported as such above, not again as empty.
-        if (classCounts[cls] === 0 && !unreadable) {
-          problem('empty-class', classDir, `Class folder ${classDir} contains no loadable images: add images (.png .jpg .jpeg .gif .bmp) or remove the folder.`);
-        }
-      });
+      return;
     }
-    await drainTo(0);
-    checkAbort();
-    progress(true);
+    const pixels = (r.width[i] as number) * (r.height[i] as number);
+    if (pixels > MAX_IMAGE_PIXELS) {
+      this.problem('too-large', p, `${p} is ${r.width[i]}×${r.height[i]} = ${(pixels / 1e6).toFixed(1)} MP, over the ${MAX_IMAGE_PIXELS / 1e6} MP limit: training skips it (not counted); downscale it to use it.`);
+      return;
+    }
+    if (type !== normalisedExt(ext)) {
+      this.problem('extension-mismatch', p, `${p} contains ${typeLabel(type)} data but is named .${ext}: rename it to .${type} (Keras decodes by content, so it is still counted).`);
+    }
+    t.classCounts[cls] = (t.classCounts[cls] as number) + 1;
+    t.formats[ext] = (t.formats[ext] ?? 0) + 1;
+    t.bytesOnDisk += r.size[i] as number;
+    t.widths.push(r.width[i] as number);
+    t.heights.push(r.height[i] as number);
+    this.imagesFound++;
+  }
 
-    const n = widths.length;
-    const ws = widths.view().slice().sort();
-    const hs = heights.view().slice().sort();
-    const aspect = new Float64Array(n);
-    const wv = widths.view();
-    const hv = heights.view();
-    for (let i = 0; i < n; i++) aspect[i] = (wv[i] as number) / (hv[i] as number);
-    aspect.sort();
-    const width = distribution(ws);
-    const height = distribution(hs);
-    const nonEmpty = classCounts.filter((c) => c > 0);
-    const validation = Math.floor(split * n);
-    const [h, w] = size;
-    const uint8Bytes = n * h * w * targetChannels;
-    return {
-      root,
-      classes: classNames.map((name, i) => ({ name, count: classCounts[i] as number })),
-      totalImages: n,
-      formats,
-      bytesOnDisk,
-      width,
-      height,
-      widthHistogram: histogram(ws, width.min, width.max),
-      heightHistogram: histogram(hs, height.min, height.max),
-      aspectRatio: distribution(aspect),
-      // image-size reports no colour information, so channels are unknown from headers alone.
-      channels: n > 0 ? { unknown: n } : {},
-      imbalanceRatio: classNames.length > 0 && nonEmpty.length === classNames.length ? Math.max(...nonEmpty) / Math.min(...nonEmpty) : null,
-      validationSplit: split,
-      train: n - validation,
-      validation,
-      decoded: { imageSize: [h, w], channels: targetChannels, uint8Bytes, float32Bytes: uint8Bytes * 4 },
-      problems,
-      problemCounts,
-      scanMs: performance.now() - t0,
-    };
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    pool?.release();
+  private consumeReady(): void {
+    const q = this.queue;
+    for (let head = q[0]; head && (head.apply || head.result); head = q[0]) {
+      q.shift();
+      if (head.apply) head.apply();
+      else this.consume(head.paths as string[], head.exts as string[], head.cls as number, head.result as BatchResult);
+    }
+  }
+
+  /** Applies `f` now when nothing is queued before it, else in its turn. */
+  private later(f: () => void): void {
+    if (this.queue.length === 0) f();
+    else this.queue.push({ apply: f });
+  }
+
+  private note(kind: ProblemKind, path: string, message: string): void {
+    this.later(() => this.problem(kind, path, message));
+  }
+
+  /** Yields to the event loop (progress, cancellation, worker answers) when the slice is used up. */
+  private async maybeYield(force: boolean): Promise<void> {
+    if (force || performance.now() - this.sliceStart > SLICE_MS) {
+      const delay = this.options.yieldDelayMs ?? 0;
+      await this.race(new Promise<void>((r) => (delay > 0 ? setTimeout(r, delay) : setImmediate(r))));
+      this.checkAbort();
+      this.sliceStart = performance.now();
+    }
+  }
+
+  private async drainTo(limit: number): Promise<void> {
+    this.consumeReady();
+    while (this.queue.length > limit) {
+      const head = this.queue[0] as Entry;
+      // Rather than wait on a worker that has not started the batch (descheduled on a busy
+      // machine), take it back and probe it here.
+      if (this.pool && head.id !== undefined && this.pool.takeBack(head.id)) {
+        head.result = probeBatch(this.prober, head.paths as string[]);
+        this.consumeReady();
+        await this.maybeYield(false);
+        continue;
+      }
+      await this.race(head.done as Promise<void>);
+      this.consumeReady();
+    }
+  }
+
+  private async submit(paths: string[], exts: string[], cls: number): Promise<void> {
+    this.checkAbort();
+    if (this.explicitWorkers === undefined && ++this.batches === WORKER_AFTER_BATCHES) {
+      const n = ScanPool.defaultCount();
+      if (n > 0) this.pool = ScanPool.acquire(n);
+    }
+    const pool = this.pool;
+    const workers = pool?.size ?? 0;
+    const entry: Entry = { paths, exts, cls };
+    this.queue.push(entry);
+    if (pool && workers > 0 && pool.pendingCount < workers * WORKER_DEPTH) {
+      // A worker has room: hand the batch over and go on walking.
+      const sent = pool.submit(paths);
+      entry.id = sent.id;
+      entry.done = sent.result.then((r) => {
+        entry.result = r;
+      });
+      await this.drainTo(MAX_QUEUE);
+    } else {
+      entry.result = probeBatch(this.prober, paths);
+      await this.drainTo(MAX_QUEUE);
+      // With workers, yield after every batch so their answers are received and they stay busy.
+      await this.maybeYield(workers > 0);
+    }
+    this.progress();
+  }
+
+  /** Walks one class folder (recursively, as Keras), probing its images in batches. */
+  async walkClassFolder(cls: number, className: string): Promise<void> {
+    const classDir = join(this.root, className);
+    let batch: string[] = [];
+    let batchExts: string[] = [];
+    let classUnreadable = false;
+    const walker = walkClass(classDir, this.fs, this.signal);
+    for (;;) {
+      const next = await this.race(walker.next());
+      if (next.done) break;
+      const dir = next.value;
+      if (dir.error) {
+        if (dir.dir === classDir) classUnreadable = true;
+        const code = dir.error.code;
+        if (code === 'EACCES' || code === 'EPERM') {
+          this.note('permission-denied', dir.dir, `Folder ${dir.dir} cannot be read (permission denied), so its images are skipped: fix its permissions (e.g. chmod a+rx).`);
+        } else {
+          this.note('corrupt', dir.dir, `Folder ${dir.dir} could not be read (${code ?? dir.error.message}), so its images are skipped: check the disk and the folder.`);
+        }
+        continue;
+      }
+      this.noteLinksAndNames(dir);
+      for (const name of dir.files) {
+        this.filesSeen++;
+        const ext = extensionOf(name);
+        if (SUPPORTED_EXTENSIONS.has(ext)) {
+          batch.push(dir.dir + sep + name);
+          batchExts.push(ext);
+          if (batch.length >= BATCH) {
+            await this.submit(batch, batchExts, cls);
+            batch = [];
+            batchExts = [];
+          }
+        } else if (UNSUPPORTED_IMAGE_EXTENSIONS.has(ext)) {
+          const p = join(dir.dir, name);
+          this.note('unsupported-format', p, `${p} is a .${ext} image, which Keras skips: convert it to PNG or JPEG to use it.`);
+        }
+      }
+      this.progress();
+    }
+    if (batch.length > 0) await this.submit(batch, batchExts, cls);
+    this.later(() => {
+      // An unreadable class folder is reported as such above, not again as empty.
+      if (this.tally.classCounts[cls] === 0 && !classUnreadable) {
+        this.problem('empty-class', classDir, `Class folder ${classDir} contains no loadable images: add images (${IMAGE_EXTENSIONS_TEXT}) or remove the folder.`);
+      }
+    });
+  }
+
+  private noteLinksAndNames(dir: { dir: string; linkedDirs: readonly string[]; brokenLinks: readonly string[]; badNames: readonly string[] }): void {
+    for (const name of dir.linkedDirs) {
+      const p = join(dir.dir, name);
+      this.note('symlink-skipped', p, `${p} is a symbolic link to a folder inside a class folder, which is not descended into (as Keras, follow_links=False): replace it with the real folder if its images belong to the dataset.`);
+    }
+    for (const name of dir.brokenLinks) {
+      const p = join(dir.dir, name);
+      this.note('symlink-skipped', p, `${p} is a symbolic link to nothing (its target is missing), so it is skipped: fix or remove the link.`);
+    }
+    for (const name of dir.badNames) {
+      const p = join(dir.dir, name);
+      this.note('bad-file-name', p, `${p} has a name that is not valid UTF-8 (shown with �), so it cannot be opened by name and is skipped: rename it.`);
+    }
+  }
+
+  /** Waits for every batch in flight and reports the final progress. */
+  async finish(): Promise<void> {
+    await this.drainTo(0);
+    this.checkAbort();
+    this.progress(true);
   }
 }

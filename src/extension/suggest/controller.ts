@@ -192,6 +192,7 @@ export class SuggestController implements vscode.Disposable {
               headroom: settings.headroom,
               ...(settings.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: settings.deviceMemoryGiB } : {}),
               log: (line) => this.ctx.log.info(line),
+              ...(this.ctx.testHooks.scanYieldDelayMs ? { scanYieldDelayMs: this.ctx.testHooks.scanYieldDelayMs } : {}),
               onProgress: (p) => {
                 if (abort.signal.aborted || this.current !== abort) return;
                 progress.report({ message: p.message });

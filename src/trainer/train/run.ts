@@ -27,8 +27,10 @@ import { tf } from '../tf';
 import { RunFiles } from './run-files';
 import { evaluateBatch, makeOptimizer, trainStep, type MicroBatch } from './step';
 
-/** Test seams. */
+/** What the entry point (main.ts) passes in: test seams, and settings that reach the child through its environment. */
 export interface RunHooks {
+  /** Folder of a user-installed @tensorflow/tfjs-node(-gpu) (the batchAdvisor.tfjsNodePath setting). */
+  tfjsNodePath?: string;
   /** Called before each optimizer step (1-based global step); throw to inject a failure. */
   beforeStep?: (globalStep: number, model: tf.LayersModel) => void;
   /** Options passed to the input pipeline (e.g. prefetch depth). */
@@ -40,7 +42,12 @@ export interface RunHooks {
  * BATCH_ADVISOR_FAULT="oom@3" throws a TensorFlow-style OOM error before step 3;
  * "delay@50" makes every step at least 50 ms longer.
  */
-export function hooksFromEnv(env: NodeJS.ProcessEnv = process.env): RunHooks {
+export function hooksFromEnv(env: NodeJS.ProcessEnv): RunHooks {
+  const tfjsNodePath = env['BATCH_ADVISOR_TFJS_NODE_PATH'];
+  return { ...(tfjsNodePath ? { tfjsNodePath } : {}), ...faultFromEnv(env) };
+}
+
+function faultFromEnv(env: NodeJS.ProcessEnv): RunHooks {
   const spec = env['BATCH_ADVISOR_FAULT'];
   if (!spec) return {};
   const [kind, arg] = spec.split('@');
@@ -132,7 +139,7 @@ class GpuMemoryPoller {
   }
 }
 
-export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) => void, signal: AbortSignal, hooks: RunHooks = hooksFromEnv()): Promise<void> {
+export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) => void, signal: AbortSignal, hooks: RunHooks = {}): Promise<void> {
   let files: RunFiles;
   try {
     files = new RunFiles(msg.runDir);
@@ -256,8 +263,7 @@ export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
 
 async function setupBackend(config: TrainConfig, runDir: string, ctx: RunContext): Promise<BackendName> {
   try {
-    // The extension passes the batchAdvisor.tfjsNodePath setting through the child's environment.
-    const tfjsNodePath = process.env.BATCH_ADVISOR_TFJS_NODE_PATH;
+    const { tfjsNodePath } = ctx.hooks;
     const r = await initBackend(config.backend, { workspaceFolder: workspaceOf(runDir), ...(tfjsNodePath ? { tfjsNodePath } : {}) });
     ctx.setBackend(r.name);
     ctx.emit({ v: 2, type: 'backend', name: r.name, skipped: r.skipped });

@@ -57,6 +57,7 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     loading: c.loading ?? DEFAULTS.loading,
     backend: c.backend ?? DEFAULTS.backend,
     ...(c.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: c.deviceMemoryGiB } : {}),
+    ...(c.probe !== undefined ? { probe: c.probe } : {}),
     explicit: explicitFields(c),
   };
 }

@@ -8,6 +8,9 @@ import { chooseDevice, listDevices } from './devices/devices';
 import { estimateMemory } from './memory';
 import { makePlan } from './plan';
 import { DEFAULT_HEADROOM, IMAGE_EXTENSIONS_TEXT, memoryBudget, type SuggestStage } from './shared/constants';
+import { probePlan } from './probe/probe';
+import { childTrialRunner, type TrialRunner } from './probe/run-trial';
+import type { ProbeTrialResult } from './shared/probe';
 import { abortError } from './shared/errors';
 
 export { DEFAULT_HEADROOM, type SuggestStage } from './shared/constants';
@@ -40,6 +43,16 @@ export interface SuggestOptions {
   deviceMemoryGiB?: number;
   /** Lines for the log. */
   log?: (message: string) => void;
+  /** Confirm the plan with real training steps. Default: the config's `probe`, else off. */
+  probe?: boolean;
+  /** Each probe trial as it ends. */
+  onProbeTrial?: (r: ProbeTrialResult, phase: 'search' | 'confirm') => void;
+  /** Time a probe trial may take before it is killed (ms). */
+  probeTimeoutMs?: number;
+  /** Extra environment for the trial processes (e.g. the tfjs-node path). */
+  env?: Record<string, string>;
+  /** Runs one trial (test seam). Default: a fresh trainer child per trial. */
+  probeRunner?: TrialRunner;
 }
 
 
@@ -114,5 +127,39 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
     freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes,
   });
   const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
-  return { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation, plan };
+  const report: SuggestReport = { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation, plan };
+  if (!(opts.probe ?? config.probe ?? false)) return report;
+
+  onProgress?.({ stage: 'probe', message: `Probing: real training steps at batch ${Math.max(1, recommendation.maxBatchSize === Number.MAX_SAFE_INTEGER ? recommendation.batchSize : recommendation.maxBatchSize)}…` });
+  const runTrial =
+    opts.probeRunner ??
+    childTrialRunner(config, {
+      trainerScript: opts.trainerScript,
+      ...(signal ? { signal } : {}),
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.probeTimeoutMs !== undefined ? { timeoutMs: opts.probeTimeoutMs } : {}),
+      ...(log ? { log } : {}),
+    });
+  let trialNo = 0;
+  const probed = await probePlan(
+    { config, dataset, device, memory, plannedBackend, freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes, margin: headroom },
+    {
+      runTrial,
+      onTrial: (r, phase) => {
+        trialNo++;
+        const what = r.ok ? `trained, ${r.imagesPerSec.toFixed(1)} images/s` : `${r.failure ?? 'failed'}${r.error ? `: ${r.error}` : ''}`;
+        log?.(`probe trial ${trialNo} (${phase}) at batch ${r.batchSize}${r.accumulationSteps > 1 ? ` × ${r.accumulationSteps}` : ''}: ${what}`);
+        onProgress?.({ stage: 'probe', message: `Probe trial ${trialNo} at batch ${r.batchSize}: ${r.ok ? 'trained' : (r.failure ?? 'failed')}` });
+        opts.onProbeTrial?.(r, phase);
+      },
+    },
+  );
+  if (signal?.aborted) throw abortError();
+  return {
+    ...report,
+    recommendation: probed.recommendation,
+    plan: probed.plan,
+    probe: probed.probe,
+    ...(probed.gradientNoiseScale ? { gradientNoiseScale: probed.gradientNoiseScale } : {}),
+  };
 }

@@ -38,6 +38,13 @@ async function handle(msg: HostMessage): Promise<void> {
       stopController = undefined;
       return;
     }
+    case 'probe': {
+      // Loaded on first use, like the training run (sharp, the decoder): describe stays fast.
+      const { runProbeTrial } = await import('./probe/trial.js');
+      const result = await runProbeTrial(msg.config, msg.trial);
+      send({ v: 2, type: 'probe-result', id: msg.id, result });
+      return;
+    }
     case 'stop':
       return;
   }

@@ -35,6 +35,8 @@ export interface TrainConfigFile {
   backend?: BackendChoice;
   /** Plan for a device with this much memory instead of the one present. */
   deviceMemoryGiB?: number;
+  /** Confirm the plan with real training steps before training (the probe). */
+  probe?: boolean;
 }
 
 /** A config with every default filled in and every path absolute. */
@@ -58,6 +60,8 @@ export interface TrainConfig {
   loading: LoadingChoice;
   backend: BackendChoice;
   deviceMemoryGiB?: number;
+  /** Confirm the plan with real training steps (absent: the front end's default). */
+  probe?: boolean;
   /** The plan-relevant fields the config (or the command line) sets; the plan keeps these as written. */
   explicit: ExplicitField[];
 }

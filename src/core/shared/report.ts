@@ -4,6 +4,7 @@ import type { DatasetReport } from './dataset-types';
 import type { DeviceInfo } from './device-types';
 import type { ModelDescription, OptimizerName } from './model';
 import type { TrainingPlan } from './plan';
+import type { GradientNoiseScale, ProbeReport } from './probe';
 
 export interface MemoryBreakdown {
   weightsBytes: number;
@@ -75,4 +76,8 @@ export interface SuggestReport {
   recommendation: Recommendation;
   /** The training plan a run with this config executes (what `train` and the Train lens run). */
   plan: TrainingPlan;
+  /** Real training steps that confirmed the plan (with `--probe` / `"probe": true`). */
+  probe?: ProbeReport;
+  /** The gradient noise scale measured by the probe (at the start of training). */
+  gradientNoiseScale?: GradientNoiseScale;
 }

@@ -8,6 +8,7 @@
  * webview (re)appears (hidden panel shown again, panel restored by the serializer), so the webview
  * never has to be kept alive with retainContextWhenHidden.
  */
+import type { ProbeTrialResult } from './probe';
 import type { SuggestReport } from './report';
 
 export const SUGGEST_VIEW_TYPE = 'batchAdvisor.suggest';
@@ -28,6 +29,8 @@ export type SuggestViewState =
       message: string;
       filesSeen?: number;
       startedAt: number;
+      /** Probe trials finished so far (shown live while probing). */
+      trials?: ProbeTrialResult[];
     }
   | { kind: 'result'; seq: number; target: string; report: SuggestReport; restricted: boolean; notes: string[] }
   | { kind: 'cancelled'; seq: number; target: string }

@@ -1,0 +1,215 @@
+/**
+ * The probe end to end: search for the largest micro-batch that really trains (seeded by the memory
+ * model), plan with it less a safety margin, confirm the plan itself with one more trial (which also
+ * measures the gradient noise scale and the throughput at the plan), and say all of it in reasons.
+ */
+import { formatCount } from '../shared/format';
+import type { TrainConfig } from '../shared/config-types';
+import type { DatasetReport } from '../shared/dataset-types';
+import type { DeviceInfo } from '../shared/device-types';
+import type { TrainingPlan } from '../shared/plan';
+import type { GradientNoiseScale, ProbeReport, ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
+import type { BackendName } from '../shared/protocol';
+import type { MemoryEstimate, Recommendation } from '../shared/report';
+import { bytesForBatch, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, maxBatchSize } from '../memory';
+import { makePlan } from '../plan';
+import { BASE_BATCH, recommend, type RecommendInput } from '../recommend';
+import { estimateNoiseScale } from './noise';
+import { searchMaxBatch } from './search';
+import type { TrialRunner } from './run-trial';
+
+/** The margin is widened to the model's error when that is larger, up to this. */
+export const MAX_MARGIN = 0.5;
+/** Optimizer steps per trial. */
+export const PROBE_STEPS = 3;
+/** Steps of the noise-scale measurement. */
+export const NOISE_STEPS = 4;
+
+export interface ProbeInput {
+  config: TrainConfig;
+  dataset: DatasetReport;
+  device: DeviceInfo;
+  memory: MemoryEstimate;
+  plannedBackend: BackendName;
+  freeHostRamBytes: number;
+  /** The configured margin (the headroom). */
+  margin: number;
+}
+
+export interface ProbeOptions {
+  runTrial: TrialRunner;
+  maxTrials?: number;
+  onTrial?: (r: ProbeTrialResult, phase: 'search' | 'confirm') => void;
+}
+
+export interface ProbeOutcome {
+  probe: ProbeReport;
+  gradientNoiseScale?: GradientNoiseScale;
+  recommendation: Recommendation;
+  plan: TrainingPlan;
+}
+
+function pct(f: number): string {
+  return `${Math.round(f * 100)}%`;
+}
+
+/** What a trial's peak is compared with when the trials cannot run out of the planned device's memory themselves. */
+function deviceLimit(device: DeviceInfo, backend: BackendName): number | undefined {
+  if (device.source !== 'override' && device.kind !== 'gpu') return undefined;
+  // Trials measure live tensors: the runtime's own share of the device is taken off the limit.
+  return Math.max(0, device.memoryFreeBytes - (backend === 'tensorflow-gpu' ? GPU_RUNTIME_OVERHEAD : 0) - FIXED_OVERHEAD);
+}
+
+function spec(config: TrainConfig, micro: number, k: number, validationBatch: number, noise?: ProbeTrialSpec['noise']): ProbeTrialSpec {
+  return { microBatchSize: micro, accumulationSteps: k, validationBatchSize: validationBatch, steps: PROBE_STEPS, learningRate: config.learningRate, ...(noise ? { noise } : {}) };
+}
+
+/** Batches for the noise scale: a big batch of up to 64 split into 8 chunks (at least 4 images each). */
+function noiseSpec(micro: number, train: number): NonNullable<ProbeTrialSpec['noise']> {
+  const big = Math.max(8, Math.min(64, micro, train));
+  const small = Math.max(4, Math.floor(big / 8));
+  return { smallBatch: small, bigBatch: Math.max(2 * small, big), steps: NOISE_STEPS };
+}
+
+/**
+ * The model's prediction for what a trial measures: all of it against nvidia-smi's reading; without
+ * the runtime overhead (CUDA context, scratch) against live tensor bytes.
+ */
+export function predictedForTrial(memory: MemoryEstimate, r: Pick<ProbeTrialResult, 'batchSize' | 'gpuBytes'>): number {
+  const all = bytesForBatch(memory, r.batchSize);
+  return r.gpuBytes !== undefined ? all : all - memory.breakdown.overheadBytes;
+}
+
+function modelError(memory: MemoryEstimate, r: ProbeTrialResult | undefined): number | null {
+  if (!r || !(r.tensorPeakBytes > 0)) return null;
+  const measured = r.gpuBytes ?? r.tensorPeakBytes;
+  return (predictedForTrial(memory, r) - measured) / measured;
+}
+
+export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<ProbeOutcome> {
+  const { config, dataset, device, memory, plannedBackend } = input;
+  const base: Omit<RecommendInput, 'maxBatch'> = { dataset, memory, config, device, freeHostRamBytes: input.freeHostRamBytes };
+  // The batch the plan would use if memory were no limit, and the batch that must train for it to fit with the margin.
+  const unbounded = recommend({ ...base, maxBatch: Number.MAX_SAFE_INTEGER });
+  const cap = Math.max(1, Math.ceil(unbounded.batchSize / (1 - input.margin)));
+  const limitBytes = deviceLimit(device, plannedBackend);
+  const k0 = config.explicit.includes('accumulationSteps') ? config.accumulationSteps : 1;
+  const search = await searchMaxBatch({
+    predictedBytes: (b) => bytesForBatch(memory, b),
+    budgetBytes: memory.budgetBytes,
+    predictedMax: maxBatchSize(memory),
+    cap,
+    ...(limitBytes !== undefined ? { limitBytes } : {}),
+    ...(opts.maxTrials !== undefined ? { maxTrials: opts.maxTrials } : {}),
+    trial: (b) => opts.runTrial(spec(config, b, k0, b)),
+    onTrial: (r) => opts.onTrial?.(r, 'search'),
+  });
+  const trials = [...search.trials];
+  const largestOk = trials.filter((t) => t.ok).sort((a, b) => b.batchSize - a.batchSize)[0];
+  const err = modelError(memory, largestOk);
+  // Widened when the model under-predicted by more than the margin: its error is what the margin guards against.
+  const margin = err !== null && -err > input.margin ? Math.min(MAX_MARGIN, -err) : input.margin;
+  const report: ProbeReport = {
+    trials,
+    maxBatchSize: search.maxBatchSize ?? 0,
+    atCap: search.atCap,
+    modelError: err,
+    margin,
+    ...(limitBytes !== undefined ? { limitBytes } : {}),
+    usableBatchSize: 0,
+    processes: search.processes,
+    stop: search.stop,
+  };
+
+  if (search.maxBatchSize === undefined) {
+    // Every trial failed for a reason other than memory: keep the model's plan and say why.
+    const recommendation = recommend(base);
+    const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
+    const why = trials.at(-1)?.error ?? 'no trial finished';
+    plan.warnings.push(`The probe could not confirm the plan (${why}); the batch size comes from the memory model alone.`);
+    return { probe: report, recommendation, plan };
+  }
+
+  const measuredMax = search.maxBatchSize;
+  let usable = Math.floor(measuredMax * (1 - margin));
+  if (measuredMax > 0) usable = Math.max(1, usable);
+  const errText = err === null ? '' : ` (the memory model ${err >= 0 ? 'over' : 'under'}-predicted by ${pct(Math.abs(err))} at batch ${largestOk!.batchSize})`;
+  const marginText = margin > input.margin ? `a ${pct(margin)} margin (widened from ${pct(input.margin)}: the model erred by more)` : `a ${pct(margin)} margin`;
+  const maxText = search.atCap
+    ? `Real training steps trained batch ${formatCount(measuredMax)} (${plural(search.processes, 'trial')})${errText}, enough for this plan with ${marginText}`
+    : measuredMax === 0
+      ? `Real training steps did not train even batch 1 (${plural(search.processes, 'trial')})`
+      : `Real training steps trained up to batch ${formatCount(measuredMax)} (${plural(search.processes, 'trial')}, ${search.stop})${errText}; with ${marginText} up to ${formatCount(usable)} images are used`;
+
+  let gradientNoiseScale: GradientNoiseScale | undefined;
+  let recommendation = recommend({ ...base, maxBatch: usable, maxBatchText: maxText });
+  let plan = finish(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), measuredMax);
+  let confirm: ProbeTrialResult | undefined;
+  // Confirm the plan itself (its micro-batch, accumulation and validation batch); measure the noise scale with it.
+  for (let attempt = 0; attempt < 2 && measuredMax > 0; attempt++) {
+    confirm = await opts.runTrial(spec(config, plan.microBatchSize, plan.accumulationSteps, plan.validationBatchSize, noiseSpec(plan.microBatchSize, dataset.train)));
+    report.processes++;
+    if (limitBytes !== undefined && confirm.ok && confirm.peakBytes > limitBytes) confirm = { ...confirm, ok: false, failure: 'over-budget' };
+    opts.onTrial?.(confirm, 'confirm');
+    trials.push(confirm);
+    if (confirm.ok || plan.microBatchSize <= 1) break;
+    usable = Math.max(1, plan.microBatchSize - 1);
+    recommendation = recommend({ ...base, maxBatch: usable, maxBatchText: `${maxText}; the plan's own trial at batch ${plan.microBatchSize} failed (${confirm.error ?? confirm.failure}), so at most ${usable}` });
+    plan = finish(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), measuredMax);
+  }
+  report.usableBatchSize = usable;
+
+  if (confirm?.gradientNorms) {
+    gradientNoiseScale = estimateNoiseScale(confirm.gradientNorms);
+    const b = gradientNoiseScale.bSimple;
+    if (b !== undefined && typeof config.batchSize !== 'number') {
+      const softBatch = Math.max(BASE_BATCH, 2 ** Math.ceil(Math.log2(Math.max(1, b))));
+      if (softBatch < plan.microBatchSize) {
+        // A smaller micro-batch than the confirmed one, without accumulation (softBatch ≥ the base batch): it fits a fortiori.
+        recommendation = recommend({
+          ...base,
+          maxBatch: usable,
+          maxBatchText: maxText,
+          softCap: {
+            batch: softBatch,
+            reason: `${gradientNoiseScale.note}. Much beyond it a larger batch buys little per image at first, so the batch stays at ${softBatch}; later in training larger batches may pay off.`,
+          },
+        });
+        plan = finish(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), measuredMax);
+      } else {
+        plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}. The batch of ${plan.effectiveBatchSize} is within it.`);
+      }
+    } else if (b !== undefined) {
+      plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}.`);
+    }
+  }
+  throughputReason(plan, trials);
+  if (confirm && !confirm.ok) plan.warnings.push(`The plan's own trial failed (${confirm.error ?? confirm.failure}); train with care.`);
+  return { probe: report, ...(gradientNoiseScale ? { gradientNoiseScale } : {}), recommendation, plan };
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/** Marks the plan's batch as probed and records the measured maximum. */
+function finish(plan: TrainingPlan, measuredMax: number): TrainingPlan {
+  plan.maxMicroBatchSize = measuredMax;
+  if (plan.sources.batchSize === 'planned') plan.sources.batchSize = 'probe';
+  return plan;
+}
+
+/** Images/s at the plan's batch against the best measured, in the reasons. */
+function throughputReason(plan: TrainingPlan, trials: ProbeTrialResult[]): void {
+  const ok = trials.filter((t) => t.ok && t.imagesPerSec > 0 && Number.isFinite(t.imagesPerSec));
+  const best = ok.sort((a, b) => b.imagesPerSec - a.imagesPerSec)[0];
+  const at = ok.find((t) => t.batchSize === plan.microBatchSize && t.accumulationSteps === plan.accumulationSteps);
+  if (!best || !at) return;
+  const share = at.imagesPerSec / best.imagesPerSec;
+  plan.reasons.push(
+    share >= 0.95
+      ? `Throughput: ${at.imagesPerSec.toFixed(1)} images/s at this batch, ${pct(share)} of the best measured (${best.imagesPerSec.toFixed(1)} at batch ${best.batchSize}): a larger batch would not train faster.`
+      : `Throughput: ${at.imagesPerSec.toFixed(1)} images/s at this batch, ${pct(share)} of the best measured (${best.imagesPerSec.toFixed(1)} at batch ${best.batchSize}).`,
+  );
+}
+

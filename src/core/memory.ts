@@ -49,18 +49,22 @@ export const ACTIVATION_FACTORS: Record<string, ActivationFactor> = {
   Rescaling: 2, // mul and add outputs; no gradient flows into the input
   Conv2D: { base: 2, activationBias: 1 },
   DepthwiseConv2D: { base: 2, activationBias: 1 },
-  SeparableConv2D: { base: 3, activationBias: 1 },
+  SeparableConv2D: { base: 4, activationBias: 1 }, // depthwise output + pointwise output, each with its gradient
   Conv2DTranspose: { base: 2, activationBias: 1 },
   Dense: { base: 2, activationBias: 1 },
   BatchNormalization: 10, // moments (squared difference) + batchNorm forward, ~8 full-size gradient temporaries
   ReLU: 2, // plain ReLU; with maxValue (ReLU6) see layerFactor
+  LeakyReLU: 2.25,
+  ELU: 2,
+  Softmax: 4,
   Activation: 0, // its activation's cost is added below
   Add: 2,
-  Concatenate: 2,
+  Concatenate: 2.5,
+  UpSampling2D: 2,
   Multiply: 3,
   MaxPooling2D: 2,
   AveragePooling2D: 2,
-  GlobalAveragePooling2D: 2,
+  GlobalAveragePooling2D: 2, // plus a tensor the size of its input in the backward pass (INPUT_FACTORS)
   GlobalMaxPooling2D: 2,
   Flatten: 0, // a reshape: shares its input's buffer (its gradient is a reshape too)
   Reshape: 0,
@@ -68,12 +72,23 @@ export const ACTIVATION_FACTORS: Record<string, ActivationFactor> = {
   ZeroPadding2D: 2,
 };
 
-/** Extra factor of an activation function applied inside a layer (or by an Activation layer). */
-export const ACTIVATION_EXTRA: Record<string, number> = { linear: 0, relu: 2, relu6: 4, softmax: 4, sigmoid: 3, tanh: 3 };
-export const DEFAULT_ACTIVATION_EXTRA = 3;
+/** Factor of an activation function applied by an Activation layer (bench/memory-model.ts --probe). */
+export const ACTIVATION_EXTRA: Record<string, number> = { linear: 0, relu: 2, relu6: 4, softmax: 4, sigmoid: 3, tanh: 3, elu: 2, selu: 5.25, softplus: 2, swish: 6 };
+/**
+ * The same inside a Conv2D/Dense/… layer, where it follows the bias add and can reuse its output:
+ * measured relu 2, tanh 1, elu 1 (+ `activationBias` with a bias). Others: as an Activation layer.
+ */
+export const IN_LAYER_ACTIVATION_EXTRA: Record<string, number> = { relu: 2, tanh: 1, elu: 1 };
+export const DEFAULT_ACTIVATION_EXTRA = 6;
 
-/** Factor for layer classes the table does not know. */
-export const DEFAULT_ACTIVATION_FACTOR = 5;
+/**
+ * Float32 tensors per INPUT element a layer keeps for its backward pass, on top of its output
+ * factor: GlobalAveragePooling2D's gradient broadcasts back to a tensor the size of its input.
+ */
+export const INPUT_FACTORS: Record<string, number> = { GlobalAveragePooling2D: 1 };
+
+/** Factor for layer classes the table does not know (conservative: above every measured plain layer). */
+export const DEFAULT_ACTIVATION_FACTOR = 6;
 
 /** Runtime constant (bytes): small tensors, scalars, kernel scratch. */
 export const FIXED_OVERHEAD = 1 << 20;
@@ -81,14 +96,15 @@ export const FIXED_OVERHEAD = 1 << 20;
 /**
  * Temporaries of the optimizer update (tfjs-core 4.22 optimizers/*.js), in float32 elements:
  *  - sgd, momentum, rmsprop update one variable per `tidy`, so only the largest weight's temporaries
- *    are alive at once: sgd 1 (c·g; the new value replaces the old buffer), momentum 2, rmsprop 12
+ *    are alive at once: sgd 2 (c·g and the new value, while the old weight is still alive; measured
+ *    23% under-predicted on a 29M-parameter MLP with 1), momentum 2, rmsprop 12
  *    (it even computes the new mean square twice);
  *  - adam runs the whole update in one `tidy`: 11 temporaries of every trainable weight.
  * They are alive after the activations of the backward pass are freed, so they only matter when
  * they are larger than those (small batches, models with a big Dense layer).
  */
 export const UPDATE_SCRATCH: Record<OptimizerName, { perLargest: number; perTrainable: number }> = {
-  sgd: { perLargest: 1, perTrainable: 0 },
+  sgd: { perLargest: 2, perTrainable: 0 }, // the old weight, c·g and the new weight are alive together
   momentum: { perLargest: 2, perTrainable: 0 },
   rmsprop: { perLargest: 12, perTrainable: 0 },
   adam: { perLargest: 0, perTrainable: 11 },
@@ -97,10 +113,12 @@ export const UPDATE_SCRATCH: Record<OptimizerName, { perLargest: number; perTrai
 /** tfjs-backend-wasm 4.22's heap limit (emscripten getHeapMax(): 65536 pages less one 64 KiB page). */
 export const WASM_HEAP_MAX = 4294901760;
 /**
- * wasm heap per byte of live tensors: the heap grows in ~20% steps and never shrinks, and its
- * allocator fragments. Measured 1.15–1.2× the live peak (bench/memory-model.ts --wasm).
+ * wasm heap per byte of live tensors: the heap grows in steps and never shrinks, and its allocator
+ * fragments. Observed 1.05–1.42× the live peak depending on the layer mix (bench/memory-model.ts
+ * --wasm; a VGG-style net at 96×96 failed well below a 1.2× allowance): the worst case is used, and
+ * the probe measures the real heap.
  */
-export const WASM_HEAP_SLACK = 1.2;
+export const WASM_HEAP_SLACK = 1.42;
 
 const F32 = 4;
 
@@ -131,7 +149,13 @@ export function layerFactor(layer: LayerDescription): number {
   const extra = ACTIVATION_EXTRA[activation] ?? DEFAULT_ACTIVATION_EXTRA;
   if (layer.className === 'ReLU') return layer.activation === 'relu6' ? 4 : 2;
   if (typeof f === 'number') return f + (layer.className === 'Activation' ? extra : 0);
-  return f.base + extra + (extra > 0 && layer.useBias ? f.activationBias : 0);
+  const inLayer = IN_LAYER_ACTIVATION_EXTRA[activation] ?? extra;
+  return f.base + inLayer + (inLayer > 0 && layer.useBias ? f.activationBias : 0);
+}
+
+/** Layer classes the memory model has no measured factor for (counted with the conservative default). */
+export function unknownLayerClasses(desc: ModelDescription): string[] {
+  return [...new Set(desc.layers.map((l) => l.className).filter((c) => !(c in ACTIVATION_FACTORS)))].sort();
 }
 
 function elements(shape: number[]): number {
@@ -140,7 +164,7 @@ function elements(shape: number[]): number {
 
 /** Bytes per image kept for the backward pass (activations and their gradients). */
 export function activationBytesPerSample(desc: ModelDescription): number {
-  return desc.layers.reduce((n, l) => n + layerFactor(l) * elements(l.outputShape) * F32, 0);
+  return desc.layers.reduce((n, l) => n + (layerFactor(l) * elements(l.outputShape) + (INPUT_FACTORS[l.className] ?? 0) * (l.inputElements ?? 0)) * F32, 0);
 }
 
 /** Memory budget: free memory less the headroom fraction. */
@@ -218,9 +242,11 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
         ? `the wasm backend's 4 GiB heap less ${Math.round(opts.headroom * 100)}% headroom, ÷ ${WASM_HEAP_SLACK} for its allocator's slack`
         : `${Math.round((1 - opts.headroom) * 100)}% of free memory ÷ ${WASM_HEAP_SLACK} for the wasm heap's allocator slack`;
   }
+  const unknown = unknownLayerClasses(desc);
   const est = {
     budgetBytes,
     ...(budgetNote ? { budgetNote } : {}),
+    ...(unknown.length ? { unknownLayers: unknown } : {}),
     headroom: opts.headroom,
     perSampleBytes,
     fixedBytes,

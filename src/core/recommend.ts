@@ -21,7 +21,7 @@ import { DEFAULTS, type TrainConfig } from './shared/config-types';
 import type { DatasetReport } from './shared/dataset-types';
 import type { DeviceInfo } from './shared/device-types';
 import { formatBytes, formatCount } from './shared/format';
-import { bytesForBatch, maxBatchSize } from './memory';
+import { bytesForBatch, DEFAULT_ACTIVATION_FACTOR, maxBatchSize } from './memory';
 import type { MemoryEstimate, Recommendation } from './shared/report';
 
 export const BASE_BATCH = 32;
@@ -226,6 +226,12 @@ export function recommend(input: RecommendInput): Recommendation {
     warmupSteps = warmupEpochs * stepsPerEpoch;
   } else if (factor < 1) {
     reasons.push('No warmup: the learning rate goes down, not up.');
+  }
+
+  if (memory.unknownLayers?.length) {
+    reasons.push(
+      `The memory model has no measured factor for ${memory.unknownLayers.join(', ')}: counted conservatively as ${DEFAULT_ACTIVATION_FACTOR} float32 tensors of their output size per image (run with the probe to measure).`,
+    );
   }
 
   const loading = chooseLoading(input, micro);

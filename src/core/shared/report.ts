@@ -30,6 +30,8 @@ export interface MemoryEstimate {
   /** Set when the budget is not simply free × (1 − headroom), saying why (e.g. the wasm heap's 4 GiB limit). */
   budgetNote?: string;
   headroom: number;
+  /** Layer classes without a measured factor, counted with the conservative default. */
+  unknownLayers?: string[];
   /** Bytes that grow with each sample of the batch. */
   perSampleBytes: number;
   /** Bytes that do not depend on the batch (weights, gradients, optimizer slots, overhead). */

@@ -2,7 +2,6 @@
 import type { DatasetReport, Distribution } from '../core/shared/dataset-types';
 import { formatBytes, formatCount, plural } from '../core/shared/format';
 import type { SuggestReport } from '../core/shared/report';
-import { predictedForTrial } from '../core/probe/probe';
 
 const dist = (d: Distribution) => `${d.min} / ${d.median} / ${d.p95} / ${d.max}`;
 
@@ -65,7 +64,7 @@ export function formatProbe(s: SuggestReport): string[] {
   if (!p) return [];
   const lines = [`Probe    ${plural(p.processes, 'trial process', 'trial processes')}: ${p.stop}`];
   for (const t of p.trials) {
-    const predicted = predictedForTrial(s.memory, t);
+    const predicted = t.predictedBytes ?? 0;
     const batch = `${t.batchSize}${t.accumulationSteps > 1 ? `×${t.accumulationSteps}` : ''}`;
     const what = t.ok
       ? `trained  peak ${formatBytes(t.peakBytes)} (predicted ${formatBytes(predicted)})  ${t.imagesPerSec.toFixed(1)} images/s`

@@ -53,6 +53,8 @@ export interface SuggestOptions {
   env?: Record<string, string>;
   /** Runs one trial (test seam). Default: a fresh trainer child per trial. */
   probeRunner?: TrialRunner;
+  /** Skips the probe (kills the trial in progress): the report keeps the memory model's plan. */
+  probeSkipSignal?: AbortSignal;
 }
 
 
@@ -131,29 +133,43 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   if (!(opts.probe ?? config.probe ?? false)) return report;
 
   onProgress?.({ stage: 'probe', message: `Probing: real training steps at batch ${Math.max(1, recommendation.maxBatchSize === Number.MAX_SAFE_INTEGER ? recommendation.batchSize : recommendation.maxBatchSize)}…` });
+  const skip = opts.probeSkipSignal;
+  const trialSignal = signal && skip ? AbortSignal.any([signal, skip]) : (signal ?? skip);
   const runTrial =
     opts.probeRunner ??
     childTrialRunner(config, {
       trainerScript: opts.trainerScript,
-      ...(signal ? { signal } : {}),
+      ...(trialSignal ? { signal: trialSignal } : {}),
       ...(opts.env ? { env: opts.env } : {}),
       ...(opts.probeTimeoutMs !== undefined ? { timeoutMs: opts.probeTimeoutMs } : {}),
       ...(log ? { log } : {}),
     });
   let trialNo = 0;
-  const probed = await probePlan(
-    { config, dataset, device, memory, plannedBackend, freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes, margin: headroom },
-    {
-      runTrial,
-      onTrial: (r, phase) => {
-        trialNo++;
-        const what = r.ok ? `trained, ${r.imagesPerSec.toFixed(1)} images/s` : `${r.failure ?? 'failed'}${r.error ? `: ${r.error}` : ''}`;
-        log?.(`probe trial ${trialNo} (${phase}) at batch ${r.batchSize}${r.accumulationSteps > 1 ? ` × ${r.accumulationSteps}` : ''}: ${what}`);
-        onProgress?.({ stage: 'probe', message: `Probe trial ${trialNo} at batch ${r.batchSize}: ${r.ok ? 'trained' : (r.failure ?? 'failed')}` });
-        opts.onProbeTrial?.(r, phase);
+  const skipped = (): SuggestReport => {
+    log?.('probe skipped');
+    plan.warnings.push('The probe was skipped: the batch size comes from the memory model alone, not confirmed by real training steps.');
+    return report;
+  };
+  if (skip?.aborted) return skipped();
+  let probed;
+  try {
+    probed = await probePlan(
+      { config, dataset, device, memory, plannedBackend, freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes, margin: headroom },
+      {
+        runTrial,
+        onTrial: (r, phase) => {
+          trialNo++;
+          const what = r.ok ? `trained, ${r.imagesPerSec.toFixed(1)} images/s` : `${r.failure ?? 'failed'}${r.error ? `: ${r.error}` : ''}`;
+          log?.(`probe trial ${trialNo} (${phase}) at batch ${r.batchSize}${r.accumulationSteps > 1 ? ` × ${r.accumulationSteps}` : ''}: ${what}`);
+          opts.onProbeTrial?.(r, phase);
+          onProgress?.({ stage: 'probe', message: `Probe trial ${trialNo} at batch ${r.batchSize}: ${r.ok ? 'trained' : (r.failure ?? 'failed')}; next trial running…` });
+        },
       },
-    },
-  );
+    );
+  } catch (e) {
+    if (!signal?.aborted && skip?.aborted) return skipped();
+    throw e;
+  }
   if (signal?.aborted) throw abortError();
   return {
     ...report,

@@ -130,6 +130,28 @@ describe('search for the largest batch that trains', () => {
     assert.ok(r.trials.some((t) => t.failure === 'over-budget'));
   });
 
+  test('with a known limit, the measured peak corrects the model: 3 trials even when it errs by 15%', async () => {
+    for (const factor of [1.15, 0.85]) {
+      const fixed = 10 * MIB;
+      const limit = fixed + 200 * MIB;
+      const tried: number[] = [];
+      const r = await searchMaxBatch({
+        predictedBytes: (b) => fixed + MIB * b,
+        budgetBytes: limit,
+        predictedMax: 200,
+        cap: 10_000,
+        limitBytes: limit,
+        trial: async (b) => {
+          tried.push(b);
+          return result(b, true, undefined, fixed + factor * MIB * b); // the limit check turns peaks above it into over-budget
+        },
+      });
+      const truth = Math.floor(200 / factor);
+      assert.equal(r.maxBatchSize, truth, `${factor}: ${tried.join(', ')}`);
+      assert.ok(r.processes <= 3, `${factor}: ${tried.join(', ')}`);
+    }
+  });
+
   test('stops at the trial cap with the largest confirmed batch', async () => {
     const o = oracle(37, 1000, { maxTrials: 3 });
     const r = await searchMaxBatch(o);

@@ -127,6 +127,7 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
     const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
     const why = trials.at(-1)?.error ?? 'no trial finished';
     plan.warnings.push(`The probe could not confirm the plan (${why}); the batch size comes from the memory model alone.`);
+    for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
     return { probe: report, recommendation, plan };
   }
 
@@ -183,6 +184,7 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
       plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}.`);
     }
   }
+  for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
   throughputReason(plan, trials);
   if (confirm && !confirm.ok) plan.warnings.push(`The plan's own trial failed (${confirm.error ?? confirm.failure}); train with care.`);
   return { probe: report, ...(gradientNoiseScale ? { gradientNoiseScale } : {}), recommendation, plan };

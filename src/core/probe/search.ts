@@ -58,12 +58,37 @@ export async function searchMaxBatch(input: SearchInput): Promise<SearchResult> 
   let downs = 0;
   let memoryFailures = 0;
 
+  // With a known limit, measured peaks correct the model: a line through the two largest
+  // measurements, or with one, the model's per-image bytes rescaled to it.
+  let guess: number | undefined;
+  const peaks = new Map<number, number>();
+  const tried = new Set<number>();
+  const correct = (r: ProbeTrialResult): void => {
+    if (input.limitBytes === undefined || !(r.peakBytes > 0)) return;
+    peaks.set(r.batchSize, r.peakBytes);
+    const pts = [...peaks].sort((a, b) => b[0] - a[0]);
+    let slope: number;
+    let intercept: number;
+    if (pts.length >= 2) {
+      const [[b1, p1], [b2, p2]] = pts as [[number, number], [number, number]];
+      slope = (p1 - p2) / (b1 - b2);
+      intercept = p1 - slope * b1;
+    } else {
+      const p1 = input.predictedBytes(1);
+      const p2 = input.predictedBytes(2);
+      intercept = 2 * p1 - p2;
+      slope = (r.peakBytes - intercept) / r.batchSize;
+    }
+    guess = slope > 0 ? Math.max(0, Math.floor((input.limitBytes - intercept) / slope)) : undefined;
+  };
+
   const done = (stop: string): SearchResult => {
     const undecided = lo === 0 && memoryFailures === 0 && trials.length > 0;
     return { trials, maxBatchSize: undecided ? undefined : lo, atCap: lo >= cap, processes, stop };
   };
 
   const attempt = async (b: number): Promise<boolean> => {
+    tried.add(b);
     let r = await input.trial(b);
     processes++;
     if (!r.ok && r.failure !== 'oom' && r.failure !== 'timeout' && processes < maxTrials) {
@@ -76,6 +101,7 @@ export async function searchMaxBatch(input: SearchInput): Promise<SearchResult> 
       r = { ...r, ok: false, failure: 'over-budget', error: `peak ${r.peakBytes} bytes is above the ${input.limitBytes}-byte limit of the planned device` };
     }
     if (!r.ok && (r.failure === 'oom' || r.failure === 'over-budget')) memoryFailures++;
+    correct(r);
     input.onTrial?.(r);
     trials.push(r);
     return r.ok;
@@ -93,7 +119,10 @@ export async function searchMaxBatch(input: SearchInput): Promise<SearchResult> 
     if (lo >= cap) return done(`batch ${cap}, the largest the plan could use, trained`);
     if (hi === 1) return done('nothing fits: batch 1 did not train');
     if (hi !== Infinity && lo > 0 && (hi - lo <= 1 || (hi - lo) / hi <= tol)) return done(`bracket ${lo}–${hi} is within ${Math.round(tol * 100)}%`);
-    if (hi === Infinity) {
+    const g = guess === undefined ? undefined : Math.min(Math.max(guess, lo + 1), hi - 1, cap);
+    if (g !== undefined && g > lo && g < hi && !tried.has(g) && allowed(g)) {
+      next = g; // the model corrected by the measured peaks
+    } else if (hi === Infinity) {
       // Everything tried so far fits: step up, faster each time.
       let up = Math.min(cap, Math.max(lo + 1, Math.ceil(lo * UP[Math.min(ups++, UP.length - 1)]!)));
       while (!allowed(up) && up > lo + 1) up = Math.floor((lo + up) / 2);

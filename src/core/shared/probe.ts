@@ -47,6 +47,8 @@ export interface ProbeTrialResult {
   /** tensorflow-gpu: GPU memory used (nvidia-smi), when it could be read. */
   gpuBytes?: number;
   imagesPerSec: number;
+  /** What the memory model predicted for this trial's measure (filled in by the host). */
+  predictedBytes?: number;
   /** Optimizer steps that ran, and the loss of the first and the last. */
   steps: number;
   lossFirst?: number;

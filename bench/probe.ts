@@ -205,14 +205,13 @@ async function main(): Promise<void> {
     const model = await c.build();
     const desc = describeModel(model, c.name, SHAPE, CLASSES);
     model.dispose();
-    const p1 = await oracle.peak(1);
-    const p2 = await oracle.peak(2);
     for (const target of c.targets) {
-      const limit = p1 + (p2 - p1) * (target - 1) + (p2 - p1) / 2;
+      // A budget between the peaks at `target` and `target + 1`.
+      const limit = ((await oracle.peak(target)) + (await oracle.peak(target + 1))) / 2;
       // The truth: every batch size from 1 up to the first that does not fit.
       let truth = 0;
       while ((await oracle.peak(truth + 1)) <= limit) truth++;
-      const memory = estimateMemory(desc, { optimizer: c.optimizer, budgetBytes: limit, headroom: 0, backend: 'cpu' });
+      const memory = estimateMemory(desc, { optimizer: c.optimizer, budgetBytes: limit, headroom: 0, backend: 'wasm' });
       const o = counter(oracle, limit);
       const search = await searchMaxBatch({
         predictedBytes: (b) => bytesForBatch(memory, b) - memory.breakdown.overheadBytes,
@@ -238,11 +237,11 @@ async function main(): Promise<void> {
     }
     // The memory model's error at every batch measured on this model.
     for (const [b, peak] of oracle.measured) {
-      const memory = estimateMemory(desc, { optimizer: c.optimizer, budgetBytes: 1, headroom: 0, backend: 'cpu' });
+      const memory = estimateMemory(desc, { optimizer: c.optimizer, budgetBytes: 1, headroom: 0, backend: 'wasm' });
       errors.push((bytesForBatch(memory, b) - memory.breakdown.overheadBytes - peak) / peak);
     }
     const mine = [...oracle.measured].map(([b, peak]) => {
-      const memory = estimateMemory(desc, { optimizer: c.optimizer, budgetBytes: 1, headroom: 0, backend: 'cpu' });
+      const memory = estimateMemory(desc, { optimizer: c.optimizer, budgetBytes: 1, headroom: 0, backend: 'wasm' });
       return Math.abs((bytesForBatch(memory, b) - memory.breakdown.overheadBytes - peak) / peak);
     });
     console.log(`  memory model on ${c.name}: ${mine.length} batch sizes, median |error| ${pct(median(mine))}, max ${pct(Math.max(...mine))}`);

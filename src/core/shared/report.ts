@@ -22,6 +22,12 @@ export interface MemoryBreakdown {
    * fixed + perSample × batch + max(0, updateScratchBytes − activationBytesPerSample × batch).
    */
   updateScratchBytes?: number;
+  /**
+   * Backend kernels' scratch at the end of the backward pass, per image, up to a cap (wasm: the conv
+   * filter gradient's patch matrix). A step needs the larger of it and the update's extra.
+   */
+  workspaceBytesPerSample?: number;
+  workspaceCapBytes?: number;
 }
 
 export interface MemoryEstimate {

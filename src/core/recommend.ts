@@ -37,7 +37,7 @@ export interface RecommendInput {
   maxBatch?: number;
   /** Says where `maxBatch` comes from when it is not the memory model (e.g. the probe's trials). */
   maxBatchText?: string;
-  /** A soft upper bound on an automatic batch (e.g. the gradient noise scale), with its reason. */
+  /** A soft upper bound on an automatic batch (the measured throughput, the gradient noise scale), with its reason as a sentence. */
   softCap?: { batch: number; reason: string };
   config: TrainConfig;
   device: DeviceInfo;
@@ -144,7 +144,7 @@ export function recommend(input: RecommendInput): Recommendation {
       const hard = Math.min(memCap, data.cap, floorPow2(MAX_BATCH));
       const bound = Math.min(hard, soft);
       micro = bound;
-      if (soft < hard) reasons.push(`Batch ${micro}, bound by the gradient noise scale: ${input.softCap!.reason} ${fitText}`);
+      if (soft < hard) reasons.push(`Batch ${micro}: ${input.softCap!.reason} ${fitText}`);
       else if (bound === memCap && memCap < data.cap) reasons.push(`Batch ${micro}, bound by memory. ${fitText}`);
       else if (bound === data.cap) reasons.push(`Batch ${micro}, bound by the dataset. ${data.reason} ${fitText}`);
       else reasons.push(`Batch ${micro}, the ceiling: larger batches rarely pay off for image classifiers without a measured gradient noise scale. ${fitText}`);

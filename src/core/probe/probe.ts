@@ -148,7 +148,10 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
   let confirm: ProbeTrialResult | undefined;
   // Confirm the plan itself (its micro-batch, accumulation and validation batch); measure the noise scale with it.
   for (let attempt = 0; attempt < 2 && measuredMax > 0; attempt++) {
-    confirm = await opts.runTrial(spec(config, plan.microBatchSize, plan.accumulationSteps, plan.validationBatchSize, noiseSpec(plan.microBatchSize, dataset.train)));
+    confirm = await opts.runTrial({
+      ...spec(config, plan.microBatchSize, plan.accumulationSteps, plan.validationBatchSize, noiseSpec(plan.microBatchSize, dataset.train)),
+      throughputBatches: plan.accumulationSteps > 1 ? [] : throughputBatches(config, plan.microBatchSize),
+    });
     report.processes++;
     if (limitBytes !== undefined && confirm.ok && confirm.peakBytes > limitBytes) confirm = { ...confirm, ok: false, failure: 'over-budget' };
     opts.onTrial?.(confirm, 'confirm');
@@ -160,34 +163,59 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
   }
   report.usableBatchSize = usable;
 
-  if (confirm?.gradientNorms) {
-    gradientNoiseScale = estimateNoiseScale(confirm.gradientNorms);
-    const b = gradientNoiseScale.bSimple;
-    if (b !== undefined && typeof config.batchSize !== 'number') {
-      const softBatch = Math.max(BASE_BATCH, 2 ** Math.ceil(Math.log2(Math.max(1, b))));
-      if (softBatch < plan.microBatchSize) {
-        // A smaller micro-batch than the confirmed one, without accumulation (softBatch ≥ the base batch): it fits a fortiori.
-        recommendation = recommend({
-          ...base,
-          maxBatch: usable,
-          maxBatchText: maxText,
-          softCap: {
-            batch: softBatch,
-            reason: `${gradientNoiseScale.note}. Much beyond it a larger batch buys little per image at first, so the batch stays at ${softBatch}; later in training larger batches may pay off.`,
-          },
-        });
-        plan = finish(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), measuredMax);
-      } else {
-        plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}. The batch of ${plan.effectiveBatchSize} is within it.`);
-      }
-    } else if (b !== undefined) {
-      plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}.`);
-    }
+  if (confirm?.gradientNorms) gradientNoiseScale = estimateNoiseScale(confirm.gradientNorms);
+  const soft = softCaps(config, plan, confirm, gradientNoiseScale);
+  if (soft) {
+    // A smaller micro-batch than the confirmed one, without accumulation (never below the base batch): it fits a fortiori.
+    recommendation = recommend({ ...base, maxBatch: usable, maxBatchText: maxText, softCap: soft });
+    plan = finish(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), measuredMax);
+  }
+  if (gradientNoiseScale?.bSimple !== undefined && !soft?.reason.startsWith('bound by the gradient noise')) {
+    plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}; the batch of ${plan.effectiveBatchSize} is ${plan.effectiveBatchSize <= gradientNoiseScale.bSimple ? 'within it' : 'above it, which is fine while it grows'}.`);
   }
   for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
   throughputReason(plan, trials);
   if (confirm && !confirm.ok) plan.warnings.push(`The plan's own trial failed (${confirm.error ?? confirm.failure}); train with care.`);
   return { probe: report, ...(gradientNoiseScale ? { gradientNoiseScale } : {}), recommendation, plan };
+}
+
+/** Powers of two below the plan's micro-batch, down to the base batch: where the throughput is timed. */
+function throughputBatches(config: TrainConfig, micro: number): number[] {
+  if (typeof config.batchSize === 'number') return [];
+  const out: number[] = [];
+  for (let b = micro / 2; b >= BASE_BATCH && Number.isInteger(b); b /= 2) out.push(b);
+  return out;
+}
+
+/** Throughput per batch size measured by the plan's own trial (the plan's batch included). */
+export function throughputCurve(confirm: ProbeTrialResult | undefined): { batchSize: number; imagesPerSec: number }[] {
+  if (!confirm?.ok) return [];
+  return [{ batchSize: confirm.batchSize, imagesPerSec: confirm.imagesPerSec }, ...(confirm.throughput ?? [])].filter((p) => p.imagesPerSec > 0 && Number.isFinite(p.imagesPerSec)).sort((a, b) => a.batchSize - b.batchSize);
+}
+
+/**
+ * Soft upper bounds on an automatic batch, the lower one wins: the smallest measured batch reaching
+ * 95% of the best measured throughput, and the gradient noise scale (rounded up to a power of two).
+ * Neither goes below the base batch (no accumulation is needed to reach it).
+ */
+function softCaps(config: TrainConfig, plan: TrainingPlan, confirm: ProbeTrialResult | undefined, g: GradientNoiseScale | undefined): RecommendInput['softCap'] {
+  if (typeof config.batchSize === 'number' || plan.accumulationSteps > 1) return undefined;
+  const caps: { batch: number; reason: string }[] = [];
+  const curve = throughputCurve(confirm);
+  const best = curve.reduce((m, p) => Math.max(m, p.imagesPerSec), 0);
+  const fast = curve.find((p) => p.imagesPerSec >= 0.95 * best);
+  if (fast && fast.batchSize < plan.microBatchSize) {
+    const at = curve.find((p) => p.batchSize === plan.microBatchSize);
+    caps.push({
+      batch: Math.max(BASE_BATCH, fast.batchSize),
+      reason: `the smallest batch reaching 95% of the best measured throughput (${fast.imagesPerSec.toFixed(1)} images/s at ${fast.batchSize} vs ${best.toFixed(1)} at best${at ? `, ${at.imagesPerSec.toFixed(1)} at ${at.batchSize}` : ''}): a larger batch would not train faster here.`,
+    });
+  }
+  if (g?.bSimple !== undefined) {
+    const b = Math.max(BASE_BATCH, 2 ** Math.ceil(Math.log2(Math.max(1, g.bSimple))));
+    if (b < plan.microBatchSize) caps.push({ batch: b, reason: `bound by the gradient noise scale: ${g.note}. Much beyond it a larger batch buys little per image at first; later in training larger batches may pay off.` });
+  }
+  return caps.sort((a, b) => a.batch - b.batch)[0];
 }
 
 function plural(n: number, word: string): string {
@@ -203,15 +231,13 @@ function finish(plan: TrainingPlan, measuredMax: number): TrainingPlan {
 
 /** Images/s at the plan's batch against the best measured, in the reasons. */
 function throughputReason(plan: TrainingPlan, trials: ProbeTrialResult[]): void {
-  const ok = trials.filter((t) => t.ok && t.imagesPerSec > 0 && Number.isFinite(t.imagesPerSec));
-  const best = ok.sort((a, b) => b.imagesPerSec - a.imagesPerSec)[0];
-  const at = ok.find((t) => t.batchSize === plan.microBatchSize && t.accumulationSteps === plan.accumulationSteps);
-  if (!best || !at) return;
+  const points = trials
+    .filter((t) => t.ok && t.accumulationSteps === 1)
+    .flatMap((t) => [{ batchSize: t.batchSize, imagesPerSec: t.imagesPerSec }, ...(t.throughput ?? [])])
+    .filter((p) => p.imagesPerSec > 0 && Number.isFinite(p.imagesPerSec));
+  const best = [...points].sort((a, b) => b.imagesPerSec - a.imagesPerSec)[0];
+  const at = points.filter((p) => p.batchSize === plan.microBatchSize).sort((a, b) => b.imagesPerSec - a.imagesPerSec)[0];
+  if (!best || !at || plan.accumulationSteps > 1) return;
   const share = at.imagesPerSec / best.imagesPerSec;
-  plan.reasons.push(
-    share >= 0.95
-      ? `Throughput: ${at.imagesPerSec.toFixed(1)} images/s at this batch, ${pct(share)} of the best measured (${best.imagesPerSec.toFixed(1)} at batch ${best.batchSize}): a larger batch would not train faster.`
-      : `Throughput: ${at.imagesPerSec.toFixed(1)} images/s at this batch, ${pct(share)} of the best measured (${best.imagesPerSec.toFixed(1)} at batch ${best.batchSize}).`,
-  );
+  plan.reasons.push(`Throughput: ${at.imagesPerSec.toFixed(1)} images/s at this batch, ${pct(share)} of the best measured (${best.imagesPerSec.toFixed(1)} at batch ${best.batchSize}).`);
 }
-

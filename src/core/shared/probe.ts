@@ -14,6 +14,8 @@ export interface ProbeTrialSpec {
   learningRate: number;
   /** Also measure gradient norms for the noise scale (after the memory steps). */
   noise?: { smallBatch: number; bigBatch: number; steps: number };
+  /** Also time a few steps at these (smaller) batch sizes, in the same process. */
+  throughputBatches?: number[];
 }
 
 /** Why a trial failed. */
@@ -47,6 +49,8 @@ export interface ProbeTrialResult {
   /** tensorflow-gpu: GPU memory used (nvidia-smi), when it could be read. */
   gpuBytes?: number;
   imagesPerSec: number;
+  /** Images/s at other batch sizes, timed in the same process after the memory steps. */
+  throughput?: { batchSize: number; imagesPerSec: number }[];
   /** What the memory model predicted for this trial's measure (filled in by the host). */
   predictedBytes?: number;
   /** Optimizer steps that ran, and the loss of the first and the last. */

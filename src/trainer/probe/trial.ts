@@ -116,6 +116,24 @@ async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, file
   return out;
 }
 
+/** Images/s at each batch size: one warm-up step, then two timed steps (micro-batches of one real batch). */
+async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, numClasses: number, config: TrainConfig, batches: number[]): Promise<{ batchSize: number; imagesPerSec: number }[]> {
+  const out: { batchSize: number; imagesPerSec: number }[] = [];
+  for (const b of batches) {
+    if (b < 1 || b > img.n) continue;
+    const m = tensors(img, 0, b, config);
+    try {
+      await trainStep(model, optimizer, [m], numClasses);
+      const t = performance.now();
+      for (let i = 0; i < 2; i++) await trainStep(model, optimizer, [m], numClasses);
+      out.push({ batchSize: b, imagesPerSec: (2 * b) / ((performance.now() - t) / 1000) });
+    } finally {
+      tf.dispose([m.x, m.y]);
+    }
+  }
+  return out;
+}
+
 interface Loaded {
   train: LabeledFile[];
   validation: LabeledFile[];
@@ -183,6 +201,13 @@ export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): 
     } else {
       result.ok = true;
       tf.dispose(held.splice(0));
+      if (spec.throughputBatches?.length) {
+        try {
+          result.throughput = await measureThroughput(model, optimizer, img, files.numClasses, config, spec.throughputBatches);
+        } catch (e) {
+          result.error = `throughput not measured: ${firstLine(e)}`;
+        }
+      }
       if (spec.noise) {
         try {
           result.gradientNorms = await measureNoise(model, optimizer, files.train, files.numClasses, config, spec.noise);

@@ -147,7 +147,9 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   let trialNo = 0;
   const skipped = (): SuggestReport => {
     log?.('probe skipped');
-    plan.warnings.push('The probe was skipped: the batch size comes from the memory model alone, not confirmed by real training steps.');
+    const w = 'The probe was skipped: the batch size comes from the memory model alone, not confirmed by real training steps.';
+    plan.warnings.push(w);
+    recommendation.warnings.push(w);
     return report;
   };
   if (skip?.aborted) return skipped();

@@ -46,6 +46,7 @@ export function readSettings(scope?: vscode.WorkspaceFolder): Settings {
     headroom: c.get('headroom'),
     backend: c.get('backend'),
     tfjsNodePath: c.get('tfjsNodePath'),
+    probe: c.get('probe'),
   });
   return { ...s, datasetFolder: resolvePath(s.datasetFolder, scope), tfjsNodePath: resolvePath(s.tfjsNodePath, scope) };
 }

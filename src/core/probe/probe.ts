@@ -124,9 +124,9 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
   if (search.maxBatchSize === undefined) {
     // Every trial failed for a reason other than memory: keep the model's plan and say why.
     const recommendation = recommend(base);
-    const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
     const why = trials.at(-1)?.error ?? 'no trial finished';
-    plan.warnings.push(`The probe could not confirm the plan (${why}); the batch size comes from the memory model alone.`);
+    recommendation.warnings.push(`The probe could not confirm the plan (${why}); the batch size comes from the memory model alone.`);
+    const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
     for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
     return { probe: report, recommendation, plan };
   }
@@ -175,7 +175,11 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
   }
   for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
   throughputReason(plan, trials);
-  if (confirm && !confirm.ok) plan.warnings.push(`The plan's own trial failed (${confirm.error ?? confirm.failure}); train with care.`);
+  if (confirm && !confirm.ok) {
+    const w = `The plan's own trial failed (${confirm.error ?? confirm.failure}); train with care.`;
+    plan.warnings.push(w);
+    recommendation.warnings.push(w);
+  }
   return { probe: report, ...(gradientNoiseScale ? { gradientNoiseScale } : {}), recommendation, plan };
 }
 

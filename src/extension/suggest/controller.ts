@@ -202,8 +202,8 @@ export class SuggestController implements vscode.Disposable {
               headroom: settings.headroom,
               ...(settings.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: settings.deviceMemoryGiB } : {}),
               log: (line) => this.ctx.log.info(line),
-              // The probe (real training steps) is on by default where code may run; "probe": false in the config or the panel's Skip turns it off.
-              probe: config.probe ?? vscode.workspace.isTrusted,
+              // The probe (real training steps) runs where code may run: on by default (batchAdvisor.probe), "probe" in the config wins, the panel's Skip ends it.
+              probe: vscode.workspace.isTrusted && (config.probe ?? settings.probe),
               probeSkipSignal: skip.signal,
               ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
               onProbeTrial: (r) => trials.push(r),

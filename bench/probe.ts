@@ -240,11 +240,12 @@ async function main(): Promise<void> {
       const memory = estimateMemory(desc, { optimizer: c.optimizer, budgetBytes: 1, headroom: 0, backend: 'wasm' });
       errors.push((bytesForBatch(memory, b) - memory.breakdown.overheadBytes - peak) / peak);
     }
-    const mine = [...oracle.measured].map(([b, peak]) => {
+    const signed = [...oracle.measured].map(([b, peak]) => {
       const memory = estimateMemory(desc, { optimizer: c.optimizer, budgetBytes: 1, headroom: 0, backend: 'wasm' });
-      return Math.abs((bytesForBatch(memory, b) - memory.breakdown.overheadBytes - peak) / peak);
+      return (bytesForBatch(memory, b) - memory.breakdown.overheadBytes - peak) / peak;
     });
-    console.log(`  memory model on ${c.name}: ${mine.length} batch sizes, median |error| ${pct(median(mine))}, max ${pct(Math.max(...mine))}`);
+    const mine = signed.map(Math.abs);
+    console.log(`  memory model on ${c.name}: ${mine.length} batch sizes, median |error| ${pct(median(mine))}, max ${pct(Math.max(...mine))} (median signed ${pct(median(signed))}; + = over-predicts)`);
     oracle.dispose();
   }
   const abs = errors.map(Math.abs);

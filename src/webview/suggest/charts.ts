@@ -258,7 +258,8 @@ export function renderMemoryChart(canvas: HTMLCanvasElement, m: MemoryEstimate, 
 /** One probe trial as the chart needs it. */
 export interface ProbePoint {
   batchSize: number;
-  predictedBytes: number;
+  /** Null for a batch only timed (throughput), not a memory trial. */
+  predictedBytes: number | null;
   measuredBytes: number | null;
   imagesPerSec: number | null;
   ok: boolean;
@@ -277,7 +278,7 @@ export function renderProbeChart(canvas: HTMLCanvasElement, points: ProbePoint[]
       data: {
         labels: rows.map((r) => String(r.batchSize)),
         datasets: [
-          { label: 'Predicted memory', data: rows.map((r) => r.predictedBytes), borderColor: t.muted, borderDash: [4, 4], pointRadius: 2, yAxisID: 'y', order: 2 },
+          { label: 'Predicted memory', data: rows.map((r) => r.predictedBytes), borderColor: t.muted, borderDash: [4, 4], pointRadius: 2, spanGaps: true, yAxisID: 'y', order: 2 },
           {
             label: 'Measured peak',
             data: rows.map((r) => r.measuredBytes),

@@ -27,7 +27,7 @@ import {
   type SuggestViewState,
   type WebviewToHost,
 } from '../../core/shared/webview-protocol';
-import { destroyCharts, renderClassChart, renderMemoryChart, renderProbeChart, renderSizeChart, watchTheme } from './charts';
+import { destroyCharts, renderClassChart, renderMemoryChart, renderProbeChart, renderSizeChart, watchTheme, type ProbePoint } from './charts';
 import css from './styles.css';
 
 interface VsCodeApi {
@@ -170,6 +170,14 @@ function updateProbeProgress(s: Extract<SuggestViewState, { kind: 'working' }>):
   );
 }
 
+/** "Throughput: 32 → 390/s · 64 → 410/s · …" from the batches timed by the plan's own trial. */
+function throughputLine(trials: ProbeTrialResult[]): HTMLElement | string {
+  const timed = trials.flatMap((t) => (t.throughput?.length ? [{ batchSize: t.batchSize, imagesPerSec: t.imagesPerSec }, ...t.throughput] : []));
+  if (!timed.length) return '';
+  const text = timed.sort((a, b) => a.batchSize - b.batchSize).map((q) => `${q.batchSize} → ${formatNumber(q.imagesPerSec)}/s`).join(' · ');
+  return h('p', { class: 'muted small', 'data-testid': 'throughput' }, `Throughput (images/s by batch size): ${text}`);
+}
+
 function renderProbe(report: SuggestReport): HTMLElement | null {
   const p = report.probe;
   if (!p) return null;
@@ -191,19 +199,19 @@ function renderProbe(report: SuggestReport): HTMLElement | null {
     ),
     h('div', { class: 'chart-box' }, canvas),
     h('ul', { class: 'trials small' }, ...p.trials.map((t) => h('li', { class: t.ok ? 'ok' : 'failed' }, trialText(t)))),
+    throughputLine(p.trials),
     g ? h('p', { class: 'muted small', 'data-testid': 'noise-note' }, `Gradient noise scale: ${g.note}.`) : '',
   );
-  renderProbeChart(
-    canvas,
-    p.trials.filter((t) => t.accumulationSteps === 1 || t.batchSize === report.plan.microBatchSize).map((t) => ({
-      batchSize: t.batchSize,
-      predictedBytes: t.predictedBytes ?? 0,
-      measuredBytes: t.peakBytes > 0 ? t.peakBytes : null,
-      imagesPerSec: t.ok ? t.imagesPerSec : null,
-      ok: t.ok,
-    })),
-    report.plan.microBatchSize,
-  );
+  // Memory trials, then batches only timed by the plan's own trial (the throughput curve).
+  const points: ProbePoint[] = p.trials
+    .filter((t) => t.accumulationSteps === 1 || t.batchSize === report.plan.microBatchSize)
+    .map((t) => ({ batchSize: t.batchSize, predictedBytes: t.predictedBytes ?? null, measuredBytes: t.peakBytes > 0 ? t.peakBytes : null, imagesPerSec: t.ok ? t.imagesPerSec : null, ok: t.ok }));
+  for (const t of p.trials) {
+    for (const q of t.throughput ?? []) {
+      if (!points.some((x) => x.batchSize === q.batchSize)) points.push({ batchSize: q.batchSize, predictedBytes: null, measuredBytes: null, imagesPerSec: q.imagesPerSec, ok: true });
+    }
+  }
+  renderProbeChart(canvas, points, report.plan.microBatchSize);
   return el;
 }
 

@@ -228,6 +228,24 @@ async function probe(tracker: ReturnType<typeof trackBuffers>): Promise<void> {
     ['AveragePooling2D', () => tf.layers.averagePooling2d({ poolSize: 2 })],
     ['Dropout', () => tf.layers.dropout({ rate: 0.5 })],
     ['Add', () => tf.layers.add({})],
+    ['Activation tanh', () => tf.layers.activation({ activation: 'tanh' })],
+    ['Activation elu', () => tf.layers.activation({ activation: 'elu' })],
+    ['Activation sigmoid', () => tf.layers.activation({ activation: 'sigmoid' })],
+    ['Activation selu', () => tf.layers.activation({ activation: 'selu' })],
+    ['Activation softplus', () => tf.layers.activation({ activation: 'softplus' })],
+    ['Activation swish', () => tf.layers.activation({ activation: 'swish' })],
+    ['LeakyReLU', () => tf.layers.leakyReLU({ alpha: 0.1 })],
+    ['ELU', () => tf.layers.elu({})],
+    ['Conv2D tanh+bias', () => tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'tanh' })],
+    ['Conv2D elu+bias', () => tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'elu' })],
+    ['DepthwiseConv2D relu+bias', () => tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', activation: 'relu' })],
+    ['SeparableConv2D linear', () => tf.layers.separableConv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false })],
+    ['SeparableConv2D relu+bias', () => tf.layers.separableConv2d({ filters: 8, kernelSize: 3, padding: 'same', activation: 'relu' })],
+    ['Conv2D s2 valid linear', () => tf.layers.conv2d({ filters: 8, kernelSize: 3, strides: 2, padding: 'valid', useBias: false })],
+    ['GlobalAveragePooling2D', () => tf.layers.globalAveragePooling2d({})],
+    ['GlobalMaxPooling2D', () => tf.layers.globalMaxPooling2d({})],
+    ['Concatenate', () => tf.layers.concatenate({})],
+    ['UpSampling2D', () => tf.layers.upSampling2d({})],
   ];
   const slope = async (make: (() => tf.layers.Layer) | undefined): Promise<{ slope: number; outElems: number }> => {
     const build = (): { model: tf.LayersModel; outElems: number } => {
@@ -236,10 +254,10 @@ async function probe(tracker: ReturnType<typeof trackBuffers>): Promise<void> {
       let outElems = 0;
       if (make) {
         const layer = make();
-        x = layer.apply(layer.getClassName() === 'Add' ? [x, x] : x) as tf.SymbolicTensor;
+        x = layer.apply(['Add', 'Concatenate'].includes(layer.getClassName()) ? [x, x] : x) as tf.SymbolicTensor;
         outElems = (x.shape.slice(1) as number[]).reduce((a, b) => a * b, 1);
       }
-      x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
+      if (x.shape.length > 2) x = tf.layers.flatten().apply(x) as tf.SymbolicTensor;
       return { model: tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2 }).apply(x) as tf.SymbolicTensor }), outElems };
     };
     const peaks: number[] = [];
@@ -262,7 +280,9 @@ async function probe(tracker: ReturnType<typeof trackBuffers>): Promise<void> {
   console.log('Per-layer factors (extra bytes per image / (4 × output elements)):');
   for (const [name, make] of probes) {
     const r = await slope(make);
-    console.log(`  ${name.padEnd(24)} ${((r.slope - ref.slope) / (4 * r.outElems)).toFixed(2)}`);
+    // Also per input element (16×16×8): what layers whose backward keeps their input (pooling to a vector) cost.
+    const inElems = shape.reduce((a, b) => a * b, 1);
+    console.log(`  ${name.padEnd(28)} ${((r.slope - ref.slope) / (4 * r.outElems)).toFixed(2)} per output element   ${((r.slope - ref.slope) / (4 * inElems)).toFixed(2)} per input element`);
   }
 }
 

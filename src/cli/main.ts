@@ -58,6 +58,7 @@ interface SuggestFlags {
   deviceMemory?: number;
   validationSplit?: number;
   headroom?: number;
+  probe?: boolean;
 }
 
 /** A folder or a *.train.json, with the command-line overrides applied. */
@@ -138,7 +139,9 @@ export function buildProgram(): Command {
     .addOption(new Option('--optimizer <name>', 'optimizer').choices(OPTIMIZERS))
     .option('--device-memory <GiB>', 'plan for a device with this much memory', parsePositive)
     .option('--validation-split <f>', 'fraction held out for validation', parseFraction)
-    .option('--headroom <f>', 'fraction of free memory kept free (default 0.1)', parseFraction)
+    .option('--headroom <f>', 'fraction of free memory kept free, and the probe\'s margin (default 0.1)', parseFraction)
+    .option('--probe', 'confirm the plan with real training steps (trials in child processes)')
+    .option('--no-probe', 'do not probe, even when the config sets "probe": true')
     .action(async (input: string, flags: SuggestFlags) => {
       const config = await configFromInput(input, flags);
       const [{ suggest }, { formatSuggest }] = await Promise.all([import('../core/suggest.js'), import('./report.js')]);
@@ -149,6 +152,7 @@ export function buildProgram(): Command {
           trainerScript: trainerScriptPath(),
           ...(flags.deviceMemory !== undefined ? { deviceMemoryGiB: flags.deviceMemory } : {}),
           ...(flags.headroom !== undefined ? { headroom: flags.headroom } : {}),
+          ...(flags.probe !== undefined ? { probe: flags.probe } : {}),
           onProgress: (p) => bar.update(p.message),
         },
       );

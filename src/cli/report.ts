@@ -47,6 +47,7 @@ export function formatSuggest(s: SuggestReport): string[] {
   );
   const table = memory.table.map((t) => `${t.batchSize}:${formatBytes(t.bytes)}${t.fits ? '' : '✗'}`);
   lines.push(`         ${table.join('  ')}`);
+  if (s.probe) lines.push(...formatProbe(s));
   lines.push('');
   lines.push(`Recommended batch size: ${rec.batchSize}   (largest that fits: ${formatCount(rec.maxBatchSize)})`);
   for (const r of rec.reasons) lines.push(`  • ${r}`);
@@ -54,5 +55,25 @@ export function formatSuggest(s: SuggestReport): string[] {
   if (rec.accumulationSteps > 1) lines.push(`  Accumulate ${rec.accumulationSteps} micro-batches → effective batch ${rec.effectiveBatchSize}`);
   lines.push(`  ${formatCount(rec.stepsPerEpoch)} steps per epoch; data: ${rec.loading.strategy} (${rec.loading.reason})`);
   for (const w of rec.warnings) lines.push(`  ! ${w}`);
+  return lines;
+}
+
+/** The probe's trials: predicted vs measured memory, speed, and what the search concluded. */
+export function formatProbe(s: SuggestReport): string[] {
+  const p = s.probe;
+  if (!p) return [];
+  const lines = [`Probe    ${plural(p.processes, 'trial process', 'trial processes')}: ${p.stop}`];
+  for (const t of p.trials) {
+    const predicted = t.predictedBytes ?? 0;
+    const batch = `${t.batchSize}${t.accumulationSteps > 1 ? `×${t.accumulationSteps}` : ''}`;
+    const what = t.ok
+      ? `trained  peak ${formatBytes(t.peakBytes)} (predicted ${formatBytes(predicted)})  ${t.imagesPerSec.toFixed(1)} images/s`
+      : `${(t.failure ?? 'failed').padEnd(7)}  ${t.error ?? ''}`;
+    lines.push(`         batch ${batch.padStart(5)}  ${what}`);
+  }
+  const err = p.modelError === null ? 'model error unknown' : `model ${p.modelError >= 0 ? 'over' : 'under'}-predicts by ${Math.round(Math.abs(p.modelError) * 100)}%`;
+  lines.push(`         largest that trained ${formatCount(p.maxBatchSize)}${p.atCap ? ' (enough; larger not tried)' : ''}; ${err}; margin ${Math.round(p.margin * 100)}% → up to ${formatCount(p.usableBatchSize)}`);
+  const g = s.gradientNoiseScale;
+  if (g) lines.push(`Noise    ${g.note}`);
   return lines;
 }

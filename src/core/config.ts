@@ -58,6 +58,7 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     backend: c.backend ?? DEFAULTS.backend,
     ...(c.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: c.deviceMemoryGiB } : {}),
     ...(c.nanPatience !== undefined ? { nanPatience: c.nanPatience } : {}),
+    ...(c.probe !== undefined ? { probe: c.probe } : {}),
     explicit: explicitFields(c),
   };
 }

@@ -49,18 +49,22 @@ export const ACTIVATION_FACTORS: Record<string, ActivationFactor> = {
   Rescaling: 2, // mul and add outputs; no gradient flows into the input
   Conv2D: { base: 2, activationBias: 1 },
   DepthwiseConv2D: { base: 2, activationBias: 1 },
-  SeparableConv2D: { base: 3, activationBias: 1 },
+  SeparableConv2D: { base: 4, activationBias: 1 }, // depthwise output + pointwise output, each with its gradient
   Conv2DTranspose: { base: 2, activationBias: 1 },
   Dense: { base: 2, activationBias: 1 },
   BatchNormalization: 10, // moments (squared difference) + batchNorm forward, ~8 full-size gradient temporaries
   ReLU: 2, // plain ReLU; with maxValue (ReLU6) see layerFactor
+  LeakyReLU: 2.25,
+  ELU: 2,
+  Softmax: 4,
   Activation: 0, // its activation's cost is added below
   Add: 2,
-  Concatenate: 2,
+  Concatenate: 2.5,
+  UpSampling2D: 2,
   Multiply: 3,
   MaxPooling2D: 2,
   AveragePooling2D: 2,
-  GlobalAveragePooling2D: 2,
+  GlobalAveragePooling2D: 2, // plus a tensor the size of its input in the backward pass (INPUT_FACTORS)
   GlobalMaxPooling2D: 2,
   Flatten: 0, // a reshape: shares its input's buffer (its gradient is a reshape too)
   Reshape: 0,
@@ -68,12 +72,23 @@ export const ACTIVATION_FACTORS: Record<string, ActivationFactor> = {
   ZeroPadding2D: 2,
 };
 
-/** Extra factor of an activation function applied inside a layer (or by an Activation layer). */
-export const ACTIVATION_EXTRA: Record<string, number> = { linear: 0, relu: 2, relu6: 4, softmax: 4, sigmoid: 3, tanh: 3 };
-export const DEFAULT_ACTIVATION_EXTRA = 3;
+/** Factor of an activation function applied by an Activation layer (bench/memory-model.ts --probe). */
+export const ACTIVATION_EXTRA: Record<string, number> = { linear: 0, relu: 2, relu6: 4, softmax: 4, sigmoid: 3, tanh: 3, elu: 2, selu: 5.25, softplus: 2, swish: 6 };
+/**
+ * The same inside a Conv2D/Dense/… layer, where it follows the bias add and can reuse its output:
+ * measured relu 2, tanh 1, elu 1 (+ `activationBias` with a bias). Others: as an Activation layer.
+ */
+export const IN_LAYER_ACTIVATION_EXTRA: Record<string, number> = { relu: 2, tanh: 1, elu: 1 };
+export const DEFAULT_ACTIVATION_EXTRA = 6;
 
-/** Factor for layer classes the table does not know. */
-export const DEFAULT_ACTIVATION_FACTOR = 5;
+/**
+ * Float32 tensors per INPUT element a layer keeps for its backward pass, on top of its output
+ * factor: GlobalAveragePooling2D's gradient broadcasts back to a tensor the size of its input.
+ */
+export const INPUT_FACTORS: Record<string, number> = { GlobalAveragePooling2D: 1 };
+
+/** Factor for layer classes the table does not know (conservative: above every measured plain layer). */
+export const DEFAULT_ACTIVATION_FACTOR = 6;
 
 /** Runtime constant (bytes): small tensors, scalars, kernel scratch. */
 export const FIXED_OVERHEAD = 1 << 20;
@@ -81,14 +96,15 @@ export const FIXED_OVERHEAD = 1 << 20;
 /**
  * Temporaries of the optimizer update (tfjs-core 4.22 optimizers/*.js), in float32 elements:
  *  - sgd, momentum, rmsprop update one variable per `tidy`, so only the largest weight's temporaries
- *    are alive at once: sgd 1 (c·g; the new value replaces the old buffer), momentum 2, rmsprop 12
+ *    are alive at once: sgd 2 (c·g and the new value, while the old weight is still alive; measured
+ *    23% under-predicted on a 29M-parameter MLP with 1), momentum 2, rmsprop 12
  *    (it even computes the new mean square twice);
  *  - adam runs the whole update in one `tidy`: 11 temporaries of every trainable weight.
  * They are alive after the activations of the backward pass are freed, so they only matter when
  * they are larger than those (small batches, models with a big Dense layer).
  */
 export const UPDATE_SCRATCH: Record<OptimizerName, { perLargest: number; perTrainable: number }> = {
-  sgd: { perLargest: 1, perTrainable: 0 },
+  sgd: { perLargest: 2, perTrainable: 0 }, // the old weight, c·g and the new weight are alive together
   momentum: { perLargest: 2, perTrainable: 0 },
   rmsprop: { perLargest: 12, perTrainable: 0 },
   adam: { perLargest: 0, perTrainable: 11 },
@@ -97,10 +113,12 @@ export const UPDATE_SCRATCH: Record<OptimizerName, { perLargest: number; perTrai
 /** tfjs-backend-wasm 4.22's heap limit (emscripten getHeapMax(): 65536 pages less one 64 KiB page). */
 export const WASM_HEAP_MAX = 4294901760;
 /**
- * wasm heap per byte of live tensors: the heap grows in ~20% steps and never shrinks, and its
- * allocator fragments. Measured 1.15–1.2× the live peak (bench/memory-model.ts --wasm).
+ * wasm heap per byte of live tensors: the heap grows in steps and never shrinks, and its allocator
+ * fragments. Observed 1.05–1.42× the live peak depending on the layer mix (bench/memory-model.ts
+ * --wasm; a VGG-style net at 96×96 failed well below a 1.2× allowance): the worst case is used, and
+ * the probe measures the real heap.
  */
-export const WASM_HEAP_SLACK = 1.2;
+export const WASM_HEAP_SLACK = 1.42;
 
 const F32 = 4;
 
@@ -125,13 +143,31 @@ export interface MemoryOptions {
  */
 export const GPU_RUNTIME_OVERHEAD = 300 * 2 ** 20;
 
-export function layerFactor(layer: LayerDescription): number {
-  const f = ACTIVATION_FACTORS[layer.className] ?? DEFAULT_ACTIVATION_FACTOR;
+/**
+ * Where the wasm backend (its own kernels and ours) keeps less than the cpu backend the table was
+ * measured on (`bench/memory-model.ts --probe --wasm`): BatchNormalization 9, tanh/sigmoid/selu 2,
+ * and GlobalAveragePooling2D's input-sized gradient is freed before the peak.
+ */
+export const WASM_FACTORS: Record<string, number> = { BatchNormalization: 9 };
+export const WASM_ACTIVATION_EXTRA: Record<string, number> = { tanh: 2, sigmoid: 2, selu: 2 };
+export const WASM_INPUT_FACTORS: Record<string, number> = {};
+
+type Backend = MemoryOptions['backend'];
+
+export function layerFactor(layer: LayerDescription, backend?: Backend): number {
+  const wasm = backend === 'wasm';
+  const f = (wasm ? WASM_FACTORS[layer.className] : undefined) ?? ACTIVATION_FACTORS[layer.className] ?? DEFAULT_ACTIVATION_FACTOR;
   const activation = layer.activation ?? 'linear';
-  const extra = ACTIVATION_EXTRA[activation] ?? DEFAULT_ACTIVATION_EXTRA;
+  const extra = (wasm ? WASM_ACTIVATION_EXTRA[activation] : undefined) ?? ACTIVATION_EXTRA[activation] ?? DEFAULT_ACTIVATION_EXTRA;
   if (layer.className === 'ReLU') return layer.activation === 'relu6' ? 4 : 2;
   if (typeof f === 'number') return f + (layer.className === 'Activation' ? extra : 0);
-  return f.base + extra + (extra > 0 && layer.useBias ? f.activationBias : 0);
+  const inLayer = IN_LAYER_ACTIVATION_EXTRA[activation] ?? extra;
+  return f.base + inLayer + (inLayer > 0 && layer.useBias ? f.activationBias : 0);
+}
+
+/** Layer classes the memory model has no measured factor for (counted with the conservative default). */
+export function unknownLayerClasses(desc: ModelDescription): string[] {
+  return [...new Set(desc.layers.map((l) => l.className).filter((c) => !(c in ACTIVATION_FACTORS)))].sort();
 }
 
 function elements(shape: number[]): number {
@@ -139,8 +175,9 @@ function elements(shape: number[]): number {
 }
 
 /** Bytes per image kept for the backward pass (activations and their gradients). */
-export function activationBytesPerSample(desc: ModelDescription): number {
-  return desc.layers.reduce((n, l) => n + layerFactor(l) * elements(l.outputShape) * F32, 0);
+export function activationBytesPerSample(desc: ModelDescription, backend?: Backend): number {
+  const inputFactors = backend === 'wasm' ? WASM_INPUT_FACTORS : INPUT_FACTORS;
+  return desc.layers.reduce((n, l) => n + (layerFactor(l, backend) * elements(l.outputShape) + (inputFactors[l.className] ?? 0) * (l.inputElements ?? 0)) * F32, 0);
 }
 
 /** Memory budget: free memory less the headroom fraction. */
@@ -148,7 +185,28 @@ export function budgetFromFree(freeBytes: number, headroom = DEFAULT_HEADROOM): 
   return memoryBudget(freeBytes, headroom);
 }
 
-type Sizes = Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes'> & { breakdown?: Pick<MemoryEstimate['breakdown'], 'activationBytesPerSample' | 'updateScratchBytes'> };
+type Sizes = Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes'> & {
+  breakdown?: Pick<MemoryEstimate['breakdown'], 'activationBytesPerSample' | 'updateScratchBytes' | 'workspaceBytesPerSample' | 'workspaceCapBytes'>;
+};
+
+/**
+ * The wasm backend's Conv2D filter gradient (src/trainer/kernels/conv2d-backprop-filter.ts) builds
+ * a patch matrix (out H × out W × kh·kw·Cin floats per image) at the end of the backward pass, when
+ * the activations are still alive; the batch is split so the matrix stays under 2^23 floats.
+ */
+export const WASM_PATCH_CAP_BYTES = (1 << 23) * 4;
+
+/** Floats of the largest Conv2D patch matrix per image (0 without Conv2D layers). */
+export function convPatchElements(desc: ModelDescription): number {
+  let max = 0;
+  for (const l of desc.layers) {
+    if (l.className !== 'Conv2D' || l.outputShape.length !== 3) continue;
+    const [h, w, c] = l.outputShape as [number, number, number];
+    const kernel = l.trainableParams > 0 ? l.trainableParams - (l.useBias ? c : 0) : l.params - (l.useBias ? c : 0);
+    if (c > 0 && kernel > 0) max = Math.max(max, h * w * (kernel / c));
+  }
+  return max;
+}
 
 /**
  * Predicted bytes of one training step at `batch`: the larger of the backward pass's peak
@@ -157,7 +215,8 @@ type Sizes = Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes'> & { breakdown
 export function bytesForBatch(est: Sizes, batch: number): number {
   const scratch = est.breakdown?.updateScratchBytes ?? 0;
   const activations = est.breakdown?.activationBytesPerSample ?? 0;
-  return est.fixedBytes + est.perSampleBytes * batch + Math.max(0, scratch - activations * batch);
+  const workspace = Math.min((est.breakdown?.workspaceBytesPerSample ?? 0) * batch, est.breakdown?.workspaceCapBytes ?? Infinity);
+  return est.fixedBytes + est.perSampleBytes * batch + Math.max(workspace, scratch - activations * batch, 0);
 }
 
 /** Largest batch whose predicted bytes fit the budget; 0 when not even 1 fits. */
@@ -202,7 +261,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
   const scratch = UPDATE_SCRATCH[opts.optimizer];
   const updateScratchBytes = (scratch.perLargest * largestWeight(desc) + scratch.perTrainable * desc.trainableParams) * F32;
   const overheadBytes = FIXED_OVERHEAD + (opts.backend === 'tensorflow-gpu' ? GPU_RUNTIME_OVERHEAD : 0);
-  const activationBytes = activationBytesPerSample(desc);
+  const activationBytes = activationBytesPerSample(desc, opts.backend);
   // The image batch and its one-hot labels (float32).
   const inputBytes = (h * w * c + desc.numClasses) * F32;
   const fixedBytes = weightsBytes + gradientsBytes + optimizerBytes + overheadBytes;
@@ -218,9 +277,13 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
         ? `the wasm backend's 4 GiB heap less ${Math.round(opts.headroom * 100)}% headroom, ÷ ${WASM_HEAP_SLACK} for its allocator's slack`
         : `${Math.round((1 - opts.headroom) * 100)}% of free memory ÷ ${WASM_HEAP_SLACK} for the wasm heap's allocator slack`;
   }
+  const unknown = unknownLayerClasses(desc);
+  // wasm: the conv filter gradient's patch matrix, alive at the end of the backward pass.
+  const workspace = opts.backend === 'wasm' ? convPatchElements(desc) * F32 : 0;
   const est = {
     budgetBytes,
     ...(budgetNote ? { budgetNote } : {}),
+    ...(unknown.length ? { unknownLayers: unknown } : {}),
     headroom: opts.headroom,
     perSampleBytes,
     fixedBytes,
@@ -232,6 +295,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
       inputBytesPerSample: inputBytes,
       overheadBytes,
       updateScratchBytes,
+      ...(workspace > 0 ? { workspaceBytesPerSample: workspace, workspaceCapBytes: WASM_PATCH_CAP_BYTES } : {}),
     },
     table: [] as MemoryEstimate['table'],
   };

@@ -21,7 +21,7 @@ import { DEFAULTS, type TrainConfig } from './shared/config-types';
 import type { DatasetReport } from './shared/dataset-types';
 import type { DeviceInfo } from './shared/device-types';
 import { formatBytes, formatCount } from './shared/format';
-import { bytesForBatch, maxBatchSize } from './memory';
+import { bytesForBatch, DEFAULT_ACTIVATION_FACTOR, maxBatchSize } from './memory';
 import type { MemoryEstimate, Recommendation } from './shared/report';
 
 export const BASE_BATCH = 32;
@@ -35,6 +35,10 @@ export interface RecommendInput {
   memory: MemoryEstimate;
   /** Largest batch that fits; computed from `memory` when absent. */
   maxBatch?: number;
+  /** Says where `maxBatch` comes from when it is not the memory model (e.g. the probe's trials). */
+  maxBatchText?: string;
+  /** A soft upper bound on an automatic batch (the measured throughput, the gradient noise scale), with its reason as a sentence. */
+  softCap?: { batch: number; reason: string };
   config: TrainConfig;
   device: DeviceInfo;
   freeHostRamBytes: number;
@@ -115,8 +119,9 @@ export function recommend(input: RecommendInput): Recommendation {
     reasons.push(`Batch 1: nothing larger can be tried, and even 1 is predicted not to fit in ${formatBytes(memory.budgetBytes)} (${freePart}).`);
   } else {
     const memCap = Math.min(floorPow2(maxFit), floorPow2(MAX_BATCH * 64));
-    const fitText =
-      maxFit >= Number.MAX_SAFE_INTEGER / 2
+    const fitText = input.maxBatchText
+      ? `${input.maxBatchText}; ${formatCount(memCap)} is the largest power of two ${maxFit === memCap ? 'within that' : 'below that'}.`
+      : maxFit >= Number.MAX_SAFE_INTEGER / 2
         ? `Memory is no limit here (budget ${formatBytes(memory.budgetBytes)}, ${freePart}).`
         : `Up to ${formatCount(maxFit)} images fit in ${formatBytes(memory.budgetBytes)} (${freePart}); ${formatCount(memCap)} is the largest power of two ${maxFit === memCap ? 'that fits' : 'below that'}.`;
     const data = datasetCap(Math.max(1, train));
@@ -135,9 +140,12 @@ export function recommend(input: RecommendInput): Recommendation {
         );
       }
     } else {
-      const bound = Math.min(memCap, data.cap, floorPow2(MAX_BATCH));
+      const soft = input.softCap ? Math.max(1, floorPow2(input.softCap.batch)) : Infinity;
+      const hard = Math.min(memCap, data.cap, floorPow2(MAX_BATCH));
+      const bound = Math.min(hard, soft);
       micro = bound;
-      if (bound === memCap && memCap < data.cap) reasons.push(`Batch ${micro}, bound by memory. ${fitText}`);
+      if (soft < hard) reasons.push(`Batch ${micro}: ${input.softCap!.reason} ${fitText}`);
+      else if (bound === memCap && memCap < data.cap) reasons.push(`Batch ${micro}, bound by memory. ${fitText}`);
       else if (bound === data.cap) reasons.push(`Batch ${micro}, bound by the dataset. ${data.reason} ${fitText}`);
       else reasons.push(`Batch ${micro}, the ceiling: larger batches rarely pay off for image classifiers without a measured gradient noise scale. ${fitText}`);
       // Too little fits for a stable step: accumulate up to the base batch when the dataset allows it.
@@ -218,6 +226,12 @@ export function recommend(input: RecommendInput): Recommendation {
     warmupSteps = warmupEpochs * stepsPerEpoch;
   } else if (factor < 1) {
     reasons.push('No warmup: the learning rate goes down, not up.');
+  }
+
+  if (memory.unknownLayers?.length) {
+    reasons.push(
+      `The memory model has no measured factor for ${memory.unknownLayers.join(', ')}: counted conservatively as ${DEFAULT_ACTIVATION_FACTOR} float32 tensors of their output size per image (run with the probe to measure).`,
+    );
   }
 
   const loading = chooseLoading(input, micro);

@@ -9,6 +9,9 @@ import { chooseDevice, listDevices } from './devices/devices';
 import { estimateMemory } from './memory';
 import { makePlan } from './plan';
 import { DEFAULT_HEADROOM, IMAGE_EXTENSIONS_TEXT, memoryBudget, type SuggestStage } from './shared/constants';
+import { probePlan } from './probe/probe';
+import { childTrialRunner, type TrialRunner } from './probe/run-trial';
+import type { ProbeTrialResult } from './shared/probe';
 import { abortError } from './shared/errors';
 
 export { DEFAULT_HEADROOM, type SuggestStage } from './shared/constants';
@@ -43,6 +46,18 @@ export interface SuggestOptions {
   log?: (message: string) => void;
   /** Test hook: a pause (ms) at every yield of the dataset scan (see InternalInspectOptions.yieldDelayMs). */
   scanYieldDelayMs?: number;
+  /** Confirm the plan with real training steps. Default: the config's `probe`, else off. */
+  probe?: boolean;
+  /** Each probe trial as it ends. */
+  onProbeTrial?: (r: ProbeTrialResult, phase: 'search' | 'confirm') => void;
+  /** Time a probe trial may take before it is killed (ms). */
+  probeTimeoutMs?: number;
+  /** Extra environment for the trial processes (e.g. the tfjs-node path). */
+  env?: Record<string, string>;
+  /** Runs one trial (test seam). Default: a fresh trainer child per trial. */
+  probeRunner?: TrialRunner;
+  /** Skips the probe (kills the trial in progress): the report keeps the memory model's plan. */
+  probeSkipSignal?: AbortSignal;
 }
 
 
@@ -120,5 +135,55 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
     freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes,
   });
   const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
-  return { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation, plan };
+  const report: SuggestReport = { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation, plan };
+  if (!(opts.probe ?? config.probe ?? false)) return report;
+
+  onProgress?.({ stage: 'probe', message: `Probing: real training steps at batch ${Math.max(1, recommendation.maxBatchSize === Number.MAX_SAFE_INTEGER ? recommendation.batchSize : recommendation.maxBatchSize)}…` });
+  const skip = opts.probeSkipSignal;
+  const trialSignal = signal && skip ? AbortSignal.any([signal, skip]) : (signal ?? skip);
+  const runTrial =
+    opts.probeRunner ??
+    childTrialRunner(config, {
+      trainerScript: opts.trainerScript,
+      ...(trialSignal ? { signal: trialSignal } : {}),
+      ...(opts.env ? { env: opts.env } : {}),
+      ...(opts.probeTimeoutMs !== undefined ? { timeoutMs: opts.probeTimeoutMs } : {}),
+      ...(log ? { log } : {}),
+    });
+  let trialNo = 0;
+  const skipped = (): SuggestReport => {
+    log?.('probe skipped');
+    const w = 'The probe was skipped: the batch size comes from the memory model alone, not confirmed by real training steps.';
+    plan.warnings.push(w);
+    recommendation.warnings.push(w);
+    return report;
+  };
+  if (skip?.aborted) return skipped();
+  let probed;
+  try {
+    probed = await probePlan(
+      { config, dataset, device, memory, plannedBackend, freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes, margin: headroom },
+      {
+        runTrial,
+        onTrial: (r, phase) => {
+          trialNo++;
+          const what = r.ok ? `trained, ${r.imagesPerSec.toFixed(1)} images/s` : `${r.failure ?? 'failed'}${r.error ? `: ${r.error}` : ''}`;
+          log?.(`probe trial ${trialNo} (${phase}) at batch ${r.batchSize}${r.accumulationSteps > 1 ? ` × ${r.accumulationSteps}` : ''}: ${what}`);
+          opts.onProbeTrial?.(r, phase);
+          onProgress?.({ stage: 'probe', message: `Probe trial ${trialNo} at batch ${r.batchSize}: ${r.ok ? 'trained' : (r.failure ?? 'failed')}; next trial running…` });
+        },
+      },
+    );
+  } catch (e) {
+    if (!signal?.aborted && skip?.aborted) return skipped();
+    throw e;
+  }
+  if (signal?.aborted) throw abortError();
+  return {
+    ...report,
+    recommendation: probed.recommendation,
+    plan: probed.plan,
+    probe: probed.probe,
+    ...(probed.gradientNoiseScale ? { gradientNoiseScale: probed.gradientNoiseScale } : {}),
+  };
 }

@@ -12,6 +12,8 @@ import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ModelDescription, ModelSpec } from './shared/model';
+import type { ProbeTrialResult, ProbeTrialSpec } from './shared/probe';
+import type { TrainConfig } from './shared/config-types';
 import {
   PROTOCOL_VERSION,
   parseTrainerMessage,
@@ -87,6 +89,7 @@ export class TrainerClient {
   private ready: Promise<ReadyMessage> | undefined;
   private nextId = 1;
   private readonly describes = new Map<number, PendingDescribe>();
+  private readonly probes = new Map<number, { resolve: (r: ProbeTrialResult) => void; reject: (e: Error) => void }>();
   private active: ActiveTrain | undefined;
   private readonly stderrTail: string[] = [];
   private disposed = false;
@@ -215,7 +218,19 @@ export class TrainerClient {
         p?.resolve(m.description);
         return;
       }
+      case 'probe-result': {
+        const p = this.probes.get(m.id);
+        this.probes.delete(m.id);
+        p?.resolve(m.result);
+        return;
+      }
       case 'error': {
+        const probe = m.id !== undefined ? this.probes.get(m.id) : undefined;
+        if (probe && m.id !== undefined) {
+          this.probes.delete(m.id);
+          probe.reject(new TrainerError(m.message, m.kind));
+          return;
+        }
         const p = m.id !== undefined ? this.describes.get(m.id) : undefined;
         if (p && m.id !== undefined) {
           this.describes.delete(m.id);
@@ -265,6 +280,8 @@ export class TrainerClient {
     this.ready = undefined; // a later call starts a fresh child
     for (const p of this.describes.values()) p.reject(new TrainerError(message, kind));
     this.describes.clear();
+    for (const p of this.probes.values()) p.reject(new TrainerError(message, kind));
+    this.probes.clear();
     if (this.active) {
       this.finishTrain(
         this.disposed
@@ -290,6 +307,21 @@ export class TrainerClient {
         this.send({ v: 2, type: 'describe', id, spec, inputShape, numClasses });
       } catch (e) {
         this.describes.delete(id);
+        reject(e as Error);
+      }
+    });
+  }
+
+  /** One probe trial in the child (see src/trainer/probe/trial.ts); rejects when the child dies. */
+  async probe(config: TrainConfig, trial: ProbeTrialSpec): Promise<ProbeTrialResult> {
+    await this.start();
+    const id = this.nextId++;
+    return new Promise<ProbeTrialResult>((resolve, reject) => {
+      this.probes.set(id, { resolve, reject });
+      try {
+        this.send({ v: 2, type: 'probe', id, config, trial });
+      } catch (e) {
+        this.probes.delete(id);
         reject(e as Error);
       }
     });

@@ -15,6 +15,8 @@ export interface Settings {
   backend: BackendChoice;
   /** Folder holding a user-installed @tensorflow/tfjs-node(-gpu), or undefined. */
   tfjsNodePath: string | undefined;
+  /** Confirm suggestions with real training steps (the probe) unless a config says otherwise. Default true. */
+  probe: boolean;
 }
 
 export { DEFAULT_HEADROOM } from '../core/shared/constants';
@@ -30,6 +32,7 @@ export function sanitize(raw: {
   headroom?: unknown;
   backend?: unknown;
   tfjsNodePath?: unknown;
+  probe?: unknown;
 }): Settings {
   const mem = raw.deviceMemoryGiB;
   const head = raw.headroom;
@@ -39,5 +42,6 @@ export function sanitize(raw: {
     headroom: typeof head === 'number' && Number.isFinite(head) && head >= 0 && head < 0.9 ? head : DEFAULT_HEADROOM,
     backend: typeof raw.backend === 'string' && (BACKENDS as readonly string[]).includes(raw.backend) ? (raw.backend as BackendChoice) : 'auto',
     tfjsNodePath: nonEmptyString(raw.tfjsNodePath),
+    probe: typeof raw.probe === 'boolean' ? raw.probe : true,
   };
 }

@@ -30,7 +30,7 @@ export function settingsFor(path: string): Settings {
 }
 
 /** Settings that change what a suggestion or a plan says. */
-export const PLAN_SETTINGS = ['deviceMemoryGiB', 'headroom', 'backend'] as const;
+export const PLAN_SETTINGS = ['deviceMemoryGiB', 'headroom', 'backend', 'probe'] as const;
 
 /** Whether a configuration change touches a setting that changes the plan for `path`. */
 export function affectsPlan(e: vscode.ConfigurationChangeEvent, path: string): boolean {
@@ -46,6 +46,7 @@ export function readSettings(scope?: vscode.WorkspaceFolder): Settings {
     headroom: c.get('headroom'),
     backend: c.get('backend'),
     tfjsNodePath: c.get('tfjsNodePath'),
+    probe: c.get('probe'),
   });
   return { ...s, datasetFolder: resolvePath(s.datasetFolder, scope), tfjsNodePath: resolvePath(s.tfjsNodePath, scope) };
 }

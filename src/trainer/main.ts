@@ -42,6 +42,13 @@ async function handle(msg: HostMessage, signal: AbortSignal): Promise<void> {
       await runTraining(msg, send, signal, hooksFromEnv(process.env));
       return;
     }
+    case 'probe': {
+      // Loaded on first use, like the training run (sharp, the decoder): describe stays fast.
+      const { runProbeTrial } = await import('./probe/trial.js');
+      const result = await runProbeTrial(msg.config, msg.trial);
+      send({ v: 2, type: 'probe-result', id: msg.id, result });
+      return;
+    }
     case 'stop':
       return;
   }

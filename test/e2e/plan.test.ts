@@ -40,7 +40,7 @@ describe('the advised plan is the plan that runs (VS Code)', { skip, timeout: 60
     if (process.env.E2E_SKIP_PACKAGE !== '1') buildVsix();
   });
 
-  test('g. "batchSize": "auto" with a small deviceMemoryGiB setting: the Train lens runs the suggested micro-batch × accumulation; a second Train is refused', { timeout: 300_000 }, async () => {
+  test('h. "batchSize": "auto" with a small deviceMemoryGiB setting: the Train lens runs the suggested micro-batch × accumulation; a second Train is refused', { timeout: 300_000 }, async () => {
     const ws = mkdtempSync(join(tmpdir(), 'ba-e2e-plan-'));
     try {
       await makeTinyDataset(join(ws, 'ds'), { classes: 2, perClass: 20, size: 32 });
@@ -52,7 +52,7 @@ describe('the advised plan is the plan that runs (VS Code)', { skip, timeout: 60
       const advised = suggestJson(configPath, gib).plan;
       assert.ok(advised.accumulationSteps > 1, `expected accumulation at ${gib} GiB: ${JSON.stringify(numbers(advised))}`);
 
-      const vsc = await VSCode.start({ name: 'g-plan', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': gib } });
+      const vsc = await VSCode.start({ name: 'h-plan', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': gib } });
       try {
         await vsc.openFile('auto.train.json');
         const lens = vsc.page.locator('.codelens-decoration a', { hasText: 'Train with this config' }).first();

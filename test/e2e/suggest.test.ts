@@ -78,7 +78,8 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
     ) as SuggestReport;
 
     await withVSCode(
-      { name: 'a-suggest', workspace: SAMPLE_WORKSPACE, settings: { 'workbench.colorTheme': 'Default Dark Modern', 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB } },
+      // The probe's throughput and noise scale vary from run to run: compare with the CLI without it (scenario g covers it).
+      { name: 'a-suggest', workspace: SAMPLE_WORKSPACE, settings: { 'workbench.colorTheme': 'Default Dark Modern', 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB, 'batchAdvisor.probe': false } },
       async (vsc) => {
         await vsc.openFile('mnist.train.json');
         await vsc.screenshot('config-open');
@@ -254,7 +255,7 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
   test('f. Dataset problems are listed; clicking one opens the file and reveals it in the Explorer', { timeout: 180_000 }, async () => {
     const { workspace, folder, zeroByte } = problemsWorkspace();
     try {
-      await withVSCode({ name: 'f-problems', workspace, settings: { 'batchAdvisor.datasetFolder': folder, 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB } }, async (vsc) => {
+      await withVSCode({ name: 'f-problems', workspace, settings: { 'batchAdvisor.datasetFolder': folder, 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB, 'batchAdvisor.probe': false } }, async (vsc) => {
         await vsc.runCommand(SUGGEST);
         await panelTabVisible(vsc);
         await vsc.webviewText('[data-testid="batch-size"]', 120_000);
@@ -274,5 +275,33 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
     } finally {
       rmSync(workspace, { recursive: true, force: true });
     }
+  });
+
+  test('g. The probe (on by default) shows its trials live, then the measured maximum and the noise scale; Skip probe keeps the model plan', { timeout: 300_000 }, async () => {
+    await withVSCode({ name: 'g-probe', workspace: SAMPLE_WORKSPACE, settings: { 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB } }, async (vsc) => {
+      await vsc.openFile('mnist.train.json');
+      await vsc.runCommand(SUGGEST);
+      await panelTabVisible(vsc);
+      await vsc.findInWebview('[data-testid="skip-probe"]', { timeoutMs: 120_000 });
+      await vsc.screenshot('probing');
+      const batch = Number(await vsc.webviewText('[data-testid="batch-size"]', 240_000));
+      const largest = Number((await vsc.webviewText('[data-testid="probe-max"]')).replace(/,/g, ''));
+      assert.ok(largest >= batch && batch >= 1, `largest that trained ${largest}, plan ${batch}`);
+      assert.match(await vsc.webviewText('[data-testid="probe-trials-count"]'), /^[1-9]\d*$/);
+      assert.match(await vsc.webviewText('[data-testid="reasons"]'), /Real training steps trained/);
+      await vsc.scrollWebviewTo('[data-testid="probe"]');
+      await vsc.page.waitForTimeout(500);
+      await vsc.screenshot('probe-result');
+      await noErrorNotifications(vsc);
+
+      // Again, skipping the probe as soon as it starts: the memory model's plan, with a warning that says so.
+      const { frame } = await vsc.findInWebview('[data-testid="rerun"]');
+      await frame.locator('[data-testid="rerun"]').first().click();
+      const skipAt = await vsc.findInWebview('[data-testid="skip-probe"]', { timeoutMs: 120_000 });
+      await skipAt.frame.locator('[data-testid="skip-probe"]').first().click();
+      await vsc.webviewText('[data-testid="batch-size"]', 60_000);
+      assert.match(await vsc.webviewText('[data-testid="recommendation"]'), /probe was skipped/);
+      await noErrorNotifications(vsc);
+    });
   });
 });

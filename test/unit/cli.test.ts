@@ -83,7 +83,7 @@ describe('batch-advisor suggest', () => {
     const s = JSON.parse(r.stdout) as {
       dataset: { totalImages: number; classes: unknown[]; train: number; validation: number; problems: unknown[] };
       devices: { kind: string; name: string; memoryTotalBytes: number; memoryFreeBytes: number }[];
-      memory: { budgetBytes: number; perSampleBytes: number; fixedBytes: number; table: { batchSize: number; bytes: number }[] };
+      memory: { budgetBytes: number; perSampleBytes: number; fixedBytes: number; table: { batchSize: number; bytes: number }[]; breakdown: { workspaceBytesPerSample?: number; workspaceCapBytes?: number } };
       recommendation: { batchSize: number; maxBatchSize: number; reasons: string[] };
     };
     assert.equal(s.dataset.totalImages, 27);
@@ -98,10 +98,13 @@ describe('batch-advisor suggest', () => {
     assert.ok(s.memory.table.length > 0);
     // Grows with the batch by perSampleBytes per image (plus the optimizer update's scratch at tiny batches).
     for (const t of s.memory.table) assert.ok(t.bytes >= s.memory.fixedBytes + t.batchSize * s.memory.perSampleBytes);
+    // From batch 64 on: perSampleBytes per image, plus the wasm conv kernels' workspace (per image, up to its cap).
+    const { workspaceBytesPerSample: ws = 0, workspaceCapBytes: cap = Infinity } = s.memory.breakdown;
+    const workspace = (n: number) => Math.min(n * ws, cap);
     const big = s.memory.table.filter((t) => t.batchSize >= 64);
     for (let i = 1; i < big.length; i++) {
       const [a, b] = [big[i - 1]!, big[i]!];
-      assert.equal(b.bytes - a.bytes, (b.batchSize - a.batchSize) * s.memory.perSampleBytes);
+      assert.equal(b.bytes - a.bytes, (b.batchSize - a.batchSize) * s.memory.perSampleBytes + workspace(b.batchSize) - workspace(a.batchSize));
     }
     const rec = s.recommendation;
     assert.ok(Number.isInteger(rec.batchSize) && rec.batchSize >= 1);

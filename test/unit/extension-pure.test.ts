@@ -9,19 +9,20 @@ import { DEFAULT_HEADROOM, sanitize } from '../../src/extension/settings-sanitiz
 
 describe('settings sanitize', () => {
   it('keeps valid values', () => {
-    assert.deepEqual(sanitize({ datasetFolder: ' data/pets ', deviceMemoryGiB: 8, headroom: 0.2, backend: 'wasm', tfjsNodePath: '/opt/tfjs' }), {
+    assert.deepEqual(sanitize({ datasetFolder: ' data/pets ', deviceMemoryGiB: 8, headroom: 0.2, backend: 'wasm', tfjsNodePath: '/opt/tfjs', probe: false }), {
       datasetFolder: 'data/pets',
       deviceMemoryGiB: 8,
       headroom: 0.2,
       backend: 'wasm',
       tfjsNodePath: '/opt/tfjs',
+      probe: false,
     });
   });
 
   it('falls back to defaults for missing, mistyped or out-of-range values', () => {
-    assert.deepEqual(sanitize({}), { datasetFolder: undefined, deviceMemoryGiB: undefined, headroom: DEFAULT_HEADROOM, backend: 'auto', tfjsNodePath: undefined });
-    const bad = sanitize({ datasetFolder: 42, deviceMemoryGiB: -1, headroom: 1.5, backend: 'cuda', tfjsNodePath: '   ' });
-    assert.deepEqual(bad, { datasetFolder: undefined, deviceMemoryGiB: undefined, headroom: DEFAULT_HEADROOM, backend: 'auto', tfjsNodePath: undefined });
+    assert.deepEqual(sanitize({}), { datasetFolder: undefined, deviceMemoryGiB: undefined, headroom: DEFAULT_HEADROOM, backend: 'auto', tfjsNodePath: undefined, probe: true });
+    const bad = sanitize({ datasetFolder: 42, deviceMemoryGiB: -1, headroom: 1.5, backend: 'cuda', tfjsNodePath: '   ', probe: 'no' });
+    assert.deepEqual(bad, { datasetFolder: undefined, deviceMemoryGiB: undefined, headroom: DEFAULT_HEADROOM, backend: 'auto', tfjsNodePath: undefined, probe: true });
     assert.equal(sanitize({ deviceMemoryGiB: null }).deviceMemoryGiB, undefined);
     assert.equal(sanitize({ deviceMemoryGiB: Number.NaN }).deviceMemoryGiB, undefined);
     assert.equal(sanitize({ headroom: '0.2' }).headroom, DEFAULT_HEADROOM);
@@ -33,6 +34,7 @@ describe('webview protocol guards', () => {
   it('accepts well-formed webview messages', () => {
     assert.ok(isWebviewToHost({ type: 'ready' }));
     assert.ok(isWebviewToHost({ type: 'cancel' }));
+    assert.ok(isWebviewToHost({ type: 'skip-probe' }));
     assert.ok(isWebviewToHost({ type: 'rerun' }));
     assert.ok(isWebviewToHost({ type: 'reveal', path: '/data/cat/1.png' }));
     assert.ok(isWebviewToHost({ type: 'csp-violation', directive: 'style-src', blocked: 'inline' }));

@@ -40,7 +40,7 @@ describe('estimateMemory on a hand-computed model', () => {
       activationBytesPerSample: 656,
       inputBytesPerSample: 72,
       overheadBytes: FIXED_OVERHEAD,
-      updateScratchBytes: 256, // sgd: c·g of the largest weight, 64 × 4
+      updateScratchBytes: 512, // sgd: c·g and the new value of the largest weight, 2 × 64 × 4
     });
     assert.equal(e.perSampleBytes, 728);
     assert.equal(e.fixedBytes, 344 + 344 + FIXED_OVERHEAD);
@@ -60,7 +60,7 @@ describe('estimateMemory on a hand-computed model', () => {
 
   it('update scratch: per largest weight for sgd/momentum/rmsprop, every weight for adam', () => {
     const scratch = (o: 'sgd' | 'momentum' | 'adam' | 'rmsprop') => estimateMemory(tiny, { optimizer: o, budgetBytes: BIG, headroom: 0 }).breakdown.updateScratchBytes;
-    assert.deepEqual([scratch('sgd'), scratch('momentum'), scratch('rmsprop'), scratch('adam')], [1 * 64 * 4, 2 * 64 * 4, 12 * 64 * 4, 11 * 86 * 4]);
+    assert.deepEqual([scratch('sgd'), scratch('momentum'), scratch('rmsprop'), scratch('adam')], [2 * 64 * 4, 2 * 64 * 4, 12 * 64 * 4, 11 * 86 * 4]);
   });
 
   it('the step is the larger of the backward peak and the update peak', () => {
@@ -79,7 +79,33 @@ describe('estimateMemory on a hand-computed model', () => {
     assert.equal(layerFactor({ name: 'c', className: 'Conv2D', outputShape: [1], params: 0, trainableParams: 0, activation: 'linear', useBias: true }), 2);
     assert.equal(layerFactor({ name: 'c', className: 'Conv2D', outputShape: [1], params: 0, trainableParams: 0, activation: 'relu', useBias: false }), 4);
     assert.equal(layerFactor({ name: 'b', className: 'BatchNormalization', outputShape: [1], params: 0, trainableParams: 0 }), 10);
-    assert.equal(layerFactor({ name: 'x', className: 'SomethingNew', outputShape: [1], params: 0, trainableParams: 0 }), 5);
+    assert.equal(layerFactor({ name: 'x', className: 'SomethingNew', outputShape: [1], params: 0, trainableParams: 0 }), 6);
+  });
+
+  it('v2 factors (bench/memory-model.ts --probe): separable convs, tanh/elu inside a layer, LeakyReLU, Concatenate', () => {
+    const l = (className: string, activation?: string, useBias?: boolean) => layerFactor({ name: 'l', className, outputShape: [1], params: 0, trainableParams: 0, ...(activation ? { activation } : {}), ...(useBias !== undefined ? { useBias } : {}) });
+    assert.equal(l('SeparableConv2D', 'linear', false), 4);
+    assert.equal(l('SeparableConv2D', 'relu', true), 7);
+    assert.equal(l('DepthwiseConv2D', 'relu', true), 5);
+    assert.equal(l('Conv2D', 'tanh', true), 4);
+    assert.equal(l('Conv2D', 'elu', true), 4);
+    assert.equal(l('Activation', 'tanh'), 3);
+    assert.equal(l('Activation', 'elu'), 2);
+    assert.equal(l('LeakyReLU'), 2.25);
+    assert.equal(l('Concatenate'), 2.5);
+  });
+
+  it('GlobalAveragePooling2D keeps a tensor the size of its input for the backward pass', () => {
+    const gap = (inputElements?: number): ModelDescription => ({ ...tiny, layers: [{ name: 'g', className: 'GlobalAveragePooling2D', outputShape: [8], params: 0, trainableParams: 0, ...(inputElements ? { inputElements } : {}) }] });
+    const a = estimateMemory(gap(), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).breakdown.activationBytesPerSample;
+    const b = estimateMemory(gap(1024), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).breakdown.activationBytesPerSample;
+    assert.equal(b - a, 1024 * 4);
+  });
+
+  it('unknown layer classes are named in the estimate', () => {
+    const odd: ModelDescription = { ...tiny, layers: [...tiny.layers, { name: 'x', className: 'SomethingNew', outputShape: [2], params: 0, trainableParams: 0 }] };
+    assert.deepEqual(estimateMemory(odd, { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).unknownLayers, ['SomethingNew']);
+    assert.equal(estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).unknownLayers, undefined);
   });
 
   it('gradient accumulation adds a second gradient-sized buffer (the running sum)', () => {
@@ -88,12 +114,12 @@ describe('estimateMemory on a hand-computed model', () => {
     assert.equal(estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, accumulationSteps: 1 }).breakdown.gradientsBytes, 344);
   });
 
-  it('wasm: the budget is capped by the 4 GiB heap and leaves 20% for the allocator', () => {
+  it('wasm: the budget is capped by the 4 GiB heap and leaves room for the allocator (1.42× the live tensors)', () => {
     const GIB = 2 ** 30;
     const big = estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: 18 * GIB, headroom: 0.1, backend: 'wasm' });
-    assert.equal(big.budgetBytes, Math.floor((4294901760 * 0.9) / 1.2)); // ≈ 3.0 GiB of live tensors
+    assert.equal(big.budgetBytes, Math.floor((4294901760 * 0.9) / 1.42)); // ≈ 2.5 GiB of live tensors
     assert.match(big.budgetNote ?? '', /4 GiB heap less 10% headroom/);
-    const small = estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: 1.2 * GIB, headroom: 0.1, backend: 'wasm' });
+    const small = estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: 1.42 * GIB, headroom: 0.1, backend: 'wasm' });
     assert.equal(small.budgetBytes, GIB);
     assert.equal(estimateMemory(tiny, { optimizer: 'sgd', budgetBytes: 18 * GIB, headroom: 0.1 }).budgetNote, undefined);
   });

@@ -37,6 +37,8 @@ export interface TrainConfigFile {
   deviceMemoryGiB?: number;
   /** Consecutive optimizer steps with a non-finite (NaN/Inf) loss tolerated before the run stops. Default 0. */
   nanPatience?: number;
+  /** Confirm the plan with real training steps before training (the probe). */
+  probe?: boolean;
 }
 
 /** A config with every default filled in and every path absolute. */
@@ -62,6 +64,8 @@ export interface TrainConfig {
   deviceMemoryGiB?: number;
   /** Consecutive non-finite losses tolerated before the run stops as diverged (absent = 0). */
   nanPatience?: number;
+  /** Confirm the plan with real training steps (absent: the front end's default). */
+  probe?: boolean;
   /** The plan-relevant fields the config (or the command line) sets; the plan keeps these as written. */
   explicit: ExplicitField[];
 }

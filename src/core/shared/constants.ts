@@ -21,7 +21,7 @@ export const COMMANDS = {
 } as const;
 
 /** The stages of a suggestion, in order. */
-export const SUGGEST_STAGES = ['scan', 'devices', 'model', 'plan'] as const;
+export const SUGGEST_STAGES = ['scan', 'devices', 'model', 'plan', 'probe'] as const;
 export type SuggestStage = (typeof SUGGEST_STAGES)[number];
 
 /** Fraction of free device memory kept free by default. */

@@ -10,6 +10,7 @@ import type { TrainConfig } from './config-types';
 import { message, parseMessage, type MessageDescriptor, type Parsed } from './ipc';
 import type { ModelDescription, ModelSpec } from './model';
 import type { TrainingPlan } from './plan';
+import type { ProbeTrialResult, ProbeTrialSpec } from './probe';
 
 export const PROTOCOL_VERSION = 2;
 
@@ -46,7 +47,16 @@ export interface StopRequest {
   type: 'stop';
 }
 
-export type HostMessage = DescribeRequest | TrainRequest | StopRequest;
+/** One probe trial: build the model, load one real batch, run real steps, report memory and speed. */
+export interface ProbeRequest {
+  v: typeof PROTOCOL_VERSION;
+  type: 'probe';
+  id: number;
+  config: TrainConfig;
+  trial: ProbeTrialSpec;
+}
+
+export type HostMessage = DescribeRequest | TrainRequest | StopRequest | ProbeRequest;
 
 // ---- trainer → host -------------------------------------------------------------------------
 
@@ -172,7 +182,14 @@ export interface ErrorMessage {
   message: string;
 }
 
-export type TrainerMessage = ReadyMessage | DescribedMessage | ErrorMessage | TrainEvent;
+export interface ProbeResultMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: 'probe-result';
+  id: number;
+  result: ProbeTrialResult;
+}
+
+export type TrainerMessage = ReadyMessage | DescribedMessage | ErrorMessage | ProbeResultMessage | TrainEvent;
 
 // ---- descriptors: each side validates what it receives -------------------------------------
 
@@ -181,6 +198,7 @@ export const HOST_MESSAGES: readonly MessageDescriptor<HostMessage>[] = [
   message<DescribeRequest>('describe', { id: 'integer', spec: 'object', inputShape: 'array', numClasses: 'integer' }),
   message<TrainRequest>('train', { id: 'integer', config: 'object', runDir: 'string', plan: 'object', maxSteps: 'integer?' }),
   message<StopRequest>('stop'),
+  message<ProbeRequest>('probe', { id: 'integer', config: 'object', trial: 'object' }),
 ];
 
 /** What the host accepts from the trainer. */
@@ -188,6 +206,7 @@ export const TRAINER_MESSAGES: readonly MessageDescriptor<TrainerMessage>[] = [
   message<ReadyMessage>('ready', { pid: 'integer' }),
   message<DescribedMessage>('described', { id: 'integer', description: 'object' }),
   message<ErrorMessage>('error', { id: 'integer?', kind: 'string', message: 'string' }),
+  message<ProbeResultMessage>('probe-result', { id: 'integer', result: 'object' }),
   message<BackendEvent>('backend', { name: 'string', skipped: 'array' }),
   message<LogEvent>('log', { level: 'string', message: 'string' }),
   message<RunStartEvent>('run-start', { time: 'string', runDir: 'string', backend: 'string', plan: 'object', stepsPerEpoch: 'integer', trainImages: 'integer', validationImages: 'integer', params: 'integer' }),

@@ -4,6 +4,7 @@ import type { DatasetReport } from './dataset-types';
 import type { DeviceInfo } from './device-types';
 import type { ModelDescription, OptimizerName } from './model';
 import type { TrainingPlan } from './plan';
+import type { GradientNoiseScale, ProbeReport } from './probe';
 
 export interface MemoryBreakdown {
   weightsBytes: number;
@@ -21,6 +22,12 @@ export interface MemoryBreakdown {
    * fixed + perSample × batch + max(0, updateScratchBytes − activationBytesPerSample × batch).
    */
   updateScratchBytes?: number;
+  /**
+   * Backend kernels' scratch at the end of the backward pass, per image, up to a cap (wasm: the conv
+   * filter gradient's patch matrix). A step needs the larger of it and the update's extra.
+   */
+  workspaceBytesPerSample?: number;
+  workspaceCapBytes?: number;
 }
 
 export interface MemoryEstimate {
@@ -29,6 +36,8 @@ export interface MemoryEstimate {
   /** Set when the budget is not simply free × (1 − headroom), saying why (e.g. the wasm heap's 4 GiB limit). */
   budgetNote?: string;
   headroom: number;
+  /** Layer classes without a measured factor, counted with the conservative default. */
+  unknownLayers?: string[];
   /** Bytes that grow with each sample of the batch. */
   perSampleBytes: number;
   /** Bytes that do not depend on the batch (weights, gradients, optimizer slots, overhead). */
@@ -75,4 +84,8 @@ export interface SuggestReport {
   recommendation: Recommendation;
   /** The training plan a run with this config executes (what `train` and the Train lens run). */
   plan: TrainingPlan;
+  /** Real training steps that confirmed the plan (with `--probe` / `"probe": true`). */
+  probe?: ProbeReport;
+  /** The gradient noise scale measured by the probe (at the start of training). */
+  gradientNoiseScale?: GradientNoiseScale;
 }

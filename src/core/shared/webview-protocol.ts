@@ -8,6 +8,7 @@
  * webview (re)appears (hidden panel shown again, panel restored by the serializer), so the webview
  * never has to be kept alive with retainContextWhenHidden.
  */
+import type { ProbeTrialResult } from './probe';
 import type { SuggestReport } from './report';
 
 export const SUGGEST_VIEW_TYPE = 'batchAdvisor.suggest';
@@ -28,6 +29,8 @@ export type SuggestViewState =
       message: string;
       filesSeen?: number;
       startedAt: number;
+      /** Probe trials finished so far (shown live while probing). */
+      trials?: ProbeTrialResult[];
     }
   | { kind: 'result'; seq: number; target: string; report: SuggestReport; restricted: boolean; notes: string[] }
   | { kind: 'cancelled'; seq: number; target: string }
@@ -73,6 +76,11 @@ export interface CancelMessage {
   type: 'cancel';
 }
 
+/** Skip the probe in progress: keep the memory model's plan. */
+export interface SkipProbeMessage {
+  type: 'skip-probe';
+}
+
 /** A Content-Security-Policy violation seen in the webview (logged by the host; caught by e2e). */
 export interface CspViolationMessage {
   type: 'csp-violation';
@@ -80,9 +88,9 @@ export interface CspViolationMessage {
   blocked: string;
 }
 
-export type WebviewToHost = ReadyMessage | RevealMessage | RerunMessage | CancelMessage | CspViolationMessage;
+export type WebviewToHost = ReadyMessage | RevealMessage | RerunMessage | CancelMessage | SkipProbeMessage | CspViolationMessage;
 
-const WEBVIEW_MESSAGE_TYPES: ReadonlySet<string> = new Set(['ready', 'reveal', 'rerun', 'cancel', 'csp-violation']);
+const WEBVIEW_MESSAGE_TYPES: ReadonlySet<string> = new Set(['ready', 'reveal', 'rerun', 'cancel', 'skip-probe', 'csp-violation']);
 
 /** Messages from a webview are untrusted input: check the shape before acting on them. */
 export function isWebviewToHost(m: unknown): m is WebviewToHost {

@@ -9,6 +9,7 @@
 import * as vscode from 'vscode';
 import { ConfigError, configForFolder, loadConfigFile, type TrainConfig } from '../../core/config';
 import { isZooModel, ZOO_MODELS } from '../../core/shared/model';
+import type { ProbeTrialResult } from '../../core/shared/probe';
 import type { SuggestReport } from '../../core/shared/report';
 import { suggest } from '../../core/suggest';
 import { isPersistedState, revealablePaths, type SuggestViewState, type WebviewToHost } from '../../core/shared/webview-protocol';
@@ -32,6 +33,8 @@ export class SuggestController implements vscode.Disposable {
   private panel: SuggestPanel | undefined;
   private state: SuggestViewState = { kind: 'idle', seq: 0 };
   private current: AbortController | undefined;
+  /** Skips the probe of the suggestion in progress (the panel's "Skip probe"). */
+  private probeSkip: AbortController | undefined;
   private lastTarget: SuggestTarget | undefined;
 
   /** Restores the panel after a window reload (registered by the context). */
@@ -116,6 +119,12 @@ export class SuggestController implements vscode.Disposable {
       case 'cancel':
         this.cancel();
         return;
+      case 'skip-probe':
+        if (this.probeSkip && !this.probeSkip.signal.aborted) {
+          this.ctx.log.info('Suggest: probe skipped');
+          this.probeSkip.abort();
+        }
+        return;
       case 'rerun':
         if (this.lastTarget) void this.suggestFor(this.lastTarget);
         else void this.run();
@@ -173,6 +182,9 @@ export class SuggestController implements vscode.Disposable {
     this.current = abort;
     this.lastTarget = target;
     const started = Date.now();
+    const skip = new AbortController();
+    this.probeSkip = skip;
+    const trials: ProbeTrialResult[] = [];
     const seq = this.nextSeq();
     this.setState({ kind: 'working', seq, target: target.path, stage: 'scan', message: 'Starting…', startedAt: started });
     this.showPanel();
@@ -193,10 +205,24 @@ export class SuggestController implements vscode.Disposable {
               ...(settings.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: settings.deviceMemoryGiB } : {}),
               log: (line) => this.ctx.log.info(line),
               ...(this.ctx.testHooks.scanYieldDelayMs ? { scanYieldDelayMs: this.ctx.testHooks.scanYieldDelayMs } : {}),
+              // The probe (real training steps) runs where code may run: on by default (batchAdvisor.probe), "probe" in the config wins, the panel's Skip ends it.
+              probe: vscode.workspace.isTrusted && (config.probe ?? settings.probe),
+              probeSkipSignal: skip.signal,
+              ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
+              onProbeTrial: (r) => trials.push(r),
               onProgress: (p) => {
                 if (abort.signal.aborted || this.current !== abort) return;
                 progress.report({ message: p.message });
-                this.setState({ kind: 'working', seq: this.nextSeq(), target: target.path, stage: p.stage, message: p.message, ...(p.filesSeen !== undefined ? { filesSeen: p.filesSeen } : {}), startedAt: started });
+                this.setState({
+                  kind: 'working',
+                  seq: this.nextSeq(),
+                  target: target.path,
+                  stage: p.stage,
+                  message: p.message,
+                  ...(p.filesSeen !== undefined ? { filesSeen: p.filesSeen } : {}),
+                  ...(p.stage === 'probe' ? { trials: [...trials] } : {}),
+                  startedAt: started,
+                });
               },
             },
           );
@@ -228,6 +254,7 @@ export class SuggestController implements vscode.Disposable {
         } finally {
           sub.dispose();
           if (this.current === abort) this.current = undefined;
+          if (this.probeSkip === skip) this.probeSkip = undefined;
         }
       },
     );

@@ -11,6 +11,16 @@ function isContainer(layer: tf.layers.Layer): layer is tf.LayersModel {
   return layer instanceof tf.LayersModel;
 }
 
+/** The layer's (first) input shape with the batch dimension, when it has one inbound node. */
+function inputShapeOf(layer: tf.layers.Layer): (number | null)[] | undefined {
+  try {
+    const s = layer.input;
+    return (Array.isArray(s) ? s[0]?.shape : s.shape) as (number | null)[] | undefined;
+  } catch {
+    return undefined; // a layer shared by several inbound nodes
+  }
+}
+
 /** Layers in order, nested models (e.g. a pretrained base inside a user model) flattened, input layers skipped. */
 function describeLayers(layers: tf.layers.Layer[], prefix = ''): LayerDescription[] {
   const out: LayerDescription[] = [];
@@ -34,6 +44,8 @@ function describeLayers(layers: tf.layers.Layer[], prefix = ''): LayerDescriptio
     // A ReLU layer with a ceiling (MobileNet's ReLU6) is a clip, which costs more memory than a plain ReLU.
     if (d.className === 'ReLU') d.activation = typeof config.maxValue === 'number' ? 'relu6' : 'relu';
     if (typeof config.useBias === 'boolean') d.useBias = config.useBias;
+    const inShape = inputShapeOf(layer);
+    if (inShape && inShape.length > 1) d.inputElements = inShape.slice(1).reduce((a: number, b) => a * (b ?? 1), 1);
     out.push(d);
   }
   return out;

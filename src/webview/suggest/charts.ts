@@ -254,3 +254,63 @@ export function renderMemoryChart(canvas: HTMLCanvasElement, m: MemoryEstimate, 
     };
   });
 }
+
+/** One probe trial as the chart needs it. */
+export interface ProbePoint {
+  batchSize: number;
+  /** Null for a batch only timed (throughput), not a memory trial. */
+  predictedBytes: number | null;
+  measuredBytes: number | null;
+  imagesPerSec: number | null;
+  ok: boolean;
+}
+
+/**
+ * The probe: predicted vs measured memory per batch size tried (left axis) and the measured
+ * throughput (right axis), with the plan's batch highlighted.
+ */
+export function renderProbeChart(canvas: HTMLCanvasElement, points: ProbePoint[], chosen: number): void {
+  const rows = [...points].sort((a, b) => a.batchSize - b.batchSize);
+  mount(canvas, (t) => {
+    const base = baseOptions(t);
+    return {
+      type: 'line',
+      data: {
+        labels: rows.map((r) => String(r.batchSize)),
+        datasets: [
+          { label: 'Predicted memory', data: rows.map((r) => r.predictedBytes), borderColor: t.muted, borderDash: [4, 4], pointRadius: 2, spanGaps: true, yAxisID: 'y', order: 2 },
+          {
+            label: 'Measured peak',
+            data: rows.map((r) => r.measuredBytes),
+            borderColor: t.green,
+            showLine: false,
+            pointRadius: rows.map((r) => (r.batchSize === chosen ? 7 : 5)),
+            pointBackgroundColor: rows.map((r) => (r.batchSize === chosen ? t.blue : r.ok ? t.green : t.red)),
+            yAxisID: 'y',
+            order: 1,
+          },
+          { label: 'Images/s', data: rows.map((r) => r.imagesPerSec), borderColor: t.purple, pointRadius: rows.map((r) => (r.batchSize === chosen ? 6 : 3)), spanGaps: true, yAxisID: 'y1', order: 0 },
+        ],
+      },
+      options: {
+        ...base,
+        plugins: {
+          ...base.plugins,
+          legend: { ...base.plugins.legend, display: true, position: 'bottom' },
+          tooltip: {
+            ...base.plugins.tooltip,
+            callbacks: {
+              title: (items) => `Batch size ${items[0]?.label ?? ''}${Number(items[0]?.label) === chosen ? ' (the plan)' : ''}`,
+              label: (item) => (item.dataset.yAxisID === 'y1' ? `${Number(item.raw).toFixed(1)} images/s` : `${item.dataset.label ?? ''}: ${formatBytes(Number(item.raw))}`),
+            },
+          },
+        },
+        scales: {
+          x: { title: { display: true, text: 'Batch size', color: t.muted }, grid: { display: false }, ticks: { color: t.muted } },
+          y: { position: 'left', grid: { color: alpha(t.grid, 0.6) }, ticks: { color: t.muted, callback: (v) => formatBytes(Number(v)) } },
+          y1: { position: 'right', grid: { display: false }, ticks: { color: t.purple, callback: (v) => `${formatCount(Number(v))}/s` } },
+        },
+      },
+    };
+  });
+}

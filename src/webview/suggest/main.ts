@@ -17,6 +17,7 @@ import '@vscode-elements/elements/dist/vscode-table-header/index.js';
 import '@vscode-elements/elements/dist/vscode-table-header-cell/index.js';
 import '@vscode-elements/elements/dist/vscode-table-row/index.js';
 import { formatBytes, formatCount, plural } from '../../core/shared/format';
+import type { ProbeTrialResult } from '../../core/shared/probe';
 import type { SuggestReport } from '../../core/shared/report';
 import {
   isHostToWebview,
@@ -26,7 +27,7 @@ import {
   type SuggestViewState,
   type WebviewToHost,
 } from '../../core/shared/webview-protocol';
-import { destroyCharts, renderClassChart, renderMemoryChart, renderSizeChart, watchTheme } from './charts';
+import { destroyCharts, renderClassChart, renderMemoryChart, renderProbeChart, renderSizeChart, watchTheme, type ProbePoint } from './charts';
 import css from './styles.css';
 
 interface VsCodeApi {
@@ -97,6 +98,7 @@ const STAGES: { stage: SuggestStage; label: string; doing: string }[] = [
   { stage: 'devices', label: 'Read devices', doing: 'Reading device memory…' },
   { stage: 'model', label: 'Describe model', doing: 'Describing the model…' },
   { stage: 'plan', label: 'Plan memory', doing: 'Planning memory…' },
+  { stage: 'probe', label: 'Probe', doing: 'Confirming with real training steps…' },
 ];
 
 let current: SuggestViewState = { kind: 'idle', seq: 0 };
@@ -124,6 +126,7 @@ function renderWorking(s: Extract<SuggestViewState, { kind: 'working' }>): void 
     app.querySelectorAll('.stages li').forEach((li, i) => {
       li.className = i < idx ? 'done' : i === idx ? 'active' : '';
     });
+    updateProbeProgress(s);
     return;
   }
   app.replaceChildren(
@@ -143,8 +146,73 @@ function renderWorking(s: Extract<SuggestViewState, { kind: 'working' }>): void 
         ),
       ),
       h('ol', { class: 'stages' }, ...STAGES.map((x, i) => h('li', { class: i < idx ? 'done' : i === idx ? 'active' : '' }, x.label))),
+      h('div', { class: 'probe-live', 'data-testid': 'probe-live' }),
     ),
   );
+  updateProbeProgress(s);
+}
+
+function trialText(t: ProbeTrialResult): string {
+  const batch = `${t.batchSize}${t.accumulationSteps > 1 ? ` × ${t.accumulationSteps}` : ''}`;
+  return t.ok ? `batch ${batch}: trained, peak ${formatBytes(t.peakBytes)}, ${formatNumber(t.imagesPerSec)} images/s` : `batch ${batch}: ${t.failure ?? 'failed'}${t.error ? ` (${t.error})` : ''}`;
+}
+
+/** While probing: the trials so far, and a way to skip the rest. */
+function updateProbeProgress(s: Extract<SuggestViewState, { kind: 'working' }>): void {
+  const box = app.querySelector('[data-testid="probe-live"]');
+  if (!box) return;
+  if (s.stage !== 'probe') return box.replaceChildren();
+  const trials = s.trials ?? [];
+  box.replaceChildren(
+    h('p', { class: 'muted small' }, `Each trial trains a few real steps in its own process. ${plural(trials.length, 'trial')} done.`),
+    h('ul', { class: 'trials', 'data-testid': 'probe-trials' }, ...trials.map((t) => h('li', { class: t.ok ? 'ok' : 'failed' }, trialText(t)))),
+    button('Skip probe', () => post({ type: 'skip-probe' }), { secondary: true, testid: 'skip-probe' }),
+  );
+}
+
+/** "Throughput: 32 → 390/s · 64 → 410/s · …" from the batches timed by the plan's own trial. */
+function throughputLine(trials: ProbeTrialResult[]): HTMLElement | string {
+  const timed = trials.flatMap((t) => (t.throughput?.length ? [{ batchSize: t.batchSize, imagesPerSec: t.imagesPerSec }, ...t.throughput] : []));
+  if (!timed.length) return '';
+  const text = timed.sort((a, b) => a.batchSize - b.batchSize).map((q) => `${q.batchSize} → ${formatNumber(q.imagesPerSec)}/s`).join(' · ');
+  return h('p', { class: 'muted small', 'data-testid': 'throughput' }, `Throughput (images/s by batch size): ${text}`);
+}
+
+function renderProbe(report: SuggestReport): HTMLElement | null {
+  const p = report.probe;
+  if (!p) return null;
+  const canvas = h('canvas', { 'aria-label': 'Predicted and measured memory, and throughput, per batch size tried', role: 'img' });
+  const g = report.gradientNoiseScale;
+  const err = p.modelError === null ? '—' : `${p.modelError >= 0 ? '+' : '−'}${Math.round(Math.abs(p.modelError) * 100)}%`;
+  const el = h(
+    'section',
+    { class: 'card probe', 'data-testid': 'probe' },
+    h('h2', {}, 'Probe: real training steps'),
+    h(
+      'div',
+      { class: 'stats' },
+      stat('Largest that trained', formatCount(p.maxBatchSize), 'probe-max', p.atCap ? 'enough for the plan; larger batches were not tried' : p.stop),
+      stat('Trials', formatCount(p.processes), 'probe-trials-count', 'processes started, including the plan\'s own confirmation'),
+      stat('Model error', err, 'probe-model-error', 'predicted − measured, at the largest batch that trained'),
+      stat('Margin', `${Math.round(p.margin * 100)}%`, 'probe-margin'),
+      g ? stat('Noise scale', g.bSimple !== undefined ? formatNumber(g.bSimple) : '—', 'noise-scale', g.note) : '',
+    ),
+    h('div', { class: 'chart-box' }, canvas),
+    h('ul', { class: 'trials small' }, ...p.trials.map((t) => h('li', { class: t.ok ? 'ok' : 'failed' }, trialText(t)))),
+    throughputLine(p.trials),
+    g ? h('p', { class: 'muted small', 'data-testid': 'noise-note' }, `Gradient noise scale: ${g.note}.`) : '',
+  );
+  // Memory trials, then batches only timed by the plan's own trial (the throughput curve).
+  const points: ProbePoint[] = p.trials
+    .filter((t) => t.accumulationSteps === 1 || t.batchSize === report.plan.microBatchSize)
+    .map((t) => ({ batchSize: t.batchSize, predictedBytes: t.predictedBytes ?? null, measuredBytes: t.peakBytes > 0 ? t.peakBytes : null, imagesPerSec: t.ok ? t.imagesPerSec : null, ok: t.ok }));
+  for (const t of p.trials) {
+    for (const q of t.throughput ?? []) {
+      if (!points.some((x) => x.batchSize === q.batchSize)) points.push({ batchSize: q.batchSize, predictedBytes: null, measuredBytes: null, imagesPerSec: q.imagesPerSec, ok: true });
+    }
+  }
+  renderProbeChart(canvas, points, report.plan.microBatchSize);
+  return el;
 }
 
 function renderCancelled(s: Extract<SuggestViewState, { kind: 'cancelled' }>): void {
@@ -393,6 +461,7 @@ function renderResult(s: Extract<SuggestViewState, { kind: 'result' }>): void {
     notes ?? '',
     renderRecommendation(r),
     h('div', { class: 'grid-main' }, renderMemory(r), h('div', { class: 'side' }, renderDevices(r), renderModel(r))),
+    renderProbe(r) ?? '',
     renderDataset(r),
     renderProblems(r) ?? '',
     h('footer', { class: 'muted small' }, `Scanned ${plural(r.dataset.totalImages, 'image')} in ${formatCount(Math.round(r.dataset.scanMs))} ms · ${basename(s.target)}`),

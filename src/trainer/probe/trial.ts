@@ -1,0 +1,237 @@
+/**
+ * One probe trial, in its own child process: build the model, decode one real batch from the
+ * dataset (as the run decodes it, at the plan's image size), run ≥3 full optimizer steps (with the
+ * plan's accumulation) and one validation step, and report whether it fitted, the peak memory, the
+ * speed, and that it really trained (steps ran and the loss changed). Optionally it then measures
+ * gradient norms at two batch sizes for the noise scale.
+ *
+ * A failure is a result, never an exception: out of memory (any backend's wording), a trial that
+ * trained nothing, or another error (with its raw text).
+ */
+import { execFileSync } from 'node:child_process';
+import { dirname } from 'node:path';
+import type { TrainConfig } from '../../core/config';
+import { listDatasetFiles } from '../../core/dataset/list';
+import { firstLine, isOutOfMemoryError } from '../../core/probe/oom';
+import type { GradientNormSamples, ProbeTrialResult, ProbeTrialSpec } from '../../core/shared/probe';
+import type { BackendName } from '../../core/shared/protocol';
+import { initBackend } from '../backend';
+import { decodeImage } from '../data/decode';
+import { splitFiles, type LabeledFile } from '../data/split';
+import { buildModel } from '../models/zoo';
+import { tf } from '../tf';
+import { evaluateBatch, makeOptimizer, sparseSoftmaxCrossEntropy, trainableVariables, trainStep, type MicroBatch } from '../train/step';
+import { trackBuffers, trackEngine, wasmHeapBytes, type PeakTracker } from './peak';
+
+export const MIN_PROBE_STEPS = 3;
+
+interface Images {
+  x: Float32Array;
+  y: Int32Array;
+  n: number;
+}
+
+/** `n` images decoded from `files` (cycling when there are fewer), skipping files that cannot be decoded. */
+async function decodeBatch(files: readonly LabeledFile[], start: number, n: number, config: TrainConfig): Promise<Images> {
+  const [h, w] = config.imageSize;
+  const px = h * w * config.channels;
+  const x = new Float32Array(n * px);
+  const y = new Int32Array(n);
+  let filled = 0;
+  let next = start;
+  let failures = 0;
+  while (filled < n) {
+    const want = Math.min(16, n - filled);
+    const picks = Array.from({ length: want }, () => files[next++ % files.length]!);
+    const decoded = await Promise.all(picks.map((f) => decodeImage(f.path, { imageSize: config.imageSize, channels: config.channels }).catch(() => null)));
+    decoded.forEach((img, i) => {
+      if (!img || filled >= n) {
+        failures++;
+        return;
+      }
+      x.set(img, filled * px);
+      y[filled++] = picks[i]!.label;
+    });
+    if (failures > Math.max(32, files.length)) throw new Error(`${config.dataset}: too many images could not be decoded for the probe`);
+  }
+  return { x, y, n };
+}
+
+function tensors(img: Images, from: number, n: number, config: TrainConfig): MicroBatch {
+  const [h, w] = config.imageSize;
+  const px = h * w * config.channels;
+  return { x: tf.tensor4d(img.x.subarray(from * px, (from + n) * px), [n, h, w, config.channels], 'float32'), y: tf.tensor1d(img.y.subarray(from, from + n), 'int32') };
+}
+
+/** GPU memory this process uses (nvidia-smi), when it can be read. */
+function gpuBytesOfThisProcess(): number | undefined {
+  try {
+    const out = execFileSync('nvidia-smi', ['--query-compute-apps=pid,used_memory', '--format=csv,noheader,nounits'], { timeout: 5000, encoding: 'utf8' });
+    for (const line of out.split('\n')) {
+      const [pid, used] = line.split(',').map((s) => Number(s.trim()));
+      if (pid === process.pid && Number.isFinite(used)) return used! * 2 ** 20;
+    }
+  } catch {
+    /* no nvidia-smi */
+  }
+  return undefined;
+}
+
+function squaredNorm(grads: Record<string, tf.Tensor>): number {
+  return tf.tidy(() => tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]!;
+}
+
+/**
+ * Gradient norms for the noise scale: each step takes a fresh batch of `bigBatch` images, computes
+ * the gradient of each `smallBatch` chunk (|G_small|², averaged over the chunks) and of their
+ * average (|G_big|²), then applies the averaged gradient so the steps follow training.
+ */
+async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, files: readonly LabeledFile[], numClasses: number, config: TrainConfig, spec: NonNullable<ProbeTrialSpec['noise']>): Promise<GradientNormSamples> {
+  const chunks = Math.max(2, Math.floor(spec.bigBatch / spec.smallBatch));
+  const big = chunks * spec.smallBatch;
+  const out: GradientNormSamples = { smallBatch: spec.smallBatch, bigBatch: big, small: [], big: [] };
+  const vars = trainableVariables(model);
+  for (let s = 0; s < spec.steps; s++) {
+    const img = await decodeBatch(files, s * big, big, config);
+    let sum: Record<string, tf.Tensor> | null = null;
+    let smallSum = 0;
+    for (let c = 0; c < chunks; c++) {
+      const m = tensors(img, c * spec.smallBatch, spec.smallBatch, config);
+      const { value, grads } = tf.variableGrads(() => sparseSoftmaxCrossEntropy(model.apply(m.x, { training: true }) as tf.Tensor, m.y, numClasses), vars);
+      tf.dispose([value, m.x, m.y]);
+      smallSum += squaredNorm(grads);
+      const prev: Record<string, tf.Tensor> | null = sum;
+      const next: Record<string, tf.Tensor> = {};
+      for (const [k, g] of Object.entries(grads)) next[k] = tf.tidy(() => (prev?.[k] ? tf.add(prev[k], tf.div(g, chunks)) : tf.div(g, chunks)));
+      tf.dispose(grads);
+      if (prev) tf.dispose(prev);
+      sum = next;
+    }
+    if (!sum) break;
+    out.small.push(smallSum / chunks);
+    out.big.push(squaredNorm(sum));
+    optimizer.applyGradients(sum as tf.NamedTensorMap);
+    tf.dispose(sum);
+  }
+  return out;
+}
+
+/** Images/s at each batch size: one warm-up step, then two timed steps (micro-batches of one real batch). */
+async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, numClasses: number, config: TrainConfig, batches: number[]): Promise<{ batchSize: number; imagesPerSec: number }[]> {
+  const out: { batchSize: number; imagesPerSec: number }[] = [];
+  for (const b of batches) {
+    if (b < 1 || b > img.n) continue;
+    const m = tensors(img, 0, b, config);
+    try {
+      await trainStep(model, optimizer, [m], numClasses);
+      const t = performance.now();
+      for (let i = 0; i < 2; i++) await trainStep(model, optimizer, [m], numClasses);
+      out.push({ batchSize: b, imagesPerSec: (2 * b) / ((performance.now() - t) / 1000) });
+    } finally {
+      tf.dispose([m.x, m.y]);
+    }
+  }
+  return out;
+}
+
+interface Loaded {
+  train: LabeledFile[];
+  validation: LabeledFile[];
+  numClasses: number;
+}
+
+async function listFiles(config: TrainConfig): Promise<Loaded> {
+  const listing = await listDatasetFiles(config.dataset);
+  if (listing.files.length === 0) throw new Error(`${config.dataset}: no images in its class folders`);
+  const split = splitFiles(listing.files, config.validationSplit, config.seed);
+  const train = split.train.length ? split.train : split.validation;
+  return { train, validation: split.validation.length ? split.validation : train, numClasses: listing.classNames.length };
+}
+
+export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): Promise<ProbeTrialResult> {
+  const t0 = performance.now();
+  const k = Math.max(1, spec.accumulationSteps);
+  const result: ProbeTrialResult = { batchSize: spec.microBatchSize, accumulationSteps: k, ok: false, peakBytes: 0, tensorPeakBytes: 0, rssBytes: 0, imagesPerSec: 0, steps: 0, durationMs: 0 };
+  let tracker: PeakTracker | undefined;
+  let model: tf.LayersModel | undefined;
+  let optimizer: tf.Optimizer | undefined;
+  const held: tf.Tensor[] = [];
+  try {
+    const tfjsNodePath = process.env.BATCH_ADVISOR_TFJS_NODE_PATH;
+    const backend = await initBackend(config.backend, { workspaceFolder: config.configPath ? dirname(config.configPath) : dirname(config.dataset), ...(tfjsNodePath ? { tfjsNodePath } : {}) });
+    result.backend = backend.name;
+    const files = await listFiles(config);
+    const micro = spec.microBatchSize;
+    const img = await decodeBatch(files.train, 0, micro * k, config);
+    const val = await decodeBatch(files.validation, 0, spec.validationBatchSize, config);
+
+    tracker = trackBuffers() ?? trackEngine();
+    const [h, w] = config.imageSize;
+    model = await buildModel({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], files.numClasses);
+    optimizer = makeOptimizer(config.optimizer, spec.learningRate);
+    const batches = Array.from({ length: k }, (_, i) => tensors(img, i * micro, micro, config));
+    for (const b of batches) held.push(b.x, b.y);
+
+    const steps = Math.max(MIN_PROBE_STEPS, spec.steps);
+    let timed = 0;
+    for (let s = 0; s < steps; s++) {
+      const ts = performance.now();
+      const r = await trainStep(model, optimizer, batches, files.numClasses);
+      if (s > 0) timed += performance.now() - ts; // the first step warms up kernels and creates the optimizer's slots
+      result.steps++;
+      if (s === 0) result.lossFirst = r.loss;
+      result.lossLast = r.loss;
+    }
+    result.imagesPerSec = ((steps - 1) * micro * k) / (timed / 1000);
+    const v = tensors(val, 0, spec.validationBatchSize, config);
+    held.push(v.x, v.y);
+    await evaluateBatch(model, v.x, v.y, files.numClasses);
+    result.tensorPeakBytes = tracker.peak();
+    result.wasmHeapBytes = wasmHeapBytes();
+    if (result.wasmHeapBytes === undefined) delete result.wasmHeapBytes;
+    if ((backend.name as BackendName) === 'tensorflow-gpu') {
+      const gpu = gpuBytesOfThisProcess();
+      if (gpu !== undefined) result.gpuBytes = gpu;
+    }
+    result.peakBytes = result.gpuBytes ?? result.tensorPeakBytes;
+    const trained = result.steps >= steps && Number.isFinite(result.lossFirst) && Number.isFinite(result.lossLast) && result.lossFirst !== result.lossLast;
+    if (!trained) {
+      result.failure = 'no-training';
+      result.error = `the steps trained nothing (${result.steps} steps, loss ${String(result.lossFirst)} → ${String(result.lossLast)})`;
+    } else {
+      result.ok = true;
+      tf.dispose(held.splice(0));
+      if (spec.throughputBatches?.length) {
+        try {
+          result.throughput = await measureThroughput(model, optimizer, img, files.numClasses, config, spec.throughputBatches);
+        } catch (e) {
+          result.error = `throughput not measured: ${firstLine(e)}`;
+        }
+      }
+      if (spec.noise) {
+        try {
+          result.gradientNorms = await measureNoise(model, optimizer, files.train, files.numClasses, config, spec.noise);
+        } catch (e) {
+          result.error = `noise scale not measured: ${firstLine(e)}`; // the trial itself fitted and trained
+        }
+      }
+    }
+  } catch (e) {
+    result.ok = false;
+    result.failure = isOutOfMemoryError(e) ? 'oom' : 'error';
+    result.error = firstLine(e);
+    if (tracker) result.tensorPeakBytes = result.peakBytes = tracker.peak();
+  } finally {
+    result.rssBytes = process.resourceUsage().maxRSS * 1024;
+    result.durationMs = performance.now() - t0;
+    try {
+      tf.dispose(held);
+      model?.dispose();
+      optimizer?.dispose();
+    } catch {
+      /* a backend that aborted cannot free anything; the process ends anyway */
+    }
+    tracker?.restore();
+  }
+  return result;
+}

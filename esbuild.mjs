@@ -87,7 +87,7 @@ const webEntries = {
   platform: 'browser',
   format: 'iife',
   target: 'es2022',
-  entryPoints: { 'webview/suggest': 'src/webview/suggest/main.ts' },
+  entryPoints: { 'webview/suggest': 'src/webview/suggest/main.ts', 'webview/train': 'src/webview/train/main.ts' },
   outdir: 'dist',
   loader: { '.css': 'text' },
 };

@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import { COMMANDS } from '../core/shared/constants';
 import { SUGGEST_VIEW_TYPE } from '../core/shared/webview-protocol';
 import { TrainConfigCodeLensProvider, TRAIN_CONFIG_SELECTOR } from './codelens';
+import { Training } from './train';
 
 export { COMMANDS } from '../core/shared/constants';
 
@@ -19,8 +20,6 @@ export class BatchAdvisor implements vscode.Disposable {
 
   /** The Suggest controller, loaded on first use (command or a panel restored after a reload). */
   private readonly suggest = this.onFirstUse('Suggest', async () => new (await import('./suggest/controller.js')).SuggestController(this));
-  /** The training command, loaded on first use. */
-  private readonly train = this.onFirstUse('Train', async () => new (await import('./train/command.js')).TrainCommand(this));
 
   constructor(readonly extension: vscode.ExtensionContext) {
     this.log = this.own(vscode.window.createOutputChannel('Batch Advisor', { log: true }));
@@ -33,7 +32,7 @@ export class BatchAdvisor implements vscode.Disposable {
     this.own(vscode.window.registerWebviewPanelSerializer(SUGGEST_VIEW_TYPE, serializer));
     this.own(vscode.languages.registerCodeLensProvider(TRAIN_CONFIG_SELECTOR, lenses));
     this.own(vscode.commands.registerCommand(COMMANDS.suggest, async (arg?: unknown) => (await this.suggest()).run(arg)));
-    this.own(vscode.commands.registerCommand(COMMANDS.train, async (arg?: unknown) => (await this.train()).run(arg)));
+    this.own(new Training(this)); // batchAdvisor.train (loaded on first use), the training panels, runs view, status bar
     this.own(vscode.commands.registerCommand(COMMANDS.showLog, () => this.log.show(true)));
     this.own(
       vscode.workspace.onDidGrantWorkspaceTrust(() => {

@@ -152,10 +152,13 @@ export class TrainCommand implements vscode.Disposable {
     this.live = live;
 
     try {
-      const { runDir, end } = await vscode.window.withProgress(
-        { location: vscode.ProgressLocation.Window, title: `Batch Advisor: planning ${config.name}` },
-        () => flow.run({ onEvent: (e) => this.onEvent(e) }),
-      );
+      // A status-bar spinner while checking and planning (before the panel exists).
+      let started: () => void = () => undefined;
+      const planned = new Promise<void>((r) => (started = r));
+      void vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Batch Advisor: planning ${config.name}` }, () => planned);
+      const { runDir, end } = await flow
+        .run({ onPhase: (phase) => phase !== 'checking' && phase !== 'planning' && started(), onEvent: (e) => this.onEvent(e) })
+        .finally(() => started());
       this.reportEnd(end, runDir);
     } catch (e) {
       const { kind, message } = classifyError(e);

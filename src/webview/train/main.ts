@@ -127,25 +127,43 @@ function fact(label: string, value: string, testid: string): HTMLElement {
   return el('div', { class: 'fact' }, el('span', { class: 'label' }, label), el('span', { class: 'value', 'data-testid': testid }, value));
 }
 
-function renderHeader(r: ViewRun): HTMLElement {
+/** Each run's header DOM, kept between redraws so its buttons stay clickable while a run streams. */
+interface HeaderDom {
+  box: HTMLElement;
+  title: HTMLElement;
+  actions: HTMLElement;
+  actionsKey: string;
+  body: HTMLElement;
+}
+const headerDoms = new Map<string, HeaderDom>();
+
+function headerDom(id: string): HeaderDom {
+  let d = headerDoms.get(id);
+  if (!d) {
+    const title = el('div', { class: 'title' });
+    const actions = el('div', { class: 'actions' });
+    const body = el('div', {});
+    const box = el('section', { class: 'run', 'data-testid': 'run', 'data-run-id': id }, el('header', { class: 'top' }, title, actions), body);
+    d = { box, title, actions, actionsKey: '', body };
+    headerDoms.set(id, d);
+  }
+  return d;
+}
+
+function renderActions(d: HeaderDom, r: ViewRun): void {
+  const { info, series: s } = r;
+  const key = `${info.live}|${info.retryBatchSize ?? ''}|${s.step.length > 0}`;
+  if (key === d.actionsKey) return;
+  d.actionsKey = key;
+  d.actions.replaceChildren();
+  if (info.live) d.actions.append(button('Stop', 'stop', () => vscode.postMessage({ type: 'stop', runId: info.id })));
+  if (info.retryBatchSize) d.actions.append(button(`Retry at batch ${info.retryBatchSize}`, 'retry', () => vscode.postMessage({ type: 'retry', runId: info.id })));
+  if (s.step.length) d.actions.append(button('Export CSV', 'export-csv', () => vscode.postMessage({ type: 'export-csv', runId: info.id }), true));
+}
+
+function renderFacts(r: ViewRun): HTMLElement {
   const { info, series: s } = r;
   const plan = s.plan;
-  const epochs = plan?.epochs ?? 0;
-  const swatch = el('span', { class: 'swatch' });
-  swatch.style.background = runColour(r.colour);
-  const title = el(
-    'div',
-    { class: 'title' },
-    runs.size > 1 ? swatch : null,
-    el('h1', { 'data-testid': 'run-name' }, info.name),
-    el('vscode-badge', { 'data-testid': 'run-status', class: `status-${info.status}` }, STATUS_LABEL[info.status]),
-    el('span', { class: 'muted', 'data-testid': 'run-id' }, info.id),
-  );
-  const actions = el('div', { class: 'actions' });
-  if (info.live) actions.append(button('Stop', 'stop', () => vscode.postMessage({ type: 'stop', runId: info.id })));
-  if (info.retryBatchSize) actions.append(button(`Retry at batch ${info.retryBatchSize}`, 'retry', () => vscode.postMessage({ type: 'retry', runId: info.id })));
-  if (s.step.length) actions.append(button('Export CSV', 'export-csv', () => vscode.postMessage({ type: 'export-csv', runId: info.id }), true));
-
   const facts = el('div', { class: 'facts' });
   if (s.backend) facts.append(fact('Backend', `${s.backend}${plan ? ` · ${plan.device.name}` : ''}`, 'backend'));
   if (plan) {
@@ -158,7 +176,7 @@ function renderHeader(r: ViewRun): HTMLElement {
       fact('Loading', plan.loading.strategy, 'plan-loading'),
     );
   }
-  if (s.lastEpoch) facts.append(fact('Epoch', `${s.lastEpoch}/${epochs || '?'}`, 'epoch'), fact('Step', `${s.lastStep}/${s.stepsPerEpoch}`, 'step'));
+  if (s.lastEpoch) facts.append(fact('Epoch', `${s.lastEpoch}/${plan?.epochs || '?'}`, 'epoch'), fact('Step', `${s.lastStep}/${s.stepsPerEpoch}`, 'step'));
   if (s.step.length) {
     const last = s.loss.length - 1;
     const loss = s.loss[last];
@@ -167,19 +185,39 @@ function renderHeader(r: ViewRun): HTMLElement {
     facts.append(fact('Tensors', formatBytes(s.tensorBytes[last] ?? 0), 'tensor-bytes'));
   }
   if (info.live && s.etaSec !== null) facts.append(fact('ETA', formatDuration(s.etaSec), 'eta'));
+  return facts;
+}
 
-  const box = el('section', { class: 'run', 'data-testid': 'run', 'data-run-id': info.id, 'data-status': info.status }, el('header', { class: 'top' }, title, actions), facts);
+function renderHeader(r: ViewRun): HTMLElement {
+  const { info, series: s } = r;
+  const plan = s.plan;
+  const epochs = plan?.epochs ?? 0;
+  const d = headerDom(info.id);
+  d.box.dataset['status'] = info.status;
+  const swatch = el('span', { class: 'swatch' });
+  swatch.style.background = runColour(r.colour);
+  d.title.replaceChildren(
+    ...[
+      runs.size > 1 ? swatch : null,
+      el('h1', { 'data-testid': 'run-name' }, info.name),
+      el('vscode-badge', { 'data-testid': 'run-status', class: `status-${info.status}` }, STATUS_LABEL[info.status]),
+      el('span', { class: 'muted', 'data-testid': 'run-id' }, info.id),
+    ].filter((c): c is HTMLElement => c !== null),
+  );
+  renderActions(d, r);
+  const body: Node[] = [renderFacts(r)];
   if (info.live && epochs && s.stepsPerEpoch) {
     const done = ((s.lastEpoch - 1) * s.stepsPerEpoch + s.lastStep) / (epochs * s.stepsPerEpoch);
-    box.append(el('vscode-progress-bar', { value: String(Math.round(done * 100)), max: '100', 'aria-label': 'Run progress' }));
+    body.push(el('vscode-progress-bar', { value: String(Math.round(done * 100)), max: '100', 'aria-label': 'Run progress' }));
   }
-  if (info.message) box.append(el('p', { class: `message ${info.status === 'failed' ? 'error' : ''}`, 'data-testid': 'run-message' }, info.message));
+  if (info.message) body.push(el('p', { class: `message ${info.status === 'failed' ? 'error' : ''}`, 'data-testid': 'run-message' }, info.message));
   if (s.firstBadLossStep !== null) {
     const lr = plan ? ` (now ${Number(plan.learningRate.value.toPrecision(3))}; try ${Number((plan.learningRate.value / 10).toPrecision(3))})` : '';
-    box.append(el('p', { class: 'message error', 'data-testid': 'nan-warning' }, `The loss became NaN or infinite at step ${formatCount(s.firstBadLossStep)}: lower the learning rate${lr} and train again.`));
+    body.push(el('p', { class: 'message error', 'data-testid': 'nan-warning' }, `The loss became NaN or infinite at step ${formatCount(s.firstBadLossStep)}: lower the learning rate${lr} and train again.`));
   }
-  if (plan?.warnings.length) box.append(el('p', { class: 'message warning' }, plan.warnings.join(' ')));
-  return box;
+  if (plan?.warnings.length) body.push(el('p', { class: 'message warning' }, plan.warnings.join(' ')));
+  d.body.replaceChildren(...body);
+  return d.box;
 }
 
 // ---- drawing -------------------------------------------------------------------------------------
@@ -194,7 +232,8 @@ function scheduleDraw(): void {
 }
 
 function draw(): void {
-  headers.replaceChildren(...[...runs.values()].map(renderHeader));
+  const boxes = [...runs.values()].map(renderHeader);
+  if (boxes.length !== headers.children.length || boxes.some((b, i) => headers.children[i] !== b)) headers.replaceChildren(...boxes);
   charts.draw(
     [...runs.values()].map((r) => ({ id: r.info.id, name: r.info.name, series: r.series, colour: r.colour })),
     options,
@@ -204,6 +243,7 @@ function draw(): void {
 
 function load(list: PanelRun[]): void {
   runs.clear();
+  headerDoms.clear();
   list.forEach((r, i) => {
     const series = emptySeries();
     for (const e of r.events) addEvent(series, e);

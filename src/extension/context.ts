@@ -10,6 +10,7 @@ import * as vscode from 'vscode';
 import { COMMANDS } from '../core/shared/constants';
 import { SUGGEST_VIEW_TYPE } from '../core/shared/webview-protocol';
 import { TrainConfigCodeLensProvider, TRAIN_CONFIG_SELECTOR } from './codelens';
+import { ConfigEditing } from './config';
 import { Training } from './train';
 
 export { COMMANDS } from '../core/shared/constants';
@@ -33,6 +34,7 @@ export class BatchAdvisor implements vscode.Disposable {
     this.own(vscode.languages.registerCodeLensProvider(TRAIN_CONFIG_SELECTOR, lenses));
     this.own(vscode.commands.registerCommand(COMMANDS.suggest, async (arg?: unknown) => (await this.suggest()).run(arg)));
     this.own(new Training(this)); // batchAdvisor.train (loaded on first use), the training panels, runs view, status bar
+    this.own(new ConfigEditing(this)); // diagnostics, apply lens command, New Training Config
     this.own(vscode.commands.registerCommand(COMMANDS.showLog, () => this.log.show(true)));
     this.own(
       vscode.workspace.onDidGrantWorkspaceTrust(() => {

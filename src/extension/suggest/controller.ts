@@ -12,6 +12,7 @@ import { isZooModel, ZOO_MODELS } from '../../core/shared/model';
 import type { SuggestReport } from '../../core/shared/report';
 import { suggest } from '../../core/suggest';
 import { isPersistedState, type SuggestViewState, type WebviewToHost } from '../../core/shared/webview-protocol';
+import { configSuggestionFrom, recordSuggestion } from '../config/suggestions';
 import type { BatchAdvisor } from '../context';
 import { affectsPlan, readSettings, settingsFor, type Settings } from '../settings';
 import { SuggestPanel } from './panel';
@@ -204,6 +205,7 @@ export class SuggestController implements vscode.Disposable {
           );
           for (const w of r.warnings) this.ctx.log.warn(w);
           this.setState({ kind: 'result', seq: this.nextSeq(), target: target.path, report, restricted: !vscode.workspace.isTrusted, notes });
+          if (target.kind === 'config') recordSuggestion(target.path, configSuggestionFrom(report)); // the editor's apply lens and diagnostics
         } catch (e) {
           if (this.current !== abort) return;
           if (isAbort(e) || abort.signal.aborted) {

@@ -61,6 +61,8 @@ const nodeEntries = {
   // tfjs packages register backends and kernels as import side effects, but their package.json
   // "sideEffects" lists omit the CommonJS bundles esbuild resolves for Node: honour every import.
   ignoreAnnotations: true,
+  // jsonc-parser's default (UMD) build requires its parts dynamically, which a bundle cannot hold.
+  alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
   entryPoints: {
     extension: 'src/extension/extension.ts',
     trainer: 'src/trainer/main.ts',

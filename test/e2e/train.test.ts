@@ -276,3 +276,52 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
     }
   });
 });
+
+describe('Editing a training config in VS Code (code-server)', { skip, timeout: 300_000 }, () => {
+  test('diagnostics on the right line; "Suggested: N — apply" changes batchSize and Undo restores it', { timeout: 240_000 }, async () => {
+    const ws = mkdtempSync(join(tmpdir(), 'ba-e2e-config-'));
+    // Line 3 holds the missing dataset.
+    writeFileSync(join(ws, 'broken.train.json'), '{\n  "name": "broken",\n  "dataset": "no-such-folder",\n  "batchSize": "auto"\n}\n');
+    writeFileSync(join(ws, 'big.train.json'), JSON.stringify({ name: 'big', dataset: SAMPLE_DATASET, imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', batchSize: 4096, epochs: 1 }, null, 2) + '\n');
+    try {
+      await withVSCode({ name: 'config-edit', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': 0.5 } }, async (vsc) => {
+        await vsc.runCommand('View: Show Explorer');
+        await vsc.page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'broken.train.json' }).first().click();
+        await vsc.runCommand('View: Focus Problems');
+        const problem = vsc.page.locator('.markers-panel .monaco-list-row', { hasText: 'Dataset folder not found' }).first();
+        await problem.waitFor({ state: 'visible', timeout: 30_000 });
+        assert.match((await problem.textContent()) ?? '', /Ln 3, Col 14/);
+        await vsc.screenshot('diagnostic');
+
+        await vsc.page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'big.train.json' }).first().click();
+        await vsc.page.locator('.tab', { hasText: 'big.train.json' }).first().waitFor({ state: 'visible', timeout: 15_000 });
+        await clickLens(vsc, 'Suggest batch size');
+        await vsc.findInWebview('[data-testid="batch-size"]', { timeoutMs: 120_000 });
+        await vsc.page.locator('.tab', { hasText: 'big.train.json' }).first().click();
+        const apply = vsc.page.locator('.codelens-decoration a', { hasText: /Suggested: \d+ — apply/ }).first();
+        await apply.waitFor({ state: 'visible', timeout: 30_000 });
+        const n = Number(/Suggested: (\d+)/.exec((await apply.textContent()) ?? '')?.[1]);
+        assert.ok(n >= 1 && n < 4096, `a batch that fits is suggested (${n})`);
+        const warning = vsc.page.locator('.markers-panel .monaco-list-row', { hasText: 'Batch 4096 is predicted' }).first();
+        await warning.waitFor({ state: 'visible', timeout: 30_000 });
+        const batchLine = readFileSync(join(ws, 'big.train.json'), 'utf8').split('\n').findIndex((l) => l.includes('"batchSize"')) + 1;
+        assert.match((await warning.textContent()) ?? '', new RegExp(`Ln ${batchLine}, Col \\d+`));
+        await vsc.screenshot('apply-lens');
+        await apply.click();
+        const line = vsc.page.locator('.view-line', { hasText: '"batchSize"' }).first();
+        // Monaco renders spaces as U+00A0.
+        const editorShows = (want: string) =>
+          vsc.page.waitForFunction((w) => [...document.querySelectorAll('.view-line')].some((l) => (l.textContent ?? '').replace(/\u00a0/g, ' ').includes(`"batchSize": ${w}`)), want, { timeout: 15_000 });
+        await editorShows(String(n));
+        await vsc.screenshot('applied');
+        await vsc.page.locator('.editor-group-container .monaco-editor .view-line', { hasText: '"name"' }).first().click();
+        await vsc.page.keyboard.press('Control+z');
+        await editorShows('4096');
+        assert.match((await line.textContent()) ?? '', /4096/);
+        await vsc.screenshot('undone');
+      });
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
+  });
+});

@@ -48,6 +48,7 @@ test('an explicit batch predicted not to fit: a warning on the batchSize value; 
   assert.equal(valueAt(text, p!), '4096');
   assert.equal(p!.severity, 'warning');
   assert.deepEqual(checkConfig('{ "dataset": "good", "batchSize": "auto" }', cfg, ['Batch 4096 is predicted…']), []);
+  assert.deepEqual(checkConfig('{ "dataset": "good", "batchSize": 256 }', cfg, ['Batch 4096 is predicted…']), [], 'a warning about another value is stale');
   assert.deepEqual(checkConfig('{ "dataset": ', cfg), [], 'half-typed JSON is left to the JSON language service');
 });
 

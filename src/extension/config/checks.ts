@@ -64,6 +64,8 @@ export function checkConfig(text: string, configPath: string, batchWarnings: rea
     if (p) at(model, p);
   }
   const batch = fieldNode(text, 'batchSize');
-  if (batch?.type === 'number' && batchWarnings.length) at(batch, batchWarnings.join(' '), 'warning');
+  // Only the warnings about the batch written now (a changed value makes an older warning stale).
+  const current = batch?.type === 'number' ? batchWarnings.filter((w) => w.startsWith(`Batch ${String(batch.value)} `)) : [];
+  if (batch && current.length) at(batch, current.join(' '), 'warning');
   return out;
 }

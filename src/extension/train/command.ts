@@ -226,7 +226,9 @@ export class TrainCommand implements vscode.Disposable {
 
   private reportEnd(end: RunEndEvent, runDir: string): void {
     this.ctx.log.info(`Train: run ${end.status}${end.message ? `: ${end.message}` : ''} (${runDir})`);
-    if (end.status === 'failed') {
+    if (end.status === 'completed') void vscode.window.showInformationMessage(`Batch Advisor: training finished. Run saved in ${runDir}.`);
+    else if (end.status === 'stopped') void vscode.window.showInformationMessage(`Batch Advisor: training stopped. Run saved in ${runDir}.`);
+    else {
       const hint = end.suggestedBatchSize ? ` Use "Retry at batch ${end.suggestedBatchSize}" in its panel.` : '';
       const text = end.error === 'bad-input' ? `Batch Advisor: ${end.message ?? 'bad input'}` : `Batch Advisor: training failed: ${end.message ?? 'unknown error'}.${hint}`;
       void vscode.window.showErrorMessage(text, 'Show Log').then((c) => c && this.ctx.log.show(true));

@@ -3,13 +3,13 @@
  * training panels, the runs view and the status-bar item.
  */
 import * as vscode from 'vscode';
+import { COMMANDS } from '../../core/shared/constants';
 import type { BatchAdvisor } from '../context';
 import { TrainCommand, type LiveRunListener } from './command';
 import { RunPanels } from './panels';
 import { RunsView } from './runs-view';
 import { SHOW_LIVE_RUN_COMMAND, TrainStatusBar } from './status-bar';
 
-export const TRAIN_COMMAND = 'batchAdvisor.train';
 export const STOP_TRAINING_COMMAND = 'batchAdvisor.stopTraining';
 
 export class Training implements vscode.Disposable {
@@ -27,7 +27,7 @@ export class Training implements vscode.Disposable {
       statusBar,
       view,
       command,
-      vscode.commands.registerCommand(TRAIN_COMMAND, (arg?: unknown) => command.run(arg)),
+      vscode.commands.registerCommand(COMMANDS.train, (arg?: unknown) => command.run(arg)),
       vscode.commands.registerCommand(SHOW_LIVE_RUN_COMMAND, () => command.showLive()),
       vscode.commands.registerCommand(STOP_TRAINING_COMMAND, () => command.stopLive()),
     );

@@ -62,7 +62,7 @@ export class TrainCommand implements vscode.Disposable {
         this.ctx.log.info('Train: stop requested from the panel');
         this.live.flow.stop();
       },
-      retry: (runId, runDir) => void this.retry(runId, runDir),
+      retry: (runId, runDir) => void this.retryRun(runId, runDir),
     };
   }
 
@@ -96,7 +96,7 @@ export class TrainCommand implements vscode.Disposable {
     }
   }
 
-  private async retry(runId: string, runDir: string | undefined): Promise<void> {
+  async retryRun(runId: string, runDir: string | undefined): Promise<void> {
     const configPath = this.configOf.get(runId);
     const end = runDir ? readEnd(runDir) : undefined;
     const batch = end?.suggestedBatchSize;

@@ -20,22 +20,27 @@ export const RUN_COMMANDS = {
   refresh: 'batchAdvisor.refreshRuns',
 } as const;
 
-export class RunItem extends vscode.TreeItem {
+/** A run in the view (a plain element; its TreeItem is made in getTreeItem). */
+export class RunItem {
   constructor(
     readonly run: RunSummary,
     readonly workspaceRoot: string,
-    live: boolean,
-  ) {
-    super(run.name, vscode.TreeItemCollapsibleState.None);
-    this.id = run.dir;
+    readonly live: boolean,
+  ) {}
+
+  treeItem(): vscode.TreeItem {
+    const { run, live } = this;
+    const item = new vscode.TreeItem(run.name, vscode.TreeItemCollapsibleState.None);
+    item.id = run.dir;
     const status = live ? 'training' : run.status === 'running' ? 'interrupted' : run.status;
-    this.description = [status, describeMetrics(run)].filter(Boolean).join(' · ');
-    this.tooltip = `${run.id}\n${status}${run.endMessage ? `: ${run.endMessage}` : ''}\n${run.dir}`;
-    this.iconPath = new vscode.ThemeIcon(
+    item.description = [status, describeMetrics(run)].filter(Boolean).join(' · ');
+    item.tooltip = `${run.id}\n${status}${run.endMessage ? `: ${run.endMessage}` : ''}\n${run.dir}`;
+    item.iconPath = new vscode.ThemeIcon(
       live ? 'sync~spin' : run.status === 'completed' ? 'pass' : run.status === 'failed' ? 'error' : run.status === 'stopped' ? 'debug-stop' : 'warning',
     );
-    this.contextValue = 'batchAdvisorRun';
-    this.command = { command: RUN_COMMANDS.open, title: 'Open Run', arguments: [this] };
+    item.contextValue = 'batchAdvisorRun';
+    item.command = { command: RUN_COMMANDS.open, title: 'Open Run', arguments: [this] };
+    return item;
   }
 }
 
@@ -89,8 +94,8 @@ export class RunsView implements vscode.TreeDataProvider<RunItem>, vscode.Dispos
     this.timer = setTimeout(() => this.changed.fire(), 300);
   }
 
-  getTreeItem(item: RunItem): RunItem {
-    return item;
+  getTreeItem(item: RunItem): vscode.TreeItem {
+    return item.treeItem();
   }
 
   getChildren(parent?: RunItem): RunItem[] {

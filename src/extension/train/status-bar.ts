@@ -5,16 +5,21 @@ import type { LiveRunListener } from './command';
 export const SHOW_LIVE_RUN_COMMAND = 'batchAdvisor.showLiveRun';
 
 export class TrainStatusBar implements vscode.Disposable, LiveRunListener {
-  private readonly item = vscode.window.createStatusBarItem('batchAdvisor.training', vscode.StatusBarAlignment.Left, 50);
+  /** Created with the first live run (nothing to do at activation). */
+  private created: vscode.StatusBarItem | undefined;
 
-  constructor() {
-    this.item.name = 'Batch Advisor training';
-    this.item.command = SHOW_LIVE_RUN_COMMAND;
+  private get item(): vscode.StatusBarItem {
+    if (!this.created) {
+      this.created = vscode.window.createStatusBarItem('batchAdvisor.training', vscode.StatusBarAlignment.Left, 50);
+      this.created.name = 'Batch Advisor training';
+      this.created.command = SHOW_LIVE_RUN_COMMAND;
+    }
+    return this.created;
   }
 
   onLiveRun(run: Parameters<LiveRunListener['onLiveRun']>[0]): void {
     if (!run) {
-      this.item.hide();
+      this.created?.hide();
       return;
     }
     const progress = run.info.status === 'starting' ? 'starting' : `epoch ${run.epoch}/${run.epochs}`;
@@ -24,6 +29,6 @@ export class TrainStatusBar implements vscode.Disposable, LiveRunListener {
   }
 
   dispose(): void {
-    this.item.dispose();
+    this.created?.dispose();
   }
 }

@@ -93,7 +93,8 @@ async function openConfig(vsc: VSCode): Promise<void> {
 
 async function clickLens(vsc: VSCode, text: string): Promise<void> {
   const lens = vsc.page.locator('.codelens-decoration a', { hasText: text }).first();
-  await lens.waitFor({ state: 'visible', timeout: 30_000 });
+  // The extension host starts slowly on a loaded machine: the lenses come with its activation.
+  await lens.waitFor({ state: 'visible', timeout: 90_000 });
   await lens.click();
 }
 

@@ -61,6 +61,8 @@ const nodeEntries = {
   // tfjs packages register backends and kernels as import side effects, but their package.json
   // "sideEffects" lists omit the CommonJS bundles esbuild resolves for Node: honour every import.
   ignoreAnnotations: true,
+  // jsonc-parser's default (UMD) build requires its parts dynamically, which a bundle cannot hold.
+  alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
   entryPoints: {
     extension: 'src/extension/extension.ts',
     trainer: 'src/trainer/main.ts',
@@ -87,7 +89,7 @@ const webEntries = {
   platform: 'browser',
   format: 'iife',
   target: 'es2022',
-  entryPoints: { 'webview/suggest': 'src/webview/suggest/main.ts' },
+  entryPoints: { 'webview/suggest': 'src/webview/suggest/main.ts', 'webview/train': 'src/webview/train/main.ts' },
   outdir: 'dist',
   loader: { '.css': 'text' },
 };

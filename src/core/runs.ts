@@ -6,11 +6,11 @@
  * its log lines to `train.log`, and saves the model into `model/` at each epoch end. A run can
  * therefore be replayed from its folder alone, even if the host died mid-run.
  */
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { TrainConfig } from './config';
 import type { TrainingPlan } from './shared/plan';
-import type { RunEndEvent, RunStartEvent, TrainEvent } from './shared/protocol';
+import type { EpochEvent, RunEndEvent, RunStartEvent, TrainEvent } from './shared/protocol';
 
 export const RUNS_FOLDER = join('.batch-advisor', 'runs');
 export const RUN_FILES = { config: 'config.json', plan: 'plan.json', metrics: 'metrics.jsonl', log: 'train.log', model: 'model' } as const;
@@ -137,6 +137,10 @@ export interface RunSummary {
   status: RunEndEvent['status'] | 'running';
   /** Last epoch completed, from the tail of metrics.jsonl. */
   lastEpoch: number | null;
+  /** That epoch's metrics (the run's final metrics once it ended). */
+  lastEpochEvent: EpochEvent | null;
+  /** The run-end's message (why it failed or stopped), if any. */
+  endMessage: string | null;
 }
 
 const ID_PATTERN = /^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})-(.+)$/;
@@ -170,14 +174,21 @@ export function listRuns(workspaceRoot: string): RunSummary[] {
     const startedAt = m ? new Date(+m[1]!, +m[2]! - 1, +m[3]!, +m[4]!, +m[5]!, +m[6]!) : null;
     let status: RunSummary['status'] = 'running';
     let lastEpoch: number | null = null;
+    let lastEpochEvent: EpochEvent | null = null;
+    let endMessage: string | null = null;
     const metrics = join(dir, RUN_FILES.metrics);
     if (existsSync(metrics)) {
       for (const ev of parseMetrics(readTail(metrics, 64 * 1024)).events) {
-        if (ev.type === 'run-end') status = ev.status;
-        else if (ev.type === 'epoch') lastEpoch = ev.epoch;
+        if (ev.type === 'run-end') {
+          status = ev.status;
+          endMessage = ev.message ?? null;
+        } else if (ev.type === 'epoch') {
+          lastEpoch = ev.epoch;
+          lastEpochEvent = ev;
+        }
       }
     }
-    out.push({ id: entry.name, dir, name: m ? m[7]! : entry.name, startedAt, status, lastEpoch });
+    out.push({ id: entry.name, dir, name: m ? m[7]! : entry.name, startedAt, status, lastEpoch, lastEpochEvent, endMessage });
   }
   return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
 }
@@ -225,4 +236,44 @@ export function readRun(dir: string): RunRecord {
   const runStart = (parsed.events.find((e) => e.type === 'run-start') as RunStartEvent | undefined) ?? null;
   const runEnd = ([...parsed.events].reverse().find((e) => e.type === 'run-end') as RunEndEvent | undefined) ?? null;
   return { dir, config, events: parsed.events, truncated: parsed.truncated, badLines: parsed.badLines, runStart, runEnd };
+}
+
+/** Deletes a run folder; refuses anything that is not a run folder directly under the runs root. */
+export function deleteRun(workspaceRoot: string, dir: string): void {
+  const root = runsRoot(workspaceRoot);
+  const abs = resolve(dir);
+  if (dirname(abs) !== root || !existsSync(join(abs, RUN_FILES.config))) throw new Error(`${dir}: not a run folder of this workspace`);
+  rmSync(abs, { recursive: true, force: true });
+}
+
+const CSV_COLUMNS = ['time', 'epoch', 'step', 'globalStep', 'loss', 'accuracy', 'valLoss', 'valAccuracy', 'learningRate', 'imagesPerSec', 'stepMs', 'dataWaitMs', 'tensorBytes', 'gpuMemoryUsedBytes'] as const;
+
+function csvCell(v: unknown): string {
+  if (v === undefined || v === null) return '';
+  const s = String(v);
+  return /[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+}
+
+/**
+ * A run's metrics as CSV: one row per optimizer step (batch events) and one per epoch end (with the
+ * validation metrics; its step columns empty), in the order they happened.
+ */
+export function metricsCsv(events: readonly TrainEvent[]): string {
+  const rows = [CSV_COLUMNS.join(',')];
+  for (const e of events) {
+    let row: Partial<Record<(typeof CSV_COLUMNS)[number], unknown>> | null = null;
+    if (e.type === 'batch') row = e;
+    else if (e.type === 'epoch') row = { time: e.time, epoch: e.epoch, loss: e.loss, accuracy: e.accuracy, valLoss: e.valLoss, valAccuracy: e.valAccuracy };
+    if (row) rows.push(CSV_COLUMNS.map((c) => csvCell(row[c])).join(','));
+  }
+  return rows.join('\n') + '\n';
+}
+
+/**
+ * Ends a run whose trainer this host had to end at once (the window closing or reloading): appends
+ * a `run-end` "stopped" line saying so, so the run reads as stopped (not running) from then on.
+ */
+export function markRunInterrupted(dir: string, message: string): void {
+  const end: RunEndEvent = { v: 2, type: 'run-end', time: new Date().toISOString(), status: 'stopped', message };
+  appendFileSync(join(dir, RUN_FILES.metrics), '\n' + JSON.stringify(end) + '\n');
 }

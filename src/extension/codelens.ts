@@ -1,14 +1,18 @@
 /**
- * CodeLenses on `*.train.json` files: "▶ Train with this config" and "Suggest batch size".
- * Narrow selector, lenses resolved lazily, refreshed through onDidChangeCodeLenses (workspace
- * trust granted, config saved).
+ * CodeLenses on `*.train.json` files: "▶ Train with this config" and "Suggest batch size" on the
+ * first line, and — after a suggestion for this config — "Suggested: N — apply" on the batchSize
+ * line (an undoable edit). Narrow selector, lenses resolved lazily, refreshed through
+ * onDidChangeCodeLenses (workspace trust granted, a new suggestion).
  */
 import * as vscode from 'vscode';
 import { COMMANDS } from '../core/shared/constants';
+import { fieldNode } from './config/checks';
+import { APPLY_BATCH_COMMAND } from './config';
+import { onDidChangeSuggestion, suggestionFor } from './config/suggestions';
 
 export const TRAIN_CONFIG_SELECTOR: vscode.DocumentSelector = { pattern: '**/*.train.json' };
 
-type LensKind = 'train' | 'suggest';
+type LensKind = 'train' | 'suggest' | 'apply';
 
 class ConfigLens extends vscode.CodeLens {
   constructor(
@@ -23,6 +27,7 @@ class ConfigLens extends vscode.CodeLens {
 export class TrainConfigCodeLensProvider implements vscode.CodeLensProvider<ConfigLens>, vscode.Disposable {
   private readonly changed = new vscode.EventEmitter<void>();
   readonly onDidChangeCodeLenses = this.changed.event;
+  private readonly onSuggestion = onDidChangeSuggestion(() => this.changed.fire());
 
   refresh(): void {
     this.changed.fire();
@@ -33,10 +38,31 @@ export class TrainConfigCodeLensProvider implements vscode.CodeLensProvider<Conf
     let line = 0;
     while (line < document.lineCount - 1 && document.lineAt(line).isEmptyOrWhitespace) line++;
     const range = new vscode.Range(line, 0, line, 0);
-    return [new ConfigLens(range, 'train', document.uri), new ConfigLens(range, 'suggest', document.uri)];
+    const lenses = [new ConfigLens(range, 'train', document.uri), new ConfigLens(range, 'suggest', document.uri)];
+    const apply = this.applyLens(document);
+    if (apply) lenses.push(apply);
+    return lenses;
+  }
+
+  /** "Suggested: N — apply" on the batchSize line, when the last suggestion differs from the value. */
+  private applyLens(document: vscode.TextDocument): ConfigLens | undefined {
+    const s = document.uri.scheme === 'file' ? suggestionFor(document.uri.fsPath) : undefined;
+    if (!s) return undefined;
+    const node = fieldNode(document.getText(), 'batchSize');
+    if (!node || node.value === s.batchSize) return undefined;
+    const pos = document.positionAt(node.offset);
+    const lens = new ConfigLens(new vscode.Range(pos.line, 0, pos.line, 0), 'apply', document.uri);
+    lens.command = {
+      title: `$(lightbulb) Suggested: ${s.batchSize} — apply`,
+      command: APPLY_BATCH_COMMAND,
+      arguments: [document.uri, s.batchSize],
+      tooltip: `Set "batchSize" to ${s.batchSize}, as the last suggestion for this config planned (Undo restores it)`,
+    };
+    return lens;
   }
 
   resolveCodeLens(lens: ConfigLens): ConfigLens {
+    if (lens.kind === 'apply') return lens;
     if (lens.kind === 'train') {
       lens.command = vscode.workspace.isTrusted
         ? { title: '▶ Train with this config', command: COMMANDS.train, arguments: [lens.uri], tooltip: 'Start a training run with this config' }
@@ -58,6 +84,7 @@ export class TrainConfigCodeLensProvider implements vscode.CodeLensProvider<Conf
   }
 
   dispose(): void {
+    this.onSuggestion.dispose();
     this.changed.dispose();
   }
 }

@@ -10,6 +10,8 @@ import * as vscode from 'vscode';
 import { COMMANDS } from '../core/shared/constants';
 import { SUGGEST_VIEW_TYPE } from '../core/shared/webview-protocol';
 import { TrainConfigCodeLensProvider, TRAIN_CONFIG_SELECTOR } from './codelens';
+import { ConfigEditing } from './config';
+import { Training } from './train';
 
 export { COMMANDS } from '../core/shared/constants';
 
@@ -26,8 +28,6 @@ export class BatchAdvisor implements vscode.Disposable {
   /** The Suggest controller, loaded on first use (command or a panel restored after a reload). */
   private readonly suggest = this.onFirstUse('Suggest', async () => (this.suggestLoaded = new (await import('./suggest/controller.js')).SuggestController(this)));
   private suggestLoaded: { onSettingsChanged(e: vscode.ConfigurationChangeEvent): void } | undefined;
-  /** The training command, loaded on first use. */
-  private readonly train = this.onFirstUse('Train', async () => new (await import('./train/command.js')).TrainCommand(this));
 
   constructor(
     readonly extension: vscode.ExtensionContext,
@@ -43,7 +43,8 @@ export class BatchAdvisor implements vscode.Disposable {
     this.own(vscode.window.registerWebviewPanelSerializer(SUGGEST_VIEW_TYPE, serializer));
     this.own(vscode.languages.registerCodeLensProvider(TRAIN_CONFIG_SELECTOR, lenses));
     this.own(vscode.commands.registerCommand(COMMANDS.suggest, async (arg?: unknown) => (await this.suggest()).run(arg)));
-    this.own(vscode.commands.registerCommand(COMMANDS.train, async (arg?: unknown) => (await this.train()).run(arg)));
+    this.own(new Training(this)); // batchAdvisor.train (loaded on first use), the training panels, runs view, status bar
+    this.own(new ConfigEditing(this)); // diagnostics, apply lens command, New Training Config
     this.own(vscode.commands.registerCommand(COMMANDS.showLog, () => this.log.show(true)));
     // Settings react to changes: a shown suggestion whose plan they change is made again.
     this.own(

@@ -121,6 +121,8 @@ export interface StartOptions {
   /** Leave workspace trust on (Restricted Mode for the new, untrusted workspace). Default false. */
   restricted?: boolean;
   viewport?: { width: number; height: number };
+  /** Extra environment for code-server, its extension host and the trainer (e.g. BATCH_ADVISOR_FAULT). */
+  env?: Record<string, string>;
 }
 
 export class VSCode {
@@ -179,7 +181,7 @@ export class VSCode {
         extensionsDir,
         opts.workspace,
       ],
-      { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: codeServerEnv() },
+      { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env: { ...codeServerEnv(), ...opts.env } },
     );
     const keep = (b: Buffer) => {
       output.push(b.toString());

@@ -13,6 +13,7 @@ import type { ProbeTrialResult } from '../../core/shared/probe';
 import type { SuggestReport } from '../../core/shared/report';
 import { suggest } from '../../core/suggest';
 import { isPersistedState, revealablePaths, type SuggestViewState, type WebviewToHost } from '../../core/shared/webview-protocol';
+import { configSuggestionFrom, recordSuggestion } from '../config/suggestions';
 import type { BatchAdvisor } from '../context';
 import { affectsPlan, readSettings, settingsFor, type Settings } from '../settings';
 import { SuggestPanel } from './panel';
@@ -233,6 +234,7 @@ export class SuggestController implements vscode.Disposable {
           );
           for (const w of r.warnings) this.ctx.log.warn(w);
           this.setState({ kind: 'result', seq: this.nextSeq(), target: target.path, report, restricted: !vscode.workspace.isTrusted, notes });
+          if (target.kind === 'config') recordSuggestion(target.path, configSuggestionFrom(report)); // the editor's apply lens and diagnostics
         } catch (e) {
           if (this.current !== abort) return;
           if (isAbort(e) || abort.signal.aborted) {

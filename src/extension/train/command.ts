@@ -1,36 +1,82 @@
 /**
  * "Batch Advisor: Train with Config" (`batchAdvisor.train`): runs the shared training flow
- * (plan → run folder → trainer) with a cancellable progress notification (epoch / step / loss) and
- * logs to the channel. One run at a time, from the moment the command starts (planning included).
- * Disabled in Restricted Mode, with an explanation.
+ * (plan → run folder → trainer) and shows the run live in a training panel (Stop, status, plan,
+ * charts), with a status-bar item while it runs. One run at a time, from the moment the command
+ * starts (planning included). An out-of-memory failure offers "Retry at batch N" (the panel's
+ * button starts the same config again with that batch). Disabled in Restricted Mode.
+ *
+ * Window reload or close mid-run: the trainer (a child of the extension host) is ended with the
+ * host; the run folder gets a final "stopped" line saying why, so the run reads as stopped, with
+ * its metrics so far, in the runs view after the reload.
  */
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
-import { loadConfigFile, type TrainConfig } from '../../core/config';
+import { loadConfigFile, withOverrides, type TrainConfig } from '../../core/config';
+import { markRunInterrupted, readRun } from '../../core/runs';
 import { classifyError } from '../../core/shared/errors';
 import { formatDuration } from '../../core/shared/format';
 import { describeBatch } from '../../core/shared/plan';
 import type { RunEndEvent, TrainEvent } from '../../core/shared/protocol';
-import { TrainFlow, type TrainPhase } from '../../core/train-flow';
+import { statusFromEnd, type PanelRunInfo } from '../../core/shared/train-webview-protocol';
+import { TrainFlow } from '../../core/train-flow';
 import type { BatchAdvisor } from '../context';
 import { readSettings } from '../settings';
 import { CONFIG_SUFFIX, isConfigPath } from '../suggest/target';
-
+import type { RunPanels } from './panels';
 export const RESTRICTED_TRAINING_MESSAGE =
   'Training is disabled in Restricted Mode: a run executes code and loads files from this workspace. Trust the workspace to enable it (Batch size suggestions still work).';
 
-export const ALREADY_TRAINING_MESSAGE = 'Batch Advisor: a training run is already being prepared or in progress. Stop it from its notification first.';
+export const ALREADY_TRAINING_MESSAGE = 'Batch Advisor: a training run is already being prepared or in progress. Stop it from its panel (or the status bar item) first.';
+
+export const RELOAD_STOP_MESSAGE = 'The editor window was closed or reloaded while training: the run stopped there. Its metrics up to then are kept.';
+
+/** What a live run tells the status bar and the runs view. */
+export interface LiveRunListener {
+  onLiveRun(run: { info: PanelRunInfo; runDir: string; epoch: number; epochs: number } | undefined): void;
+}
+
+interface LiveRun {
+  flow: TrainFlow;
+  configPath: string;
+  runDir?: string;
+  info?: PanelRunInfo;
+  epochs: number;
+}
 
 export class TrainCommand implements vscode.Disposable {
   /** The run being planned or trained; set before the first await so a second Train is refused. */
-  private flow: TrainFlow | undefined;
+  private live: LiveRun | undefined;
   private busy = false;
-  /** Epochs of the run in progress (from its plan), for "epoch 2/10". */
-  private epochs = 0;
+  /** Config file of each run started in this window (for Retry). */
+  private readonly configOf = new Map<string, string>();
 
-  constructor(private readonly ctx: BatchAdvisor) {}
+  constructor(
+    private readonly ctx: BatchAdvisor,
+    private readonly panels: RunPanels,
+    private readonly listener: LiveRunListener,
+  ) {
+    panels.handlers = {
+      liveRunDir: (runId) => (this.live?.info?.id === runId ? this.live.runDir : undefined),
+      stop: (runId) => {
+        if (this.live?.info?.id !== runId) return;
+        this.ctx.log.info('Train: stop requested from the panel');
+        this.live.flow.stop();
+      },
+      retry: (runId, runDir) => void this.retryRun(runId, runDir),
+    };
+  }
 
-  async run(arg?: unknown): Promise<void> {
+  /** The live run's panel, revealed (the status bar item's click). */
+  showLive(): void {
+    const id = this.live?.info?.id;
+    if (id && this.live?.runDir) this.panels.openRuns([this.live.runDir]);
+  }
+
+  stopLive(): void {
+    this.live?.flow.stop();
+  }
+
+  async run(arg?: unknown, overrides: Partial<Omit<TrainConfig, 'explicit'>> = {}): Promise<void> {
     if (!vscode.workspace.isTrusted) {
       this.ctx.log.info('Train: refused in Restricted Mode');
       const choice = await vscode.window.showWarningMessage(RESTRICTED_TRAINING_MESSAGE, 'Manage Workspace Trust');
@@ -44,13 +90,25 @@ export class TrainCommand implements vscode.Disposable {
     }
     this.busy = true;
     try {
-      await this.runOnce(arg);
+      await this.runOnce(arg, overrides);
     } finally {
       this.busy = false;
     }
   }
 
-  private async runOnce(arg: unknown): Promise<void> {
+  async retryRun(runId: string, runDir: string | undefined): Promise<void> {
+    const configPath = this.configOf.get(runId);
+    const end = runDir ? readEnd(runDir) : undefined;
+    const batch = end?.suggestedBatchSize;
+    if (!configPath || !batch) {
+      void vscode.window.showWarningMessage('Batch Advisor: this run cannot be retried from here (its config file is not known in this window). Set "batchSize" in the config and train again.');
+      return;
+    }
+    this.ctx.log.info(`Train: retrying ${runId} at batch ${batch}`);
+    await this.run(vscode.Uri.file(configPath), { batchSize: batch });
+  }
+
+  private async runOnce(arg: unknown, overrides: Partial<Omit<TrainConfig, 'explicit'>>): Promise<void> {
     const configPath = await pickConfig(arg);
     if (!configPath) return;
 
@@ -58,7 +116,7 @@ export class TrainCommand implements vscode.Disposable {
     const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(configPath));
     const settings = readSettings(folder);
     try {
-      config = loadConfigFile(configPath);
+      config = withOverrides(loadConfigFile(configPath), overrides);
     } catch (e) {
       const { message } = classifyError(e);
       this.ctx.log.warn(`Train: ${message}`);
@@ -69,6 +127,7 @@ export class TrainCommand implements vscode.Disposable {
     const trainerScript = vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'trainer.js').fsPath;
     const workspaceRoot = folder?.uri.fsPath ?? dirname(configPath);
 
+    const live: LiveRun = { configPath, epochs: 0 } as LiveRun;
     const flow = new TrainFlow({
       config,
       trainerScript,
@@ -78,52 +137,73 @@ export class TrainCommand implements vscode.Disposable {
       ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
       onLog: (level, message) => this.ctx.log[level](`[trainer] ${message}`),
       onPlan: (plan, runDir) => {
-        this.epochs = plan.epochs;
+        live.epochs = plan.epochs;
+        live.runDir = runDir;
         this.ctx.log.info(`Train: plan batch ${describeBatch(plan)}, lr ${plan.learningRate.value}, warmup ${plan.warmup.steps} steps, ${plan.loading.strategy} (${plan.basis.kind}); run folder ${runDir}`);
         for (const w of plan.warnings) this.ctx.log.warn(`Train: ${w}`);
+        const id = basename(runDir);
+        this.configOf.set(id, configPath);
+        live.info = { id, name: config.name, status: 'starting', live: true };
+        this.panels.openLive(runDir, live.info);
+        this.notify();
       },
     });
-    this.flow = flow;
+    live.flow = flow;
+    this.live = live;
 
-    await vscode.window.withProgress(
-      { location: vscode.ProgressLocation.Notification, title: `Batch Advisor: training ${config.name}`, cancellable: true },
-      async (progress, token) => {
-        const sub = token.onCancellationRequested(() => {
-          this.ctx.log.info('Train: stop requested');
-          flow.stop();
-        });
-        try {
-          const phaseMessages: Partial<Record<TrainPhase, string>> = { planning: 'Choosing the batch size…', starting: 'Starting the trainer…' };
-          const { runDir, end } = await flow.run({
-            onPhase: (phase) => phaseMessages[phase] && progress.report({ message: phaseMessages[phase] }),
-            onEvent: (e) => this.onEvent(e, progress),
-          });
-          this.reportEnd(end, runDir);
-        } catch (e) {
-          const { kind, message } = classifyError(e);
-          if (kind === 'cancelled') {
-            this.ctx.log.info('Train: cancelled before the run started (no run folder was created)');
-            return;
-          }
-          this.ctx.log.error(`Train failed: ${message}`);
-          const text = kind === 'bad-input' ? `Batch Advisor: ${message}` : `Batch Advisor: training failed: ${message}`;
-          void vscode.window.showErrorMessage(text, 'Show Log').then((c) => c && this.ctx.log.show(true));
-        } finally {
-          sub.dispose();
-          if (this.flow === flow) this.flow = undefined;
-        }
-      },
-    );
+    try {
+      // A status-bar spinner while checking and planning (before the panel exists).
+      let started: () => void = () => undefined;
+      const planned = new Promise<void>((r) => (started = r));
+      void vscode.window.withProgress({ location: vscode.ProgressLocation.Window, title: `Batch Advisor: planning ${config.name}` }, () => planned);
+      const { runDir, end } = await flow
+        .run({ onPhase: (phase) => phase !== 'checking' && phase !== 'planning' && started(), onEvent: (e) => this.onEvent(e) })
+        .finally(() => started());
+      this.reportEnd(end, runDir);
+    } catch (e) {
+      const { kind, message } = classifyError(e);
+      if (kind === 'cancelled') {
+        this.ctx.log.info('Train: cancelled before the run started (no run folder was created)');
+        return;
+      }
+      this.ctx.log.error(`Train failed: ${message}`);
+      if (live.info) this.setStatus({ ...live.info, status: 'failed', live: false, message });
+      const text = kind === 'bad-input' ? `Batch Advisor: ${message}` : `Batch Advisor: training failed: ${message}`;
+      void vscode.window.showErrorMessage(text, 'Show Log').then((c) => c && this.ctx.log.show(true));
+    } finally {
+      if (this.live === live) this.live = undefined;
+      this.listener.onLiveRun(undefined);
+    }
   }
 
-  private onEvent(e: TrainEvent, progress: vscode.Progress<{ message?: string }>): void {
+  private setStatus(info: PanelRunInfo): void {
+    if (this.live && this.live.info?.id === info.id) this.live.info = info;
+    this.panels.setStatus(info);
+    this.notify();
+  }
+
+  private epoch = 0;
+  private notify(): void {
+    const l = this.live;
+    this.listener.onLiveRun(l?.info && l.runDir && l.info.live ? { info: l.info, runDir: l.runDir, epoch: this.epoch, epochs: l.epochs } : undefined);
+  }
+
+  private onEvent(e: TrainEvent): void {
+    const info = this.live?.info;
+    if (!info) return;
+    if (e.type === 'batch' || e.type === 'epoch' || e.type === 'run-start' || e.type === 'run-end') this.panels.append(info.id, [e]);
     switch (e.type) {
       case 'run-start':
         this.ctx.log.info(`Train: ${e.backend} backend, batch ${describeBatch(e.plan)}, ${e.plan.epochs} epochs × ${e.stepsPerEpoch} steps, ${e.trainImages} train / ${e.validationImages} validation images (${e.plan.loading.strategy})`);
+        this.epoch = 1;
+        this.setStatus({ ...info, status: 'running' });
         break;
       case 'batch':
-        progress.report({ message: `epoch ${e.epoch}${this.epochs ? `/${this.epochs}` : ''} · step ${e.step}/${e.stepsPerEpoch} · loss ${e.loss.toFixed(4)} · ${e.imagesPerSec.toFixed(1)} img/s · ${formatDuration(e.etaSec)} left` });
-        if (e.step === 1 || e.step % 50 === 0) this.ctx.log.debug(`epoch ${e.epoch} step ${e.step}/${e.stepsPerEpoch} loss ${e.loss.toFixed(4)} acc ${e.accuracy.toFixed(3)} lr ${e.learningRate.toPrecision(3)}`);
+        if (e.epoch !== this.epoch) {
+          this.epoch = e.epoch;
+          this.notify();
+        }
+        if (e.step === 1 || e.step % 50 === 0) this.ctx.log.debug(`epoch ${e.epoch} step ${e.step}/${e.stepsPerEpoch} loss ${e.loss} acc ${e.accuracy} lr ${e.learningRate}`);
         break;
       case 'epoch':
         this.ctx.log.info(
@@ -136,9 +216,11 @@ export class TrainCommand implements vscode.Disposable {
       case 'backend':
         for (const s of e.skipped) this.ctx.log.info(`Train: backend ${s.name} skipped: ${s.reason}`);
         break;
-      case 'log':
       case 'run-end':
-        break; // logged through onLog / reportEnd
+        this.setStatus({ id: info.id, name: info.name, live: false, ...statusFromEnd(e, false) });
+        break;
+      case 'log':
+        break; // logged through onLog
     }
   }
 
@@ -147,15 +229,33 @@ export class TrainCommand implements vscode.Disposable {
     if (end.status === 'completed') void vscode.window.showInformationMessage(`Batch Advisor: training finished. Run saved in ${runDir}.`);
     else if (end.status === 'stopped') void vscode.window.showInformationMessage(`Batch Advisor: training stopped. Run saved in ${runDir}.`);
     else {
-      const hint = end.suggestedBatchSize ? ` Try batch size ${end.suggestedBatchSize}.` : '';
+      const hint = end.suggestedBatchSize ? ` Use "Retry at batch ${end.suggestedBatchSize}" in its panel.` : '';
       const text = end.error === 'bad-input' ? `Batch Advisor: ${end.message ?? 'bad input'}` : `Batch Advisor: training failed: ${end.message ?? 'unknown error'}.${hint}`;
       void vscode.window.showErrorMessage(text, 'Show Log').then((c) => c && this.ctx.log.show(true));
     }
   }
 
+  /** The window is closing or reloading: end the trainer now and record why in the run folder. */
   dispose(): void {
-    this.flow?.kill();
-    this.flow = undefined;
+    const l = this.live;
+    this.live = undefined;
+    if (!l) return;
+    l.flow.kill();
+    if (l.runDir && l.info?.live) {
+      try {
+        markRunInterrupted(l.runDir, RELOAD_STOP_MESSAGE);
+      } catch {
+        // the folder may be gone; nothing to record
+      }
+    }
+  }
+}
+
+function readEnd(runDir: string): RunEndEvent | undefined {
+  try {
+    return readRun(runDir).runEnd ?? undefined;
+  } catch {
+    return undefined;
   }
 }
 

@@ -1,0 +1,108 @@
+/**
+ * The typed message protocol between the extension host and the training panel's webview
+ * (src/extension/train/panel.ts ↔ src/webview/train/). Browser-safe: types and pure guards only.
+ *
+ * A panel shows one run (live or replayed from its metrics.jsonl) or several runs compared on the
+ * same charts. The host owns the truth: it keeps every run's events and replays them all on
+ * `ready` (first load, shown again after being hidden, restored after a reload); while a run is
+ * live it sends new events in small batches and status changes as they happen.
+ */
+import type { RunEndEvent, TrainEvent } from './protocol';
+
+export const TRAIN_VIEW_TYPE = 'batchAdvisor.train';
+
+/** What the header says about a run. */
+export type PanelRunStatus = 'starting' | 'running' | 'finished' | 'stopped' | 'failed' | 'interrupted';
+
+export interface PanelRunInfo {
+  /** The run folder's name (YYYYMMDD-HHMMSS-name). */
+  id: string;
+  name: string;
+  status: PanelRunStatus;
+  /** One sentence for the person: what happened and what to do. */
+  message?: string;
+  /** The run is being trained by this window now (the Stop button is shown). */
+  live: boolean;
+  /** After an out-of-memory failure: the batch the Retry button starts the run again with. */
+  retryBatchSize?: number;
+}
+
+export interface PanelRun extends PanelRunInfo {
+  events: TrainEvent[];
+}
+
+// ---- host → webview -------------------------------------------------------------------------
+
+/** Everything the panel shows (sent on `ready`). */
+export interface ResetMessage {
+  type: 'reset';
+  runs: PanelRun[];
+}
+
+/** New events of one run, in order. */
+export interface EventsMessage {
+  type: 'events';
+  runId: string;
+  events: TrainEvent[];
+}
+
+/** A run's status changed (starting → running → finished/stopped/failed). */
+export interface RunStatusMessage {
+  type: 'status';
+  run: PanelRunInfo;
+}
+
+export type TrainHostToWebview = ResetMessage | EventsMessage | RunStatusMessage;
+
+// ---- webview → host -------------------------------------------------------------------------
+
+export type TrainWebviewToHost =
+  | { type: 'ready' }
+  | { type: 'stop'; runId: string }
+  | { type: 'retry'; runId: string }
+  | { type: 'export-csv'; runId: string }
+  | { type: 'csp-violation'; directive: string; blocked: string };
+
+const RUN_ACTIONS: ReadonlySet<string> = new Set(['stop', 'retry', 'export-csv']);
+
+function str(m: object, key: string): boolean {
+  const v = (m as Record<string, unknown>)[key];
+  return typeof v === 'string' && v.length > 0 && v.length < 500;
+}
+
+/** Messages from a webview are untrusted input: check the shape before acting on them. */
+export function isTrainWebviewToHost(m: unknown): m is TrainWebviewToHost {
+  if (typeof m !== 'object' || m === null) return false;
+  const type = (m as { type?: unknown }).type;
+  if (type === 'ready') return true;
+  if (typeof type === 'string' && RUN_ACTIONS.has(type)) return str(m, 'runId');
+  if (type === 'csp-violation') return typeof (m as { directive?: unknown }).directive === 'string' && typeof (m as { blocked?: unknown }).blocked === 'string';
+  return false;
+}
+
+export function isTrainHostToWebview(m: unknown): m is TrainHostToWebview {
+  if (typeof m !== 'object' || m === null) return false;
+  const o = m as { type?: unknown; runs?: unknown; runId?: unknown; events?: unknown; run?: { id?: unknown } };
+  if (o.type === 'reset') return Array.isArray(o.runs);
+  if (o.type === 'events') return typeof o.runId === 'string' && Array.isArray(o.events);
+  if (o.type === 'status') return typeof o.run?.id === 'string';
+  return false;
+}
+
+// ---- a run's status from its events (runs replayed from metrics.jsonl) --------------------------
+
+/** The header's status for a run's last run-end (or none: still running here, or interrupted). */
+export function statusFromEnd(end: RunEndEvent | null, live: boolean): Pick<PanelRunInfo, 'status' | 'message' | 'retryBatchSize'> {
+  if (!end) {
+    return live
+      ? { status: 'running' }
+      : { status: 'interrupted', message: 'The trainer ended without finishing the run (the window was closed or reloaded, or the process was killed). The metrics up to that point are kept.' };
+  }
+  if (end.status === 'completed') return { status: 'finished' };
+  if (end.status === 'stopped') return { status: 'stopped', ...(end.message ? { message: end.message } : {}) };
+  return {
+    status: 'failed',
+    message: end.message ?? 'The run failed.',
+    ...(end.error === 'oom' && end.suggestedBatchSize ? { retryBatchSize: end.suggestedBatchSize } : {}),
+  };
+}

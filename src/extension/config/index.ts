@@ -1,0 +1,85 @@
+/**
+ * Editing help for `*.train.json` beyond the schema (whose descriptions give completion and hover
+ * through `jsonValidation`): diagnostics on the exact value (checks.ts), "Suggested: N — apply"
+ * (the lens lives in ../codelens.ts; the edit is here, undoable) and "New Training Config".
+ */
+import * as vscode from 'vscode';
+import type { BatchAdvisor } from '../context';
+import { isConfigPath } from '../suggest/target';
+import { checkConfig, fieldNode } from './checks';
+import { newTrainingConfig } from './new-config';
+import { onDidChangeSuggestion, suggestionFor } from './suggestions';
+
+export const APPLY_BATCH_COMMAND = 'batchAdvisor.applySuggestedBatchSize';
+export const NEW_CONFIG_COMMAND = 'batchAdvisor.newTrainingConfig';
+
+export class ConfigEditing implements vscode.Disposable {
+  private readonly diagnostics = vscode.languages.createDiagnosticCollection('batch-advisor');
+  private readonly disposables: vscode.Disposable[] = [this.diagnostics];
+  private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
+
+  constructor(private readonly ctx: BatchAdvisor) {
+    this.disposables.push(
+      vscode.workspace.onDidOpenTextDocument((d) => this.checkSoon(d)),
+      vscode.workspace.onDidChangeTextDocument((e) => this.checkSoon(e.document)),
+      vscode.workspace.onDidCloseTextDocument((d) => this.diagnostics.delete(d.uri)),
+      onDidChangeSuggestion((path) => {
+        const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === path);
+        if (doc) this.checkSoon(doc);
+      }),
+      vscode.commands.registerCommand(APPLY_BATCH_COMMAND, (uri: unknown, n: unknown) => this.apply(uri, n)),
+      vscode.commands.registerCommand(NEW_CONFIG_COMMAND, (arg?: unknown) => newTrainingConfig(ctx, arg)),
+    );
+    for (const d of vscode.workspace.textDocuments) this.checkSoon(d);
+  }
+
+  private checkSoon(doc: vscode.TextDocument): void {
+    if (doc.uri.scheme !== 'file' || !isConfigPath(doc.uri.fsPath)) return;
+    const key = doc.uri.toString();
+    clearTimeout(this.timers.get(key));
+    this.timers.set(
+      key,
+      setTimeout(() => {
+        this.timers.delete(key);
+        this.check(doc);
+      }, 250),
+    );
+  }
+
+  private check(doc: vscode.TextDocument): void {
+    if (doc.isClosed) return;
+    try {
+      const problems = checkConfig(doc.getText(), doc.uri.fsPath, suggestionFor(doc.uri.fsPath)?.batchWarnings);
+      this.diagnostics.set(
+        doc.uri,
+        problems.map((p) => {
+          const range = new vscode.Range(doc.positionAt(p.offset), doc.positionAt(p.offset + p.length));
+          const d = new vscode.Diagnostic(range, p.message, p.severity === 'error' ? vscode.DiagnosticSeverity.Error : vscode.DiagnosticSeverity.Warning);
+          d.source = 'Batch Advisor';
+          return d;
+        }),
+      );
+    } catch (e) {
+      this.ctx.log.warn(`Config checks failed for ${doc.uri.fsPath}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+
+  /** Replaces the batchSize value with n: one WorkspaceEdit, undone with Undo like any edit. */
+  private async apply(uri: unknown, n: unknown): Promise<void> {
+    if (!(uri instanceof vscode.Uri) || typeof n !== 'number' || !Number.isInteger(n) || n < 1) return;
+    const doc = await vscode.workspace.openTextDocument(uri);
+    const node = fieldNode(doc.getText(), 'batchSize');
+    if (!node) {
+      void vscode.window.showWarningMessage(`Batch Advisor: ${vscode.workspace.asRelativePath(uri)} has no "batchSize" field to change.`);
+      return;
+    }
+    const edit = new vscode.WorkspaceEdit();
+    edit.replace(uri, new vscode.Range(doc.positionAt(node.offset), doc.positionAt(node.offset + node.length)), String(n));
+    await vscode.workspace.applyEdit(edit);
+  }
+
+  dispose(): void {
+    for (const t of this.timers.values()) clearTimeout(t);
+    for (const d of this.disposables.splice(0)) d.dispose();
+  }
+}

@@ -1,0 +1,144 @@
+/**
+ * The host side of a training panel (WebviewPanel `batchAdvisor.train`): one live or finished run,
+ * or several runs compared. The host keeps every run's events and replays them on `ready` (no
+ * retainContextWhenHidden); live events are sent in batches at most every 200 ms so a fast run
+ * does not flood the webview. Messages from the webview are validated before use.
+ */
+import { randomBytes } from 'node:crypto';
+import * as vscode from 'vscode';
+import type { TrainEvent } from '../../core/shared/protocol';
+import {
+  TRAIN_VIEW_TYPE,
+  isTrainWebviewToHost,
+  type PanelRun,
+  type PanelRunInfo,
+  type TrainHostToWebview,
+  type TrainWebviewToHost,
+} from '../../core/shared/train-webview-protocol';
+
+const FLUSH_MS = 200;
+
+export interface TrainPanelEvents {
+  onMessage(message: Exclude<TrainWebviewToHost, { type: 'ready' | 'csp-violation' }>): void;
+  onCspViolation(directive: string, blocked: string): void;
+  onDispose(): void;
+}
+
+export class TrainPanel implements vscode.Disposable {
+  private readonly disposables: vscode.Disposable[] = [];
+  private readonly runs: PanelRun[];
+  private readonly pending = new Map<string, TrainEvent[]>();
+  private timer: ReturnType<typeof setTimeout> | undefined;
+  private disposed = false;
+
+  static create(extensionUri: vscode.Uri, title: string, runs: PanelRun[], events: TrainPanelEvents): TrainPanel {
+    const panel = vscode.window.createWebviewPanel(TRAIN_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, webviewOptions(extensionUri));
+    return new TrainPanel(panel, extensionUri, runs, events);
+  }
+
+  private constructor(
+    readonly panel: vscode.WebviewPanel,
+    private readonly extensionUri: vscode.Uri,
+    runs: PanelRun[],
+    private readonly events: TrainPanelEvents,
+  ) {
+    this.runs = runs;
+    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.png');
+    panel.webview.html = this.html(panel.webview);
+    this.disposables.push(
+      panel.webview.onDidReceiveMessage((m: unknown) => {
+        if (!isTrainWebviewToHost(m)) return; // untrusted input: ignore anything malformed
+        if (m.type === 'ready') this.reset();
+        else if (m.type === 'csp-violation') this.events.onCspViolation(m.directive, m.blocked);
+        else if (this.runs.some((r) => r.id === m.runId)) this.events.onMessage(m);
+      }),
+      panel.onDidChangeViewState((e) => {
+        if (e.webviewPanel.visible) this.reset();
+      }),
+      panel.onDidDispose(() => {
+        this.disposed = true;
+        this.dispose();
+        this.events.onDispose();
+      }),
+    );
+  }
+
+  get runIds(): string[] {
+    return this.runs.map((r) => r.id);
+  }
+
+  /** Appends a live run's events (sent within FLUSH_MS). */
+  append(runId: string, events: TrainEvent[]): void {
+    const run = this.runs.find((r) => r.id === runId);
+    if (!run) return;
+    run.events.push(...events);
+    const q = this.pending.get(runId) ?? [];
+    q.push(...events);
+    this.pending.set(runId, q);
+    this.timer ??= setTimeout(() => this.flush(), FLUSH_MS);
+  }
+
+  /** Updates a run's header (status, message, live, retry). */
+  setStatus(info: PanelRunInfo): void {
+    const run = this.runs.find((r) => r.id === info.id);
+    if (!run) return;
+    this.flush();
+    const { events } = run;
+    for (const k of Object.keys(run) as (keyof PanelRun)[]) if (k !== 'events') delete run[k];
+    Object.assign(run, info, { events });
+    this.post({ type: 'status', run: info });
+  }
+
+  reveal(): void {
+    if (!this.disposed) this.panel.reveal(undefined, true);
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    for (const [runId, events] of this.pending) if (events.length) this.post({ type: 'events', runId, events });
+    this.pending.clear();
+  }
+
+  private reset(): void {
+    this.pending.clear();
+    this.post({ type: 'reset', runs: this.runs });
+  }
+
+  private post(m: TrainHostToWebview): void {
+    if (this.disposed || !this.panel.visible) return; // replayed in full on `ready` / when shown
+    void this.panel.webview.postMessage(m);
+  }
+
+  private html(webview: vscode.Webview): string {
+    const nonce = randomBytes(18).toString('base64');
+    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview', 'train.js'));
+    const csp = ["default-src 'none'", `style-src ${webview.cspSource} 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`].join('; ');
+    return `<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="UTF-8">
+<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta name="viewport" content="width=device-width, initial-scale=1.0">
+<title>Training</title>
+</head>
+<body>
+<main id="app" aria-live="polite"><p class="boot">Loading…</p></main>
+<script nonce="${nonce}" src="${script.toString()}"></script>
+</body>
+</html>`;
+  }
+
+  dispose(): void {
+    if (this.timer) clearTimeout(this.timer);
+    for (const d of this.disposables.splice(0)) d.dispose();
+    if (!this.disposed) {
+      this.disposed = true;
+      this.panel.dispose();
+    }
+  }
+}
+
+function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+  return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')] };
+}

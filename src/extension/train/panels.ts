@@ -1,0 +1,114 @@
+/**
+ * The open training panels: the live run's panel, and panels of past runs (replayed from their
+ * metrics.jsonl alone) or of several runs compared. Routes the panels' buttons: Stop and Retry to
+ * the training command, Export CSV here.
+ */
+import { writeFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
+import * as vscode from 'vscode';
+import { metricsCsv, readRun, RUN_FILES } from '../../core/runs';
+import { classifyError } from '../../core/shared/errors';
+import { statusFromEnd, type PanelRun, type PanelRunInfo } from '../../core/shared/train-webview-protocol';
+import type { TrainEvent } from '../../core/shared/protocol';
+import type { BatchAdvisor } from '../context';
+import { TrainPanel } from './panel';
+
+export interface LiveRunHandlers {
+  /** The run folder of the live run, if `runId` is it. */
+  liveRunDir(runId: string): string | undefined;
+  stop(runId: string): void;
+  retry(runId: string, runDir: string | undefined): void;
+}
+
+export class RunPanels implements vscode.Disposable {
+  private readonly panels = new Set<TrainPanel>();
+  /** Run folders by run id, for every run shown in a panel. */
+  private readonly dirs = new Map<string, string>();
+  handlers: LiveRunHandlers | undefined;
+
+  constructor(private readonly ctx: BatchAdvisor) {}
+
+  /** Opens a panel for a run that is starting now; returns it for live updates. */
+  openLive(runDir: string, info: PanelRunInfo): TrainPanel {
+    this.dirs.set(info.id, runDir);
+    return this.open(`Training: ${info.name}`, [{ ...info, events: [] }]);
+  }
+
+  /** Shows runs from their folders (one run, or several compared). A live run's panel is revealed. */
+  openRuns(dirs: string[]): void {
+    if (dirs.length === 1) {
+      const existing = this.panelShowing(basename(dirs[0]!));
+      if (existing) return existing.reveal();
+    }
+    const runs: PanelRun[] = [];
+    for (const dir of dirs) {
+      try {
+        runs.push(this.fromDisk(dir));
+      } catch (e) {
+        void vscode.window.showErrorMessage(`Batch Advisor: cannot read the run in ${dir}: ${classifyError(e).message}`);
+        return;
+      }
+    }
+    if (!runs.length) return;
+    const title = runs.length === 1 ? `Run: ${runs[0]!.name}` : `Compare: ${runs.map((r) => r.name).join(', ')}`;
+    this.open(title, runs).reveal();
+  }
+
+  /** The panel showing exactly this one run, if open. */
+  panelShowing(runId: string): TrainPanel | undefined {
+    return [...this.panels].find((p) => p.runIds.length === 1 && p.runIds[0] === runId);
+  }
+
+  /** Sends a live run's events / status to every panel that shows it. */
+  append(runId: string, events: TrainEvent[]): void {
+    for (const p of this.panels) if (p.runIds.includes(runId)) p.append(runId, events);
+  }
+
+  setStatus(info: PanelRunInfo): void {
+    for (const p of this.panels) if (p.runIds.includes(info.id)) p.setStatus(info);
+  }
+
+  exportCsv(runDir: string): string {
+    const run = readRun(runDir);
+    const out = join(runDir, 'metrics.csv');
+    writeFileSync(out, metricsCsv(run.events));
+    return out;
+  }
+
+  private fromDisk(dir: string): PanelRun {
+    const run = readRun(dir);
+    const id = basename(dir);
+    this.dirs.set(id, dir);
+    const live = this.handlers?.liveRunDir(id) !== undefined;
+    return { id, name: run.config.name, live, ...statusFromEnd(run.runEnd, live), events: run.events };
+  }
+
+  private open(title: string, runs: PanelRun[]): TrainPanel {
+    const panel: TrainPanel = TrainPanel.create(this.ctx.extensionUri, title, runs, {
+      onMessage: (m) => void this.onMessage(m),
+      onCspViolation: (directive, blocked) => this.ctx.log.error(`Training panel: Content-Security-Policy blocked ${blocked} (${directive})`),
+      onDispose: () => this.panels.delete(panel),
+    });
+    this.panels.add(panel);
+    return panel;
+  }
+
+  private async onMessage(m: { type: 'stop' | 'retry' | 'export-csv'; runId: string }): Promise<void> {
+    const dir = this.dirs.get(m.runId);
+    if (m.type === 'stop') return this.handlers?.stop(m.runId);
+    if (m.type === 'retry') return this.handlers?.retry(m.runId, dir);
+    if (!dir) return;
+    try {
+      const out = this.exportCsv(dir);
+      this.ctx.log.info(`Exported ${out}`);
+      await vscode.window.showTextDocument(vscode.Uri.file(out), { preview: false, viewColumn: vscode.ViewColumn.Active });
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Batch Advisor: could not export ${join(dir, RUN_FILES.metrics)}: ${classifyError(e).message}`);
+    }
+  }
+
+  dispose(): void {
+    for (const p of [...this.panels]) p.dispose();
+    this.panels.clear();
+  }
+}

@@ -1,0 +1,284 @@
+/**
+ * The training panel's webview app (browser code: no Node built-ins, no `vscode`).
+ *
+ * Shows one run live (or replayed from its metrics.jsonl) or several runs compared: a header per
+ * run (status, backend and device, the plan, epoch progress, ETA, Stop / Retry / Export CSV) and
+ * the charts (loss, accuracy, learning rate, images/s, step time, memory) against step, epoch or
+ * wall time, with EMA smoothing and a log scale. Redraws at most once per animation frame.
+ */
+import '@vscode-elements/elements/dist/vscode-badge/index.js';
+import '@vscode-elements/elements/dist/vscode-button/index.js';
+import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
+import '@vscode-elements/elements/dist/vscode-option/index.js';
+import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
+import '@vscode-elements/elements/dist/vscode-single-select/index.js';
+import uplotCss from 'uplot/dist/uPlot.min.css';
+import { formatBytes, formatCount, formatDuration } from '../../core/shared/format';
+import { describeBatch } from '../../core/shared/plan';
+import { isTrainHostToWebview, type PanelRun, type PanelRunInfo, type TrainHostToWebview, type TrainWebviewToHost } from '../../core/shared/train-webview-protocol';
+import { Charts, runColour, type ChartOptions } from './charts';
+import { addEvent, emptySeries, type RunSeries, type XAxis } from './series';
+import css from './styles.css';
+
+interface VsCodeApi {
+  postMessage(message: TrainWebviewToHost): void;
+  getState(): unknown;
+  setState(state: unknown): void;
+}
+declare function acquireVsCodeApi(): VsCodeApi;
+
+const vscode = acquireVsCodeApi();
+const app = document.getElementById('app') as HTMLElement;
+
+const sheet = new CSSStyleSheet();
+sheet.replaceSync(uplotCss + '\n' + css);
+document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
+
+document.addEventListener('securitypolicyviolation', (e) => {
+  vscode.postMessage({ type: 'csp-violation', directive: e.effectiveDirective, blocked: e.blockedURI || e.sample || '(inline)' });
+});
+
+interface ViewRun {
+  info: PanelRunInfo;
+  series: RunSeries;
+  colour: number;
+}
+
+const runs = new Map<string, ViewRun>();
+const saved = vscode.getState() as Partial<ChartOptions> | undefined;
+const options: ChartOptions = {
+  axis: saved?.axis === 'epoch' || saved?.axis === 'time' ? saved.axis : 'step',
+  smoothing: typeof saved?.smoothing === 'number' ? Math.min(0.99, Math.max(0, saved.smoothing)) : 0.6,
+  logScale: saved?.logScale === true,
+};
+
+// ---- DOM helpers (text only: names and messages never become HTML) ----------------------------
+
+type Child = Node | string | null | undefined | false;
+function el(tag: string, attrs: Record<string, string> = {}, ...children: Child[]): HTMLElement {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  for (const c of children) if (c !== null && c !== undefined && c !== false) e.append(c);
+  return e;
+}
+function button(label: string, testid: string, onClick: () => void, secondary = false): HTMLElement {
+  const b = el('vscode-button', { 'data-testid': testid }, label);
+  if (secondary) b.setAttribute('secondary', '');
+  b.addEventListener('click', onClick);
+  return b;
+}
+
+// ---- layout -----------------------------------------------------------------------------------
+
+const headers = el('div', { class: 'runs' });
+const controls = el('div', { class: 'controls' });
+const chartRoot = el('div', { class: 'charts', 'data-testid': 'charts' });
+const charts = new Charts(chartRoot);
+app.replaceChildren(headers, controls, chartRoot);
+
+function buildControls(): void {
+  const axis = el('vscode-single-select', { 'data-testid': 'x-axis', 'aria-label': 'X axis' });
+  for (const [v, label] of [
+    ['step', 'Step'],
+    ['epoch', 'Epoch'],
+    ['time', 'Wall time'],
+  ] as const) {
+    const o = el('vscode-option', { value: v }, label);
+    if (v === options.axis) o.setAttribute('selected', '');
+    axis.append(o);
+  }
+  axis.addEventListener('change', () => {
+    const v = (axis as unknown as { value: string }).value;
+    if (v === 'step' || v === 'epoch' || v === 'time') setOption({ axis: v as XAxis });
+  });
+
+  const smooth = el('input', { type: 'range', min: '0', max: '0.99', step: '0.01', value: String(options.smoothing), 'data-testid': 'smoothing', 'aria-label': 'Smoothing' }) as HTMLInputElement;
+  const smoothValue = el('span', { class: 'muted' }, options.smoothing.toFixed(2));
+  smooth.addEventListener('input', () => {
+    smoothValue.textContent = Number(smooth.value).toFixed(2);
+    setOption({ smoothing: Number(smooth.value) });
+  });
+
+  const log = el('vscode-checkbox', { 'data-testid': 'log-scale', label: 'Log scale (loss, learning rate)' });
+  if (options.logScale) log.setAttribute('checked', '');
+  log.addEventListener('change', () => setOption({ logScale: (log as unknown as { checked: boolean }).checked }));
+
+  controls.replaceChildren(el('label', {}, 'X axis ', axis), el('label', {}, 'Smoothing ', smooth, ' ', smoothValue), log);
+}
+
+function setOption(patch: Partial<ChartOptions>): void {
+  Object.assign(options, patch);
+  vscode.setState({ ...options });
+  scheduleDraw();
+}
+
+// ---- headers ------------------------------------------------------------------------------------
+
+const STATUS_LABEL: Record<PanelRunInfo['status'], string> = {
+  starting: 'starting',
+  running: 'running',
+  finished: 'finished',
+  stopped: 'stopped',
+  failed: 'failed',
+  interrupted: 'interrupted',
+};
+
+function fact(label: string, value: string, testid: string): HTMLElement {
+  return el('div', { class: 'fact' }, el('span', { class: 'label' }, label), el('span', { class: 'value', 'data-testid': testid }, value));
+}
+
+/** Each run's header DOM, kept between redraws so its buttons stay clickable while a run streams. */
+interface HeaderDom {
+  box: HTMLElement;
+  title: HTMLElement;
+  actions: HTMLElement;
+  actionsKey: string;
+  body: HTMLElement;
+}
+const headerDoms = new Map<string, HeaderDom>();
+
+function headerDom(id: string): HeaderDom {
+  let d = headerDoms.get(id);
+  if (!d) {
+    const title = el('div', { class: 'title' });
+    const actions = el('div', { class: 'actions' });
+    const body = el('div', {});
+    const box = el('section', { class: 'run', 'data-testid': 'run', 'data-run-id': id }, el('header', { class: 'top' }, title, actions), body);
+    d = { box, title, actions, actionsKey: '', body };
+    headerDoms.set(id, d);
+  }
+  return d;
+}
+
+function renderActions(d: HeaderDom, r: ViewRun): void {
+  const { info, series: s } = r;
+  const key = `${info.live}|${info.retryBatchSize ?? ''}|${s.step.length > 0}`;
+  if (key === d.actionsKey) return;
+  d.actionsKey = key;
+  d.actions.replaceChildren();
+  if (info.live) d.actions.append(button('Stop', 'stop', () => vscode.postMessage({ type: 'stop', runId: info.id })));
+  if (info.retryBatchSize) d.actions.append(button(`Retry at batch ${info.retryBatchSize}`, 'retry', () => vscode.postMessage({ type: 'retry', runId: info.id })));
+  if (s.step.length) d.actions.append(button('Export CSV', 'export-csv', () => vscode.postMessage({ type: 'export-csv', runId: info.id }), true));
+}
+
+function renderFacts(r: ViewRun): HTMLElement {
+  const { info, series: s } = r;
+  const plan = s.plan;
+  const facts = el('div', { class: 'facts' });
+  if (s.backend) facts.append(fact('Backend', `${s.backend}${plan ? ` · ${plan.device.name}` : ''}`, 'backend'));
+  if (plan) {
+    facts.append(
+      fact('Batch', describeBatch(plan), 'plan-batch'),
+      fact('Micro-batch', String(plan.microBatchSize), 'plan-micro-batch'),
+      fact('Accumulation', String(plan.accumulationSteps), 'plan-accumulation'),
+      fact('Learning rate', String(Number(plan.learningRate.value.toPrecision(4))), 'plan-lr'),
+      fact('Warmup', `${formatCount(plan.warmup.steps)} steps`, 'plan-warmup'),
+      fact('Loading', plan.loading.strategy, 'plan-loading'),
+    );
+  }
+  if (s.lastEpoch) facts.append(fact('Epoch', `${s.lastEpoch}/${plan?.epochs || '?'}`, 'epoch'), fact('Step', `${s.lastStep}/${s.stepsPerEpoch}`, 'step'));
+  if (s.step.length) {
+    const last = s.loss.length - 1;
+    const loss = s.loss[last];
+    facts.append(fact('Loss', loss === null || loss === undefined ? 'NaN' : loss.toFixed(4), 'loss'));
+    facts.append(fact('Images/s', (s.imagesPerSec[last] ?? 0).toFixed(0), 'images-per-sec'));
+    facts.append(fact('Tensors', formatBytes(s.tensorBytes[last] ?? 0), 'tensor-bytes'));
+  }
+  if (info.live && s.etaSec !== null) facts.append(fact('ETA', formatDuration(s.etaSec), 'eta'));
+  return facts;
+}
+
+function renderHeader(r: ViewRun): HTMLElement {
+  const { info, series: s } = r;
+  const plan = s.plan;
+  const epochs = plan?.epochs ?? 0;
+  const d = headerDom(info.id);
+  d.box.dataset['status'] = info.status;
+  const swatch = el('span', { class: 'swatch' });
+  swatch.style.background = runColour(r.colour);
+  d.title.replaceChildren(
+    ...[
+      runs.size > 1 ? swatch : null,
+      el('h1', { 'data-testid': 'run-name' }, info.name),
+      el('vscode-badge', { 'data-testid': 'run-status', class: `status-${info.status}` }, STATUS_LABEL[info.status]),
+      el('span', { class: 'muted', 'data-testid': 'run-id' }, info.id),
+    ].filter((c): c is HTMLElement => c !== null),
+  );
+  renderActions(d, r);
+  const body: Node[] = [renderFacts(r)];
+  if (info.live && epochs && s.stepsPerEpoch) {
+    const done = ((s.lastEpoch - 1) * s.stepsPerEpoch + s.lastStep) / (epochs * s.stepsPerEpoch);
+    body.push(el('vscode-progress-bar', { value: String(Math.round(done * 100)), max: '100', 'aria-label': 'Run progress' }));
+  }
+  if (info.message) body.push(el('p', { class: `message ${info.status === 'failed' ? 'error' : ''}`, 'data-testid': 'run-message' }, info.message));
+  if (s.firstBadLossStep !== null) {
+    const lr = plan ? ` (now ${Number(plan.learningRate.value.toPrecision(3))}; try ${Number((plan.learningRate.value / 10).toPrecision(3))})` : '';
+    body.push(el('p', { class: 'message error', 'data-testid': 'nan-warning' }, `The loss became NaN or infinite at step ${formatCount(s.firstBadLossStep)}: lower the learning rate${lr} and train again.`));
+  }
+  if (plan?.warnings.length) body.push(el('p', { class: 'message warning' }, plan.warnings.join(' ')));
+  d.body.replaceChildren(...body);
+  return d.box;
+}
+
+// ---- drawing -------------------------------------------------------------------------------------
+
+let frame = 0;
+function scheduleDraw(): void {
+  if (frame) return;
+  frame = requestAnimationFrame(() => {
+    frame = 0;
+    draw();
+  });
+}
+
+function draw(): void {
+  const boxes = [...runs.values()].map(renderHeader);
+  if (boxes.length !== headers.children.length || boxes.some((b, i) => headers.children[i] !== b)) headers.replaceChildren(...boxes);
+  charts.draw(
+    [...runs.values()].map((r) => ({ id: r.info.id, name: r.info.name, series: r.series, colour: r.colour })),
+    options,
+  );
+  document.body.dataset['points'] = String([...runs.values()].reduce((n, r) => n + r.series.step.length, 0));
+}
+
+function load(list: PanelRun[]): void {
+  runs.clear();
+  headerDoms.clear();
+  list.forEach((r, i) => {
+    const series = emptySeries();
+    for (const e of r.events) addEvent(series, e);
+    const { events: _events, ...info } = r;
+    runs.set(r.id, { info, series, colour: i });
+  });
+}
+
+function onMessage(m: TrainHostToWebview): void {
+  if (m.type === 'reset') load(m.runs);
+  else if (m.type === 'events') {
+    const r = runs.get(m.runId);
+    if (r) for (const e of m.events) addEvent(r.series, e);
+  } else {
+    const r = runs.get(m.run.id);
+    if (r) r.info = m.run;
+  }
+  scheduleDraw();
+}
+
+window.addEventListener('message', (e: MessageEvent<unknown>) => {
+  if (isTrainHostToWebview(e.data)) onMessage(e.data);
+});
+
+// Theme change: body's class switches (vscode-light / vscode-dark / vscode-high-contrast); colours
+// are read again and every chart rebuilt.
+new MutationObserver(() => {
+  charts.reset();
+  scheduleDraw();
+}).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+
+new ResizeObserver(() => scheduleDraw()).observe(chartRoot);
+
+/** For the benchmark and tests: synthetic points through the real drawing path. */
+(window as unknown as { batchAdvisorTrainPanel: unknown }).batchAdvisorTrainPanel = { onMessage, redrawMs: () => charts.lastRedrawMs, draw };
+
+buildControls();
+vscode.postMessage({ type: 'ready' });

@@ -1,0 +1,140 @@
+/**
+ * One run's metrics as columns (every point kept; charts downsample for drawing), built from its
+ * events in order. Pure: unit-tested in Node.
+ */
+import type { TrainingPlan } from '../../core/shared/plan';
+import type { BackendName, RunEndEvent, RunStartEvent, TrainEvent } from '../../core/shared/protocol';
+
+export type XAxis = 'step' | 'epoch' | 'time';
+
+export interface RunSeries {
+  plan: TrainingPlan | null;
+  runStart: RunStartEvent | null;
+  backend: BackendName | null;
+  end: RunEndEvent | null;
+  startMs: number | null;
+  // per optimizer step
+  step: number[];
+  epochX: number[];
+  timeSec: number[];
+  loss: (number | null)[];
+  accuracy: (number | null)[];
+  learningRate: number[];
+  imagesPerSec: number[];
+  computeMs: number[];
+  dataWaitMs: number[];
+  tensorBytes: number[];
+  gpuUsed: (number | null)[];
+  gpuTotal: (number | null)[];
+  // per epoch end
+  epochStep: number[];
+  epochEpochX: number[];
+  epochTimeSec: number[];
+  valLoss: (number | null)[];
+  valAccuracy: (number | null)[];
+  /** The last batch event's position, for the header. */
+  lastEpoch: number;
+  lastStep: number;
+  stepsPerEpoch: number;
+  etaSec: number | null;
+  /** First optimizer step whose loss was NaN or ±Infinity (null when none). */
+  firstBadLossStep: number | null;
+}
+
+export function emptySeries(): RunSeries {
+  return {
+    plan: null,
+    runStart: null,
+    backend: null,
+    end: null,
+    startMs: null,
+    step: [],
+    epochX: [],
+    timeSec: [],
+    loss: [],
+    accuracy: [],
+    learningRate: [],
+    imagesPerSec: [],
+    computeMs: [],
+    dataWaitMs: [],
+    tensorBytes: [],
+    gpuUsed: [],
+    gpuTotal: [],
+    epochStep: [],
+    epochEpochX: [],
+    epochTimeSec: [],
+    valLoss: [],
+    valAccuracy: [],
+    lastEpoch: 0,
+    lastStep: 0,
+    stepsPerEpoch: 0,
+    etaSec: null,
+    firstBadLossStep: null,
+  };
+}
+
+/** JSON has no NaN: a non-finite loss arrives as null. */
+function finite(v: unknown): number | null {
+  return typeof v === 'number' && Number.isFinite(v) ? v : null;
+}
+
+function secondsSince(s: RunSeries, time: string): number {
+  const t = Date.parse(time);
+  if (!Number.isFinite(t)) return s.timeSec.length ? s.timeSec[s.timeSec.length - 1]! : 0;
+  s.startMs ??= t;
+  return (t - s.startMs) / 1000;
+}
+
+export function addEvent(s: RunSeries, e: TrainEvent): void {
+  switch (e.type) {
+    case 'run-start':
+      s.runStart = e;
+      s.plan = e.plan;
+      s.backend = e.backend;
+      s.stepsPerEpoch = e.stepsPerEpoch;
+      s.startMs = Date.parse(e.time) || null;
+      break;
+    case 'batch': {
+      const loss = finite(e.loss);
+      if (loss === null && s.firstBadLossStep === null) s.firstBadLossStep = e.globalStep;
+      s.step.push(e.globalStep);
+      s.epochX.push(e.epoch - 1 + e.step / e.stepsPerEpoch);
+      s.timeSec.push(secondsSince(s, e.time));
+      s.loss.push(loss);
+      s.accuracy.push(finite(e.accuracy));
+      s.learningRate.push(e.learningRate);
+      s.imagesPerSec.push(e.imagesPerSec);
+      s.dataWaitMs.push(e.dataWaitMs);
+      s.computeMs.push(Math.max(0, e.stepMs - e.dataWaitMs));
+      s.tensorBytes.push(e.tensorBytes);
+      s.gpuUsed.push(finite(e.gpuMemoryUsedBytes));
+      s.gpuTotal.push(finite(e.gpuMemoryTotalBytes));
+      s.lastEpoch = e.epoch;
+      s.lastStep = e.step;
+      s.stepsPerEpoch = e.stepsPerEpoch;
+      s.etaSec = e.etaSec;
+      break;
+    }
+    case 'epoch':
+      s.epochStep.push(s.step.length ? s.step[s.step.length - 1]! : 0);
+      s.epochEpochX.push(e.epoch);
+      s.epochTimeSec.push(secondsSince(s, e.time));
+      s.valLoss.push(finite(e.valLoss));
+      s.valAccuracy.push(finite(e.valAccuracy));
+      break;
+    case 'run-end':
+      s.end = e;
+      s.etaSec = null;
+      break;
+    default:
+      break;
+  }
+}
+
+export function xOf(s: RunSeries, axis: XAxis): number[] {
+  return axis === 'step' ? s.step : axis === 'epoch' ? s.epochX : s.timeSec;
+}
+
+export function epochXOf(s: RunSeries, axis: XAxis): number[] {
+  return axis === 'step' ? s.epochStep : axis === 'epoch' ? s.epochEpochX : s.epochTimeSec;
+}

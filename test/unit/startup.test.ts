@@ -51,7 +51,7 @@ const vscode = {
     createTreeView: () => ({ selection: [], dispose() {} }),
   },
   workspace: {
-    isTrusted: true, onDidGrantWorkspaceTrust: () => disposable, textDocuments: [],
+    isTrusted: true, onDidGrantWorkspaceTrust: () => disposable, onDidChangeConfiguration: () => disposable, textDocuments: [],
     onDidOpenTextDocument: () => disposable, onDidChangeTextDocument: () => disposable, onDidCloseTextDocument: () => disposable,
     createFileSystemWatcher: () => ({ onDidCreate: () => disposable, onDidDelete: () => disposable, dispose() {} }),
   },

@@ -99,6 +99,9 @@ function copyWasm() {
   const src = 'node_modules/@tensorflow/tfjs-backend-wasm/dist';
   mkdirSync('dist/wasm', { recursive: true });
   for (const f of readdirSync(src)) if (f.endsWith('.wasm')) cpSync(join(src, f), join('dist/wasm', f));
+  // The threaded build's pthread workers load its JS glue from disk (src/trainer/kernels/wasm-threads.ts).
+  const glue = 'tfjs-backend-wasm-threaded-simd.js';
+  cpSync(join(src, '..', 'wasm-out', glue), join('dist/wasm', glue));
 }
 
 copyWasm();

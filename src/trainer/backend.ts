@@ -21,9 +21,11 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import type { BackendName } from '../core/shared/protocol';
-import { setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { availableParallelism } from 'node:os';
+import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from './tf';
 import { registerWasmTrainingKernels } from './kernels';
+import { installPthreadWorkers, withReportedCores } from './kernels/wasm-threads';
 
 /** The extension's own require (dist/ when bundled, src/trainer/ from sources). */
 const ownRequire = createRequire(__filename);
@@ -85,12 +87,41 @@ const TRY: Record<BackendName, (opts: BackendOptions) => Promise<void>> = {
   wasm: async () => {
     registerWasmTrainingKernels();
     setWasmPaths(wasmDir());
+    const threads = wasmThreads();
+    if (threads > 1) {
+      try {
+        await activateThreadedWasm(threads);
+        return;
+      } catch {
+        // Fall back to the single-threaded build below.
+        tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', false);
+        setThreadsCount(1);
+      }
+    }
     await activate('wasm');
   },
   cpu: async () => {
     await activate('cpu');
   },
 };
+
+/**
+ * Threads for the wasm backend: BATCH_ADVISOR_WASM_THREADS when set (1 = the single-threaded
+ * build), else every core the process may use.
+ */
+export function wasmThreads(env: NodeJS.ProcessEnv = process.env): number {
+  const set = Number(env['BATCH_ADVISOR_WASM_THREADS']);
+  if (Number.isInteger(set) && set >= 1) return Math.min(set, 8);
+  return Math.min(availableParallelism(), 8);
+}
+
+/** The threaded-SIMD wasm build with `threads` XNNPACK threads (see ./kernels/wasm-threads). */
+async function activateThreadedWasm(threads: number): Promise<void> {
+  installPthreadWorkers(threadedGlue());
+  tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
+  setThreadsCount(threads);
+  await withReportedCores(threads, () => activate('wasm'));
+}
 
 async function activate(tfName: string): Promise<void> {
   let ok: boolean;
@@ -166,6 +197,14 @@ export function wasmDir(): string {
   if (existsSync(join(bundled, 'tfjs-backend-wasm-simd.wasm'))) return `${bundled}/`;
   const pkgJson = ownRequire.resolve('@tensorflow/tfjs-backend-wasm/package.json');
   return `${join(pkgJson, '..', 'dist')}/`;
+}
+
+/** tfjs-backend-wasm's threaded-build JS, which its pthread workers load (copied next to the .wasm files by the build). */
+function threadedGlue(): string {
+  const name = 'tfjs-backend-wasm-threaded-simd.js';
+  const bundled = join(__dirname, 'wasm', name);
+  if (existsSync(bundled)) return bundled;
+  return ownRequire.resolve(`@tensorflow/tfjs-backend-wasm/wasm-out/${name}`);
 }
 
 function oneLine(e: unknown): string {

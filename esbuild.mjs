@@ -67,6 +67,7 @@ const nodeEntries = {
     extension: 'src/extension/extension.ts',
     trainer: 'src/trainer/main.ts',
     'scan-worker': 'src/core/dataset/scan-worker.ts',
+    'decode-worker': 'src/trainer/data/decode-worker.ts',
   },
   outdir: 'dist',
 };

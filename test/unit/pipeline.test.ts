@@ -5,6 +5,8 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import sharp from 'sharp';
 import { decodeImage } from '../../src/trainer/data/decode';
+import { DecodePool } from '../../src/trainer/data/decode-pool';
+import { decodeSmallPng } from '../../src/trainer/data/png-fast';
 import { decideLoading, ImagePipeline, type Batch } from '../../src/trainer/data/pipeline';
 import { epochOrder, mulberry32 } from '../../src/trainer/data/prng';
 import { splitFiles, validationCount } from '../../src/trainer/data/split';
@@ -86,6 +88,56 @@ describe('decoding', () => {
     assert.equal(b!.x.length, 3 * 16 * 16);
     assert.ok(b!.x.every((v) => v >= 0 && v <= 255));
     assert.ok(b!.x.some((v) => v > 1), 'pixels stay 0–255 (the model rescales)');
+  });
+});
+
+describe('small-PNG fast path and decode pool', () => {
+  /** Decodes `png` through sharp alone (a path sharp reads without the JS fast path). */
+  async function viaSharp(png: Buffer, size: [number, number], channels: 1 | 3 | 4): Promise<Uint8Array> {
+    let img = sharp(png).resize(size[1], size[0], { fit: 'fill', kernel: 'linear' });
+    img = channels === 1 ? img.removeAlpha().toColourspace('b-w') : channels === 3 ? img.removeAlpha().toColourspace('srgb') : img.ensureAlpha().toColourspace('srgb');
+    return new Uint8Array(await img.raw().toBuffer());
+  }
+
+  test('gives sharp\'s pixels (±1) for gray, RGB and RGBA PNGs, equal and enlarged sizes', async () => {
+    const rand = mulberry32(7);
+    for (const [srcChannels, channels] of [[1, 1], [1, 3], [1, 4], [3, 3], [3, 4], [4, 3], [4, 4], [2, 4]] as const) {
+      const raw = Buffer.from(Array.from({ length: 9 * 7 * srcChannels }, () => Math.floor(rand() * 256)));
+      const img = sharp(raw, { raw: { width: 7, height: 9, channels: srcChannels } });
+      const png = await (srcChannels <= 2 ? img.toColourspace('b-w') : img).png().toBuffer();
+      assert.equal(png[25], [0, 0, 4, 2, 6][srcChannels], 'PNG colour type'); // gray, gray+alpha, RGB, RGBA
+      for (const size of [[9, 7], [20, 13], [64, 64]] as [number, number][]) {
+        const fast = decodeSmallPng(png, size[0], size[1], channels);
+        const translucentResize = srcChannels % 2 === 0 && size[0] !== 9;
+        assert.equal(!fast, translucentResize, `${srcChannels}→${channels} ${size.join('×')}: fast path ${translucentResize ? 'not ' : ''}taken`);
+        if (!fast) continue; // sharp resizes translucent images premultiplied
+        const ref = await viaSharp(png, size, channels);
+        assert.equal(fast.length, ref.length);
+        const worst = fast.reduce((m, v, i) => Math.max(m, Math.abs(v - ref[i]!)), 0);
+        assert.ok(worst <= 1, `${srcChannels}→${channels} ${size.join('×')}: max difference ${worst}`);
+      }
+    }
+  });
+
+  test('leaves shrinking, RGB→gray and ICC-profiled PNGs to sharp', async () => {
+    const rgb = await sharp({ create: { width: 8, height: 8, channels: 3, background: '#3366cc' } }).png().toBuffer();
+    assert.equal(decodeSmallPng(rgb, 4, 4, 3), null, 'shrinking');
+    assert.equal(decodeSmallPng(rgb, 16, 16, 1), null, 'RGB → gray');
+    const icc = await sharp(rgb).withIccProfile('p3').png().toBuffer();
+    assert.equal(decodeSmallPng(icc, 16, 16, 3), null, 'ICC profile');
+    assert.ok(decodeSmallPng(rgb, 16, 16, 3));
+  });
+
+  test('the pool decodes like decodeImage, in worker threads, and reports skips', async () => {
+    const pool = DecodePool.shared();
+    assert.ok(pool.size >= 1, 'workers started');
+    const opts = { imageSize: [20, 20] as [number, number], channels: 3 as const };
+    const got = await Promise.all(files.slice(0, 10).map((f) => pool.decode(f.path, opts)));
+    for (const [i, f] of files.slice(0, 10).entries()) assert.deepEqual(got[i], await decodeImage(f.path, opts));
+    const bad = join(dir, 'pool-corrupt.png');
+    writeCorruptImage(bad);
+    await assert.rejects(pool.decode(bad, opts), (e: Error) => e.name === 'SkipFileError' && /cannot be decoded/.test(e.message));
+    await assert.rejects(pool.decode(join(dir, 'missing.png'), opts), /file disappeared/);
   });
 });
 
@@ -171,9 +223,10 @@ describe('pipeline', () => {
   });
 
   test('prefetch keeps data-wait small when decoding is faster than training', async () => {
-    // Decoding: ≥ 2 ms per image, 16 in flight; a training step: 20 ms of synchronous work.
+    // Decoding (in the decode pool's worker threads, as by default): ≥ 2 ms per image, 16 in
+    // flight; a training step: 20 ms of synchronous work.
     const slowDecode = async (path: string, opts: Parameters<typeof decodeImage>[1]): Promise<Uint8Array> => {
-      const px = await decodeImage(path, opts);
+      const px = await DecodePool.shared().decode(path, opts);
       await new Promise((r) => setTimeout(r, 2));
       return px;
     };

@@ -1,14 +1,17 @@
 /**
- * Decodes and resizes one image with sharp (libvips, runs on its own threads) into uint8 HWC
- * pixels (0–255) with 1 (grayscale), 3 (RGB) or 4 (RGBA) channels.
+ * Decodes and resizes one image into uint8 HWC pixels (0–255) with 1 (grayscale), 3 (RGB) or 4
+ * (RGBA) channels: small PNGs in JS (./png-fast, ~10× faster than sharp's per-image setup, same
+ * pixels ±1), everything else with sharp (libvips, runs on its own threads).
  *
  * Images larger than `maxPixels` are refused from their header, before any pixel is decoded
  * (sharp's `limitInputPixels`). GIFs give their first frame (Keras semantics).
  */
 import { decode as decodeBmpData } from 'bmp-ts';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { closeSync, openSync, readFileSync, readSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
+import { isMainThread } from 'node:worker_threads';
 import sharp from 'sharp';
+import { decodeSmallPng } from './png-fast';
 import { MAX_IMAGE_PIXELS } from '../../core/shared/dataset-types';
 
 /** 50 megapixels (the inspection reports larger images as too large with the same limit). */
@@ -45,7 +48,18 @@ export async function decodeImage(path: string, opts: DecodeOptions): Promise<Ui
   // Keras (tf.io.decode_image) decodes these four only, by content; the inspection counts the same.
   if (format === undefined) throw new SkipFileError('cannot be decoded: not a PNG, JPEG, GIF or BMP image (unrecognised content)');
   const bmp = format === 'BMP' ? await readBmp(path, maxPixels) : undefined;
-  let img = (bmp ?? sharp(path, { limitInputPixels: maxPixels, pages: 1, failOn: 'error' })).resize(width, height, { fit: 'fill', kernel: 'linear' });
+  let input: string | Buffer = path;
+  if (format === 'PNG') {
+    // Small PNGs are decoded in JS (./png-fast); the bytes read go to sharp otherwise.
+    try {
+      input = await readSmall(path);
+    } catch (e) {
+      throw await explain(path, e, maxPixels, format);
+    }
+    const fast = fastPng(input, opts);
+    if (fast) return fast;
+  }
+  let img = (bmp ?? sharp(input, { limitInputPixels: maxPixels, pages: 1, failOn: 'error' })).resize(width, height, { fit: 'fill', kernel: 'linear' });
   if (opts.channels === 1) img = img.removeAlpha().toColourspace('b-w');
   else if (opts.channels === 3) img = img.removeAlpha().toColourspace('srgb');
   else img = img.ensureAlpha().toColourspace('srgb');
@@ -60,6 +74,21 @@ export async function decodeImage(path: string, opts: DecodeOptions): Promise<Ui
     throw new SkipFileError(`decoded to ${info.width}×${info.height}×${info.channels}, expected ${width}×${height}×${opts.channels}`);
   }
   return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+}
+
+/**
+ * Reads a (usually small) file: blocking in a decode worker, where nothing else waits and one
+ * read() beats libuv's four round trips (open, stat, read, close); asynchronous elsewhere.
+ */
+const readSmall = isMainThread ? readFile : (path: string): Promise<Buffer> => Promise.resolve().then(() => readFileSync(path));
+
+/** The JS path for small PNGs (null: not one it handles, use sharp). */
+function fastPng(buf: Buffer, opts: DecodeOptions): Uint8Array | null {
+  try {
+    return decodeSmallPng(buf, opts.imageSize[0], opts.imageSize[1], opts.channels, opts.maxPixels ?? DEFAULT_MAX_PIXELS);
+  } catch {
+    throw new SkipFileError('cannot be decoded: the PNG data is truncated or corrupt');
+  }
 }
 
 async function explain(path: string, e: unknown, maxPixels: number, format?: string): Promise<SkipFileError> {

@@ -4,7 +4,8 @@
  *
  * - Loading: 'preload' decodes every image once into memory as uint8; 'stream' decodes from disk
  *   each epoch. 'auto' preloads when N×H×W×C bytes fit in half the available memory.
- * - Decoding runs on sharp's threads, at most `concurrency` images in flight; ready batches wait
+ * - Decoding runs in worker threads (./decode-pool: small PNGs in JS, the rest with sharp), at
+ *   most `concurrency` images in flight; ready batches wait
  *   in a bounded queue (`prefetchBatches`), so training does not wait on decoding when decoding
  *   keeps up.
  * - Each epoch has its own seeded order (same seed → same orders); the last batch may be partial.
@@ -12,7 +13,8 @@
  *   `onSkip`, and left out of later epochs; it is never fatal.
  */
 import { cpus, freemem } from 'node:os';
-import { decodeImage, DEFAULT_MAX_PIXELS, SkipFileError, type DecodeOptions } from './decode';
+import { DEFAULT_MAX_PIXELS, SkipFileError, type DecodeOptions } from './decode';
+import { DecodePool } from './decode-pool';
 import { epochOrder } from './prng';
 import { BoundedQueue } from './queue';
 import type { LabeledFile } from './split';
@@ -147,7 +149,8 @@ export class ImagePipeline {
     if (this.skipped.has(f.path)) return null;
     if (this.loading === 'preload' && this.images.length === this.files.length) return this.images[i] ?? null;
     try {
-      return await (this.opts.decode ?? decodeImage)(f.path, this.decodeOpts);
+      if (this.opts.decode) return await this.opts.decode(f.path, this.decodeOpts);
+      return await DecodePool.shared().decode(f.path, this.decodeOpts);
     } catch (e) {
       if (this.opts.signal?.aborted) throw e;
       const reason = e instanceof SkipFileError ? e.message : `cannot be decoded: ${e instanceof Error ? e.message : String(e)}`;

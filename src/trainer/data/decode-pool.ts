@@ -1,0 +1,177 @@
+/**
+ * Worker threads that decode images, so decoding uses every core and never waits for the training
+ * thread (busy in tfjs between steps). One pool per process; its workers are unref'd (they never
+ * keep a process alive) and end after IDLE_MS without work.
+ *
+ * Requests are grouped: the decodes asked for in one synchronous burst (the pipeline launches a
+ * window of images at once) go out as one message per worker, not one per image. If no worker can
+ * start (no worker file, e.g. an unusual bundle) or one dies, images are decoded in this thread.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
+import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
+import { decodeImage, SkipFileError, type DecodeOptions } from './decode';
+
+export interface DecodeRequest {
+  id: number;
+  jobs: { path: string; opts: DecodeOptions }[];
+}
+
+/** Pixels, or why the file was skipped (SkipFileError), or another error's message. */
+export interface DecodeResult {
+  px?: Uint8Array;
+  skip?: string;
+  error?: string;
+}
+
+export interface DecodeResponse {
+  id: number;
+  results: DecodeResult[];
+}
+
+interface Job {
+  path: string;
+  opts: DecodeOptions;
+  resolve: (px: Uint8Array) => void;
+  reject: (e: Error) => void;
+}
+
+const IDLE_MS = 5_000;
+/** Images per message at most (keeps every worker busy when a burst is small). */
+const MAX_CHUNK = 16;
+
+function startWorker(): Worker | undefined {
+  const js = join(__dirname, 'decode-worker.js');
+  if (existsSync(js)) return new Worker(js, { execArgv: [] });
+  const ts = join(__dirname, 'decode-worker.ts');
+  if (!existsSync(ts)) return undefined;
+  // From the TypeScript sources (tests, benchmarks under tsx): load tsx's require hook first.
+  let tsx: string;
+  try {
+    tsx = createRequire(__filename).resolve('tsx/cjs');
+  } catch {
+    return undefined;
+  }
+  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(ts)});`, { eval: true, execArgv: [] });
+}
+
+let shared: DecodePool | undefined;
+
+export class DecodePool {
+  private readonly workers: Worker[] = [];
+  private readonly load: number[] = [];
+  private readonly pending = new Map<number, { jobs: Job[]; worker: number }>();
+  private queue: Job[] = [];
+  private flushing = false;
+  private nextId = 0;
+  private idleTimer: NodeJS.Timeout | undefined;
+  private dead = false;
+
+  private constructor(count: number) {
+    for (let i = 0; i < count; i++) {
+      let w: Worker | undefined;
+      try {
+        w = startWorker();
+      } catch {
+        w = undefined;
+      }
+      if (!w) break;
+      w.unref();
+      w.on('message', (m: DecodeResponse) => this.answer(m));
+      w.on('error', () => this.fail());
+      w.on('exit', () => this.fail());
+      this.workers.push(w);
+      this.load.push(0);
+    }
+    if (this.workers.length === 0) this.dead = true;
+  }
+
+  /** The process's pool (one worker per core, at most 4). */
+  static shared(): DecodePool {
+    if (!shared || shared.dead) shared = new DecodePool(Math.min(4, availableParallelism()));
+    return shared;
+  }
+
+  /** Live workers (0 when decoding happens in this thread). */
+  get size(): number {
+    return this.dead ? 0 : this.workers.length;
+  }
+
+  decode(path: string, opts: DecodeOptions): Promise<Uint8Array> {
+    if (this.dead) return decodeImage(path, opts);
+    return new Promise<Uint8Array>((resolve, reject) => {
+      this.queue.push({ path, opts, resolve, reject });
+      if (!this.flushing) {
+        this.flushing = true;
+        queueMicrotask(() => this.flush());
+      }
+    });
+  }
+
+  /** Sends the queued jobs, in chunks, to the least-loaded workers. */
+  private flush(): void {
+    this.flushing = false;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    this.idleTimer = undefined;
+    const jobs = this.queue;
+    this.queue = [];
+    if (this.dead) return this.decodeHere(jobs);
+    const chunk = Math.max(1, Math.min(MAX_CHUNK, Math.ceil(jobs.length / this.workers.length)));
+    for (let i = 0; i < jobs.length; i += chunk) {
+      const part = jobs.slice(i, i + chunk);
+      const w = this.load.indexOf(Math.min(...this.load));
+      const id = this.nextId++;
+      this.pending.set(id, { jobs: part, worker: w });
+      this.load[w]! += part.length;
+      this.workers[w]!.ref();
+      const req: DecodeRequest = { id, jobs: part.map((j) => ({ path: j.path, opts: j.opts })) };
+      this.workers[w]!.postMessage(req);
+    }
+  }
+
+  private answer(m: DecodeResponse): void {
+    const p = this.pending.get(m.id);
+    if (!p) return;
+    this.pending.delete(m.id);
+    this.load[p.worker]! -= p.jobs.length;
+    if (this.load[p.worker] === 0) this.workers[p.worker]?.unref();
+    p.jobs.forEach((job, i) => settle(job, m.results[i] ?? { error: 'no answer from the decode worker' }));
+    if (this.pending.size === 0) {
+      this.idleTimer = setTimeout(() => this.terminate(), IDLE_MS);
+      this.idleTimer.unref();
+    }
+  }
+
+  private decodeHere(jobs: Job[]): void {
+    for (const j of jobs) decodeImage(j.path, j.opts).then(j.resolve, j.reject);
+  }
+
+  /** A worker failed or exited: decode the waiting images here and stop using workers. */
+  private fail(): void {
+    if (this.dead) return;
+    this.terminate();
+    const waiting = [...this.pending.values()].flatMap((p) => p.jobs);
+    this.pending.clear();
+    this.decodeHere(waiting);
+  }
+
+  private terminate(): void {
+    this.dead = true;
+    if (shared === this) shared = undefined;
+    if (this.idleTimer) clearTimeout(this.idleTimer);
+    for (const w of this.workers.splice(0)) {
+      w.removeAllListeners('exit');
+      w.removeAllListeners('error');
+      w.on('error', () => undefined);
+      void w.terminate();
+    }
+  }
+}
+
+function settle(job: Job, r: DecodeResult): void {
+  if (r.px) job.resolve(r.px);
+  else if (r.skip !== undefined) job.reject(new SkipFileError(r.skip));
+  else job.reject(new Error(r.error ?? 'decode failed'));
+}

@@ -238,7 +238,9 @@ export class ImagePipeline {
       const end = Math.min(order.length, pos + batchSize);
       for (; pos < end; pos++) {
         if (stop.aborted || signal?.aborted) return queue.close();
-        launch(pos + this.concurrency);
+        // Refill the window in bursts (half of it at a time): the decode pool sends each burst as a
+        // few grouped messages rather than one message per image.
+        if (launched - pos <= this.concurrency >> 1) launch(pos + this.concurrency);
         const img = await pending[pos]!;
         delete pending[pos];
         if (!img) continue;

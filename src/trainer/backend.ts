@@ -25,7 +25,7 @@ import { availableParallelism } from 'node:os';
 import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from './tf';
 import { registerWasmTrainingKernels } from './kernels';
-import { installPthreadWorkers, withReportedCores } from './kernels/wasm-threads';
+import { installPthreadWorkers, unrefPthreads, withReportedCores } from './kernels/wasm-threads';
 
 /** The extension's own require (dist/ when bundled, src/trainer/ from sources). */
 const ownRequire = createRequire(__filename);
@@ -121,6 +121,7 @@ async function activateThreadedWasm(threads: number): Promise<void> {
   tf.env().set('WASM_HAS_MULTITHREAD_SUPPORT', true);
   setThreadsCount(threads);
   await withReportedCores(threads, () => activate('wasm'));
+  unrefPthreads((tf.backend() as unknown as { wasm?: unknown }).wasm);
 }
 
 async function activate(tfName: string): Promise<void> {

@@ -31,6 +31,11 @@ export interface DecodeResponse {
   results: DecodeResult[];
 }
 
+/** What a worker posts once it has loaded (before that, it gets no work). */
+export interface DecodeReady {
+  ready: true;
+}
+
 interface Job {
   path: string;
   opts: DecodeOptions;
@@ -62,6 +67,7 @@ let shared: DecodePool | undefined;
 export class DecodePool {
   private readonly workers: Worker[] = [];
   private readonly load: number[] = [];
+  private readonly ready: boolean[] = [];
   private readonly pending = new Map<number, { jobs: Job[]; worker: number }>();
   private queue: Job[] = [];
   private flushing = false;
@@ -79,16 +85,18 @@ export class DecodePool {
       }
       if (!w) break;
       w.unref();
-      w.on('message', (m: DecodeResponse) => this.answer(m));
+      const index = i;
+      w.on('message', (m: DecodeResponse | DecodeReady) => ('ready' in m ? this.started(index) : this.answer(m)));
       w.on('error', () => this.fail());
       w.on('exit', () => this.fail());
       this.workers.push(w);
       this.load.push(0);
+      this.ready.push(false);
     }
     if (this.workers.length === 0) this.dead = true;
   }
 
-  /** The process's pool (one worker per core, at most 4). */
+  /** The process's pool (one worker per core, at most 4); starting it early hides the workers' start-up. */
   static shared(): DecodePool {
     if (!shared || shared.dead) shared = new DecodePool(Math.min(4, availableParallelism()));
     return shared;
@@ -102,6 +110,7 @@ export class DecodePool {
   decode(path: string, opts: DecodeOptions): Promise<Uint8Array> {
     if (this.dead) return decodeImage(path, opts);
     return new Promise<Uint8Array>((resolve, reject) => {
+      if (this.queue.length === 0 && this.pending.size === 0) this.hold(true);
       this.queue.push({ path, opts, resolve, reject });
       if (!this.flushing) {
         this.flushing = true;
@@ -110,22 +119,30 @@ export class DecodePool {
     });
   }
 
-  /** Sends the queued jobs, in chunks, to the least-loaded workers. */
+  private started(index: number): void {
+    this.ready[index] = true;
+    if (this.queue.length) this.flush();
+  }
+
+  /**
+   * Sends the queued jobs, in chunks, to the least-loaded of the workers that have started (a
+   * worker still loading, ~0.3 s from the TypeScript sources, would hold its share back).
+   */
   private flush(): void {
     this.flushing = false;
     if (this.idleTimer) clearTimeout(this.idleTimer);
     this.idleTimer = undefined;
-    const jobs = this.queue;
-    this.queue = [];
-    if (this.dead) return this.decodeHere(jobs);
-    const chunk = Math.max(1, Math.min(MAX_CHUNK, Math.ceil(jobs.length / this.workers.length)));
+    if (this.dead) return this.decodeHere(this.queue.splice(0));
+    const live = this.workers.map((_, i) => i).filter((i) => this.ready[i]);
+    if (live.length === 0) return; // sent when the first worker reports ready
+    const jobs = this.queue.splice(0);
+    const chunk = Math.max(1, Math.min(MAX_CHUNK, Math.ceil(jobs.length / live.length)));
     for (let i = 0; i < jobs.length; i += chunk) {
       const part = jobs.slice(i, i + chunk);
-      const w = this.load.indexOf(Math.min(...this.load));
+      const w = live.reduce((best, j) => (this.load[j]! < this.load[best]! ? j : best), live[0]!);
       const id = this.nextId++;
       this.pending.set(id, { jobs: part, worker: w });
       this.load[w]! += part.length;
-      this.workers[w]!.ref();
       const req: DecodeRequest = { id, jobs: part.map((j) => ({ path: j.path, opts: j.opts })) };
       this.workers[w]!.postMessage(req);
     }
@@ -136,11 +153,19 @@ export class DecodePool {
     if (!p) return;
     this.pending.delete(m.id);
     this.load[p.worker]! -= p.jobs.length;
-    if (this.load[p.worker] === 0) this.workers[p.worker]?.unref();
     p.jobs.forEach((job, i) => settle(job, m.results[i] ?? { error: 'no answer from the decode worker' }));
-    if (this.pending.size === 0) {
+    if (this.pending.size === 0 && this.queue.length === 0) {
+      this.hold(false);
       this.idleTimer = setTimeout(() => this.terminate(), IDLE_MS);
       this.idleTimer.unref();
+    }
+  }
+
+  /** Workers keep the process alive only while images are waiting for them. */
+  private hold(on: boolean): void {
+    for (const w of this.workers) {
+      if (on) w.ref();
+      else w.unref();
     }
   }
 

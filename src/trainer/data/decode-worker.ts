@@ -5,7 +5,7 @@
  */
 import { parentPort } from 'node:worker_threads';
 import { decodeImage, SkipFileError } from './decode';
-import type { DecodeRequest, DecodeResponse, DecodeResult } from './decode-pool';
+import type { DecodeReady, DecodeRequest, DecodeResponse, DecodeResult } from './decode-pool';
 
 async function decodeOne(job: DecodeRequest['jobs'][number]): Promise<DecodeResult> {
   try {
@@ -25,3 +25,6 @@ parentPort?.on('message', (req: DecodeRequest) => {
     parentPort?.postMessage(res, transfer);
   });
 });
+
+const ready: DecodeReady = { ready: true };
+parentPort?.postMessage(ready);

@@ -125,6 +125,7 @@ export class ImagePipeline {
     const choice = opts.loading ?? 'auto';
     const loading = choice === 'auto' ? decideLoading('auto', files.length, opts.imageSize, opts.channels, opts.availableMemoryBytes).loading : choice;
     const p = new ImagePipeline(files, opts, loading);
+    if (!opts.decode) DecodePool.shared(); // start the decode workers now
     if (loading === 'preload') await p.preloadAll(onProgress);
     return p;
   }

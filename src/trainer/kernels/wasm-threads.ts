@@ -66,6 +66,19 @@ export function installPthreadWorkers(glue: string): void {
   installed = true;
 }
 
+interface PthreadRegistry {
+  PThread?: { runningWorkers?: { unref(): void }[]; unusedWorkers?: { unref(): void }[] };
+}
+
+/**
+ * Lets the process exit while XNNPACK's pool threads wait for work: Emscripten keeps a running
+ * pthread's worker referenced, so a finished script (a test file, the CLI) would never end.
+ */
+export function unrefPthreads(module: unknown): void {
+  const reg = (module as PthreadRegistry | undefined)?.PThread;
+  for (const w of [...(reg?.runningWorkers ?? []), ...(reg?.unusedWorkers ?? [])]) w.unref();
+}
+
 /**
  * Runs `start` (the backend's initialisation) while os.cpus() reports 2 × `threads` cores, so the
  * module's start-up sizes its thread pool to `threads`.

@@ -13,7 +13,9 @@
 import { before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { tf } from '../../src/trainer/tf';
-import { initBackend } from '../../src/trainer/backend';
+import { availableParallelism } from 'node:os';
+import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
+import { initBackend, wasmThreads } from '../../src/trainer/backend';
 import { filterGradTuning } from '../../src/trainer/kernels/conv2d-backprop-filter';
 import { mobilenetV2, resnetSmall, tutorialCnn } from '../../src/trainer/models/zoo';
 
@@ -145,6 +147,14 @@ before(async () => {
 });
 
 describe('wasm training kernels match the cpu backend', () => {
+  it('runs the threaded build with one XNNPACK thread per core (these checks run on it)', () => {
+    assert.equal(wasmBackend.getThreadsCount(), Math.min(availableParallelism(), 8));
+    assert.equal(wasmThreads({}), Math.min(availableParallelism(), 8));
+    assert.equal(wasmThreads({ BATCH_ADVISOR_WASM_THREADS: '1' }), 1);
+    assert.equal(wasmThreads({ BATCH_ADVISOR_WASM_THREADS: '3' }), 3);
+    assert.equal(wasmThreads({ BATCH_ADVISOR_WASM_THREADS: 'lots' }), Math.min(availableParallelism(), 8));
+  });
+
   it('registers the kernels missing from tfjs-backend-wasm', () => {
     for (const k of ['Conv2DBackpropFilter', 'Conv2DBackpropInput', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput']) {
       assert.ok(tf.getKernel(k, 'wasm'), k);

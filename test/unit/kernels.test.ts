@@ -206,6 +206,40 @@ describe('wasm training kernels match the cpu backend', () => {
     }
   });
 
+  it('ReLU, ReLU6 and ClipByValue gradients (one BaMaskGrad pass on wasm), values on the bounds too', async () => {
+    // Values on a 0.5 grid from −2 to 8: many exactly at 0, 6 and the clip bounds.
+    const x = rand(2 * 7 * 5 * 3, 5).map((v) => Math.round(v * 10) / 2 + 3);
+    const dy = rand(x.length, 11);
+    const ops: [string, (t: tf.Tensor) => tf.Tensor][] = [
+      ['relu', (t) => tf.relu(t)],
+      ['relu6', (t) => tf.relu6(t)],
+      ['clipByValue(0, 6)', (t) => tf.clipByValue(t, 0, 6)],
+      ['clipByValue(-1.5, 2.5)', (t) => tf.clipByValue(t, -1.5, 2.5)],
+    ];
+    for (const [name, f] of ops) {
+      const grads: Float32Array[] = [];
+      for (const backend of ['cpu', 'wasm'] as const) {
+        await tf.setBackend(backend);
+        const kernels = new Set<string>();
+        const xt = tf.tensor(x, [2, 7, 5, 3]);
+        const g = tf.tidy(() => {
+          const [gx] = tf.grads((t: tf.Tensor) => f(t))([xt], tf.tensor(dy, [2, 7, 5, 3]));
+          return gx!;
+        });
+        if (backend === 'wasm') {
+          const p = await tf.profile(() => tf.grads((t: tf.Tensor) => f(t))([xt], tf.tensor(dy, [2, 7, 5, 3])));
+          tf.dispose(p.result as tf.Tensor[]);
+          for (const k of p.kernels) kernels.add(k.name);
+          assert.ok(kernels.has('BaMaskGrad'), `${name}: fused kernel used (${[...kernels].join(', ')})`);
+          assert.ok(!kernels.has('Select') && !kernels.has('Step'), `${name}: no element-wise composition`);
+        }
+        grads.push((await g.data()) as Float32Array);
+        tf.dispose([xt, g]);
+      }
+      assert.equal(relErr(grads[1]!, grads[0]!), 0, `${name}: same gradient as the cpu backend`);
+    }
+  });
+
   it('Tile (all axes, bool and int32 too)', async () => {
     for (const [shape, reps, dtype] of [
       [[1, 1, 1, 5], [3, 4, 6, 1], 'float32'],

@@ -12,6 +12,7 @@
  * (~10×), MaxPoolGrad (~3–5×), BatchMatMul with a transposed operand (Dense gradients, ~5–20×),
  * Sum and Mean over leading axes (bias gradients, BatchNorm moments, ~5×), Tile (BatchNorm
  * gradient, the largest cost of a MobileNetV2 step), Identity and same-dtype Cast (needless copies).
+ * Fused: the gradients of Relu, Relu6 and ClipByValue, one pass instead of 2–5 kernels (./mask-grad).
  *
  * Call `registerWasmTrainingKernels()` before `tf.setBackend('wasm')`.
  */
@@ -23,6 +24,7 @@ import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop';
 import { castConfig, identityConfig } from './identity';
 import { batchMatMulConfig } from './matmul';
+import { maskGradConfig, registerMaskGradients } from './mask-grad';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { meanConfig, sumConfig } from './reduce';
 import { tileConfig } from './tile';
@@ -40,6 +42,7 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   sumConfig,
   meanConfig,
   tileConfig,
+  maskGradConfig,
 ];
 
 let registered = false;
@@ -59,5 +62,6 @@ export function registerWasmTrainingKernels(): void {
     }
     registerKernel(k);
   }
+  registerMaskGradients();
   registered = true;
 }

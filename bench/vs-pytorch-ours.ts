@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import { configForFolder } from '../src/core/config';
-import type { EpochEvent, TrainerMessage } from '../src/core/protocol';
+import { fallbackPlan } from '../src/core/plan';
+import type { EpochEvent, TrainerMessage } from '../src/core/shared/protocol';
 import { createRunDir } from '../src/core/runs';
 import { initBackend } from '../src/trainer/backend';
 import { ImagePipeline, type LabeledFile } from '../src/trainer/data/pipeline';
@@ -71,12 +72,13 @@ async function pipelineRow(dataset: string): Promise<Omit<RowResult, 'peakRssMiB
   return { value: n / s, unit: 'img/s', detail: `${n} images in ${s.toFixed(2)} s` };
 }
 
-/** One epoch of the tutorial CNN through the real training loop; the value is the whole run's wall time. */
+/** One epoch of the tutorial CNN through the real training loop, streamed from disk as PyTorch's DataLoader does; the value is the whole run's wall time. */
 async function mnistEpochRow(dataset: string): Promise<Omit<RowResult, 'peakRssMiB' | 'threads'>> {
   const ws = mkdtempSync(join(tmpdir(), 'ba-vs-pytorch-'));
   try {
-    const config = configForFolder(dataset, { name: 'bench', imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', optimizer: 'adam', epochs: 1, backend: 'wasm' });
-    const runDir = createRunDir(ws, config);
+    const config = configForFolder(dataset, { name: 'bench', imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', optimizer: 'adam', learningRate: 1e-3, batchSize: 32, epochs: 1, loading: 'stream', backend: 'wasm' });
+    const plan = fallbackPlan(config, { train: 0, validation: 0 }, 'benchmark');
+    const runDir = createRunDir(ws, config, plan);
     let epoch: EpochEvent | undefined;
     let failure: string | undefined;
     const send = (m: TrainerMessage): void => {
@@ -84,7 +86,7 @@ async function mnistEpochRow(dataset: string): Promise<Omit<RowResult, 'peakRssM
       else if (m.type === 'run-end' && m.status !== 'completed') failure = `${m.status}: ${m.message ?? ''}`;
     };
     const t0 = performance.now();
-    await runTraining({ v: 1, type: 'train', id: 1, config, runDir, batchSize: 32 }, send, new AbortController().signal);
+    await runTraining({ v: 2, type: 'train', id: 1, config, runDir, plan }, send, new AbortController().signal);
     const s = (performance.now() - t0) / 1000;
     if (failure || !epoch) throw new Error(`run did not complete: ${failure ?? 'no epoch'}`);
     return { value: s, unit: 's', detail: `whole run (backend start, listing, decoding, epoch ${(epoch.durationMs / 1000).toFixed(1)} s incl. validation and save); val acc ${epoch.valAccuracy?.toFixed(3)}` };

@@ -22,6 +22,7 @@
  */
 import { fork } from 'node:child_process';
 import { join } from 'node:path';
+import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from '../src/trainer/tf';
 import { initBackend } from '../src/trainer/backend';
 import { tutorialCnn } from '../src/trainer/models/zoo';
@@ -63,7 +64,7 @@ async function main(): Promise<void> {
   const stockSeconds = arg('stock-seconds', 90);
   const backend = await initBackend('wasm');
   const simd = await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT');
-  console.log(`tutorial CNN ${SHAPE.join('×')}, batch ${BATCH}, ${CLASSES} classes, Adam — backend ${backend.name} (SIMD ${simd}, threads off in Node)`);
+  console.log(`tutorial CNN ${SHAPE.join('×')}, batch ${BATCH}, ${CLASSES} classes, Adam — backend ${backend.name} (SIMD ${simd}, ${getThreadsCount()} XNNPACK threads; BATCH_ADVISOR_WASM_THREADS=1 for one)`);
 
   const model = tutorialCnn(SHAPE, CLASSES) as unknown as ModelLike & { toJSON(a: null, b: boolean): object };
   compile(tf as unknown as TfLike, model);

@@ -209,6 +209,7 @@ describe('wasm training kernels match the cpu backend', () => {
   it('ReLU, ReLU6 and ClipByValue gradients (one BaMaskGrad pass on wasm), values on the bounds too', async () => {
     // Values on a 0.5 grid from −2 to 8: many exactly at 0, 6 and the clip bounds.
     const x = rand(2 * 7 * 5 * 3, 5).map((v) => Math.round(v * 10) / 2 + 3);
+    x[7] = Number.NaN; // a diverged activation: ReLU's gradient stays NaN there (tfjs: step(NaN) = NaN)
     const dy = rand(x.length, 11);
     const ops: [string, (t: tf.Tensor) => tf.Tensor][] = [
       ['relu', (t) => tf.relu(t)],
@@ -236,6 +237,8 @@ describe('wasm training kernels match the cpu backend', () => {
         grads.push((await g.data()) as Float32Array);
         tf.dispose([xt, g]);
       }
+      assert.equal(Number.isNaN(grads[1]![7]), Number.isNaN(grads[0]![7]), `${name}: NaN input handled as on cpu`);
+      grads.forEach((g) => (g[7] = 0));
       assert.equal(relErr(grads[1]!, grads[0]!), 0, `${name}: same gradient as the cpu backend`);
     }
   });

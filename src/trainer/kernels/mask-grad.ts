@@ -36,12 +36,13 @@ export const maskGrad: KernelFunc = ({ inputs, backend: anyBackend, attrs }) => 
   const ov = backend.typedArrayFromHeap(out) as Float32Array;
   const n = ov.length;
   // Branch-free (a multiply by the 0/1 mask): on real activations the comparison is unpredictable
-  // and the branchy loop measured ~7× slower. Same as tfjs's dy · step(x) for ReLU; for
-  // ClipByValue it differs from tfjs's select only where dy is ±Infinity or NaN outside the range.
+  // and the branchy loop measured ~7× slower. ReLU/ReLU6 keep tfjs's NaN for a NaN input
+  // (step(NaN) = NaN: a diverged run must stay detectable; that test is always predicted right).
+  // ClipByValue differs from tfjs's select only where dy is ±Infinity or NaN outside the range.
   if (loExclusive) {
     for (let i = 0; i < n; i++) {
       const v = xv[i]!;
-      ov[i] = gv[i]! * (+(v > lo) * +(v <= hi));
+      ov[i] = v === v ? gv[i]! * (+(v > lo) * +(v <= hi)) : Number.NaN;
     }
   } else {
     for (let i = 0; i < n; i++) {

@@ -40,7 +40,8 @@ export interface RunHooks {
 /**
  * Fault injection for end-to-end tests through the real child process:
  * BATCH_ADVISOR_FAULT="oom@3" throws a TensorFlow-style OOM error before step 3;
- * "delay@50" makes every step at least 50 ms longer.
+ * "delay@50" makes every step at least 50 ms longer; "nan@2" makes the model's weights NaN before
+ * step 2 (a run that diverges, deterministically).
  */
 export function hooksFromEnv(env: NodeJS.ProcessEnv): RunHooks {
   const tfjsNodePath = env['BATCH_ADVISOR_TFJS_NODE_PATH'];
@@ -56,6 +57,13 @@ function faultFromEnv(env: NodeJS.ProcessEnv): RunHooks {
     return {
       beforeStep: (step) => {
         if (step === n) throw new Error('OOM when allocating tensor with shape[32,64,64,32] and type float on /job:localhost/replica:0/task:0/device:GPU:0 by allocator GPU_0_bfc (injected)');
+      },
+    };
+  }
+  if (kind === 'nan') {
+    return {
+      beforeStep: (step, model) => {
+        if (step === n) model.setWeights(model.getWeights().map((w) => tf.fill(w.shape, NaN)));
       },
     };
   }

@@ -257,7 +257,7 @@ export class VSCode {
   }
 
   /** Switches the colour theme through "Preferences: Color Theme" (e.g. 'Light Modern'). */
-  async setColorTheme(label: 'Light Modern' | 'Dark Modern'): Promise<void> {
+  async setColorTheme(label: 'Light Modern' | 'Dark Modern' | 'Dark High Contrast'): Promise<void> {
     const page = this.page;
     await this.runCommand('Preferences: Color Theme');
     const input = page.locator('.quick-input-widget .quick-input-box input');
@@ -265,7 +265,7 @@ export class VSCode {
     await input.fill(label);
     await page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first().waitFor({ state: 'visible', timeout: 10_000 });
     await page.keyboard.press('Enter');
-    await page.locator(label.startsWith('Light') ? '.monaco-workbench.vs' : '.monaco-workbench.vs-dark').waitFor({ timeout: 15_000 });
+    await page.locator(label.startsWith('Light') ? '.monaco-workbench.vs' : label.includes('High Contrast') ? '.monaco-workbench.hc-black' : '.monaco-workbench.vs-dark').waitFor({ timeout: 15_000 });
   }
 
   /** Rewrites user settings while VS Code runs (it watches the file and applies them live). */

@@ -209,6 +209,13 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
         await vsc.page.waitForTimeout(1500);
         const light = await vsc.screenshot('run-light');
         if (process.env.E2E_UPDATE_SCREENSHOTS === '1') copyFileSync(light, join(ROOT, 'media', 'screenshot-train-light.png'));
+
+        // High contrast: the panel takes the theme's colours (its body gets VS Code's theme class) and redraws.
+        await vsc.setColorTheme('Dark High Contrast');
+        const hc = await panelFrame(vsc, 'body.vscode-high-contrast');
+        assert.ok(await hc.locator('canvas').count(), 'charts drawn in high contrast');
+        await vsc.page.waitForTimeout(1500);
+        await vsc.screenshot('run-high-contrast');
       });
     } finally {
       rmSync(ws, { recursive: true, force: true });

@@ -212,7 +212,7 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
 
         // High contrast: the panel takes the theme's colours (its body gets VS Code's theme class) and redraws.
         await vsc.setColorTheme('Dark High Contrast');
-        const hc = await panelFrame(vsc, 'body.vscode-high-contrast');
+        const hc = await panelFrame(vsc, 'body.vscode-high-contrast [data-testid="run"] canvas');
         assert.ok(await hc.locator('canvas').count(), 'charts drawn in high contrast');
         await vsc.page.waitForTimeout(1500);
         await vsc.screenshot('run-high-contrast');

@@ -212,7 +212,8 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
 
         // High contrast: the panel takes the theme's colours (its body gets VS Code's theme class) and redraws.
         await vsc.setColorTheme('Dark High Contrast');
-        const hc = await panelFrame(vsc, 'body.vscode-high-contrast [data-testid="run"] canvas');
+        // The charts sit beside the run header, not inside it; the compare panel is open too, so look for a frame with both.
+        const hc = await panelFrame(vsc, 'body.vscode-high-contrast:has([data-testid="run"]) [data-testid="charts"] canvas');
         assert.ok(await hc.locator('canvas').count(), 'charts drawn in high contrast');
         await vsc.page.waitForTimeout(1500);
         await vsc.screenshot('run-high-contrast');

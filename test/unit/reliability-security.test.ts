@@ -15,7 +15,7 @@ import { fallbackPlan } from '../../src/core/plan';
 import { createRunDir, runsRoot, sanitizeRunName } from '../../src/core/runs';
 import type { SuggestReport } from '../../src/core/shared/report';
 import { isWebviewToHost, revealablePaths, type SuggestViewState } from '../../src/core/shared/webview-protocol';
-import { suggestPanelHtml } from '../../src/extension/suggest/html';
+import { panelHtml } from '../../src/extension/panel-page';
 
 const SRC = resolve(__dirname, '../../src');
 
@@ -28,7 +28,7 @@ function sourceFiles(dir: string): string[] {
 
 describe('Suggest panel HTML', () => {
   test('CSP: default-src none, scripts only by nonce, no unsafe-inline/unsafe-eval; every script carries the nonce; a new nonce each time', () => {
-    const html = suggestPanelHtml({ title: 'Batch Advisor', cspSource: 'vscode-resource:', scriptUri: 'vscode-resource:/dist/webview/suggest.js' });
+    const html = panelHtml({ title: 'Batch Advisor', cspSource: 'vscode-resource:', scriptUri: 'vscode-resource:/dist/webview/suggest.js' });
     const csp = /<meta http-equiv="Content-Security-Policy" content="([^"]+)">/.exec(html)?.[1] ?? '';
     assert.match(csp, /^default-src 'none';/);
     assert.doesNotMatch(csp, /unsafe-inline|unsafe-eval|\*/);
@@ -38,7 +38,7 @@ describe('Suggest panel HTML', () => {
     assert.ok(scripts.length >= 1);
     for (const s of scripts) assert.match(s[1]!, new RegExp(`nonce="${nonce.replace(/[+/=]/g, '\\$&')}"`));
     assert.doesNotMatch(html, /\son[a-z]+=/i, 'no inline event handlers');
-    const again = suggestPanelHtml({ title: 'Batch Advisor', cspSource: 'vscode-resource:', scriptUri: 'x' });
+    const again = panelHtml({ title: 'Batch Advisor', cspSource: 'vscode-resource:', scriptUri: 'x' });
     assert.notEqual(/script-src 'nonce-([^']+)'/.exec(again)?.[1], nonce);
   });
 });

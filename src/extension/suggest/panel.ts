@@ -14,7 +14,7 @@ import {
   type SuggestViewState,
   type WebviewToHost,
 } from '../../core/shared/webview-protocol';
-import { suggestPanelHtml } from './html';
+import { panelOptions, panelPage } from '../panel-host';
 
 export const PANEL_TITLE = 'Batch Advisor';
 
@@ -31,13 +31,13 @@ export class SuggestPanel implements vscode.Disposable {
   /** Opens a new panel beside the active editor (or in the active group). */
   static create(extensionUri: vscode.Uri, initial: SuggestViewState, events: PanelEvents): SuggestPanel {
     const column = vscode.window.activeTextEditor ? vscode.ViewColumn.Beside : vscode.ViewColumn.Active;
-    const panel = vscode.window.createWebviewPanel(SUGGEST_VIEW_TYPE, PANEL_TITLE, { viewColumn: column, preserveFocus: true }, webviewOptions(extensionUri));
+    const panel = vscode.window.createWebviewPanel(SUGGEST_VIEW_TYPE, PANEL_TITLE, { viewColumn: column, preserveFocus: true }, panelOptions(extensionUri));
     return new SuggestPanel(panel, extensionUri, initial, events);
   }
 
   /** Takes over a panel VS Code restored after a reload (see the serializer). */
   static adopt(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, initial: SuggestViewState, events: PanelEvents): SuggestPanel {
-    panel.webview.options = webviewOptions(extensionUri);
+    panel.webview.options = panelOptions(extensionUri);
     return new SuggestPanel(panel, extensionUri, initial, events);
   }
 
@@ -90,8 +90,7 @@ export class SuggestPanel implements vscode.Disposable {
   }
 
   private html(webview: vscode.Webview): string {
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview', 'suggest.js'));
-    return suggestPanelHtml({ title: PANEL_TITLE, cspSource: webview.cspSource, scriptUri: script.toString() });
+    return panelPage(webview, this.extensionUri, 'suggest.js', PANEL_TITLE);
   }
 
   dispose(): void {
@@ -101,11 +100,4 @@ export class SuggestPanel implements vscode.Disposable {
       this.panel.dispose();
     }
   }
-}
-
-function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
-  return {
-    enableScripts: true,
-    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')],
-  };
 }

@@ -4,9 +4,9 @@
  * retainContextWhenHidden); live events are sent in batches at most every 200 ms so a fast run
  * does not flood the webview. Messages from the webview are validated before use.
  */
-import { randomBytes } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { TrainEvent } from '../../core/shared/protocol';
+import { panelOptions, panelPage } from '../panel-host';
 import {
   TRAIN_VIEW_TYPE,
   isTrainWebviewToHost,
@@ -32,7 +32,7 @@ export class TrainPanel implements vscode.Disposable {
   private disposed = false;
 
   static create(extensionUri: vscode.Uri, title: string, runs: PanelRun[], events: TrainPanelEvents): TrainPanel {
-    const panel = vscode.window.createWebviewPanel(TRAIN_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, webviewOptions(extensionUri));
+    const panel = vscode.window.createWebviewPanel(TRAIN_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, panelOptions(extensionUri));
     return new TrainPanel(panel, extensionUri, runs, events);
   }
 
@@ -111,22 +111,7 @@ export class TrainPanel implements vscode.Disposable {
   }
 
   private html(webview: vscode.Webview): string {
-    const nonce = randomBytes(18).toString('base64');
-    const script = webview.asWebviewUri(vscode.Uri.joinPath(this.extensionUri, 'dist', 'webview', 'train.js'));
-    const csp = ["default-src 'none'", `style-src ${webview.cspSource} 'nonce-${nonce}'`, `script-src 'nonce-${nonce}'`].join('; ');
-    return `<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="UTF-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
-<meta name="viewport" content="width=device-width, initial-scale=1.0">
-<title>Training</title>
-</head>
-<body>
-<main id="app" aria-live="polite"><p class="boot">Loading…</p></main>
-<script nonce="${nonce}" src="${script.toString()}"></script>
-</body>
-</html>`;
+    return panelPage(webview, this.extensionUri, 'train.js', 'Training');
   }
 
   dispose(): void {
@@ -139,6 +124,3 @@ export class TrainPanel implements vscode.Disposable {
   }
 }
 
-function webviewOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
-  return { enableScripts: true, localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')] };
-}

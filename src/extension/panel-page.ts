@@ -1,5 +1,6 @@
 /**
- * The Suggest panel's HTML (pure: no vscode import, so it is unit-tested). Content-Security-Policy:
+ * The HTML page of every webview panel (Suggest, Training): pure, no vscode import, so it is
+ * unit-tested. Content-Security-Policy:
  * nothing by default; scripts only with this page's nonce (no 'unsafe-inline', no 'unsafe-eval');
  * styles from the extension or with the nonce; no images, fonts or connections.
  */
@@ -9,7 +10,7 @@ export function newNonce(): string {
   return randomBytes(18).toString('base64');
 }
 
-export function suggestPanelHtml(opts: { title: string; cspSource: string; scriptUri: string; nonce?: string }): string {
+export function panelHtml(opts: { title: string; cspSource: string; scriptUri: string; nonce?: string }): string {
   const nonce = opts.nonce ?? newNonce();
   // Our CSS and the components' (Lit) styles are constructable stylesheets, which style-src does
   // not block; the nonce covers any <style> element a component might fall back to. The

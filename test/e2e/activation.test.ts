@@ -14,7 +14,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { SAMPLE_WORKSPACE, ensureSample } from './fixtures';
-import { RESULTS, ROOT, VSCode, buildVsix, e2eAvailable } from './harness';
+import { RESULTS, ROOT, VSCode, buildVsix, e2eAvailable, withVSCode } from './harness';
 
 // First use on a fresh machine: install what the e2e tests need (as the other scenario files do).
 let available = e2eAvailable();
@@ -65,8 +65,7 @@ describe('Batch Advisor activation in VS Code (code-server)', { skip, timeout: 3
     buildVsix();
     ensureSample();
     // samples/ holds mnist.train.json: workspaceContains:**/*.train.json activates at start-up.
-    const vsc = await VSCode.start({ name: 'activation', workspace: SAMPLE_WORKSPACE, settings: { 'batchAdvisor.deviceMemoryGiB': 4 } });
-    try {
+    await withVSCode({ name: 'activation', workspace: SAMPLE_WORKSPACE, settings: { 'batchAdvisor.deviceMemoryGiB': 4 } }, async (vsc) => {
       const activated = await waitForLog(vsc, /Activated in (\d+(?:\.\d+)?) ms/, 60_000);
       const activateMs = Number(activated[1]);
       assert.doesNotMatch(vsc.extensionLog(), /loaded on first use/, 'a command module was loaded at activation');
@@ -85,11 +84,6 @@ describe('Batch Advisor activation in VS Code (code-server)', { skip, timeout: 3
         `# activate() ${activateMs} ms (target ≤ ${ACTIVATE_TARGET_MS}); VS Code's activation time (code loading + activate) ${vscodeMs ?? 'not shown'} ms; Suggest's modules loaded on first use in ${firstUseMs} ms`,
       );
       assert.ok(activateMs <= ACTIVATE_TARGET_MS, `activate() took ${activateMs} ms`);
-    } catch (e) {
-      await vsc.screenshot('failure');
-      throw e;
-    } finally {
-      await vsc.close();
-    }
+    });
   });
 });

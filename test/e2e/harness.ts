@@ -125,6 +125,19 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
+/** One scenario's session: a screenshot on failure, always closed (even when an assertion fails). */
+export async function withVSCode<T>(opts: Parameters<typeof VSCode.start>[0], body: (vsc: VSCode) => Promise<T>): Promise<T> {
+  const vsc = await VSCode.start(opts);
+  try {
+    return await body(vsc);
+  } catch (e) {
+    await vsc.screenshot('failure');
+    throw e;
+  } finally {
+    await vsc.close();
+  }
+}
+
 export class VSCode {
   private step = 0;
   private closed = false;

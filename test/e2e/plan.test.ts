@@ -16,7 +16,7 @@ import type { TrainingPlan } from '../../src/core/shared/plan';
 import type { RunStartEvent } from '../../src/core/shared/protocol';
 import type { SuggestReport } from '../../src/core/shared/report';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
-import { ROOT, VSCode, buildVsix, e2eAvailable } from './harness';
+import { ROOT, buildVsix, e2eAvailable, withVSCode } from './harness';
 
 let available = e2eAvailable();
 if (!available.ok && process.env.E2E_NO_SETUP !== '1') {
@@ -52,8 +52,7 @@ describe('the advised plan is the plan that runs (VS Code)', { skip, timeout: 60
       const advised = suggestJson(configPath, gib).plan;
       assert.ok(advised.accumulationSteps > 1, `expected accumulation at ${gib} GiB: ${JSON.stringify(numbers(advised))}`);
 
-      const vsc = await VSCode.start({ name: 'h-plan', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': gib } });
-      try {
+      await withVSCode({ name: 'h-plan', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': gib } }, async (vsc) => {
         await vsc.openFile('auto.train.json');
         const lens = vsc.page.locator('.codelens-decoration a', { hasText: 'Train with this config' }).first();
         await lens.waitFor({ state: 'visible', timeout: 30_000 });
@@ -65,12 +64,7 @@ describe('the advised plan is the plan that runs (VS Code)', { skip, timeout: 60
         await vsc.page.locator('.notification-toast', { hasText: /training (finished|stopped)/ }).first().waitFor({ state: 'visible', timeout: 200_000 });
         await vsc.screenshot('finished');
         assert.match(vsc.extensionLog(), new RegExp(`Train: plan batch ${advised.microBatchSize} × ${advised.accumulationSteps} accumulated = ${advised.effectiveBatchSize}`));
-      } catch (e) {
-        await vsc.screenshot('failure');
-        throw e;
-      } finally {
-        await vsc.close();
-      }
+      });
 
       const runsDir = join(ws, '.batch-advisor', 'runs');
       const runs = readdirSync(runsDir);

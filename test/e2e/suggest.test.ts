@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { formatBytes, formatCount } from '../../src/core/shared/format';
 import type { SuggestReport } from '../../src/core/shared/report';
 import { SAMPLE_CONFIG, SAMPLE_DATASET, SAMPLE_WORKSPACE, emptyWorkspace, ensureSample, manyFilesDataset, noImagesWorkspace, problemsWorkspace } from './fixtures';
-import { ROOT, VSCode, buildVsix, e2eAvailable } from './harness';
+import { ROOT, VSCode, buildVsix, e2eAvailable, withVSCode } from './harness';
 
 // First use on a fresh machine (CI): install chromium, Node 24 and code-server into .cache/e2e
 // (a few minutes, once). E2E_NO_SETUP=1 skips instead.
@@ -34,18 +34,6 @@ const DEVICE_GIB = 4;
 const SUGGEST = 'Batch Advisor: Suggest Batch Size';
 const CSP_BLOCKED = 'Content-Security-Policy blocked';
 
-/** The scenario's session, closed in `finally` even when an assertion fails. */
-async function withVSCode(opts: Parameters<typeof VSCode.start>[0], body: (vsc: VSCode) => Promise<void>): Promise<void> {
-  const vsc = await VSCode.start(opts);
-  try {
-    await body(vsc);
-  } catch (e) {
-    await vsc.screenshot('failure');
-    throw e;
-  } finally {
-    await vsc.close();
-  }
-}
 
 async function panelTabVisible(vsc: VSCode): Promise<void> {
   await vsc.page.locator('.tab', { hasText: 'Batch Advisor' }).first().waitFor({ state: 'visible', timeout: 20_000 });

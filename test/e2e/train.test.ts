@@ -17,7 +17,7 @@ import { parseMetrics } from '../../src/core/runs';
 import type { SuggestReport } from '../../src/core/shared/report';
 import type { BatchEvent, RunStartEvent } from '../../src/core/shared/protocol';
 import { SAMPLE_DATASET, ensureSample } from './fixtures';
-import { ROOT, VSCode, buildVsix, e2eAvailable } from './harness';
+import { ROOT, VSCode, buildVsix, e2eAvailable, withVSCode } from './harness';
 
 const available = e2eAvailable();
 const skip = available.ok ? false : available.reason;
@@ -57,17 +57,6 @@ function events(runDir: string) {
   return existsSync(file) ? parseMetrics(readFileSync(file, 'utf8')).events : [];
 }
 
-async function withVSCode(opts: Parameters<typeof VSCode.start>[0], body: (vsc: VSCode) => Promise<void>): Promise<void> {
-  const vsc = await VSCode.start(opts);
-  try {
-    await body(vsc);
-  } catch (e) {
-    await vsc.screenshot('failure');
-    throw e;
-  } finally {
-    await vsc.close();
-  }
-}
 
 /** The training panel's frame (the one holding `[data-testid="run"]`), waiting for it. */
 async function panelFrame(vsc: VSCode, selector = '[data-testid="run"]'): Promise<Frame> {

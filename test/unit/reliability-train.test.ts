@@ -5,10 +5,9 @@
  * where the fault is about processes.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
 import { createRunDir, readRun } from '../../src/core/runs';
@@ -21,9 +20,9 @@ import { tf } from '../../src/trainer/tf';
 import { oomMessage, runTraining, wasmFittingBatch, type RunHooks } from '../../src/trainer/train/run';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import { planFor } from '../helpers/plan';
+import { runTrainCli } from '../helpers/run-train-cli';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 
-const HELPER = resolve(__dirname, '../helpers/train-cli.ts');
 let dir: string;
 let dataset: string;
 
@@ -59,27 +58,6 @@ function writeConfig(name: string, body: Record<string, unknown>): string {
   return path;
 }
 
-/** Runs the CLI (test/helpers/train-cli.ts) as a real process; `when(out)` → the signal to send, once. */
-async function cli(args: string[], when: (stdout: string) => NodeJS.Signals | undefined, env: Record<string, string> = {}): Promise<{ code: number | null; stdout: string; stderr: string; sent: boolean }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', HELPER, ...args], { cwd: resolve(__dirname, '../..'), env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  let sent = false;
-  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-  child.stdout.on('data', (d: Buffer) => {
-    stdout += d.toString();
-    const sig = sent ? undefined : when(stdout);
-    if (sig) {
-      sent = true;
-      child.kill(sig);
-    }
-  });
-  const timer = setTimeout(() => child.kill('SIGKILL'), 120_000);
-  const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
-  clearTimeout(timer);
-  return { code, stdout, stderr, sent };
-}
-
 function onlyRun(suffix: string): string {
   const runs = readdirSync(join(dir, '.batch-advisor', 'runs')).filter((d) => d.endsWith(suffix));
   assert.equal(runs.length, 1, runs.join(', '));
@@ -88,7 +66,7 @@ function onlyRun(suffix: string): string {
 
 describe('stop before the trainer has set up its run', () => {
   test('Ctrl-C right at "Run folder:" (real process) → stopped before training, exit 130, no epoch trained', async () => {
-    const r = await cli([writeConfig('early-stop', { epochs: 30 })], (out) => (out.includes('Run folder:') ? 'SIGINT' : undefined));
+    const r = await runTrainCli([writeConfig('early-stop', { epochs: 30 })], (out) => (out.includes('Run folder:') ? 'SIGINT' : undefined));
     assert.ok(r.sent, r.stderr);
     assert.equal(r.code, 130, r.stdout + r.stderr);
     assert.match(r.stderr, /Stopping after the current batch/);
@@ -100,7 +78,7 @@ describe('stop before the trainer has set up its run', () => {
   });
 
   test('SIGTERM (timeout) mid-run → run-end stopped in the run folder, the CLI exits', async () => {
-    const r = await cli([writeConfig('sigterm', { epochs: 50 }), '--json'], (out) => (out.includes('"type":"batch"') ? 'SIGTERM' : undefined), { BATCH_ADVISOR_FAULT: 'delay@30' });
+    const r = await runTrainCli([writeConfig('sigterm', { epochs: 50 }), '--json'], (out) => (out.includes('"type":"batch"') ? 'SIGTERM' : undefined), { BATCH_ADVISOR_FAULT: 'delay@30' });
     assert.ok(r.sent, r.stderr);
     assert.equal(r.code, 130, r.stderr);
     const rec = readRun(onlyRun('-sigterm'));
@@ -222,7 +200,7 @@ describe('non-finite loss', () => {
 describe('diverged run through the real CLI and trainer', () => {
   test('a run whose weights turn NaN at step 2: the host accepts the non-finite batch (loss null), exit 1, "Training diverged … Lower the learning rate"', async () => {
     // SGD at a huge learning rate diverges only most of the time (dead ReLUs can keep the loss finite): NaN weights always do.
-    const r = await cli([writeConfig('diverge', { optimizer: 'sgd', learningRate: 10, epochs: 3 }), '--json'], () => undefined, { BATCH_ADVISOR_FAULT: 'nan@2' });
+    const r = await runTrainCli([writeConfig('diverge', { optimizer: 'sgd', learningRate: 10, epochs: 3 }), '--json'], () => undefined, { BATCH_ADVISOR_FAULT: 'nan@2' });
     assert.equal(r.code, 1, r.stderr);
     const events = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as TrainEvent);
     const bad = events.filter((e): e is Extract<TrainEvent, { type: 'batch' }> => e.type === 'batch' && e.loss === null);

@@ -3,7 +3,6 @@
  * through tsx): exit codes, --json events, out of memory, and Ctrl-C.
  */
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -15,10 +14,10 @@ import type { TrainConfig } from '../../src/core/config';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import { planFor } from '../helpers/plan';
 import { Capture } from '../helpers/capture';
+import { runTrainCli } from '../helpers/run-train-cli';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 
 const TRAINER = resolve(__dirname, '../../src/trainer/main.ts');
-const HELPER = resolve(__dirname, '../helpers/train-cli.ts');
 let root: string;
 
 
@@ -122,23 +121,7 @@ describe('train command', () => {
 
   test('Ctrl-C (SIGINT) stops cleanly: run-end stopped, exit 130, run folder kept', async () => {
     const config = writeConfig('sigint', { ...tiny, epochs: 50 });
-    const child = spawn(process.execPath, ['--import', 'tsx', HELPER, config, '--json'], {
-      cwd: resolve(__dirname, '../..'),
-      env: { ...process.env, BATCH_ADVISOR_FAULT: 'delay@30' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    let sent = false;
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      stdout += d.toString();
-      if (!sent && stdout.includes('"type":"batch"')) {
-        sent = true;
-        child.kill('SIGINT');
-      }
-    });
-    const code = await new Promise<number | null>((r) => child.on('exit', (c) => r(c)));
+    const { code, stdout, stderr, sent } = await runTrainCli([config, '--json'], (out) => (out.includes('"type":"batch"') ? 'SIGINT' : undefined), { BATCH_ADVISOR_FAULT: 'delay@30' });
     assert.ok(sent, `no batch seen; stderr: ${stderr}`);
     assert.equal(code, 130, stderr);
     const events = stdout

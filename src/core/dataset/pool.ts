@@ -7,11 +7,9 @@
  * If a worker cannot start or dies, its batches are probed in the calling thread instead, so a
  * scan's result never depends on the pool.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { endWorkers, startWorker } from '../workers';
 import { Prober, probeBatch, type BatchResult } from './probe';
 
 interface Pending {
@@ -44,23 +42,6 @@ export interface ScanResponse {
 /** How long an unused pool waits before its workers are terminated. */
 const IDLE_MS = 10_000;
 
-/** The worker entry: dist/scan-worker.js next to the bundle, or the .ts source when run under tsx. */
-function startWorker(workerData: ScanWorkerData): Worker | undefined {
-  const js = join(__dirname, 'scan-worker.js');
-  if (existsSync(js)) return new Worker(js, { execArgv: [], workerData });
-  const ts = join(__dirname, 'scan-worker.ts');
-  if (!existsSync(ts)) return undefined;
-  // Running from the TypeScript sources (tests, benchmarks under tsx): load tsx's require hook in
-  // the worker first. Resolved at run time, so bundles never reference tsx.
-  let tsx: string;
-  try {
-    tsx = createRequire(__filename).resolve('tsx/cjs');
-  } catch {
-    return undefined;
-  }
-  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(ts)});`, { eval: true, execArgv: [], workerData });
-}
-
 let shared: ScanPool | undefined;
 
 export class ScanPool {
@@ -78,7 +59,7 @@ export class ScanPool {
     for (let i = 0; i < count; i++) {
       let w: Worker | undefined;
       try {
-        w = startWorker({ claims: this.claims.buffer as SharedArrayBuffer });
+        w = startWorker(__dirname, 'scan-worker', { claims: this.claims.buffer as SharedArrayBuffer } satisfies ScanWorkerData);
       } catch {
         w = undefined;
       }
@@ -191,11 +172,6 @@ export class ScanPool {
     this.dead = true;
     if (shared === this) shared = undefined;
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    for (const w of this.workers.splice(0)) {
-      w.removeAllListeners('exit');
-      w.removeAllListeners('error');
-      w.on('error', () => undefined);
-      void w.terminate();
-    }
+    endWorkers(this.workers);
   }
 }

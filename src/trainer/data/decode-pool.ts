@@ -7,11 +7,9 @@
  * window of images at once) go out as one message per worker, not one per image. If no worker can
  * start (no worker file, e.g. an unusual bundle) or one dies, images are decoded in this thread.
  */
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { availableParallelism } from 'node:os';
-import { join } from 'node:path';
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
+import { endWorkers, startWorker } from '../../core/workers';
 import { decodeImage, SkipFileError, type DecodeOptions } from './decode';
 
 export interface DecodeRequest {
@@ -47,21 +45,6 @@ const IDLE_MS = 5_000;
 /** Images per message at most (keeps every worker busy when a burst is small). */
 const MAX_CHUNK = 16;
 
-function startWorker(): Worker | undefined {
-  const js = join(__dirname, 'decode-worker.js');
-  if (existsSync(js)) return new Worker(js, { execArgv: [] });
-  const ts = join(__dirname, 'decode-worker.ts');
-  if (!existsSync(ts)) return undefined;
-  // From the TypeScript sources (tests, benchmarks under tsx): load tsx's require hook first.
-  let tsx: string;
-  try {
-    tsx = createRequire(__filename).resolve('tsx/cjs');
-  } catch {
-    return undefined;
-  }
-  return new Worker(`require(${JSON.stringify(tsx)}); require(${JSON.stringify(ts)});`, { eval: true, execArgv: [] });
-}
-
 let shared: DecodePool | undefined;
 
 export class DecodePool {
@@ -79,7 +62,7 @@ export class DecodePool {
     for (let i = 0; i < count; i++) {
       let w: Worker | undefined;
       try {
-        w = startWorker();
+        w = startWorker(__dirname, 'decode-worker');
       } catch {
         w = undefined;
       }
@@ -186,12 +169,7 @@ export class DecodePool {
     this.dead = true;
     if (shared === this) shared = undefined;
     if (this.idleTimer) clearTimeout(this.idleTimer);
-    for (const w of this.workers.splice(0)) {
-      w.removeAllListeners('exit');
-      w.removeAllListeners('error');
-      w.on('error', () => undefined);
-      void w.terminate();
-    }
+    endWorkers(this.workers);
   }
 }
 

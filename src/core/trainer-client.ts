@@ -39,6 +39,8 @@ export interface TrainerClientOptions {
   onLog?: (e: LogEvent) => void;
   /** How long to wait for the child's `ready`. Default 60 s. */
   readyTimeoutMs?: number;
+  /** How long a model description may take before the child is ended. Default 120 s. */
+  describeTimeoutMs?: number;
 }
 
 /** A failure of the trainer process or of one of its requests. */
@@ -301,15 +303,27 @@ export class TrainerClient {
   async describe(spec: ModelSpec, inputShape: [number, number, number], numClasses: number): Promise<ModelDescription> {
     await this.start();
     const id = this.nextId++;
-    return new Promise<ModelDescription>((resolve, reject) => {
+    const limitMs = this.opts.describeTimeoutMs ?? 120_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const described = new Promise<ModelDescription>((resolve, reject) => {
       this.describes.set(id, { resolve, reject });
       try {
         this.send({ v: 2, type: 'describe', id, spec, inputShape, numClasses });
       } catch (e) {
         this.describes.delete(id);
         reject(e as Error);
+        return;
       }
+      // A model that never finishes building (a huge or malformed model.json) must not hang the
+      // caller: end the child (it may be stuck in tfjs) and say so.
+      timer = setTimeout(() => {
+        if (!this.describes.delete(id)) return;
+        reject(new TrainerError(`building the model took longer than ${Math.round(limitMs / 1000)} s: check its size and model.json`, 'bad-input'));
+        this.child?.kill();
+      }, limitMs);
+      timer.unref?.();
     });
+    return described.finally(() => clearTimeout(timer));
   }
 
   /** One probe trial in the child (see src/trainer/probe/trial.ts); rejects when the child dies. */

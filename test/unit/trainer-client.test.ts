@@ -68,6 +68,19 @@ test('an error message for the run ends it as failed; describe errors reject wit
   c.dispose();
 });
 
+test('a model that never finishes building: describe rejects after its timeout, as an input error, and the stuck child is ended', async () => {
+  const pidFile = join(dir, 'stuck.pid');
+  const script = fake('stuck', `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));\nprocess.on('message', () => { for (;;) {} });\nprocess.send({ v: 2, type: 'ready', pid: process.pid });`);
+  const c = new TrainerClient({ trainerScript: script, describeTimeoutMs: 800 });
+  const t0 = Date.now();
+  await assert.rejects(c.describe({ model: 'tutorial-cnn' }, [28, 28, 1], 10), (e: unknown) => e instanceof TrainerError && e.kind === 'bad-input' && /building the model took longer than 1 s/.test(e.message));
+  assert.ok(Date.now() - t0 < 10_000);
+  const pid = Number(readFileSync(pidFile, 'utf8'));
+  await new Promise((r) => setTimeout(r, 500));
+  assert.throws(() => process.kill(pid, 0), 'the stuck trainer was killed');
+  c.dispose();
+});
+
 test('missing trainer script: a clear error', async () => {
   const c = new TrainerClient({ trainerScript: join(dir, 'nope.js') });
   await assert.rejects(c.start(), /trainer not found/);

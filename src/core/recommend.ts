@@ -90,12 +90,23 @@ function notEvenOneFits(input: RecommendInput, warnings: string[]): void {
   if (config.model === 'mobilenet-v2') tips.push(`a smaller widthMultiplier (now ${config.widthMultiplier})`);
   else tips.push('a smaller model (e.g. mobilenet-v2 with widthMultiplier 0.35 or resnet-small)');
   if (config.optimizer !== 'sgd' && b.optimizerBytes > 0) tips.push(`SGD instead of ${config.optimizer} (saves its ${formatBytes(b.optimizerBytes)} of slots)`);
+  const ratio = short / Math.max(1, memory.budgetBytes);
+  // When the runtime alone exceeds the budget, no model change helps: the device size is the question.
+  const advice = b.overheadBytes >= memory.budgetBytes ? 'Check the device memory given (setting or --device-memory): it is smaller than the runtime itself needs.' : `Try ${tips.join(', or ')}.`;
   warnings.push(
     `Not even one image fits: batch 1 needs ${formatBytes(need)} but the budget is ${formatBytes(memory.budgetBytes)} ` +
-      `(short by ${formatBytes(short)}, ${pct(short / Math.max(1, memory.budgetBytes))}). ` +
-      (memory.fixedBytes > memory.budgetBytes ? `The weights, gradients and optimizer state alone take ${formatBytes(memory.fixedBytes)}. ` : '') +
-      `Try ${tips.join(', or ')}.`,
+      `(short by ${formatBytes(short)}, ${ratio > 10 ? `${formatCount(Math.round(need / Math.max(1, memory.budgetBytes)))}× the budget` : pct(ratio)}). ` +
+      (memory.fixedBytes > memory.budgetBytes ? `${fixedParts(memory)} ` : '') +
+      advice,
   );
+}
+
+/** What the fixed part of the memory is made of, in words (before any image). */
+function fixedParts(memory: MemoryEstimate): string {
+  const b = memory.breakdown;
+  const model = b.weightsBytes + b.gradientsBytes + b.optimizerBytes;
+  const runtime = b.overheadBytes > 16 * 2 ** 20 ? ` and the runtime (CUDA context and library handles) ${formatBytes(b.overheadBytes)}` : '';
+  return `Before any image, the weights, gradients and optimizer state take ${formatBytes(model)}${runtime}.`;
 }
 
 export function recommend(input: RecommendInput): Recommendation {

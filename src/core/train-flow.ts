@@ -100,9 +100,10 @@ export class TrainFlow {
   }
 
   /** Ends the trainer at once (a second Ctrl-C, the editor closing). */
-  kill(): void {
+  /** Ends everything now (see TrainerClient.dispose); true when a run in progress was recorded as stopped with `reason`. */
+  kill(reason?: string): boolean {
     this.abort.abort();
-    this.client?.dispose();
+    return this.client?.dispose(reason) ?? false;
   }
 
   get stopRequested(): boolean {

@@ -268,7 +268,7 @@ export class TrainerClient {
     if (synthesized) {
       // The child could not write it: keep the run folder complete.
       try {
-        appendFileSync(join(a.runDir, RUN_FILES.metrics), JSON.stringify(end) + '\n');
+        appendFileSync(join(a.runDir, RUN_FILES.metrics), '\n' + JSON.stringify(end) + '\n');
       } catch {
         /* the folder may be gone; the event still reaches the caller */
       }
@@ -381,14 +381,22 @@ export class TrainerClient {
     if (this.child?.connected) this.child.send({ v: 2, type: 'stop' } satisfies HostMessage);
   }
 
-  /** Kills the child. A run in progress ends as 'stopped' (its folder is kept). */
-  dispose(): void {
-    if (this.disposed) return;
+  /**
+   * Kills the child. A run in progress ends as 'stopped' with `reason` (its folder is kept), recorded
+   * in its metrics.jsonl right here, synchronously: the caller may be a process about to end (a
+   * window reloading), and the child's exit would otherwise be seen too late or not at all.
+   * Returns whether a run was ended so.
+   */
+  dispose(reason?: string): boolean {
+    if (this.disposed) return false;
     this.disposed = true;
+    const ended = this.active !== undefined && !this.active.ended;
+    if (ended) this.finishTrain({ v: 2, type: 'run-end', time: now(), status: 'stopped', message: reason ?? 'trainer process ended' }, true);
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       if (child.connected) child.disconnect(); // the trainer exits on disconnect
       child.kill();
     }
+    return ended;
   }
 }

@@ -49,6 +49,36 @@ test('a crash mid-run becomes run-end failed (with stderr), also written to metr
   c.dispose();
 });
 
+test('dispose(reason) mid-run (a window reloading): the run-end "stopped" with that reason is in metrics.jsonl before dispose returns, once', async () => {
+  const script = fake(
+    'long',
+    `process.on('message', (m) => { if (m.type === 'train') { process.send({ v: 2, type: 'batch', time: 't', epoch: 1, step: 1, stepsPerEpoch: 2, globalStep: 1, loss: 1, accuracy: 0, learningRate: 0.001, imagesPerSec: 1, stepMs: 1, dataWaitMs: 0, tensorBytes: 0, etaSec: 1 }); } });
+     process.send({ v: 2, type: 'ready', pid: process.pid });`,
+  );
+  const runDir = join(dir, 'run-reload');
+  mkdirSync(runDir);
+  writeFileSync(join(runDir, 'metrics.jsonl'), '{"v":2,"type":"batch","loss":1'); // the child cut off mid-line
+  const c = new TrainerClient({ trainerScript: script });
+  const seen: TrainEvent[] = [];
+  let firstBatch: () => void = () => undefined;
+  const batch = new Promise<void>((r) => (firstBatch = r));
+  const done = c.train(params(runDir), (e) => {
+    seen.push(e);
+    if (e.type === 'batch') firstBatch();
+  });
+  await batch;
+  assert.equal(c.dispose('window reloaded'), true);
+  const text = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8');
+  const ends = text.split('\n').filter((l) => l.includes('"run-end"'));
+  assert.equal(ends.length, 1, text);
+  assert.match(ends[0]!, /^\{.*"status":"stopped".*"message":"window reloaded"/);
+  const end = await done;
+  assert.equal(end.message, 'window reloaded');
+  await new Promise((r) => setTimeout(r, 300)); // the child's exit adds no second run-end
+  assert.equal(readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.includes('"run-end"')).length, 1);
+  assert.equal(c.dispose('again'), false);
+});
+
 test('an error message for the run ends it as failed; describe errors reject with the kind', async () => {
   const script = fake(
     'errors',

@@ -240,8 +240,10 @@ export class TrainCommand implements vscode.Disposable {
     const l = this.live;
     this.live = undefined;
     if (!l) return;
-    l.flow.kill();
-    if (l.runDir && l.info?.live) {
+    // The client records the stop in the run folder when its run had started; otherwise (still
+    // starting) it is recorded here.
+    const recorded = l.flow.kill(RELOAD_STOP_MESSAGE);
+    if (!recorded && l.runDir && l.info?.live) {
       try {
         markRunInterrupted(l.runDir, RELOAD_STOP_MESSAGE);
       } catch {

@@ -282,7 +282,8 @@ describe('Editing a training config in VS Code (code-server)', { skip, timeout: 
     writeFileSync(join(ws, 'broken.train.json'), '{\n  "name": "broken",\n  "dataset": "no-such-folder",\n  "batchSize": "auto"\n}\n');
     writeFileSync(join(ws, 'big.train.json'), JSON.stringify({ name: 'big', dataset: SAMPLE_DATASET, imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', batchSize: 4096, epochs: 1 }, null, 2) + '\n');
     try {
-      await withVSCode({ name: 'config-edit', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': 0.5 } }, async (vsc) => {
+      // The probe (scenario g) is off: this scenario is about editing, and its trials take minutes on a loaded machine.
+      await withVSCode({ name: 'config-edit', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': 0.5, 'batchAdvisor.probe': false } }, async (vsc) => {
         await vsc.runCommand('View: Show Explorer');
         await vsc.page.locator('.explorer-folders-view .monaco-list-row', { hasText: 'broken.train.json' }).first().click();
         await vsc.runCommand('View: Focus Problems');

@@ -139,7 +139,8 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
         // Epoch advances and the loss falls (panel and metrics.jsonl agree).
         await waitText(frame, '[data-testid="epoch"]', /^2\/4$/, 180_000);
         await vsc.page.waitForTimeout(1500);
-        await vsc.screenshot('training-dark');
+        const running = await vsc.screenshot('training-dark');
+        if (process.env.E2E_UPDATE_SCREENSHOTS === '1') copyFileSync(running, join(ROOT, 'media', 'screenshot-train-dark.png'));
         const batches = events(dir).filter((e): e is BatchEvent => e.type === 'batch');
         const firstLoss = batches[0]!.loss;
         const shownLoss = Number(await frame.locator('[data-testid="loss"]').textContent());
@@ -152,7 +153,6 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
         assert.equal(await frame.locator('[data-testid="stop"]').count(), 0, 'no Stop button once stopped');
         await vsc.page.locator('.statusbar-item', { hasText: 'Training mnist-auto' }).first().waitFor({ state: 'hidden', timeout: 15_000 });
         await vsc.screenshot('stopped-dark');
-        if (process.env.E2E_UPDATE_SCREENSHOTS === '1') copyFileSync(await vsc.screenshot('media-dark'), join(ROOT, 'media', 'screenshot-train-dark.png'));
 
         // The runs view lists it with its status and metrics; reopen it after closing the panel.
         await vsc.runCommand('View: Close All Editors');

@@ -54,6 +54,7 @@ export function formatSuggest(s: SuggestReport): string[] {
   lines.push(`  Learning rate ${rec.learningRate.recommended.toPrecision(3)} (${rec.learningRate.rule} rule from ${rec.learningRate.base} at batch ${rec.learningRate.baseBatchSize})` + (rec.warmupEpochs > 0 ? `, warm up over ${plural(rec.warmupEpochs, 'epoch')}` : ''));
   if (rec.accumulationSteps > 1) lines.push(`  Accumulate ${rec.accumulationSteps} micro-batches → effective batch ${rec.effectiveBatchSize}`);
   lines.push(`  ${formatCount(rec.stepsPerEpoch)} steps per epoch; data: ${rec.loading.strategy} (${rec.loading.reason})`);
+  if (s.plan.dataParallel) lines.push(`  ${s.plan.dataParallel.note}`);
   for (const w of rec.warnings) lines.push(`  ! ${w}`);
   return lines;
 }

@@ -6,6 +6,7 @@ import type { TrainConfig } from './config';
 import { tooFewClasses } from './dataset/list';
 import { inspectDataset } from './dataset/inspect';
 import { chooseDevice, listDevices } from './devices/devices';
+import { dataParallelAdvice, type DataParallelInput } from './data-parallel';
 import { estimateMemory } from './memory';
 import { makePlan } from './plan';
 import { DEFAULT_HEADROOM, IMAGE_EXTENSIONS_TEXT, memoryBudget, type SuggestStage } from './shared/constants';
@@ -17,6 +18,7 @@ import { abortError } from './shared/errors';
 export { DEFAULT_HEADROOM, type SuggestStage } from './shared/constants';
 import { recommend } from './recommend';
 import type { DeviceInfo } from './shared/device-types';
+import type { TrainingPlan } from './shared/plan';
 import type { BackendName } from './shared/protocol';
 import type { SuggestReport } from './shared/report';
 import { TrainerClient } from './trainer-client';
@@ -58,6 +60,8 @@ export interface SuggestOptions {
   probeRunner?: TrialRunner;
   /** Skips the probe (kills the trial in progress): the report keeps the memory model's plan. */
   probeSkipSignal?: AbortSignal;
+  /** Reads the devices (test seam). Default: listDevices(). */
+  listDevices?: () => Promise<DeviceInfo[]>;
 }
 
 
@@ -73,6 +77,12 @@ export function planBackend(config: TrainConfig, device: DeviceInfo): BackendNam
   return 'wasm';
 }
 
+/** The plan with data-parallel advice added when the machine has several GPUs. */
+function withDataParallel(plan: TrainingPlan, rest: Omit<DataParallelInput, 'plan'>): TrainingPlan {
+  const advice = dataParallelAdvice({ plan, ...rest });
+  return advice ? { ...plan, dataParallel: advice } : plan;
+}
+
 export async function suggest(input: { config: TrainConfig }, opts: SuggestOptions): Promise<SuggestReport> {
   const { config } = input;
   const { signal, onProgress } = opts;
@@ -80,7 +90,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   if (signal?.aborted) throw abortError();
 
   onProgress?.({ stage: 'scan', message: `Scanning ${config.dataset}`, filesSeen: 0 });
-  const devicesPromise = listDevices();
+  const devicesPromise = (opts.listDevices ?? listDevices)();
   const dataset = await inspectDataset(config.dataset, {
     validationSplit: config.validationSplit,
     imageSize: config.imageSize,
@@ -134,7 +144,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
     device,
     freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes,
   });
-  const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
+  const plan = withDataParallel(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), { devices, device, memory, headroom, optimizer: config.optimizer });
   const report: SuggestReport = { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation, plan };
   if (!(opts.probe ?? config.probe ?? false)) return report;
 
@@ -182,7 +192,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   return {
     ...report,
     recommendation: probed.recommendation,
-    plan: probed.plan,
+    plan: withDataParallel(probed.plan, { devices, device, memory, headroom, optimizer: config.optimizer }),
     probe: probed.probe,
     ...(probed.gradientNoiseScale ? { gradientNoiseScale: probed.gradientNoiseScale } : {}),
   };

@@ -71,10 +71,34 @@ export interface TrainingPlan {
   };
   /** How the plan was made: from a full suggestion, or by the fallback rule (with why). */
   basis: { kind: 'suggestion' } | { kind: 'fallback'; why: string };
+  /**
+   * Advice for data-parallel training when the machine has several GPUs (absent with one, or when
+   * planning for a device given by size). Batch Advisor's own trainer trains on one device: the
+   * numbers above are what it runs; these are for a data-parallel run elsewhere.
+   */
+  dataParallel?: DataParallelAdvice;
   /** Plain-word reasons, most important first. */
   reasons: string[];
   /** What the person should read before training (e.g. an explicit batch predicted not to fit). */
   warnings: string[];
+}
+
+/** Per-device and global batch for data-parallel training over several GPUs, with its learning rate. */
+export interface DataParallelAdvice {
+  devices: number;
+  /** Micro-batch on each device: the plan's, limited by what fits the GPU with the least free memory. */
+  perDeviceBatchSize: number;
+  accumulationSteps: number;
+  /** perDeviceBatchSize × accumulationSteps × devices: images per optimizer step. */
+  globalBatchSize: number;
+  /** The rate scaled for the global batch (same rule and base as the plan's). */
+  learningRate: number;
+  rule: LearningRateRule;
+  stepsPerEpoch: number;
+  /** Set when the GPUs differ: the one that limits the per-device batch. */
+  limitedBy?: { name: string; memoryFreeBytes: number; maxBatchSize: number };
+  /** One line for the front ends. */
+  note: string;
 }
 
 /** The learning rate at a 1-based optimizer step under the plan's linear warmup. */

@@ -278,6 +278,7 @@ function renderRecommendation(report: SuggestReport): HTMLElement {
         stat('Loading', r.loading.strategy === 'preload' ? 'Preload' : 'Stream', 'loading', r.loading.reason),
       ),
     ),
+    report.plan.dataParallel ? h('p', { class: 'muted', 'data-testid': 'data-parallel' }, report.plan.dataParallel.note) : null,
     h('h3', {}, 'Why'),
     h('ul', { class: 'reasons', 'data-testid': 'reasons' }, ...r.reasons.map((x) => h('li', {}, x)), h('li', {}, r.loading.reason)),
     r.warnings.length ? h('div', { class: 'warnings', role: 'note' }, ...r.warnings.map((w) => h('p', {}, '⚠ ', w))) : null,

@@ -3,7 +3,7 @@
  * through tsx): exit codes, --json events, out of memory, and Ctrl-C.
  */
 import { strict as assert } from 'node:assert';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -86,6 +86,22 @@ describe('train command', () => {
     assert.equal(rec.config.batchSize, 8);
     assert.equal(rec.runEnd?.status, 'completed');
     assert.ok(existsSync(join(start.runDir, 'model', 'model.json')));
+  });
+
+  test('"probe": true: the run trains the probed plan, and its plan.json says so', async () => {
+    const { batchSize: _fixed, ...planned } = tiny; // a probe confirms a planned batch, not one the config sets
+    const r = await train(writeConfig('probed', { ...planned, epochs: 1, probe: true, optimizer: 'sgd' }), { json: true, maxSteps: 1 });
+    assert.equal(r.code, 0, r.stderr);
+    const start = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as TrainEvent)
+      .find((e) => e.type === 'run-start');
+    assert.ok(start?.type === 'run-start');
+    const plan = JSON.parse(readFileSync(join(start.runDir, 'plan.json'), 'utf8')) as TrainingPlan;
+    assert.equal(plan.sources.batchSize, 'probe');
+    assert.ok(plan.reasons.some((x) => /Real training steps trained/.test(x)), plan.reasons.join('\n'));
+    assert.equal(start.plan.microBatchSize, plan.microBatchSize, 'the trainer ran the plan in plan.json');
   });
 
   test('people output: the plan, progress and epoch lines', async () => {

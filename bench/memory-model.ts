@@ -154,9 +154,14 @@ function trainStepPeaks(
   x: tf.Tensor,
   labels: tf.Tensor,
   tracker: ReturnType<typeof trackBuffers>,
-): { backward: number; update: number } {
+): { backward: number; update: number; forward: number } {
   const vars = model.trainableWeights.map((w) => w.read() as tf.Variable);
-  const loss = (): tf.Scalar => tf.losses.softmaxCrossEntropy(labels, model.apply(x, { training: true }) as tf.Tensor) as tf.Scalar;
+  let forward = 0;
+  const loss = (): tf.Scalar => {
+    const logits = model.apply(x, { training: true }) as tf.Tensor;
+    forward = tracker.live(); // what the forward pass keeps for the backward pass
+    return tf.losses.softmaxCrossEntropy(labels, logits) as tf.Scalar;
+  };
   // The same two phases as optimizer.minimize(): gradients (forward + backward in one tidy), then the update.
   tracker.reset();
   const { value, grads } = optimizer.computeGradients(loss, vars);
@@ -165,7 +170,7 @@ function trainStepPeaks(
   optimizer.applyGradients(grads);
   const update = tracker.peak();
   tf.dispose([value, ...Object.values(grads)]);
-  return { backward, update };
+  return { backward, update, forward };
 }
 
 function oneHot(batch: number, classes: number): tf.Tensor {
@@ -247,7 +252,7 @@ async function probe(tracker: ReturnType<typeof trackBuffers>): Promise<void> {
     ['Concatenate', () => tf.layers.concatenate({})],
     ['UpSampling2D', () => tf.layers.upSampling2d({})],
   ];
-  const slope = async (make: (() => tf.layers.Layer) | undefined): Promise<{ slope: number; outElems: number }> => {
+  const slope = async (make: (() => tf.layers.Layer) | undefined): Promise<{ slope: number; forward: number; outElems: number }> => {
     const build = (): { model: tf.LayersModel; outElems: number } => {
       const input = tf.input({ shape });
       let x = tf.layers.conv2d({ filters: 8, kernelSize: 3, padding: 'same', useBias: false }).apply(input) as tf.SymbolicTensor;
@@ -261,6 +266,7 @@ async function probe(tracker: ReturnType<typeof trackBuffers>): Promise<void> {
       return { model: tf.model({ inputs: input, outputs: tf.layers.dense({ units: 2 }).apply(x) as tf.SymbolicTensor }), outElems };
     };
     const peaks: number[] = [];
+    const forwards: number[] = [];
     let outElems = 0;
     for (const batch of [2, 6]) {
       const { model, outElems: n } = build();
@@ -269,12 +275,14 @@ async function probe(tracker: ReturnType<typeof trackBuffers>): Promise<void> {
       const x = tf.randomUniform([batch, ...shape]);
       const labels = oneHot(batch, 2);
       trainStepPeaks(model, optimizer, x, labels, tracker);
-      peaks.push(trainStepPeaks(model, optimizer, x, labels, tracker).backward);
+      const p = trainStepPeaks(model, optimizer, x, labels, tracker);
+      peaks.push(p.backward);
+      forwards.push(p.forward);
       tf.dispose([x, labels]);
       optimizer.dispose();
       model.dispose();
     }
-    return { slope: ((peaks[1] as number) - (peaks[0] as number)) / 4, outElems };
+    return { slope: ((peaks[1] as number) - (peaks[0] as number)) / 4, forward: ((forwards[1] as number) - (forwards[0] as number)) / 4, outElems };
   };
   const ref = await slope(undefined);
   console.log('Per-layer factors (extra bytes per image / (4 × output elements)):');
@@ -282,7 +290,8 @@ async function probe(tracker: ReturnType<typeof trackBuffers>): Promise<void> {
     const r = await slope(make);
     // Also per input element (16×16×8): what layers whose backward keeps their input (pooling to a vector) cost.
     const inElems = shape.reduce((a, b) => a * b, 1);
-    console.log(`  ${name.padEnd(28)} ${((r.slope - ref.slope) / (4 * r.outElems)).toFixed(2)} per output element   ${((r.slope - ref.slope) / (4 * inElems)).toFixed(2)} per input element`);
+    const out = 4 * r.outElems;
+    console.log(`  ${name.padEnd(28)} ${((r.slope - ref.slope) / out).toFixed(2)} per output element (forward ${((r.forward - ref.forward) / out).toFixed(2)})   ${((r.slope - ref.slope) / (4 * inElems)).toFixed(2)} per input element`);
   }
 }
 

@@ -177,7 +177,8 @@ function elements(shape: number[]): number {
 /** Bytes per image kept for the backward pass (activations and their gradients). */
 export function activationBytesPerSample(desc: ModelDescription, backend?: Backend): number {
   const inputFactors = backend === 'wasm' ? WASM_INPUT_FACTORS : INPUT_FACTORS;
-  return desc.layers.reduce((n, l) => n + (layerFactor(l, backend) * elements(l.outputShape) + (inputFactors[l.className] ?? 0) * (l.inputElements ?? 0)) * F32, 0);
+  const layers = desc.layers.reduce((n, l) => n + (layerFactor(l, backend) * elements(l.outputShape) + (inputFactors[l.className] ?? 0) * (l.inputElements ?? 0)) * F32, 0);
+  return layers + unusedInputGradientElements(desc) * F32;
 }
 
 /** Memory budget: free memory less the headroom fraction. */
@@ -186,26 +187,103 @@ export function budgetFromFree(freeBytes: number, headroom = DEFAULT_HEADROOM): 
 }
 
 type Sizes = Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes'> & {
-  breakdown?: Pick<MemoryEstimate['breakdown'], 'activationBytesPerSample' | 'updateScratchBytes' | 'workspaceBytesPerSample' | 'workspaceCapBytes'>;
+  breakdown?: Pick<MemoryEstimate['breakdown'], 'activationBytesPerSample' | 'updateScratchBytes' | 'workspaceBytesPerSample' | 'workspaceRestBytesPerSample' | 'workspaceCapBytes'>;
 };
 
 /**
  * The wasm backend's Conv2D filter gradient (src/trainer/kernels/conv2d-backprop-filter.ts) builds
- * a patch matrix (out H × out W × kh·kw·Cin floats per image) at the end of the backward pass, when
- * the activations are still alive; the batch is split so the matrix stays under 2^23 floats.
+ * a patch matrix (out H × out W × kh·kw·Cin floats per image) while the backward pass runs; the
+ * batch is split so the matrix stays under 2^23 floats.
  */
 export const WASM_PATCH_CAP_BYTES = (1 << 23) * 4;
 
+/**
+ * Float32 tensors per output element a layer's forward pass keeps for the backward pass (measured
+ * with `bench/memory-model.ts --probe --wasm`, the "forward" column); the rest of its factor are
+ * backward temporaries, made when the backward pass reaches the layer. Layers with a built-in
+ * activation: see forwardFactor.
+ */
+export const FORWARD_FACTORS: Record<string, number> = { InputLayer: 0, Rescaling: 2, BatchNormalization: 3, Dropout: 4, Flatten: 0, Reshape: 0 };
+
+/**
+ * The forward part of layerFactor: 1 per forward tensor (2 for SeparableConv2D's two convs), one
+ * more for a non-linear activation and, for relu with a bias, the separate bias add. Unknown classes
+ * count as all forward (kept for the whole backward pass: the conservative side for workspaces).
+ */
+export function forwardFactor(layer: LayerDescription, backend?: Backend): number {
+  const total = layerFactor(layer, backend);
+  if (!(layer.className in ACTIVATION_FACTORS)) return total;
+  const f = ACTIVATION_FACTORS[layer.className];
+  if (typeof f === 'object') {
+    const act = layer.activation ?? 'linear';
+    const base = layer.className === 'SeparableConv2D' ? 2 : 1;
+    return Math.min(total, base + (act !== 'linear' ? 1 : 0) + (act === 'relu' && layer.useBias ? 1 : 0));
+  }
+  if (layer.className === 'ReLU' && layer.activation === 'relu6') return 2;
+  if (layer.className === 'Activation' && layer.activation === 'swish') return 2;
+  return Math.min(total, FORWARD_FACTORS[layer.className] ?? 1);
+}
+
+/** Floats of a Conv2D layer's patch matrix per image (0 for other layers). */
+function patchElements(l: LayerDescription): number {
+  if (l.className !== 'Conv2D' || l.outputShape.length !== 3) return 0;
+  const [h, w, c] = l.outputShape as [number, number, number];
+  const kernel = l.trainableParams > 0 ? l.trainableParams - (l.useBias ? c : 0) : l.params - (l.useBias ? c : 0);
+  return c > 0 && kernel > 0 ? h * w * (kernel / c) : 0;
+}
+
+/**
+ * Floats per image of the zero-inserted output gradient the wasm backend's input gradient of a
+ * strided Conv2D builds ((H−1)·s+1 × (W−1)·s+1 × C; src/trainer/kernels/conv2d-backprop-input.ts).
+ */
+function zeroInsertElements(l: LayerDescription): number {
+  const [sh = 1, sw = sh] = l.strides ?? [];
+  if (l.className !== 'Conv2D' || l.outputShape.length !== 3 || (sh === 1 && sw === 1)) return 0;
+  const [h, w, c] = l.outputShape as [number, number, number];
+  return ((h - 1) * sh + 1) * ((w - 1) * sw + 1) * c;
+}
+
 /** Floats of the largest Conv2D patch matrix per image (0 without Conv2D layers). */
 export function convPatchElements(desc: ModelDescription): number {
-  let max = 0;
+  return Math.max(0, ...desc.layers.map(patchElements));
+}
+
+/**
+ * The wasm conv gradients' scratch is alive only while its kernel runs: the filter gradient's patch
+ * matrix (split by batch to stay under a cap) with a channel-major copy of the layer's input, or
+ * the strided input gradient's zero-inserted copy of the output gradient. The backward pass visits
+ * the layers last to first, so at that moment the backward temporaries of the layers before the
+ * conv do not exist yet: the scratch adds to the step's peak only what exceeds them. Returns, per
+ * image, for the conv where that excess is largest: the capped part (the patch matrix) and the
+ * uncapped part less the backward temporaries not yet made (may be negative); undefined without a
+ * conv.
+ */
+export function convWorkspace(desc: ModelDescription, backend?: Backend): { cappedBytesPerSample: number; restBytesPerSample: number } | undefined {
+  let best: { cappedBytesPerSample: number; restBytesPerSample: number } | undefined;
+  let before = 0; // backward bytes per image of the layers before the current one
   for (const l of desc.layers) {
-    if (l.className !== 'Conv2D' || l.outputShape.length !== 3) continue;
-    const [h, w, c] = l.outputShape as [number, number, number];
-    const kernel = l.trainableParams > 0 ? l.trainableParams - (l.useBias ? c : 0) : l.params - (l.useBias ? c : 0);
-    if (c > 0 && kernel > 0) max = Math.max(max, h * w * (kernel / c));
+    const patch = patchElements(l);
+    const copy = patch > 0 ? (l.inputElements ?? 0) : 0;
+    const up = zeroInsertElements(l);
+    const w = patch + copy >= up ? { cappedBytesPerSample: patch * F32, restBytesPerSample: (copy * F32) - before } : { cappedBytesPerSample: 0, restBytesPerSample: up * F32 - before };
+    const excess = (x: typeof w): number => x.cappedBytesPerSample + x.restBytesPerSample;
+    if ((patch > 0 || up > 0) && (!best || excess(w) > excess(best))) best = w;
+    before += (layerFactor(l, backend) - forwardFactor(l, backend)) * elements(l.outputShape) * F32;
   }
-  return max;
+  return best;
+}
+
+/**
+ * tfjs runs a Conv2D or Dense whose activation it does not fuse while recording gradients (linear,
+ * tanh, sigmoid, …; not relu or elu) as one fused op with its own gradient function, which computes
+ * the gradient for its input even when nothing needs it. For the first layer with weights that is a
+ * tensor the size of the model's input, alive until the backward pass ends (measured on a stride-2
+ * 'valid' Conv2D stem with a bias: bench/probe.ts mixed-functional). Elements per image.
+ */
+export function unusedInputGradientElements(desc: ModelDescription): number {
+  const first = desc.layers.find((l) => l.trainableParams > 0);
+  if (!first || !['Conv2D', 'Dense'].includes(first.className)) return 0;
+  return ['relu', 'elu'].includes(first.activation ?? 'linear') ? 0 : (first.inputElements ?? 0);
 }
 
 /**
@@ -215,7 +293,8 @@ export function convPatchElements(desc: ModelDescription): number {
 export function bytesForBatch(est: Sizes, batch: number): number {
   const scratch = est.breakdown?.updateScratchBytes ?? 0;
   const activations = est.breakdown?.activationBytesPerSample ?? 0;
-  const workspace = Math.min((est.breakdown?.workspaceBytesPerSample ?? 0) * batch, est.breakdown?.workspaceCapBytes ?? Infinity);
+  const b = est.breakdown;
+  const workspace = Math.min((b?.workspaceBytesPerSample ?? 0) * batch, b?.workspaceCapBytes ?? Infinity) + (b?.workspaceRestBytesPerSample ?? 0) * batch;
   return est.fixedBytes + est.perSampleBytes * batch + Math.max(workspace, scratch - activations * batch, 0);
 }
 
@@ -278,8 +357,8 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
         : `${Math.round((1 - opts.headroom) * 100)}% of free memory ÷ ${WASM_HEAP_SLACK} for the wasm heap's allocator slack`;
   }
   const unknown = unknownLayerClasses(desc);
-  // wasm: the conv filter gradient's patch matrix, alive at the end of the backward pass.
-  const workspace = opts.backend === 'wasm' ? convPatchElements(desc) * F32 : 0;
+  // wasm: the conv filter gradient's patch matrix, alive while its kernel runs.
+  const workspace = opts.backend === 'wasm' ? convWorkspace(desc, opts.backend) : undefined;
   const est = {
     budgetBytes,
     ...(budgetNote ? { budgetNote } : {}),
@@ -295,7 +374,9 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
       inputBytesPerSample: inputBytes,
       overheadBytes,
       updateScratchBytes,
-      ...(workspace > 0 ? { workspaceBytesPerSample: workspace, workspaceCapBytes: WASM_PATCH_CAP_BYTES } : {}),
+      ...(workspace
+        ? { workspaceBytesPerSample: workspace.cappedBytesPerSample, workspaceRestBytesPerSample: workspace.restBytesPerSample, workspaceCapBytes: WASM_PATCH_CAP_BYTES }
+        : {}),
     },
     table: [] as MemoryEstimate['table'],
   };

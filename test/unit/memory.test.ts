@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { budgetFromFree, bytesForBatch, estimateMemory, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, layerFactor, maxBatchSize, OPTIMIZER_SLOTS } from '../../src/core/memory';
+import { budgetFromFree, bytesForBatch, convWorkspace, estimateMemory, FIXED_OVERHEAD, forwardFactor, GPU_RUNTIME_OVERHEAD, layerFactor, maxBatchSize, OPTIMIZER_SLOTS, unusedInputGradientElements, WASM_PATCH_CAP_BYTES } from '../../src/core/memory';
 import type { ModelDescription } from '../../src/core/shared/model';
 
 /**
@@ -95,6 +95,21 @@ describe('estimateMemory on a hand-computed model', () => {
     assert.equal(l('Concatenate'), 2.5);
   });
 
+  it('forward parts of the factors (bench/memory-model.ts --probe --wasm, "forward" column)', () => {
+    const l = (className: string, activation?: string, useBias?: boolean) => forwardFactor({ name: 'l', className, outputShape: [1], params: 0, trainableParams: 0, ...(activation ? { activation } : {}), ...(useBias !== undefined ? { useBias } : {}) }, 'wasm');
+    assert.equal(l('Conv2D', 'linear', true), 1);
+    assert.equal(l('Conv2D', 'relu', true), 3);
+    assert.equal(l('Conv2D', 'relu', false), 2);
+    assert.equal(l('Conv2D', 'tanh', true), 2);
+    assert.equal(l('SeparableConv2D', 'relu', true), 4);
+    assert.equal(l('BatchNormalization'), 3);
+    assert.equal(l('Dropout'), 4);
+    assert.equal(l('ReLU', 'relu6'), 2);
+    assert.equal(l('Concatenate'), 1);
+    assert.equal(l('Flatten'), 0);
+    assert.equal(l('SomethingNew'), 6, 'unknown classes: all of the default factor counts as kept');
+  });
+
   it('GlobalAveragePooling2D keeps a tensor the size of its input for the backward pass', () => {
     const gap = (inputElements?: number): ModelDescription => ({ ...tiny, layers: [{ name: 'g', className: 'GlobalAveragePooling2D', outputShape: [8], params: 0, trainableParams: 0, ...(inputElements ? { inputElements } : {}) }] });
     const a = estimateMemory(gap(), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).breakdown.activationBytesPerSample;
@@ -177,5 +192,56 @@ describe('budget, maximum batch and table', () => {
         [16, false],
       ],
     );
+  });
+});
+
+/**
+ * The wasm conv gradients' scratch, by hand (float32 = 4 bytes, per image):
+ *   stem   Conv2D 3×3 stride 2 'valid', 1 → 4 channels, bias, linear: in 9×9×1 = 81, out 4×4×4 = 64
+ *          patch 4·4 × 3·3·1 = 144 floats (576 B) + the channel-major input copy 81 floats (324 B);
+ *          the zero-inserted output gradient (7×7×4 = 196 floats) is smaller; nothing before it
+ *          → excess 900 B. Its backward temporaries: (2 − 1) × 64 × 4 = 256 B.
+ *   bn     BatchNormalization [4,4,4] (wasm 9, forward 3): backward temporaries 6 × 64 × 4 = 1536 B
+ *   conv   Conv2D 3×3 'same', 4 → 8, bias, linear: out 4×4×8; patch 16 × 36 = 576 floats (2304 B)
+ *          + input copy 64 floats (256 B), less what the layers before it have not made yet.
+ */
+describe('wasm conv scratch is alive only while its kernel runs', () => {
+  const stem = { name: 'stem', className: 'Conv2D', outputShape: [4, 4, 4], params: 40, trainableParams: 40, activation: 'linear', useBias: true, strides: [2, 2], inputElements: 81 };
+  const bn = { name: 'bn', className: 'BatchNormalization', outputShape: [4, 4, 4], params: 16, trainableParams: 8, inputElements: 64 };
+  const conv = { name: 'conv', className: 'Conv2D', outputShape: [4, 4, 8], params: 296, trainableParams: 296, activation: 'linear', useBias: true, strides: [1, 1], inputElements: 64 };
+  const model = (...layers: ModelDescription['layers']): ModelDescription => ({ ...tiny, inputShape: [9, 9, 1], layers });
+
+  it('a late conv only adds what exceeds the backward temporaries of the layers before it (not yet made)', () => {
+    // Without the BatchNormalization the late conv's patch dominates: 2304 + 256 − 256 = 2304 B.
+    assert.deepEqual(convWorkspace(model(stem, conv), 'wasm'), { cappedBytesPerSample: 2304, restBytesPerSample: 256 - 256 });
+    // With it, 1536 B more are not made yet while that patch is alive (768 B excess): the stem's 900 B wins.
+    assert.deepEqual(convWorkspace(model(stem, bn, conv), 'wasm'), { cappedBytesPerSample: 576, restBytesPerSample: 324 });
+  });
+
+  it('the step adds min(patch × batch, cap) + rest × batch, never less than the backward peak', () => {
+    const e = estimateMemory(model(stem, bn, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
+    assert.equal(e.breakdown.workspaceCapBytes, WASM_PATCH_CAP_BYTES);
+    assert.equal(bytesForBatch(e, 10) - bytesForBatch({ ...e, breakdown: { ...e.breakdown, workspaceBytesPerSample: 0, workspaceRestBytesPerSample: 0 } }, 10), 900 * 10);
+    const late = estimateMemory(model(stem, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
+    const huge = Math.ceil(WASM_PATCH_CAP_BYTES / 2304) + 1000; // past the cap
+    assert.equal(bytesForBatch(late, huge) - (late.fixedBytes + late.perSampleBytes * huge), WASM_PATCH_CAP_BYTES);
+    // Off wasm there is no such scratch.
+    assert.equal(estimateMemory(model(stem, bn, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).breakdown.workspaceBytesPerSample, undefined);
+  });
+
+  it('a stride-2 conv counts its zero-inserted output gradient when that is the larger scratch', () => {
+    const wide = { ...stem, outputShape: [4, 4, 64], params: 640, trainableParams: 640 }; // patch 16 × 9 = 144 floats, up 7×7×64 = 3136
+    assert.deepEqual(convWorkspace(model(wide), 'wasm'), { cappedBytesPerSample: 0, restBytesPerSample: 3136 * 4 });
+  });
+
+  it('a first layer fused with a linear (or tanh) activation computes a gradient for the model input that nothing uses', () => {
+    assert.equal(unusedInputGradientElements(model(stem, bn, conv)), 81);
+    assert.equal(unusedInputGradientElements(model({ ...stem, activation: 'tanh' })), 81);
+    assert.equal(unusedInputGradientElements(model({ ...stem, activation: 'relu' })), 0, 'relu is not fused while recording gradients: the input gradient is skipped');
+    assert.equal(unusedInputGradientElements(model(bn, conv)), 0, 'only Conv2D/Dense');
+    const a = estimateMemory(model(stem, bn, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).breakdown.activationBytesPerSample;
+    const b = estimateMemory(model({ ...stem, activation: 'relu' }, bn, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).breakdown.activationBytesPerSample;
+    // relu adds its own 2 + 1 (bias add) per output element; the unused input gradient goes away.
+    assert.equal(b - a, 3 * 64 * 4 - 81 * 4);
   });
 });

@@ -12,6 +12,8 @@ export interface LayerDescription {
   activation?: string;
   /** Whether the layer adds a bias (Conv2D, Dense, …). Used by the memory model. */
   useBias?: boolean;
+  /** Strides [height, width] of a convolution or pooling layer. Used by the memory model (wasm's strided input gradient). */
+  strides?: number[];
   /** Elements of its (first) input without the batch dimension. Used by the memory model for layers whose backward keeps a tensor of their input's size. */
   inputElements?: number;
 }

@@ -23,10 +23,13 @@ export interface MemoryBreakdown {
    */
   updateScratchBytes?: number;
   /**
-   * Backend kernels' scratch at the end of the backward pass, per image, up to a cap (wasm: the conv
-   * filter gradient's patch matrix). A step needs the larger of it and the update's extra.
+   * Backend kernels' scratch during the backward pass (wasm: the conv gradients'), per image: a part
+   * up to a cap (the filter gradient's patch matrix), and the rest less the backward temporaries
+   * not yet made while it is alive (may be negative). A step needs the larger of
+   * min(workspace × batch, cap) + rest × batch and the update's extra.
    */
   workspaceBytesPerSample?: number;
+  workspaceRestBytesPerSample?: number;
   workspaceCapBytes?: number;
 }
 

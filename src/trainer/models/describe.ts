@@ -44,6 +44,7 @@ function describeLayers(layers: tf.layers.Layer[], prefix = ''): LayerDescriptio
     // A ReLU layer with a ceiling (MobileNet's ReLU6) is a clip, which costs more memory than a plain ReLU.
     if (d.className === 'ReLU') d.activation = typeof config.maxValue === 'number' ? 'relu6' : 'relu';
     if (typeof config.useBias === 'boolean') d.useBias = config.useBias;
+    if (Array.isArray(config.strides) && config.strides.every((v) => typeof v === 'number')) d.strides = config.strides as number[];
     const inShape = inputShapeOf(layer);
     if (inShape && inShape.length > 1) d.inputElements = inShape.slice(1).reduce((a: number, b) => a * (b ?? 1), 1);
     out.push(d);

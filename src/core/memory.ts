@@ -251,7 +251,8 @@ export function convPatchElements(desc: ModelDescription): number {
 /**
  * The wasm conv gradients' scratch is alive only while its kernel runs: the filter gradient's patch
  * matrix (split by batch to stay under a cap) with a channel-major copy of the layer's input, or
- * the strided input gradient's zero-inserted copy of the output gradient. The backward pass visits
+ * the strided input gradient's zero-inserted copy of the output gradient; the gradient for its input
+ * is made just before. The backward pass visits
  * the layers last to first, so at that moment the backward temporaries of the layers before the
  * conv do not exist yet: the scratch adds to the step's peak only what exceeds them. Returns, per
  * image, for the conv where that excess is largest: the capped part (the patch matrix) and the
@@ -261,9 +262,13 @@ export function convPatchElements(desc: ModelDescription): number {
 export function convWorkspace(desc: ModelDescription, backend?: Backend): { cappedBytesPerSample: number; restBytesPerSample: number } | undefined {
   let best: { cappedBytesPerSample: number; restBytesPerSample: number } | undefined;
   let before = 0; // backward bytes per image of the layers before the current one
+  let trainableBefore = false;
   for (const l of desc.layers) {
     const patch = patchElements(l);
-    const copy = patch > 0 ? (l.inputElements ?? 0) : 0;
+    // The input copy, and — when a layer before it has weights — the gradient for its input, made
+    // just before the filter gradient (it belongs to the previous layer's backward temporaries).
+    const copy = patch > 0 ? (l.inputElements ?? 0) * (trainableBefore ? 2 : 1) : 0;
+    trainableBefore ||= l.trainableParams > 0;
     const up = zeroInsertElements(l);
     const w = patch + copy >= up ? { cappedBytesPerSample: patch * F32, restBytesPerSample: (copy * F32) - before } : { cappedBytesPerSample: 0, restBytesPerSample: up * F32 - before };
     const excess = (x: typeof w): number => x.cappedBytesPerSample + x.restBytesPerSample;

@@ -203,7 +203,8 @@ describe('budget, maximum batch and table', () => {
  *          → excess 900 B. Its backward temporaries: (2 − 1) × 64 × 4 = 256 B.
  *   bn     BatchNormalization [4,4,4] (wasm 9, forward 3): backward temporaries 6 × 64 × 4 = 1536 B
  *   conv   Conv2D 3×3 'same', 4 → 8, bias, linear: out 4×4×8; patch 16 × 36 = 576 floats (2304 B)
- *          + input copy 64 floats (256 B), less what the layers before it have not made yet.
+ *          + input copy 64 floats + the gradient for its input (made just before, a layer before it
+ *          has weights) 64 floats (512 B), less what the layers before it have not made yet.
  */
 describe('wasm conv scratch is alive only while its kernel runs', () => {
   const stem = { name: 'stem', className: 'Conv2D', outputShape: [4, 4, 4], params: 40, trainableParams: 40, activation: 'linear', useBias: true, strides: [2, 2], inputElements: 81 };
@@ -212,19 +213,21 @@ describe('wasm conv scratch is alive only while its kernel runs', () => {
   const model = (...layers: ModelDescription['layers']): ModelDescription => ({ ...tiny, inputShape: [9, 9, 1], layers });
 
   it('a late conv only adds what exceeds the backward temporaries of the layers before it (not yet made)', () => {
-    // Without the BatchNormalization the late conv's patch dominates: 2304 + 256 − 256 = 2304 B.
-    assert.deepEqual(convWorkspace(model(stem, conv), 'wasm'), { cappedBytesPerSample: 2304, restBytesPerSample: 256 - 256 });
-    // With it, 1536 B more are not made yet while that patch is alive (768 B excess): the stem's 900 B wins.
-    assert.deepEqual(convWorkspace(model(stem, bn, conv), 'wasm'), { cappedBytesPerSample: 576, restBytesPerSample: 324 });
+    // Right after the stem the late conv's scratch dominates: 2304 + 512 − 256 = 2560 B.
+    assert.deepEqual(convWorkspace(model(stem, conv), 'wasm'), { cappedBytesPerSample: 2304, restBytesPerSample: 512 - 256 });
+    // After one BatchNormalization 1536 B more are not made yet while it is alive: 1024 B, still more than the stem's 900.
+    assert.deepEqual(convWorkspace(model(stem, bn, conv), 'wasm'), { cappedBytesPerSample: 2304, restBytesPerSample: 512 - 256 - 1536 });
+    // After two (−512 B): the stem's 900 B wins.
+    assert.deepEqual(convWorkspace(model(stem, bn, { ...bn, name: 'bn2' }, conv), 'wasm'), { cappedBytesPerSample: 576, restBytesPerSample: 324 });
   });
 
   it('the step adds min(patch × batch, cap) + rest × batch, never less than the backward peak', () => {
-    const e = estimateMemory(model(stem, bn, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
+    const e = estimateMemory(model(stem, bn, { ...bn, name: 'bn2' }, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
     assert.equal(e.breakdown.workspaceCapBytes, WASM_PATCH_CAP_BYTES);
     assert.equal(bytesForBatch(e, 10) - bytesForBatch({ ...e, breakdown: { ...e.breakdown, workspaceBytesPerSample: 0, workspaceRestBytesPerSample: 0 } }, 10), 900 * 10);
     const late = estimateMemory(model(stem, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
     const huge = Math.ceil(WASM_PATCH_CAP_BYTES / 2304) + 1000; // past the cap
-    assert.equal(bytesForBatch(late, huge) - (late.fixedBytes + late.perSampleBytes * huge), WASM_PATCH_CAP_BYTES);
+    assert.equal(bytesForBatch(late, huge) - (late.fixedBytes + late.perSampleBytes * huge), WASM_PATCH_CAP_BYTES + 256 * huge);
     // Off wasm there is no such scratch.
     assert.equal(estimateMemory(model(stem, bn, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).breakdown.workspaceBytesPerSample, undefined);
   });

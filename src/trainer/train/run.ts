@@ -25,6 +25,7 @@ import { describeModel } from '../models/describe';
 import { buildModel } from '../models/zoo';
 import { tf } from '../tf';
 import { RunFiles } from './run-files';
+import { MemoryLimit, memoryLimitFromEnv } from './memory-limit';
 import { evaluateBatch, makeOptimizer, trainStep, type MicroBatch } from './step';
 
 /** What the entry point (main.ts) passes in: test seams, and settings that reach the child through its environment. */
@@ -35,6 +36,8 @@ export interface RunHooks {
   beforeStep?: (globalStep: number, model: tf.LayersModel) => void;
   /** Options passed to the input pipeline (e.g. prefetch depth). */
   pipeline?: { prefetchBatches?: number; concurrency?: number };
+  /** End the run as out of memory when its live tensors peak above this (memory-limit.ts). */
+  memoryLimitBytes?: number;
 }
 
 /**
@@ -45,7 +48,8 @@ export interface RunHooks {
  */
 export function hooksFromEnv(env: NodeJS.ProcessEnv): RunHooks {
   const tfjsNodePath = env['BATCH_ADVISOR_TFJS_NODE_PATH'];
-  return { ...(tfjsNodePath ? { tfjsNodePath } : {}), ...faultFromEnv(env) };
+  const memoryLimitBytes = memoryLimitFromEnv(env);
+  return { ...(tfjsNodePath ? { tfjsNodePath } : {}), ...(memoryLimitBytes ? { memoryLimitBytes } : {}), ...faultFromEnv(env) };
 }
 
 function faultFromEnv(env: NodeJS.ProcessEnv): RunHooks {
@@ -510,13 +514,32 @@ async function validate(model: tf.LayersModel, data: Data, signal: AbortSignal):
   return vn > 0 ? { valLoss: vl / vn, valAccuracy: vc / vn } : { valLoss: null, valAccuracy: null };
 }
 
-async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): Promise<void> {
-  const { emit, log, end, files, signal } = ctx;
+async function train(msg: TrainRequest, config: TrainConfig, outer: RunContext): Promise<void> {
   const plan = checkPlan(msg.plan);
   // A stop that arrived while the run was setting up ends it before the next phase.
+  if (outer.signal.aborted) return outer.end({ status: 'stopped', message: 'stopped by request before training started' });
+  const backend = await setupBackend(config, msg.runDir, outer);
+  const limitBytes = outer.hooks.memoryLimitBytes;
+  if (limitBytes === undefined) return trainWith(msg, config, plan, backend, outer);
+  const limit = new MemoryLimit(limitBytes);
+  const before = outer.hooks.beforeStep;
+  const hooks: RunHooks = {
+    ...outer.hooks,
+    beforeStep: (step, model) => {
+      limit.check(`step ${step - 1}`);
+      before?.(step, model);
+    },
+  };
+  try {
+    await trainWith(msg, config, plan, backend, { ...outer, hooks }, limit);
+  } finally {
+    limit.restore();
+  }
+}
+
+async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingPlan, backend: BackendName, ctx: RunContext, limit?: MemoryLimit): Promise<void> {
+  const { emit, log, end, files, signal } = ctx;
   const stopped = (): boolean => signal.aborted;
-  if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
-  const backend = await setupBackend(config, msg.runDir, ctx);
   if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
   const data = await loadData(config, plan, ctx);
   if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
@@ -543,6 +566,10 @@ async function train(msg: TrainRequest, config: TrainConfig, ctx: RunContext): P
     const totals = await trainEpoch(epoch, plan, model, optimizer, data, p, ctx);
     if (totals.stopped || signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
     const val = await validate(model, data, signal);
+    if (limit) {
+      limit.check(`the end of epoch ${epoch} (its last step and validation)`);
+      log('info', `memory limit ${limit.limitBytes} bytes: tensors peaked at ${limit.peakBytes} bytes so far`);
+    }
     if (!val || signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
     // Never replace the last good model with a diverged one (a NaN weight with a finite loss, or
     // non-finite losses tolerated by nanPatience).

@@ -67,6 +67,36 @@ function vggSmall(): tf.LayersModel {
   return m;
 }
 
+/** BN/ReLU stack with a residual Add, stride-2 'valid' convs mid-network, dropout, global max pooling. */
+function bnResidual(): tf.LayersModel {
+  const input = tf.input({ shape: SHAPE });
+  let x = sym(tf.layers.rescaling({ scale: 1 / 255 }).apply(input));
+  x = sym(tf.layers.conv2d({ filters: 16, kernelSize: 3, strides: 2, padding: 'valid', useBias: false }).apply(x));
+  x = sym(tf.layers.reLU().apply(sym(tf.layers.batchNormalization().apply(x))));
+  let y = sym(tf.layers.conv2d({ filters: 16, kernelSize: 3, padding: 'same', useBias: false }).apply(x));
+  y = sym(tf.layers.reLU().apply(sym(tf.layers.batchNormalization().apply(y))));
+  x = sym(tf.layers.dropout({ rate: 0.2 }).apply(sym(tf.layers.add().apply([x, y]))));
+  x = sym(tf.layers.conv2d({ filters: 32, kernelSize: 3, strides: 2, padding: 'valid', activation: 'relu' }).apply(x));
+  x = sym(tf.layers.globalMaxPooling2d({}).apply(x));
+  return tf.model({ inputs: input, outputs: sym(tf.layers.dense({ units: CLASSES }).apply(x)) });
+}
+
+/** Separable and depthwise blocks with tanh, ReLU6 and sigmoid, average pooling, an ELU dense head. */
+function separableBlocks(): tf.LayersModel {
+  const m = tf.sequential();
+  m.add(tf.layers.rescaling({ scale: 1 / 255, inputShape: SHAPE }));
+  m.add(tf.layers.separableConv2d({ filters: 16, kernelSize: 3, padding: 'same', activation: 'tanh' }));
+  m.add(tf.layers.averagePooling2d({ poolSize: 2 }));
+  m.add(tf.layers.depthwiseConv2d({ kernelSize: 3, padding: 'same', useBias: false }));
+  m.add(tf.layers.reLU({ maxValue: 6 }));
+  m.add(tf.layers.separableConv2d({ filters: 32, kernelSize: 3, padding: 'same' }));
+  m.add(tf.layers.activation({ activation: 'sigmoid' }));
+  m.add(tf.layers.flatten());
+  m.add(tf.layers.dense({ units: 64, activation: 'elu' }));
+  m.add(tf.layers.dense({ units: CLASSES }));
+  return m;
+}
+
 export const CASES: Case[] = [
   { name: 'tutorial-cnn', optimizer: 'adam', build: () => buildModel({ model: 'tutorial-cnn' }, SHAPE, CLASSES), targets: [24, 96] },
   { name: 'resnet-small', optimizer: 'momentum', build: () => buildModel({ model: 'resnet-small' }, SHAPE, CLASSES), targets: [16, 48] },
@@ -74,6 +104,8 @@ export const CASES: Case[] = [
   { name: 'mlp-wide', optimizer: 'sgd', build: async () => wideMlp(), targets: [32, 160] },
   { name: 'vgg-small', optimizer: 'sgd', build: async () => vggSmall(), targets: [16, 64] },
   { name: 'mixed-functional', optimizer: 'adam', build: async () => mixedNet(), targets: [16, 64] },
+  { name: 'bn-residual', optimizer: 'momentum', build: async () => bnResidual(), targets: [16, 48] },
+  { name: 'separable-blocks', optimizer: 'rmsprop', build: async () => separableBlocks(), targets: [16, 48] },
 ];
 
 /** Real steps at any batch size on one model, each step's peak measured once and cached. */

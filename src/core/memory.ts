@@ -94,20 +94,25 @@ export const DEFAULT_ACTIVATION_FACTOR = 6;
 export const FIXED_OVERHEAD = 1 << 20;
 
 /**
- * Temporaries of the optimizer update (tfjs-core 4.22 optimizers/*.js), in float32 elements:
+ * Temporaries of the optimizer update (tfjs-core 4.22 optimizers/*.js), in float32 elements. Each
+ * `assign` frees the variable's old buffer, so a variable's temporaries peak just before its
+ * assigns:
  *  - sgd, momentum, rmsprop update one variable per `tidy`, so only the largest weight's temporaries
  *    are alive at once: sgd 2 (c·g and the new value, while the old weight is still alive; measured
- *    23% under-predicted on a 29M-parameter MLP with 1), momentum 2, rmsprop 12
- *    (it even computes the new mean square twice);
- *  - adam runs the whole update in one `tidy`: 11 temporaries of every trainable weight.
+ *    23% under-predicted on a 29M-parameter MLP with 1), momentum 4 (m·acc, + g, c·acc', + value),
+ *    rmsprop 14 (it computes the new mean square twice: 8, then g·lr, + ε, √, ÷, m·moments, +);
+ *  - adam runs the whole update in one `tidy`: 14 temporaries a variable of which 3 replace its
+ *    freed moments and value, so 11 of every trainable weight plus 1 of the largest one.
+ * Measured on wasm with a 2 MiB Dense kernel (bench/probe.ts separable-blocks, whose update is its
+ * peak at small batches): sgd 2.0, momentum 4.0, rmsprop 14.0, adam 11 + 1.0.
  * They are alive after the activations of the backward pass are freed, so they only matter when
  * they are larger than those (small batches, models with a big Dense layer).
  */
 export const UPDATE_SCRATCH: Record<OptimizerName, { perLargest: number; perTrainable: number }> = {
   sgd: { perLargest: 2, perTrainable: 0 }, // the old weight, c·g and the new weight are alive together
-  momentum: { perLargest: 2, perTrainable: 0 },
-  rmsprop: { perLargest: 12, perTrainable: 0 },
-  adam: { perLargest: 0, perTrainable: 11 },
+  momentum: { perLargest: 4, perTrainable: 0 },
+  rmsprop: { perLargest: 14, perTrainable: 0 },
+  adam: { perLargest: 1, perTrainable: 11 },
 };
 
 /** tfjs-backend-wasm 4.22's heap limit (emscripten getHeapMax(): 65536 pages less one 64 KiB page). */

@@ -60,17 +60,17 @@ describe('estimateMemory on a hand-computed model', () => {
 
   it('update scratch: per largest weight for sgd/momentum/rmsprop, every weight for adam', () => {
     const scratch = (o: 'sgd' | 'momentum' | 'adam' | 'rmsprop') => estimateMemory(tiny, { optimizer: o, budgetBytes: BIG, headroom: 0 }).breakdown.updateScratchBytes;
-    assert.deepEqual([scratch('sgd'), scratch('momentum'), scratch('rmsprop'), scratch('adam')], [2 * 64 * 4, 2 * 64 * 4, 12 * 64 * 4, 11 * 86 * 4]);
+    assert.deepEqual([scratch('sgd'), scratch('momentum'), scratch('rmsprop'), scratch('adam')], [2 * 64 * 4, 4 * 64 * 4, 14 * 64 * 4, (11 * 86 + 64) * 4]);
   });
 
   it('the step is the larger of the backward peak and the update peak', () => {
     const e = estimateMemory(tiny, { optimizer: 'adam', budgetBytes: BIG, headroom: 0 });
     const fixed = 344 + 344 + 688 + FIXED_OVERHEAD;
     assert.equal(e.fixedBytes, fixed);
-    // adam scratch 3784 B; activations 656 B per image.
-    assert.equal(bytesForBatch(e, 1), fixed + 728 + (3784 - 656)); // the update is the peak
-    assert.equal(bytesForBatch(e, 5), fixed + 5 * 728 + (3784 - 5 * 656));
-    assert.equal(bytesForBatch(e, 6), fixed + 6 * 728); // 6 × 656 = 3936 > 3784: the backward pass is
+    // adam scratch (11 × 86 + 64) × 4 = 4040 B; activations 656 B per image.
+    assert.equal(bytesForBatch(e, 1), fixed + 728 + (4040 - 656)); // the update is the peak
+    assert.equal(bytesForBatch(e, 6), fixed + 6 * 728 + (4040 - 6 * 656));
+    assert.equal(bytesForBatch(e, 7), fixed + 7 * 728); // 7 × 656 = 4592 > 4040: the backward pass is
   });
 
   it('layer factors follow the probes: ReLU6 costs more than ReLU, unknown classes get the default', () => {
@@ -164,9 +164,9 @@ describe('budget, maximum batch and table', () => {
     // With the adam update as the peak for small batches.
     const adam = (budgetBytes: number) => maxBatchSize(estimateMemory(tiny, { optimizer: 'adam', budgetBytes, headroom: 0 }));
     const afixed = 344 + 344 + 688 + FIXED_OVERHEAD;
-    assert.equal(adam(afixed + 728 + 3128 - 1), 0);
-    assert.equal(adam(afixed + 728 + 3128), 1);
-    assert.equal(adam(afixed + 3 * 728 + (3784 - 3 * 656)), 3);
+    assert.equal(adam(afixed + 728 + 3384 - 1), 0);
+    assert.equal(adam(afixed + 728 + 3384), 1);
+    assert.equal(adam(afixed + 3 * 728 + (4040 - 3 * 656)), 3);
   });
 
   it('the table lists powers of two up to the first that does not fit', () => {

@@ -173,11 +173,14 @@ export function recommend(input: RecommendInput): Recommendation {
   }
 
   // Accumulation keeps the running gradient sum next to the new gradients: halve the micro-batch until that fits too.
+  // With a measured maximum (the probe) the model's bytes at that maximum are what fits, whatever
+  // the model says of the budget (it may over-predict a device's runtime share, e.g. a planned GPU's).
   if (accumulation > 1 && maxFit > 0 && !batchSet && !accumulationSet) {
     const extra = memory.breakdown.gradientsBytes;
     const target = micro * accumulation;
+    const room = input.maxBatch !== undefined ? Math.max(memory.budgetBytes, bytesForBatch(memory, maxFit)) : memory.budgetBytes;
     let halved = false;
-    while (micro > 1 && bytesForBatch(memory, micro) + extra > memory.budgetBytes) {
+    while (micro > 1 && bytesForBatch(memory, micro) + extra > room) {
       micro = Math.floor(micro / 2);
       accumulation = Math.ceil(target / micro);
       halved = true;

@@ -229,6 +229,15 @@ describe('recommend: gradient accumulation', () => {
     assert.ok(r.reasons.some((x) => /Only 8 per step fits, so gradients are accumulated over 4 micro-batches/.test(x)));
   });
 
+  it('with a measured maximum (the probe), the running sum is checked against what the maximum used, not the model\'s budget', () => {
+    // The model says nothing fits the budget (e.g. a planned GPU's runtime share), but real steps trained 20.
+    const mem = memory(0, 10 * MIB, 300 * MIB);
+    mem.budgetBytes = 250 * MIB;
+    mem.breakdown.gradientsBytes = MIB;
+    const r = recommend({ dataset: dataset(100_000), memory: mem, maxBatch: 20, config: config(), device: gpu, freeHostRamBytes: 8 * GIB });
+    assert.deepEqual([r.batchSize, r.accumulationSteps, r.effectiveBatchSize], [16, 2, 32]);
+  });
+
   it('accumulates up to batch 32 when only a few images fit', () => {
     const mem = memory(5);
     mem.breakdown.gradientsBytes = MIB; // the running sum fits next to batch 4

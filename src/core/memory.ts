@@ -248,21 +248,15 @@ function zeroInsertElements(l: LayerDescription): number {
   return ((h - 1) * sh + 1) * ((w - 1) * sw + 1) * c;
 }
 
-/** Floats of the largest Conv2D patch matrix per image (0 without Conv2D layers). */
-export function convPatchElements(desc: ModelDescription): number {
-  return Math.max(0, ...desc.layers.map(patchElements));
-}
-
 /**
  * The wasm conv gradients' scratch is alive only while its kernel runs: the filter gradient's patch
  * matrix (split by batch to stay under a cap) with a channel-major copy of the layer's input, or
- * the strided input gradient's zero-inserted copy of the output gradient; the gradient for its input
- * is made just before. The backward pass visits
- * the layers last to first, so at that moment the backward temporaries of the layers before the
- * conv do not exist yet: the scratch adds to the step's peak only what exceeds them. Returns, per
- * image, for the conv where that excess is largest: the capped part (the patch matrix) and the
- * uncapped part less the backward temporaries not yet made (may be negative); undefined without a
- * conv.
+ * the strided input gradient's zero-inserted copy of the output gradient; the gradient for its
+ * input is made just before. The backward pass visits the layers last to first, so at that moment
+ * the backward temporaries of the layers before the conv do not exist yet: the scratch adds to the
+ * step's peak only what exceeds them. Returns, per image, for the conv where that excess is
+ * largest: the capped part (the patch matrix) and the uncapped part less the backward temporaries
+ * not yet made (may be negative); undefined without a conv.
  */
 export function convWorkspace(desc: ModelDescription, backend?: Backend): { cappedBytesPerSample: number; restBytesPerSample: number } | undefined {
   let best: { cappedBytesPerSample: number; restBytesPerSample: number } | undefined;

@@ -180,7 +180,13 @@ export function recommend(input: RecommendInput): Recommendation {
     const target = micro * accumulation;
     const room = input.maxBatch !== undefined ? Math.max(memory.budgetBytes, bytesForBatch(memory, maxFit)) : memory.budgetBytes;
     let halved = false;
-    while (micro > 1 && bytesForBatch(memory, micro) + extra > room) {
+    if (bytesForBatch(memory, 1) + extra > room) {
+      // Not even one image fits next to the running sum (a model that is mostly weights): no accumulation.
+      accumulation = 1;
+      explainAccumulation = false;
+      reasons.push(`No gradient accumulation: its running sum of the gradients (${formatBytes(extra)}) does not fit next to even one image, so the effective batch stays ${micro}.`);
+    }
+    while (accumulation > 1 && micro > 1 && bytesForBatch(memory, micro) + extra > room) {
       micro = Math.floor(micro / 2);
       accumulation = Math.ceil(target / micro);
       halved = true;

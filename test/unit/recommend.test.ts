@@ -238,6 +238,15 @@ describe('recommend: gradient accumulation', () => {
     assert.deepEqual([r.batchSize, r.accumulationSteps, r.effectiveBatchSize], [16, 2, 32]);
   });
 
+  it('no accumulation when its running gradient sum does not fit next to even one image (a model of mostly weights)', () => {
+    const mem = memory(20);
+    mem.breakdown.gradientsBytes = 250 * MIB; // 100 + 10 + 250 MiB > 300 MiB
+    const r = run({ fit: 20, mem });
+    assert.deepEqual([r.batchSize, r.accumulationSteps, r.effectiveBatchSize], [16, 1, 16]);
+    assert.ok(r.reasons.some((x) => /No gradient accumulation: its running sum of the gradients \(250 MiB\) does not fit next to even one image, so the effective batch stays 16/.test(x)), r.reasons.join('\n'));
+    assert.ok(!r.reasons.some((x) => /accumulated over/.test(x)));
+  });
+
   it('accumulates up to batch 32 when only a few images fit', () => {
     const mem = memory(5);
     mem.breakdown.gradientsBytes = MIB; // the running sum fits next to batch 4

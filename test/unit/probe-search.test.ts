@@ -127,7 +127,9 @@ describe('search for the largest batch that trains', () => {
     const o = oracle(10_000, 100, { limitBytes: 10 * MIB + 80 * MIB });
     const r = await searchMaxBatch(o);
     assert.ok(r.maxBatchSize! <= 80 && r.maxBatchSize! >= 76, `found ${String(r.maxBatchSize)}`);
-    assert.ok(r.trials.some((t) => t.failure === 'over-budget'));
+    const over = r.trials.find((t) => t.failure === 'over-budget' && t.peakBytes);
+    assert.ok(over);
+    assert.match(over.error ?? '', /^peak \d+(\.\d+)? MiB is above the planned device's 90\.0 MiB$/, 'sizes a person can read');
   });
 
   test('with a known limit, the measured peak corrects the model: 3 trials even when it errs by 15%', async () => {

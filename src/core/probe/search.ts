@@ -10,6 +10,7 @@
  * retried once; a hanging trial (timeout) is not. What still fails counts as "does not fit". When
  * no trial failed for memory and none fitted, the search cannot tell and says so.
  */
+import { formatBytes } from '../shared/format';
 import type { ProbeTrialResult } from '../shared/probe';
 
 export const DEFAULT_TOLERANCE = 0.05;
@@ -98,7 +99,7 @@ export async function searchMaxBatch(input: SearchInput): Promise<SearchResult> 
       processes++;
     }
     if (r.ok && input.limitBytes !== undefined && r.peakBytes > input.limitBytes) {
-      r = { ...r, ok: false, failure: 'over-budget', error: `peak ${r.peakBytes} bytes is above the ${input.limitBytes}-byte limit of the planned device` };
+      r = { ...r, ok: false, failure: 'over-budget', error: `peak ${formatBytes(r.peakBytes)} is above the planned device's ${formatBytes(input.limitBytes)}` };
     }
     if (!r.ok && (r.failure === 'oom' || r.failure === 'over-budget')) memoryFailures++;
     correct(r);

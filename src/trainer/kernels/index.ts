@@ -12,13 +12,15 @@
  * (~10×), MaxPoolGrad (~3–5×), BatchMatMul with a transposed operand (Dense gradients, ~5–20×),
  * Sum and Mean over leading axes (bias gradients, BatchNorm moments, ~5×), Tile (BatchNorm
  * gradient, the largest cost of a MobileNetV2 step), Identity and same-dtype Cast (needless copies).
- * Fused: the gradients of Relu, Relu6 and ClipByValue, one pass instead of 2–5 kernels (./mask-grad).
+ * Fused: the gradients of Relu, Relu6 and ClipByValue, one pass instead of 2–5 kernels (./mask-grad);
+ * BatchNormalization in training, one kernel forward and one backward instead of ~30 (./batch-norm).
  *
  * Call `registerWasmTrainingKernels()` before `tf.setBackend('wasm')`.
  */
 // The wasm backend registers its own kernels when imported: import it first so ours replace them.
 import '@tensorflow/tfjs-backend-wasm';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '../tf';
+import { batchNormTrainConfig, batchNormTrainGradConfig, registerFusedBatchNorm } from './batch-norm';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop';
@@ -43,6 +45,8 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   meanConfig,
   tileConfig,
   maskGradConfig,
+  batchNormTrainConfig,
+  batchNormTrainGradConfig,
 ];
 
 let registered = false;
@@ -63,5 +67,6 @@ export function registerWasmTrainingKernels(): void {
     registerKernel(k);
   }
   registerMaskGradients();
+  registerFusedBatchNorm();
   registered = true;
 }

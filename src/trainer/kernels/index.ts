@@ -14,12 +14,14 @@
  * gradient, the largest cost of a MobileNetV2 step), Identity and same-dtype Cast (needless copies).
  * Fused: the gradients of Relu, Relu6 and ClipByValue, one pass instead of 2–5 kernels (./mask-grad);
  * BatchNormalization in training, one kernel forward and one backward instead of ~30 (./batch-norm).
+ * Memory: activations and gradients are freed during the backward pass, not after it (./backprop-memory).
  *
  * Call `registerWasmTrainingKernels()` before `tf.setBackend('wasm')`.
  */
 // The wasm backend registers its own kernels when imported: import it first so ours replace them.
 import '@tensorflow/tfjs-backend-wasm';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '../tf';
+import { installBackpropMemory } from './backprop-memory';
 import { batchNormTrainConfig, batchNormTrainGradConfig, registerFusedBatchNorm } from './batch-norm';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
@@ -68,5 +70,6 @@ export function registerWasmTrainingKernels(): void {
   }
   registerMaskGradients();
   registerFusedBatchNorm();
+  installBackpropMemory();
   registered = true;
 }

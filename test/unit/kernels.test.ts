@@ -244,6 +244,34 @@ describe('wasm training kernels match the cpu backend', () => {
     }
   });
 
+  it('the ReLU layer with maxValue 6 is one Relu6 op: same outputs and gradients as Relu then ClipByValue, also at 0 and 6', async () => {
+    const x = rand(2 * 7 * 5 * 3, 9).map((v) => Math.round(v * 10) / 2 + 3); // a 0.5 grid over [−2, 8]
+    const dy = rand(x.length, 13);
+    const shape = [2, 7, 5, 3];
+    const layer = tf.layers.reLU({ maxValue: 6 });
+    const out: Float32Array[] = [];
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await tf.setBackend(backend);
+      const xt = tf.tensor(x, shape);
+      const dyt = tf.tensor(dy, shape);
+      // cpu: tfjs-layers' own composition, written out; wasm: the layer.
+      const f = backend === 'cpu' ? (t: tf.Tensor) => tf.clipByValue(tf.relu(t), 0, 6) : (t: tf.Tensor) => layer.apply(t) as tf.Tensor;
+      const p = await tf.profile(() => tf.grads(f)([xt], dyt));
+      const names = p.kernels.map((k) => k.name);
+      if (backend === 'wasm') assert.ok(names.includes('Relu6') && !names.includes('ClipByValue') && !names.includes('Relu'), names.join(', '));
+      const [g] = p.result as tf.Tensor[];
+      const y = f(xt);
+      out.push((await y.data()) as Float32Array, (await g!.data()) as Float32Array);
+      tf.dispose([xt, dyt, g!, y]);
+    }
+    assert.equal(relErr(out[2]!, out[0]!), 0, 'outputs');
+    assert.equal(relErr(out[3]!, out[1]!), 0, 'gradients');
+    // Other caps keep tfjs-layers' Relu then ClipByValue.
+    const p3 = await tf.profile(() => tf.layers.reLU({ maxValue: 3 }).apply(tf.tensor(x, shape)) as tf.Tensor);
+    assert.deepEqual(p3.kernels.map((k) => k.name).filter((n) => n !== 'TensorData'), ['Relu', 'ClipByValue']);
+    tf.dispose(p3.result as tf.Tensor);
+  });
+
   it('Tile (all axes, bool and int32 too)', async () => {
     for (const [shape, reps, dtype] of [
       [[1, 1, 1, 5], [3, 4, 6, 1], 'float32'],

@@ -13,7 +13,8 @@
  * Sum and Mean over leading axes (bias gradients, BatchNorm moments, ~5×), Tile (BatchNorm
  * gradient, the largest cost of a MobileNetV2 step), Identity and same-dtype Cast (needless copies).
  * Fused: the gradients of Relu, Relu6 and ClipByValue, one pass instead of 2–5 kernels (./mask-grad);
- * BatchNormalization in training, one kernel forward and one backward instead of ~30 (./batch-norm).
+ * BatchNormalization in training, one kernel forward and one backward instead of ~30 (./batch-norm);
+ * the ReLU layer with maxValue 6 as one Relu6 op instead of Relu + ClipByValue (./relu6-layer).
  * Memory: activations and gradients are freed during the backward pass, not after it (./backprop-memory).
  *
  * Call `registerWasmTrainingKernels()` before `tf.setBackend('wasm')`.
@@ -29,6 +30,7 @@ import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpro
 import { castConfig, identityConfig } from './identity';
 import { batchMatMulConfig } from './matmul';
 import { maskGradConfig, registerMaskGradients } from './mask-grad';
+import { registerRelu6Layer } from './relu6-layer';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { meanConfig, sumConfig } from './reduce';
 import { tileConfig } from './tile';
@@ -70,6 +72,7 @@ export function registerWasmTrainingKernels(): void {
   }
   registerMaskGradients();
   registerFusedBatchNorm();
+  registerRelu6Layer();
   installBackpropMemory();
   registered = true;
 }

@@ -103,10 +103,11 @@ function next(w: Worker, type: string): Promise<{ type: string; grads?: Float32A
     const on = (m: { type: string }): void => {
       if (m.type !== type) return;
       w.off('message', on);
+      w.off('error', rej);
       res(m);
     };
     w.on('message', on);
-    w.once('error', rej);
+    w.on('error', rej);
   });
 }
 

@@ -155,17 +155,19 @@ function parent(): void {
   console.log(`load average before: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   for (const model of models) {
     const res: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c, []]));
+    const rss: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c, []]));
     for (let r = 0; r < rounds; r++) {
       for (const c of configs) {
         const out = execFileSync(process.execPath, ['--import', 'tsx', __filename, '--child', c, model, String(steps)], { encoding: 'utf8', env: { ...process.env, BATCH_ADVISOR_WASM_THREADS: '' } });
-        const { median: med } = JSON.parse(out.trim().split('\n').pop()!) as { median: number };
+        const { median: med, rssMiB } = JSON.parse(out.trim().split('\n').pop()!) as { median: number; rssMiB: number };
         res[c]!.push(med);
+        rss[c]!.push(rssMiB);
       }
     }
     const { label, batch } = SETUPS[model];
     const m = (c: string): number => median(res[c]!);
     console.log(`\n${label}, Adam (median of ${rounds} interleaved processes × ${steps} steps):`);
-    for (const c of configs) console.log(`  ${c.padEnd(10)} ${m(c).toFixed(1).padStart(8)} ms/step  ${((batch * 1000) / m(c)).toFixed(1).padStart(7)} img/s`);
+    for (const c of configs) console.log(`  ${c.padEnd(10)} ${m(c).toFixed(1).padStart(8)} ms/step  ${((batch * 1000) / m(c)).toFixed(1).padStart(7)} img/s  peak RSS ${median(rss[c]!).toFixed(0)} MiB`);
     console.log(`  1→2 cores: threaded build ${(m('threads-1') / m('threads-2')).toFixed(2)}×, data-parallel workers ${(m('threads-1') / m('workers-2')).toFixed(2)}×`);
   }
   console.log(`\nload average after: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);

@@ -16,6 +16,7 @@ import { tf } from '../../src/trainer/tf';
 import { availableParallelism } from 'node:os';
 import * as wasmBackend from '@tensorflow/tfjs-backend-wasm';
 import { initBackend, wasmThreads } from '../../src/trainer/backend';
+import { batchNormTrainOp } from '../../src/trainer/kernels/batch-norm';
 import { filterGradTuning } from '../../src/trainer/kernels/conv2d-backprop-filter';
 import { mobilenetV2, resnetSmall, tutorialCnn } from '../../src/trainer/models/zoo';
 
@@ -166,14 +167,15 @@ describe('wasm training kernels match the cpu backend', () => {
   });
 
   it('Conv2DBackpropFilter: batch split into chunks, and the convolution route', async () => {
-    const saved = filterGradTuning.patchBudget;
+    const saved = { ...filterGradTuning };
     try {
       filterGradTuning.patchBudget = 9 * 3 * 9 * 7; // one image per chunk
+      filterGradTuning.maxChunks = Number.POSITIVE_INFINITY;
       for (const c of cases([1])) await checkConv(c, false);
       filterGradTuning.patchBudget = 0; // never the matrix route
       for (const c of cases([1, 4])) await checkConv(c, false);
     } finally {
-      filterGradTuning.patchBudget = saved;
+      Object.assign(filterGradTuning, saved);
     }
   });
 
@@ -243,6 +245,34 @@ describe('wasm training kernels match the cpu backend', () => {
     }
   });
 
+  it('the ReLU layer with maxValue 6 is one Relu6 op: same outputs and gradients as Relu then ClipByValue, also at 0 and 6', async () => {
+    const x = rand(2 * 7 * 5 * 3, 9).map((v) => Math.round(v * 10) / 2 + 3); // a 0.5 grid over [−2, 8]
+    const dy = rand(x.length, 13);
+    const shape = [2, 7, 5, 3];
+    const layer = tf.layers.reLU({ maxValue: 6 });
+    const out: Float32Array[] = [];
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await tf.setBackend(backend);
+      const xt = tf.tensor(x, shape);
+      const dyt = tf.tensor(dy, shape);
+      // cpu: tfjs-layers' own composition, written out; wasm: the layer.
+      const f = backend === 'cpu' ? (t: tf.Tensor) => tf.clipByValue(tf.relu(t), 0, 6) : (t: tf.Tensor) => layer.apply(t) as tf.Tensor;
+      const p = await tf.profile(() => tf.grads(f)([xt], dyt));
+      const names = p.kernels.map((k) => k.name);
+      if (backend === 'wasm') assert.ok(names.includes('Relu6') && !names.includes('ClipByValue') && !names.includes('Relu'), names.join(', '));
+      const [g] = p.result as tf.Tensor[];
+      const y = f(xt);
+      out.push((await y.data()) as Float32Array, (await g!.data()) as Float32Array);
+      tf.dispose([xt, dyt, g!, y]);
+    }
+    assert.equal(relErr(out[2]!, out[0]!), 0, 'outputs');
+    assert.equal(relErr(out[3]!, out[1]!), 0, 'gradients');
+    // Other caps keep tfjs-layers' Relu then ClipByValue.
+    const p3 = await tf.profile(() => tf.layers.reLU({ maxValue: 3 }).apply(tf.tensor(x, shape)) as tf.Tensor);
+    assert.deepEqual(p3.kernels.map((k) => k.name).filter((n) => n !== 'TensorData'), ['Relu', 'ClipByValue']);
+    tf.dispose(p3.result as tf.Tensor);
+  });
+
   it('Tile (all axes, bool and int32 too)', async () => {
     for (const [shape, reps, dtype] of [
       [[1, 1, 1, 5], [3, 4, 6, 1], 'float32'],
@@ -308,6 +338,78 @@ describe('wasm training kernels match the cpu backend', () => {
         assert.ok(relErr(got.values, ref.values) < TOL, `matMul ${m}×${k}×${n} ${ta} ${tb}`);
       }
     }
+  });
+
+  it('BatchNormalization in training: one fused kernel each way on wasm, same outputs, moving averages and gradients as tfjs-layers on cpu', async () => {
+    // Rank 4 and 2; one input far from zero (mean ≫ std: the moments must not cancel).
+    for (const [shape, offset] of [[[3, 5, 4, 6], 0], [[7, 9], 0], [[2, 4, 3, 5], 300]] as [number[], number][]) {
+      const size = shape.reduce((a, b) => a * b, 1);
+      const c = shape.at(-1)!;
+      const x = rand(size, size).map((v, i) => v * (1 + (i % c)) + offset);
+      const dy = rand(size, 7);
+      const results: Float32Array[][] = [];
+      for (const backend of ['cpu', 'wasm'] as const) {
+        await tf.setBackend(backend);
+        const layer = tf.layers.batchNormalization({ axis: -1, momentum: 0.9, epsilon: 1e-3, gammaInitializer: 'randomNormal', betaInitializer: 'randomNormal' });
+        const xt = tf.tensor(x, shape);
+        layer.apply(xt, { training: false }); // builds the weights
+        const vars = layer.trainableWeights.map((w) => w.read() as tf.Variable); // γ, β
+        layer.setWeights([tf.tensor(rand(c, 3), [c]), tf.tensor(rand(c, 4), [c]), tf.zeros([c]), tf.ones([c])]);
+        const f = (t: tf.Tensor): tf.Scalar => tf.sum(tf.mul(layer.apply(t, { training: true }) as tf.Tensor, tf.tensor(dy, shape)));
+        const p = await tf.profile(() => tf.variableGrads(() => f(xt), vars));
+        const names = new Set(p.kernels.map((k) => k.name));
+        const { grads, value } = p.result as { grads: tf.NamedTensorMap; value: tf.Scalar };
+        tf.dispose(value);
+        tf.dispose(grads);
+        if (backend === 'wasm') {
+          assert.ok(names.has('BaBatchNormTrain') && names.has('BaBatchNormTrainGrad'), `fused kernels used (${[...names].join(', ')})`);
+          assert.ok(!names.has('FusedBatchNorm') && !names.has('Tile'), `no unfused BatchNorm ops (${[...names].join(', ')})`);
+        }
+        // Fresh weights again: the profiled call above moved the moving averages once.
+        layer.setWeights([tf.tensor(rand(c, 3), [c]), tf.tensor(rand(c, 4), [c]), tf.zeros([c]), tf.ones([c])]);
+        const y = layer.apply(xt, { training: true }) as tf.Tensor;
+        const [gx, gw] = tf.tidy(() => {
+          const [a] = tf.grads((t: tf.Tensor) => f(t))([xt]);
+          const { grads: g, value } = tf.variableGrads(() => f(xt), vars);
+          value.dispose();
+          return [a!, vars.map((t) => g[t.name]!)];
+        });
+        const weights = layer.getWeights();
+        results.push(await Promise.all([y, gx, ...gw, ...weights].map(async (t) => (await t.data()) as Float32Array)));
+        tf.dispose([xt, y, gx, ...gw]);
+        layer.dispose();
+      }
+      const what = ['y', 'dx', 'dγ', 'dβ', 'γ', 'β', 'moving mean', 'moving variance'];
+      results[0]!.forEach((want, i) => {
+        const e = relErr(results[1]![i]!, want);
+        assert.ok(e < TOL, `${what[i]} of ${JSON.stringify(shape)} + ${offset}: rel err ${e}`);
+      });
+    }
+  });
+
+  it('BaBatchNormTrain: gradients that reach the batch mean and variance too (vs tf.moments + batchNorm on cpu)', async () => {
+    const shape = [4, 3, 5, 6];
+    const x = rand(360, 17).map((v, i) => v * (1 + (i % 6)) + 2);
+    const [g, b, w, u, v] = [rand(6, 1), rand(6, 2), rand(360, 3), rand(6, 4), rand(6, 5)];
+    const out: Float32Array[][] = [];
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await tf.setBackend(backend);
+      const loss = (xt: tf.Tensor, gt: tf.Tensor, bt: tf.Tensor): tf.Scalar => {
+        let y: tf.Tensor, mean: tf.Tensor, variance: tf.Tensor;
+        if (backend === 'wasm') {
+          [y, mean, variance] = batchNormTrainOp(xt, gt, bt, 1e-3);
+        } else {
+          ({ mean, variance } = tf.moments(xt, [0, 1, 2]));
+          y = tf.batchNorm(xt, mean, variance, bt, gt, 1e-3);
+        }
+        return tf.addN([tf.sum(tf.mul(y, tf.tensor(w, shape))), tf.sum(tf.mul(mean, tf.tensor(u))), tf.sum(tf.mul(variance, tf.tensor(v)))]) as tf.Scalar;
+      };
+      const ts = [tf.tensor(x, shape), tf.tensor(g), tf.tensor(b)];
+      const grads = tf.grads(loss as (...a: tf.Tensor[]) => tf.Tensor)(ts);
+      out.push(await Promise.all(grads.map(async (t) => (await t.data()) as Float32Array)));
+      tf.dispose([...ts, ...grads]);
+    }
+    ['dx', 'dγ', 'dβ'].forEach((what, i) => assert.ok(relErr(out[1]![i]!, out[0]![i]!) < TOL, what));
   });
 
   it('gradients of a conv → depthwise → dense chain match (tf.grads)', async () => {

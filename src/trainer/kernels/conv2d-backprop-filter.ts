@@ -4,9 +4,13 @@
  * Math (NHWC, forward y = conv(x, w), stride s, dilation d, top/left padding pT/pL):
  *   dw[a,b,ci,co] = Σ_{n,i,j} x[n, i·sh + a·dh − pT, j·sw + b·dw − pL, ci] · dy[n,i,j,co]
  *
- * Route 1, used when one image's patch matrix fits in memory (see viaGemm): a matrix product
+ * Route 1, used when the batch's patch matrix fits in memory in at most two pieces (see viaGemm and
+ * filterGradTuning): a matrix product
  *   dw[(a,b,ci), co] = Σ_p Pᵀ[(a,b,ci), p] · dy[p, co],   p = (n,i,j)
- * on XNNPACK's fully-connected operator (measured 1–2.7× faster than route 2 on the tutorial CNN).
+ * on XNNPACK's fully-connected operator, with the patch matrix P built by JS copies on the wasm heap
+ * (measured 1.2–1.5× faster than route 2 on the tutorial CNN at 64×64 with 2 threads; 1×1 layers
+ * are a plain matrix product, 20× faster). Route 2 has no JS copies (transposes and one XNNPACK
+ * convolution) and is kept for large images, where it measured 1.0–1.3× faster (180×180 layers).
  *
  * Route 2: the same sum is a convolution with the roles of batch and channels swapped:
  *   X' = transpose(x, [3,1,2,0])   : [Ci, H, W, N]    (batch Ci, channels N)
@@ -34,8 +38,11 @@ export const conv2DBackpropFilter: KernelFunc = ({ inputs, backend: anyBackend, 
   const bottom = Math.max(0, (kh - 1) * dh + (oh - 1) * sh + 1 - top - h);
   const right = Math.max(0, (kw - 1) * dw + (ow - 1) * sw + 1 - left - w);
 
-  // The patch matrix of one image must fit the budget; otherwise the convolution route below.
-  if (kh * kw * info.inChannels * oh * ow <= filterGradTuning.patchBudget) return viaGemm(backend, x, dy, info);
+  // The matrix route while the batch's patch matrix fits the budget in at most maxChunks pieces;
+  // otherwise the convolution route below.
+  const perChunk = Math.floor(filterGradTuning.patchBudget / (kh * kw * info.inChannels * oh * ow));
+  // (1×1 layers build no patch matrix: always the matrix route.)
+  if (pointwise(info) || (perChunk >= 1 && Math.ceil(info.batchSize / perChunk) <= filterGradTuning.maxChunks)) return viaGemm(backend, x, dy, info);
   const xt = transpose(backend, x, [3, 1, 2, 0]);
   const dyt = transpose(backend, dy, [1, 2, 0, 3]);
   const g = callKernel(backend, 'Conv2D', { x: xt, filter: dyt }, {
@@ -55,8 +62,19 @@ export const conv2DBackpropFilter: KernelFunc = ({ inputs, backend: anyBackend, 
 /** Row length from which one native copyWithin beats a JS loop (measured: already at 16). */
 const LONG_RUN = 8;
 
-/** Floats of the patch matrix built at a time (the batch is split to stay under it); tests lower it. */
-export const filterGradTuning = { patchBudget: 1 << 23 };
+/**
+ * patchBudget: floats of the patch matrix built at a time (the batch is split to stay under it).
+ * maxChunks: past this many pieces the convolution route is faster (measured, 2 threads, batch 32:
+ * 1 chunk — 64×64 and 32×32 layers — matrix route 1.2–1.5× faster; 2 chunks — batch 128 at 64×64×3 —
+ * 1.2×; 4–5 chunks — 180×180 and 90×90 layers — convolution route 1.0–1.3× faster). Tests change both.
+ */
+export const filterGradTuning = { patchBudget: 1 << 23, maxChunks: 2 };
+
+/** A 1×1 convolution with stride 1 and no padding: its patch matrix is x itself. */
+function pointwise(info: backend_util.Conv2DInfo): boolean {
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow } = info;
+  return kh === 1 && kw === 1 && sh === 1 && sw === 1 && info.padInfo.top === 0 && info.padInfo.left === 0 && oh === h && ow === w;
+}
 
 /**
  * dw as one matrix product per batch chunk: dw[(a,b,ci), co] = Σ_p Pᵀ[(a,b,ci), p] · dy[p, co]
@@ -73,7 +91,7 @@ function viaGemm(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: 
   const perImage = oh * ow;
   const nb = Math.max(1, Math.min(n, Math.floor(filterGradTuning.patchBudget / (rows * perImage))));
   const xc = ci === 1 ? reshape(backend, x, [1, n, h, w]) : transpose(backend, x, [3, 0, 1, 2]);
-  if (kh === 1 && kw === 1 && sh === 1 && sw === 1 && top === 0 && left === 0 && oh === h && ow === w) {
+  if (pointwise(info)) {
     // 1×1 convolution (MobileNet's pointwise layers, ResNet's projections): Pᵀ is xᵀ itself.
     const a3 = reshape(backend, xc, [1, ci, n * h * w]);
     const b3 = reshape(backend, dy, [1, n * h * w, co]);

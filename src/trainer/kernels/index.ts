@@ -12,19 +12,25 @@
  * (~10×), MaxPoolGrad (~3–5×), BatchMatMul with a transposed operand (Dense gradients, ~5–20×),
  * Sum and Mean over leading axes (bias gradients, BatchNorm moments, ~5×), Tile (BatchNorm
  * gradient, the largest cost of a MobileNetV2 step), Identity and same-dtype Cast (needless copies).
- * Fused: the gradients of Relu, Relu6 and ClipByValue, one pass instead of 2–5 kernels (./mask-grad).
+ * Fused: the gradients of Relu, Relu6 and ClipByValue, one pass instead of 2–5 kernels (./mask-grad);
+ * BatchNormalization in training, one kernel forward and one backward instead of ~30 (./batch-norm);
+ * the ReLU layer with maxValue 6 as one Relu6 op instead of Relu + ClipByValue (./relu6-layer).
+ * Memory: activations and gradients are freed during the backward pass, not after it (./backprop-memory).
  *
  * Call `registerWasmTrainingKernels()` before `tf.setBackend('wasm')`.
  */
 // The wasm backend registers its own kernels when imported: import it first so ours replace them.
 import '@tensorflow/tfjs-backend-wasm';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '../tf';
+import { installBackpropMemory } from './backprop-memory';
+import { batchNormTrainConfig, batchNormTrainGradConfig, registerFusedBatchNorm } from './batch-norm';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input';
 import { depthwiseConv2dNativeBackpropFilterConfig, depthwiseConv2dNativeBackpropInputConfig } from './depthwise-backprop';
 import { castConfig, identityConfig } from './identity';
 import { batchMatMulConfig } from './matmul';
 import { maskGradConfig, registerMaskGradients } from './mask-grad';
+import { registerRelu6Layer } from './relu6-layer';
 import { maxPoolGradConfig } from './max-pool-grad';
 import { meanConfig, sumConfig } from './reduce';
 import { tileConfig } from './tile';
@@ -43,6 +49,8 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   meanConfig,
   tileConfig,
   maskGradConfig,
+  batchNormTrainConfig,
+  batchNormTrainGradConfig,
 ];
 
 let registered = false;
@@ -63,5 +71,8 @@ export function registerWasmTrainingKernels(): void {
     registerKernel(k);
   }
   registerMaskGradients();
+  registerFusedBatchNorm();
+  registerRelu6Layer();
+  installBackpropMemory();
   registered = true;
 }

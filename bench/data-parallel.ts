@@ -21,22 +21,12 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import { initBackend } from '../src/trainer/backend';
 import { mobilenetV2, tutorialCnn } from '../src/trainer/models/zoo';
 import { tf } from '../src/trainer/tf';
+import { flag, median } from './util';
 
 type ModelName = 'cnn' | 'mobilenet';
 const SETUPS: Record<ModelName, { shape: [number, number, number]; batch: number; label: string }> = {
   cnn: { shape: [64, 64, 3], batch: 32, label: 'tutorial CNN 64×64×3 batch 32' },
   mobilenet: { shape: [96, 96, 3], batch: 16, label: 'MobileNetV2 96×96×3 batch 16' },
-};
-
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 };
 
 async function wasmWith(threads: number): Promise<void> {
@@ -148,9 +138,9 @@ async function child(config: string, model: ModelName, steps: number): Promise<v
 }
 
 function parent(): void {
-  const steps = Number(flag('steps', '6'));
-  const rounds = Number(flag('rounds', '2'));
-  const models = flag('models', 'cnn,mobilenet').split(',') as ModelName[];
+  const steps = Number(flag('steps') ?? '6');
+  const rounds = Number(flag('rounds') ?? '2');
+  const models = (flag('models') ?? 'cnn,mobilenet').split(',') as ModelName[];
   const configs = ['threads-1', 'threads-2', 'workers-2'];
   console.log(`load average before: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   for (const model of models) {

@@ -22,11 +22,7 @@ import type { BatchEvent, EpochEvent, RunStartEvent, TrainerMessage } from '../s
 import { fallbackPlan } from '../src/core/plan';
 import { createRunDir } from '../src/core/runs';
 import { runTraining } from '../src/trainer/train/run';
-
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+import { flag } from './util';
 
 interface RunResult {
   start: RunStartEvent;

@@ -17,6 +17,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { listDatasetFiles } from '../src/core/dataset/list';
 import { inspectDataset } from '../src/core/dataset/inspect';
+import { median } from './util';
 
 const PYTHON = '/usr/bin/python3';
 const CLASSES = 10;
@@ -118,7 +119,6 @@ async function child(dir: string): Promise<void> {
 }
 
 const best = (xs: number[]): number => Math.min(...xs);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 
 async function main(): Promise<void> {
   const files = arg('files', 50000);

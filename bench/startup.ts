@@ -17,6 +17,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ensureDataset } from './scan';
+import { median } from './util';
 
 const ROOT = resolve(__dirname, '..');
 const CLI = join(ROOT, 'dist', 'cli.js');
@@ -84,7 +85,6 @@ function pilAvailable(): string | undefined {
 }
 
 const best = (xs: number[]): number => Math.min(...xs);
-const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
 const fmt = (ms: number): string => `${ms.toFixed(0).padStart(5)} ms`;
 const load = (): string => loadavg().map((l) => l.toFixed(2)).join(' ');
 

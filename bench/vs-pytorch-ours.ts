@@ -17,6 +17,7 @@ import { ImagePipeline, type LabeledFile } from '../src/trainer/data/pipeline';
 import { mobilenetV2, tutorialCnn } from '../src/trainer/models/zoo';
 import { tf } from '../src/trainer/tf';
 import { runTraining } from '../src/trainer/train/run';
+import { flag, median } from './util';
 
 export interface RowResult {
   value: number;
@@ -26,21 +27,10 @@ export interface RowResult {
   threads: number;
 }
 
-function flag(name: string, fallback: string): string {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
-}
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
-
 /** Images/s of training steps (median step after 3 warm-up steps). */
 async function stepRow(model: tf.LayersModel, shape: [number, number, number], batch: number): Promise<Omit<RowResult, 'peakRssMiB' | 'threads'>> {
-  const steps = Number(flag('steps', '10'));
-  const seconds = Number(flag('seconds', '20'));
+  const steps = Number(flag('steps') ?? '10');
+  const seconds = Number(flag('seconds') ?? '20');
   model.compile({ optimizer: tf.train.adam(1e-3), loss: (y: tf.Tensor, p: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, p) });
   const x = tf.randomUniform([batch, ...shape], 0, 255);
   const y = tf.oneHot(tf.tensor1d(Array.from({ length: batch }, (_, i) => i % 10), 'int32'), 10);
@@ -110,7 +100,7 @@ async function main(): Promise<void> {
   if (!run) throw new Error(`unknown row '${row}'; one of ${Object.keys(ROWS).join(', ')}`);
   tf.enableProdMode();
   if (row !== 'pipeline' && row !== 'mnist-epoch') await initBackend('wasm');
-  const out = await run(resolve(flag('dataset', 'samples/mnist')));
+  const out = await run(resolve(flag('dataset') ?? 'samples/mnist'));
   const threads = row === 'pipeline' ? 0 : wasm.getThreadsCount();
   const result: RowResult = { ...out, peakRssMiB: process.resourceUsage().maxRSS / 1024, threads };
   console.log(JSON.stringify(result));

@@ -19,6 +19,7 @@ import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { makeSample } from '../src/cli/make-sample';
+import { flag } from './util';
 
 const PYTHON = '/usr/bin/python3';
 const ALL_ROWS = ['cnn-64-32', 'cnn-64-128', 'cnn-180-32', 'mobilenet-96-16', 'mnist-epoch', 'pipeline'];
@@ -37,11 +38,6 @@ interface Result {
   detail: string;
   peakRssMiB: number;
   threads: number;
-}
-
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
 }
 
 function torchAvailable(): boolean {

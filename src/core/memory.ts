@@ -25,6 +25,9 @@
 import { DEFAULT_HEADROOM, memoryBudget } from './shared/constants';
 import type { LayerDescription, ModelDescription, OptimizerName } from './shared/model';
 import type { MemoryEstimate } from './shared/report';
+import { backwardSweep, sweepWorkspaces, unusedInputGradientElements, workspaceBytes, type Workspace } from './memory-sweep';
+
+export { unusedInputGradientElements };
 
 /** Slots each optimizer keeps per trainable weight (tfjs-core 4.22 optimizers/). */
 export const OPTIMIZER_SLOTS: Record<OptimizerName, number> = {
@@ -148,22 +151,11 @@ export interface MemoryOptions {
  */
 export const GPU_RUNTIME_OVERHEAD = 300 * 2 ** 20;
 
-/**
- * Where the wasm backend (its own kernels and ours) keeps less than the cpu backend the table was
- * measured on (`bench/memory-model.ts --probe --wasm`): BatchNormalization 9, tanh/sigmoid/selu 2,
- * and GlobalAveragePooling2D's input-sized gradient is freed before the peak.
- */
-export const WASM_FACTORS: Record<string, number> = { BatchNormalization: 9 };
-export const WASM_ACTIVATION_EXTRA: Record<string, number> = { tanh: 2, sigmoid: 2, selu: 2 };
-export const WASM_INPUT_FACTORS: Record<string, number> = {};
-
-type Backend = MemoryOptions['backend'];
-
-export function layerFactor(layer: LayerDescription, backend?: Backend): number {
-  const wasm = backend === 'wasm';
-  const f = (wasm ? WASM_FACTORS[layer.className] : undefined) ?? ACTIVATION_FACTORS[layer.className] ?? DEFAULT_ACTIVATION_FACTOR;
+/** A layer's factor (cpu/tensorflow backends; wasm uses ./memory-sweep). */
+export function layerFactor(layer: LayerDescription): number {
+  const f = ACTIVATION_FACTORS[layer.className] ?? DEFAULT_ACTIVATION_FACTOR;
   const activation = layer.activation ?? 'linear';
-  const extra = (wasm ? WASM_ACTIVATION_EXTRA[activation] : undefined) ?? ACTIVATION_EXTRA[activation] ?? DEFAULT_ACTIVATION_EXTRA;
+  const extra = ACTIVATION_EXTRA[activation] ?? DEFAULT_ACTIVATION_EXTRA;
   if (layer.className === 'ReLU') return layer.activation === 'relu6' ? 4 : 2;
   if (typeof f === 'number') return f + (layer.className === 'Activation' ? extra : 0);
   const inLayer = IN_LAYER_ACTIVATION_EXTRA[activation] ?? extra;
@@ -179,10 +171,9 @@ function elements(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 
-/** Bytes per image kept for the backward pass (activations and their gradients). */
-export function activationBytesPerSample(desc: ModelDescription, backend?: Backend): number {
-  const inputFactors = backend === 'wasm' ? WASM_INPUT_FACTORS : INPUT_FACTORS;
-  const layers = desc.layers.reduce((n, l) => n + (layerFactor(l, backend) * elements(l.outputShape) + (inputFactors[l.className] ?? 0) * (l.inputElements ?? 0)) * F32, 0);
+/** Bytes per image kept for the backward pass (activations and their gradients), cpu/tensorflow. */
+export function activationBytesPerSample(desc: ModelDescription): number {
+  const layers = desc.layers.reduce((n, l) => n + (layerFactor(l) * elements(l.outputShape) + (INPUT_FACTORS[l.className] ?? 0) * (l.inputElements ?? 0)) * F32, 0);
   return layers + unusedInputGradientElements(desc) * F32;
 }
 
@@ -192,7 +183,7 @@ export function budgetFromFree(freeBytes: number, headroom = DEFAULT_HEADROOM): 
 }
 
 type Sizes = Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes'> & {
-  breakdown?: Pick<MemoryEstimate['breakdown'], 'activationBytesPerSample' | 'updateScratchBytes' | 'workspaceBytesPerSample' | 'workspaceRestBytesPerSample' | 'workspaceCapBytes'>;
+  breakdown?: Pick<MemoryEstimate['breakdown'], 'activationBytesPerSample' | 'updateScratchBytes' | 'workspaceBytesPerSample' | 'workspaceRestBytesPerSample' | 'workspaceCapBytes' | 'workspaces'>;
 };
 
 /**
@@ -203,94 +194,6 @@ type Sizes = Pick<MemoryEstimate, 'fixedBytes' | 'perSampleBytes'> & {
 export const WASM_PATCH_CAP_BYTES = (1 << 23) * 4;
 
 /**
- * Float32 tensors per output element a layer's forward pass keeps for the backward pass (measured
- * with `bench/memory-model.ts --probe --wasm`, the "forward" column); the rest of its factor are
- * backward temporaries, made when the backward pass reaches the layer. Layers with a built-in
- * activation: see forwardFactor.
- */
-export const FORWARD_FACTORS: Record<string, number> = { InputLayer: 0, Rescaling: 2, BatchNormalization: 3, Dropout: 4, Flatten: 0, Reshape: 0 };
-
-/**
- * The forward part of layerFactor: 1 per forward tensor (2 for SeparableConv2D's two convs), one
- * more for a non-linear activation and, for relu with a bias, the separate bias add. Unknown classes
- * count as all forward (kept for the whole backward pass: the conservative side for workspaces).
- */
-export function forwardFactor(layer: LayerDescription, backend?: Backend): number {
-  const total = layerFactor(layer, backend);
-  if (!(layer.className in ACTIVATION_FACTORS)) return total;
-  const f = ACTIVATION_FACTORS[layer.className];
-  if (typeof f === 'object') {
-    const act = layer.activation ?? 'linear';
-    const base = layer.className === 'SeparableConv2D' ? 2 : 1;
-    return Math.min(total, base + (act !== 'linear' ? 1 : 0) + (act === 'relu' && layer.useBias ? 1 : 0));
-  }
-  if (layer.className === 'ReLU' && layer.activation === 'relu6') return 2;
-  if (layer.className === 'Activation' && layer.activation === 'swish') return 2;
-  return Math.min(total, FORWARD_FACTORS[layer.className] ?? 1);
-}
-
-/** Floats of a Conv2D layer's patch matrix per image (0 for other layers). */
-function patchElements(l: LayerDescription): number {
-  if (l.className !== 'Conv2D' || l.outputShape.length !== 3) return 0;
-  const [h, w, c] = l.outputShape as [number, number, number];
-  const kernel = l.trainableParams > 0 ? l.trainableParams - (l.useBias ? c : 0) : l.params - (l.useBias ? c : 0);
-  return c > 0 && kernel > 0 ? h * w * (kernel / c) : 0;
-}
-
-/**
- * Floats per image of the zero-inserted output gradient the wasm backend's input gradient of a
- * strided Conv2D builds ((H−1)·s+1 × (W−1)·s+1 × C; src/trainer/kernels/conv2d-backprop-input.ts).
- */
-function zeroInsertElements(l: LayerDescription): number {
-  const [sh = 1, sw = sh] = l.strides ?? [];
-  if (l.className !== 'Conv2D' || l.outputShape.length !== 3 || (sh === 1 && sw === 1)) return 0;
-  const [h, w, c] = l.outputShape as [number, number, number];
-  return ((h - 1) * sh + 1) * ((w - 1) * sw + 1) * c;
-}
-
-/**
- * The wasm conv gradients' scratch is alive only while its kernel runs: the filter gradient's patch
- * matrix (split by batch to stay under a cap) with a channel-major copy of the layer's input, or
- * the strided input gradient's zero-inserted copy of the output gradient; the gradient for its
- * input is made just before. The backward pass visits the layers last to first, so at that moment
- * the backward temporaries of the layers before the conv do not exist yet: the scratch adds to the
- * step's peak only what exceeds them. Returns, per image, for the conv where that excess is
- * largest: the capped part (the patch matrix) and the uncapped part less the backward temporaries
- * not yet made (may be negative); undefined without a conv.
- */
-export function convWorkspace(desc: ModelDescription, backend?: Backend): { cappedBytesPerSample: number; restBytesPerSample: number } | undefined {
-  let best: { cappedBytesPerSample: number; restBytesPerSample: number } | undefined;
-  let before = 0; // backward bytes per image of the layers before the current one
-  let trainableBefore = false;
-  for (const l of desc.layers) {
-    const patch = patchElements(l);
-    // The input copy, and — when a layer before it has weights — the gradient for its input, made
-    // just before the filter gradient (it belongs to the previous layer's backward temporaries).
-    const copy = patch > 0 ? (l.inputElements ?? 0) * (trainableBefore ? 2 : 1) : 0;
-    trainableBefore ||= l.trainableParams > 0;
-    const up = zeroInsertElements(l);
-    const w = patch + copy >= up ? { cappedBytesPerSample: patch * F32, restBytesPerSample: (copy * F32) - before } : { cappedBytesPerSample: 0, restBytesPerSample: up * F32 - before };
-    const excess = (x: typeof w): number => x.cappedBytesPerSample + x.restBytesPerSample;
-    if ((patch > 0 || up > 0) && (!best || excess(w) > excess(best))) best = w;
-    before += (layerFactor(l, backend) - forwardFactor(l, backend)) * elements(l.outputShape) * F32;
-  }
-  return best;
-}
-
-/**
- * tfjs runs a Conv2D or Dense whose activation it does not fuse while recording gradients (linear,
- * tanh, sigmoid, …; not relu or elu) as one fused op with its own gradient function, which computes
- * the gradient for its input even when nothing needs it. For the first layer with weights that is a
- * tensor the size of the model's input, alive until the backward pass ends (measured on a stride-2
- * 'valid' Conv2D stem with a bias: bench/probe.ts mixed-functional). Elements per image.
- */
-export function unusedInputGradientElements(desc: ModelDescription): number {
-  const first = desc.layers.find((l) => l.trainableParams > 0);
-  if (!first || !['Conv2D', 'Dense'].includes(first.className)) return 0;
-  return ['relu', 'elu'].includes(first.activation ?? 'linear') ? 0 : (first.inputElements ?? 0);
-}
-
-/**
  * Predicted bytes of one training step at `batch`: the larger of the backward pass's peak
  * (activations alive) and the optimizer update's (activations freed, update temporaries alive).
  */
@@ -298,7 +201,10 @@ export function bytesForBatch(est: Sizes, batch: number): number {
   const scratch = est.breakdown?.updateScratchBytes ?? 0;
   const activations = est.breakdown?.activationBytesPerSample ?? 0;
   const b = est.breakdown;
-  const workspace = Math.min((b?.workspaceBytesPerSample ?? 0) * batch, b?.workspaceCapBytes ?? Infinity) + (b?.workspaceRestBytesPerSample ?? 0) * batch;
+  const cap = b?.workspaceCapBytes ?? Infinity;
+  const workspace = b?.workspaces
+    ? workspaceBytes(b.workspaces, batch, cap)
+    : Math.min((b?.workspaceBytesPerSample ?? 0) * batch, cap) + (b?.workspaceRestBytesPerSample ?? 0) * batch;
   return est.fixedBytes + est.perSampleBytes * batch + Math.max(workspace, scratch - activations * batch, 0);
 }
 
@@ -344,7 +250,9 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
   const scratch = UPDATE_SCRATCH[opts.optimizer];
   const updateScratchBytes = (scratch.perLargest * largestWeight(desc) + scratch.perTrainable * desc.trainableParams) * F32;
   const overheadBytes = FIXED_OVERHEAD + (opts.backend === 'tensorflow-gpu' ? GPU_RUNTIME_OVERHEAD : 0);
-  const activationBytes = activationBytesPerSample(desc, opts.backend);
+  // wasm frees activations during the backward pass: its peak is the sweep's (./memory-sweep).
+  const sweep = opts.backend === 'wasm' ? backwardSweep(desc) : undefined;
+  const activationBytes = sweep ? sweep.peakBytesPerSample : activationBytesPerSample(desc);
   // The image batch and its one-hot labels (float32).
   const inputBytes = (h * w * c + desc.numClasses) * F32;
   const fixedBytes = weightsBytes + gradientsBytes + optimizerBytes + overheadBytes;
@@ -362,7 +270,9 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
   }
   const unknown = unknownLayerClasses(desc);
   // wasm: the conv filter gradient's patch matrix, alive while its kernel runs.
-  const workspace = opts.backend === 'wasm' ? convWorkspace(desc, opts.backend) : undefined;
+  const workspaces = sweep ? sweepWorkspaces(desc, sweep) : [];
+  const perImage = (w: Workspace): number => w.cappedBytesPerSample + w.restBytesPerSample;
+  const workspace = workspaces.reduce<Workspace | undefined>((best, w) => (!best || perImage(w) > perImage(best) ? w : best), undefined);
   const est = {
     budgetBytes,
     ...(budgetNote ? { budgetNote } : {}),
@@ -379,7 +289,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
       overheadBytes,
       updateScratchBytes,
       ...(workspace
-        ? { workspaceBytesPerSample: workspace.cappedBytesPerSample, workspaceRestBytesPerSample: workspace.restBytesPerSample, workspaceCapBytes: WASM_PATCH_CAP_BYTES }
+        ? { workspaceBytesPerSample: workspace.cappedBytesPerSample, workspaceRestBytesPerSample: workspace.restBytesPerSample, workspaceCapBytes: WASM_PATCH_CAP_BYTES, workspaces }
         : {}),
     },
     table: [] as MemoryEstimate['table'],

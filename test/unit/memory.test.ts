@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { budgetFromFree, bytesForBatch, convWorkspace, estimateMemory, FIXED_OVERHEAD, forwardFactor, GPU_RUNTIME_OVERHEAD, layerFactor, maxBatchSize, OPTIMIZER_SLOTS, unusedInputGradientElements, WASM_PATCH_CAP_BYTES } from '../../src/core/memory';
+import { budgetFromFree, bytesForBatch, estimateMemory, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, layerFactor, maxBatchSize, OPTIMIZER_SLOTS, unusedInputGradientElements, WASM_PATCH_CAP_BYTES } from '../../src/core/memory';
+import { backwardSweep, sweepForwardFactor, sweepWorkspaces, workspaceBytes } from '../../src/core/memory-sweep';
 import type { ModelDescription } from '../../src/core/shared/model';
 
 /**
@@ -95,19 +96,18 @@ describe('estimateMemory on a hand-computed model', () => {
     assert.equal(l('Concatenate'), 2.5);
   });
 
-  it('forward parts of the factors (bench/memory-model.ts --probe --wasm, "forward" column)', () => {
-    const l = (className: string, activation?: string, useBias?: boolean) => forwardFactor({ name: 'l', className, outputShape: [1], params: 0, trainableParams: 0, ...(activation ? { activation } : {}), ...(useBias !== undefined ? { useBias } : {}) }, 'wasm');
+  it('wasm forward factors (bench/memory-model.ts --probe --wasm, "forward" column): fused BatchNormalization and ReLU6 keep one tensor', () => {
+    const l = (className: string, activation?: string, useBias?: boolean) => sweepForwardFactor({ name: 'l', className, outputShape: [1], params: 0, trainableParams: 0, ...(activation ? { activation } : {}), ...(useBias !== undefined ? { useBias } : {}) });
     assert.equal(l('Conv2D', 'linear', true), 1);
     assert.equal(l('Conv2D', 'relu', true), 3);
     assert.equal(l('Conv2D', 'relu', false), 2);
     assert.equal(l('Conv2D', 'tanh', true), 2);
     assert.equal(l('SeparableConv2D', 'relu', true), 4);
-    assert.equal(l('BatchNormalization'), 3);
-    assert.equal(l('Dropout'), 4);
-    assert.equal(l('ReLU', 'relu6'), 2);
-    assert.equal(l('Concatenate'), 1);
+    assert.equal(l('BatchNormalization'), 1);
+    assert.equal(l('ReLU', 'relu6'), 1);
+    assert.equal(l('Dropout'), 1, 'its mask is off the gradient path: counted for the whole step instead');
+    assert.equal(l('Activation', 'swish'), 2);
     assert.equal(l('Flatten'), 0);
-    assert.equal(l('SomethingNew'), 6, 'unknown classes: all of the default factor counts as kept');
   });
 
   it('GlobalAveragePooling2D keeps a tensor the size of its input for the backward pass', () => {
@@ -196,46 +196,80 @@ describe('budget, maximum batch and table', () => {
 });
 
 /**
- * The wasm conv gradients' scratch, by hand (float32 = 4 bytes, per image):
- *   stem   Conv2D 3×3 stride 2 'valid', 1 → 4 channels, bias, linear: in 9×9×1 = 81, out 4×4×4 = 64
- *          patch 4·4 × 3·3·1 = 144 floats (576 B) + the channel-major input copy 81 floats (324 B);
- *          the zero-inserted output gradient (7×7×4 = 196 floats) is smaller; nothing before it
- *          → excess 900 B. Its backward temporaries: (2 − 1) × 64 × 4 = 256 B.
- *   bn     BatchNormalization [4,4,4] (wasm 9, forward 3): backward temporaries 6 × 64 × 4 = 1536 B
- *   conv   Conv2D 3×3 'same', 4 → 8, bias, linear: out 4×4×8; patch 16 × 36 = 576 floats (2304 B)
- *          + input copy 64 floats + the gradient for its input (made just before, a layer before it
- *          has weights) 64 floats (512 B), less what the layers before it have not made yet.
+ * The wasm backward sweep, by hand (floats per image; × 4 for bytes). Input 8×8×1 = 64.
+ *   conv   Conv2D 3×3 'same', 1 → 4, bias, relu: out 256, forward 3 (conv, bias add, relu) = 768
+ *          stage = its output 256 + the gradient into it 256 (none for the model input: relu) = 512
+ *   pool   MaxPooling2D 2: out 64 (input 256), forward 64
+ *          stage = conv's 768 kept + its output 64 + gradient in 64 + gradient for its input 256 = 1152
+ *   flat   Flatten: a reshape, nothing of its own; stage = 768 + 64 = 832
+ *   dense  Dense 64 → 2, linear, bias: stage = 832 + 2 + 2 + 64 = 900
+ * The peak, 1152 floats = 4608 B, is at the interior pooling layer, not the sum of all layers.
  */
-describe('wasm conv scratch is alive only while its kernel runs', () => {
+describe('wasm: activations are freed during the backward pass (a sweep from the last layer to the first)', () => {
+  const conv = { name: 'conv', className: 'Conv2D', outputShape: [8, 8, 4], params: 40, trainableParams: 40, activation: 'relu', useBias: true, strides: [1, 1], inputElements: 64 };
+  const pool = { name: 'pool', className: 'MaxPooling2D', outputShape: [4, 4, 4], params: 0, trainableParams: 0, inputElements: 256 };
+  const flat = { name: 'flat', className: 'Flatten', outputShape: [64], params: 0, trainableParams: 0, inputElements: 64 };
+  const dense = { name: 'dense', className: 'Dense', outputShape: [2], params: 130, trainableParams: 130, activation: 'linear', useBias: true, inputElements: 64 };
+  const model = (...layers: ModelDescription['layers']): ModelDescription => ({ ...tiny, inputShape: [8, 8, 1], layers, totalParams: 170, trainableParams: 170 });
+
+  it('the peak is the largest stage, here at an interior layer', () => {
+    const s = backwardSweep(model(conv, pool, flat, dense));
+    assert.deepEqual(s.stages, [512 * 4, 1152 * 4, 832 * 4, 900 * 4]);
+    assert.equal(s.peakBytesPerSample, 1152 * 4);
+    const e = estimateMemory(model(conv, pool, flat, dense), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
+    assert.equal(e.breakdown.activationBytesPerSample, 1152 * 4);
+    assert.equal(e.perSampleBytes, 1152 * 4 + (64 + 2) * 4);
+    // The cpu backend keeps everything until the backward pass ends: the sum of all factors (5·256 + 2·64 + 2·2).
+    assert.equal(estimateMemory(model(conv, pool, flat, dense), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).breakdown.activationBytesPerSample, (5 * 256 + 2 * 64 + 2 * 2) * 4);
+  });
+
+  it("a Dropout mask stays for the whole step; a residual Add's shortcut gradient waits for the layers before it", () => {
+    const drop = { name: 'drop', className: 'Dropout', outputShape: [4, 4, 4], params: 0, trainableParams: 0, inputElements: 64 };
+    const base = backwardSweep(model(conv, pool, flat, dense)).stages;
+    const withDrop = backwardSweep(model(conv, pool, drop, flat, dense)).stages;
+    assert.equal(withDrop[0]! - base[0]!, 3 * 64 * 4, 'the mask (3 per element) is alive at the first layer too');
+    const add = { name: 'add', className: 'Add', outputShape: [4, 4, 4], params: 0, trainableParams: 0, inputElements: 64 };
+    const withAdd = backwardSweep(model(conv, pool, add, flat, dense)).stages;
+    assert.equal(withAdd[1]! - base[1]!, 64 * 4, 'the shortcut gradient (64 floats) is alive while pool is visited');
+  });
+
+  it("a conv's scratch adds only what exceeds the room below the peak at its stage", () => {
+    // conv: patch 8·8 × 3·3·1 = 576 floats + the input copy 64; room 1152 − 512 = 640 floats: exactly filled.
+    const ws = sweepWorkspaces(model(conv, pool, flat, dense), backwardSweep(model(conv, pool, flat, dense)));
+    assert.deepEqual(ws, [{ cappedBytesPerSample: 576 * 4, restBytesPerSample: (64 - 640) * 4 }]);
+    const e = estimateMemory(model(conv, pool, flat, dense), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
+    assert.equal(bytesForBatch(e, 10), e.fixedBytes + e.perSampleBytes * 10);
+    assert.equal(e.breakdown.workspaceCapBytes, WASM_PATCH_CAP_BYTES);
+    // Alone, the conv is the peak and its whole scratch adds.
+    const alone = estimateMemory(model(conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
+    assert.equal(bytesForBatch(alone, 10) - (alone.fixedBytes + alone.perSampleBytes * 10), (576 + 64) * 4 * 10);
+    // Off wasm there is no such scratch.
+    assert.equal(estimateMemory(model(conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).breakdown.workspaceBytesPerSample, undefined);
+  });
+
+  it('the step takes the conv whose scratch is largest at its batch (the patch matrix is capped)', () => {
+    const list = [
+      { cappedBytesPerSample: 1000, restBytesPerSample: 0 },
+      { cappedBytesPerSample: 0, restBytesPerSample: 600 },
+    ];
+    assert.equal(workspaceBytes(list, 5, 10_000), 5000);
+    assert.equal(workspaceBytes(list, 20, 10_000), 12_000);
+    assert.equal(workspaceBytes([{ cappedBytesPerSample: 100, restBytesPerSample: -200 }], 3, 10_000), 0);
+  });
+
+  it('a stride-2 conv counts its zero-inserted output gradient when that is the larger scratch', () => {
+    const wide = { name: 'stem', className: 'Conv2D', outputShape: [4, 4, 64], params: 640, trainableParams: 640, activation: 'linear', useBias: true, strides: [2, 2], inputElements: 81 };
+    const m = { ...model(wide), inputShape: [9, 9, 1] as [number, number, number] };
+    // patch 16 × 9 = 144 floats + copy 81 < the zero-inserted 7×7×64 = 3136; a single layer: no room below the peak.
+    assert.deepEqual(sweepWorkspaces(m, backwardSweep(m)), [{ cappedBytesPerSample: 0, restBytesPerSample: 3136 * 4 }]);
+  });
+});
+
+describe('the unused input gradient of a fused first layer', () => {
   const stem = { name: 'stem', className: 'Conv2D', outputShape: [4, 4, 4], params: 40, trainableParams: 40, activation: 'linear', useBias: true, strides: [2, 2], inputElements: 81 };
   const bn = { name: 'bn', className: 'BatchNormalization', outputShape: [4, 4, 4], params: 16, trainableParams: 8, inputElements: 64 };
   const conv = { name: 'conv', className: 'Conv2D', outputShape: [4, 4, 8], params: 296, trainableParams: 296, activation: 'linear', useBias: true, strides: [1, 1], inputElements: 64 };
   const model = (...layers: ModelDescription['layers']): ModelDescription => ({ ...tiny, inputShape: [9, 9, 1], layers });
-
-  it('a late conv only adds what exceeds the backward temporaries of the layers before it (not yet made)', () => {
-    // Right after the stem the late conv's scratch dominates: 2304 + 512 − 256 = 2560 B.
-    assert.deepEqual(convWorkspace(model(stem, conv), 'wasm'), { cappedBytesPerSample: 2304, restBytesPerSample: 512 - 256 });
-    // After one BatchNormalization 1536 B more are not made yet while it is alive: 1024 B, still more than the stem's 900.
-    assert.deepEqual(convWorkspace(model(stem, bn, conv), 'wasm'), { cappedBytesPerSample: 2304, restBytesPerSample: 512 - 256 - 1536 });
-    // After two (−512 B): the stem's 900 B wins.
-    assert.deepEqual(convWorkspace(model(stem, bn, { ...bn, name: 'bn2' }, conv), 'wasm'), { cappedBytesPerSample: 576, restBytesPerSample: 324 });
-  });
-
-  it('the step adds min(patch × batch, cap) + rest × batch, never less than the backward peak', () => {
-    const e = estimateMemory(model(stem, bn, { ...bn, name: 'bn2' }, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
-    assert.equal(e.breakdown.workspaceCapBytes, WASM_PATCH_CAP_BYTES);
-    assert.equal(bytesForBatch(e, 10) - bytesForBatch({ ...e, breakdown: { ...e.breakdown, workspaceBytesPerSample: 0, workspaceRestBytesPerSample: 0 } }, 10), 900 * 10);
-    const late = estimateMemory(model(stem, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
-    const huge = Math.ceil(WASM_PATCH_CAP_BYTES / 2304) + 1000; // past the cap
-    assert.equal(bytesForBatch(late, huge) - (late.fixedBytes + late.perSampleBytes * huge), WASM_PATCH_CAP_BYTES + 256 * huge);
-    // Off wasm there is no such scratch.
-    assert.equal(estimateMemory(model(stem, bn, conv), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0 }).breakdown.workspaceBytesPerSample, undefined);
-  });
-
-  it('a stride-2 conv counts its zero-inserted output gradient when that is the larger scratch', () => {
-    const wide = { ...stem, outputShape: [4, 4, 64], params: 640, trainableParams: 640 }; // patch 16 × 9 = 144 floats, up 7×7×64 = 3136
-    assert.deepEqual(convWorkspace(model(wide), 'wasm'), { cappedBytesPerSample: 0, restBytesPerSample: 3136 * 4 });
-  });
 
   it('a first layer fused with a linear (or tanh) activation computes a gradient for the model input that nothing uses', () => {
     assert.equal(unusedInputGradientElements(model(stem, bn, conv)), 81);

@@ -31,6 +31,8 @@ export interface MemoryBreakdown {
   workspaceBytesPerSample?: number;
   workspaceRestBytesPerSample?: number;
   workspaceCapBytes?: number;
+  /** wasm: every conv's workspace (the one above is the largest per image); the step takes the largest at its batch. */
+  workspaces?: { cappedBytesPerSample: number; restBytesPerSample: number }[];
 }
 
 export interface MemoryEstimate {

@@ -1,0 +1,166 @@
+/**
+ * The wasm backend's activation memory as a backward sweep.
+ *
+ * With our wasm kernels (src/trainer/kernels/backprop-memory.ts) the backward pass frees each tape
+ * node's saved tensors and the gradients it received as soon as it moves past that node, walking
+ * the layers last to first. So when it reaches layer i, alive per image are
+ *
+ *   stage(i) = Σ_{j ≤ i} forward(j)      what the forward pass saved for layers not yet visited
+ *            + backward(i)               the gradient flowing into layer i (its output's size), the
+ *                                        gradient it makes for its input, and its temporaries
+ *
+ * and the activations' peak per image is max over i of stage(i), plus what is alive for the whole
+ * step (the forward part of layers the backward pass never visits: those before the first layer
+ * with weights). The wasm conv gradients' scratch (patch matrix, input copy, zero-inserted output
+ * gradient) exists only inside layer i's backward and is added to stage(i) (see sweepWorkspace).
+ * Factors per output element, measured with `node --import tsx bench/memory-model.ts --probe --wasm`
+ * (forward column) and fitted on bench/probe.ts's models (backward part).
+ */
+import type { LayerDescription, ModelDescription } from './shared/model';
+
+const F32 = 4;
+
+/** Forward tensors per output element kept until the layer's backward (wasm; default 1). */
+export const SWEEP_FORWARD: Record<string, number> = { InputLayer: 0, Flatten: 0, Reshape: 0, Rescaling: 2, Dropout: 1 };
+
+/**
+ * Forward tensors per output element that are off the gradient's path, so the backward pass never
+ * frees them: they stay for the whole step (Dropout's random mask and its scaled copy, …).
+ */
+export const SWEEP_PERSISTENT: Record<string, number> = { Dropout: 3 };
+
+/** Backward temporaries per output element on top of the incoming gradient (default 0). */
+export const SWEEP_BACKWARD: Record<string, number> = {};
+
+function elements(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+/** Layers with a built-in activation: conv/matMul output, the separate bias add and the activation. */
+const WITH_ACTIVATION = new Set(['Conv2D', 'DepthwiseConv2D', 'SeparableConv2D', 'Conv2DTranspose', 'Dense']);
+
+export function sweepForwardFactor(layer: LayerDescription): number {
+  const act = layer.activation ?? 'linear';
+  if (WITH_ACTIVATION.has(layer.className)) {
+    const base = layer.className === 'SeparableConv2D' ? 2 : 1;
+    return base + (act !== 'linear' ? 1 : 0) + (act === 'relu' && layer.useBias ? 1 : 0);
+  }
+  if (layer.className === 'Activation' && act === 'swish') return 2;
+  return SWEEP_FORWARD[layer.className] ?? 1;
+}
+
+/** Bytes per image: the gradient into the layer, the one it makes for its input, its temporaries. */
+export function sweepBackwardBytes(layer: LayerDescription, inputGradient: boolean): number {
+  const out = elements(layer.outputShape);
+  if (['Flatten', 'Reshape', 'InputLayer'].includes(layer.className)) return 0;
+  const dx = inputGradient ? (layer.inputElements ?? out) : 0;
+  return ((1 + (SWEEP_BACKWARD[layer.className] ?? 0)) * out + dx) * F32;
+}
+
+/**
+ * tfjs runs a Conv2D or Dense whose activation it does not fuse while recording gradients (linear,
+ * tanh, sigmoid, …; not relu or elu) as one fused op with its own gradient function, which computes
+ * the gradient for its input even when nothing needs it. For the first layer with weights that is a
+ * tensor the size of the model's input, alive until the backward pass ends (measured on a stride-2
+ * 'valid' Conv2D stem with a bias: bench/probe.ts mixed-functional). Elements per image.
+ */
+export function unusedInputGradientElements(desc: ModelDescription): number {
+  const first = desc.layers.find((l) => l.trainableParams > 0);
+  if (!first || !['Conv2D', 'Dense'].includes(first.className)) return 0;
+  return ['relu', 'elu'].includes(first.activation ?? 'linear') ? 0 : (first.inputElements ?? 0);
+}
+
+export interface Sweep {
+  /** stage(i) in bytes per image, one per layer (0 for layers the backward pass does not visit). */
+  stages: number[];
+  /** Bytes per image alive at the sweep's peak. */
+  peakBytesPerSample: number;
+}
+
+/** The backward sweep over a model's layers (in the description's order, which is topological). */
+export function backwardSweep(desc: ModelDescription): Sweep {
+  const persistent = desc.layers.reduce((n, l) => n + (SWEEP_PERSISTENT[l.className] ?? 0) * elements(l.outputShape) * F32, 0);
+  const held = heldGradients(desc);
+  let kept = 0;
+  let trainableBefore = false;
+  const stages: number[] = [];
+  for (const [i, l] of desc.layers.entries()) {
+    const forward = sweepForwardFactor(l) * elements(l.outputShape) * F32;
+    const visited = trainableBefore || l.trainableParams > 0;
+    // The first layer with weights may make a gradient for the model input that nothing uses.
+    const unused = visited && !trainableBefore ? unusedInputGradientElements(desc) * F32 : 0;
+    // Inside its backward a layer's later ops have already freed their saved tensors: its output remains.
+    const own = visited ? Math.min(forward, elements(l.outputShape) * F32) + sweepBackwardBytes(l, trainableBefore) + unused + (held[i] ?? 0) : forward;
+    stages.push(persistent + kept + own);
+    kept += forward;
+    trainableBefore ||= l.trainableParams > 0;
+  }
+  return { stages, peakBytesPerSample: Math.max(0, ...stages) };
+}
+
+/**
+ * A residual Add hands its gradient to both inputs; the one for the shortcut waits, alive, until
+ * the backward pass reaches the branch point. Descriptions have no graph, so it is counted for every
+ * layer between the previous Add (or the model's start) and this one: bytes per image, per layer.
+ */
+function heldGradients(desc: ModelDescription): number[] {
+  const held = desc.layers.map(() => 0);
+  let from = 0;
+  desc.layers.forEach((l, k) => {
+    if (l.className !== 'Add') return;
+    for (let j = from; j < k; j++) held[j]! += elements(l.outputShape) * F32;
+    from = k + 1;
+  });
+  return held;
+}
+
+/** Floats of a Conv2D layer's patch matrix per image (0 for other layers). */
+export function patchElements(l: LayerDescription): number {
+  if (l.className !== 'Conv2D' || l.outputShape.length !== 3) return 0;
+  const [h, w, c] = l.outputShape as [number, number, number];
+  const kernel = l.trainableParams > 0 ? l.trainableParams - (l.useBias ? c : 0) : l.params - (l.useBias ? c : 0);
+  return c > 0 && kernel > 0 ? h * w * (kernel / c) : 0;
+}
+
+/**
+ * Floats per image of the zero-inserted output gradient the wasm backend's input gradient of a
+ * strided Conv2D builds ((H−1)·s+1 × (W−1)·s+1 × C; src/trainer/kernels/conv2d-backprop-input.ts).
+ */
+export function zeroInsertElements(l: LayerDescription): number {
+  const [sh = 1, sw = sh] = l.strides ?? [];
+  if (l.className !== 'Conv2D' || l.outputShape.length !== 3 || (sh === 1 && sw === 1)) return 0;
+  const [h, w, c] = l.outputShape as [number, number, number];
+  return ((h - 1) * sh + 1) * ((w - 1) * sw + 1) * c;
+}
+
+export interface Workspace {
+  cappedBytesPerSample: number;
+  restBytesPerSample: number;
+}
+
+/**
+ * The wasm conv gradients' scratch, alive only inside the conv's backward: the filter gradient's
+ * patch matrix (split by batch to stay under a cap) with a channel-major copy of the layer's input,
+ * or the strided input gradient's zero-inserted copy of the output gradient. It adds to stage(i),
+ * so the step's peak grows only by what stage(i) + scratch exceeds the sweep's peak. Returns, per
+ * conv, per image: the capped part (the patch matrix) and the uncapped part less the room below
+ * the peak (may be negative). Which conv is the peak depends on the batch (the cap): the step takes
+ * the largest (bytesForBatch).
+ */
+export function sweepWorkspaces(desc: ModelDescription, sweep: Sweep): Workspace[] {
+  const list: Workspace[] = [];
+  desc.layers.forEach((l, i) => {
+    const patch = patchElements(l);
+    const up = zeroInsertElements(l);
+    if (patch === 0 && up === 0) return;
+    const room = sweep.peakBytesPerSample - (sweep.stages[i] ?? 0);
+    const copy = patch > 0 ? (l.inputElements ?? 0) : 0;
+    list.push(patch + copy >= up ? { cappedBytesPerSample: patch * F32, restBytesPerSample: copy * F32 - room } : { cappedBytesPerSample: 0, restBytesPerSample: up * F32 - room });
+  });
+  return list;
+}
+
+/** Of a batch's workspaces, the bytes the largest adds: min(capped × batch, cap) + rest × batch. */
+export function workspaceBytes(list: Workspace[], batch: number, capBytes: number): number {
+  return Math.max(0, ...list.map((w) => Math.min(w.cappedBytesPerSample * batch, capBytes) + w.restBytesPerSample * batch));
+}

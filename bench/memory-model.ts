@@ -287,6 +287,7 @@ async function probe(tracker: ReturnType<typeof trackBuffers>): Promise<void> {
   };
   const ref = await slope(undefined);
   console.log('Per-layer factors (extra bytes per image / (4 × output elements)):');
+  if (tf.getBackend() === 'wasm') console.log('  (wasm frees activations during the backward pass: only the "forward" column is a factor of its model, src/core/memory-sweep.ts)');
   for (const [name, make] of probes) {
     const r = await slope(make);
     // Also per input element (16×16×8): what layers whose backward keeps their input (pooling to a vector) cost.

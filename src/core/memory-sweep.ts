@@ -5,16 +5,25 @@
  * node's saved tensors and the gradients it received as soon as it moves past that node, walking
  * the layers last to first. So when it reaches layer i, alive per image are
  *
- *   stage(i) = Σ_{j ≤ i} forward(j)      what the forward pass saved for layers not yet visited
- *            + backward(i)               the gradient flowing into layer i (its output's size), the
- *                                        gradient it makes for its input, and its temporaries
+ *   stage(i) = Σ_{j < i} forward(j)      what the forward pass saved for the layers not yet visited
+ *            + output(i)                 its own output (its later ops' saved tensors are freed by
+ *                                        the time its first op runs)
+ *            + dy(i) + dx(i)             the gradient flowing into it (its output's size) and the
+ *                                        one it makes for its input (none before the first layer
+ *                                        with weights; the model input's, unused, for a fused first
+ *                                        Conv2D/Dense)
+ *            + persistent                forward tensors off the gradient's path, never freed
+ *                                        (Dropout's mask: 3 per element)
+ *            + held(i)                   a residual Add's shortcut gradient, waiting for the branch
  *
- * and the activations' peak per image is max over i of stage(i), plus what is alive for the whole
- * step (the forward part of layers the backward pass never visits: those before the first layer
- * with weights). The wasm conv gradients' scratch (patch matrix, input copy, zero-inserted output
- * gradient) exists only inside layer i's backward and is added to stage(i) (see sweepWorkspace).
- * Factors per output element, measured with `node --import tsx bench/memory-model.ts --probe --wasm`
- * (forward column) and fitted on bench/probe.ts's models (backward part).
+ * and the activations' peak per image is the largest stage. Layers before the first one with
+ * weights are never visited: their forward tensors stay for the whole step. The wasm conv
+ * gradients' scratch (patch matrix, input copy, zero-inserted output gradient) exists only inside
+ * layer i's backward and is added to stage(i) (sweepWorkspaces).
+ *
+ * Forward factors: `node --import tsx bench/memory-model.ts --probe --wasm` ("forward" column; the
+ * fused BatchNormalization and the one-op ReLU6 keep 1 per element, a Conv2D with bias and relu 3).
+ * The rest was fitted on real steps of bench/probe.ts's models (bench/probe.ts reports the error).
  */
 import type { LayerDescription, ModelDescription } from './shared/model';
 
@@ -29,8 +38,11 @@ export const SWEEP_FORWARD: Record<string, number> = { InputLayer: 0, Flatten: 0
  */
 export const SWEEP_PERSISTENT: Record<string, number> = { Dropout: 3 };
 
-/** Backward temporaries per output element on top of the incoming gradient (default 0). */
-export const SWEEP_BACKWARD: Record<string, number> = {};
+/**
+ * Layer classes the model has no measured factor for: forward and backward temporaries of 3 per
+ * output element each (the conservative side: above every measured layer on wasm).
+ */
+export const SWEEP_UNKNOWN_FACTOR = 3;
 
 function elements(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
@@ -50,11 +62,11 @@ export function sweepForwardFactor(layer: LayerDescription): number {
 }
 
 /** Bytes per image: the gradient into the layer, the one it makes for its input, its temporaries. */
-export function sweepBackwardBytes(layer: LayerDescription, inputGradient: boolean): number {
+export function sweepBackwardBytes(layer: LayerDescription, inputGradient: boolean, unknown = false): number {
   const out = elements(layer.outputShape);
   if (['Flatten', 'Reshape', 'InputLayer'].includes(layer.className)) return 0;
   const dx = inputGradient ? (layer.inputElements ?? out) : 0;
-  return ((1 + (SWEEP_BACKWARD[layer.className] ?? 0)) * out + dx) * F32;
+  return ((unknown ? 1 + SWEEP_UNKNOWN_FACTOR : 1) * out + dx) * F32;
 }
 
 /**
@@ -77,20 +89,23 @@ export interface Sweep {
   peakBytesPerSample: number;
 }
 
-/** The backward sweep over a model's layers (in the description's order, which is topological). */
-export function backwardSweep(desc: ModelDescription): Sweep {
+/**
+ * The backward sweep over a model's layers (in the description's order, which is topological).
+ * `unknown`: classes without measured factors (counted with SWEEP_UNKNOWN_FACTOR).
+ */
+export function backwardSweep(desc: ModelDescription, unknown: ReadonlySet<string> = new Set()): Sweep {
   const persistent = desc.layers.reduce((n, l) => n + (SWEEP_PERSISTENT[l.className] ?? 0) * elements(l.outputShape) * F32, 0);
   const held = heldGradients(desc);
   let kept = 0;
   let trainableBefore = false;
   const stages: number[] = [];
   for (const [i, l] of desc.layers.entries()) {
-    const forward = sweepForwardFactor(l) * elements(l.outputShape) * F32;
+    const forward = (unknown.has(l.className) ? SWEEP_UNKNOWN_FACTOR : sweepForwardFactor(l)) * elements(l.outputShape) * F32;
     const visited = trainableBefore || l.trainableParams > 0;
     // The first layer with weights may make a gradient for the model input that nothing uses.
     const unused = visited && !trainableBefore ? unusedInputGradientElements(desc) * F32 : 0;
     // Inside its backward a layer's later ops have already freed their saved tensors: its output remains.
-    const own = visited ? Math.min(forward, elements(l.outputShape) * F32) + sweepBackwardBytes(l, trainableBefore) + unused + (held[i] ?? 0) : forward;
+    const own = visited ? Math.min(forward, elements(l.outputShape) * F32) + sweepBackwardBytes(l, trainableBefore, unknown.has(l.className)) + unused + (held[i] ?? 0) : forward;
     stages.push(persistent + kept + own);
     kept += forward;
     trainableBefore ||= l.trainableParams > 0;

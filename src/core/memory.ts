@@ -10,17 +10,24 @@
  * tfjs's Adam keeps 11 temporaries per weight until the update ends, so for small batches of a model
  * with many weights the update, not the backward pass, is the peak.
  *
- * Why activations are counted the way they are (tfjs, checked against tfjs-core 4.22's engine and
- * measured by bench/memory-model.ts): `optimizer.minimize` runs the forward pass and the backward
- * pass inside one `tidy`, so every tensor the forward pass creates stays alive until the backward
- * pass ends, and so does every gradient tensor the backward pass creates. The peak therefore comes
- * at the end of the backward pass and holds, per layer, all of its forward outputs (a Conv2D with a
- * bias and a ReLU is three separate tensors while gradients are recorded: tfjs only fuses
- * bias/activation when no gradient is being taken) and all of its backward temporaries (the ReLU
- * gradient is a Step, a Cast and a Multiply, each the size of the output; BatchNormalization's
- * gradient makes several full-size temporaries). Each layer's cost is therefore
- * `factor × its output elements × 4 bytes`, with a factor per layer class fitted on real steps.
- * Reshapes and the tape's clones share their buffer and cost nothing extra.
+ * Activations per image depend on the backend:
+ *
+ *  - cpu / tensorflow(-gpu): the sum of per-layer factors. `optimizer.minimize` runs the forward
+ *    and backward pass inside one `tidy` (tfjs-core 4.22's engine), so every forward tensor and
+ *    every backward temporary stays alive until the backward pass ends, and the peak comes there:
+ *    per layer all of its forward outputs (a Conv2D with a bias and a ReLU is three tensors while
+ *    gradients are recorded: tfjs only fuses bias/activation when no gradient is taken) and all of
+ *    its backward temporaries (the ReLU gradient is a Step, a Cast and a Multiply; BatchNorm's
+ *    makes several full-size ones): `factor × output elements × 4 bytes`, a factor per layer
+ *    class fitted on real steps (bench/memory-model.ts --probe). Reshapes and the tape's clones
+ *    share their buffer and cost nothing.
+ *  - wasm (with our kernels, src/trainer/kernels): the backward pass frees each layer's saved
+ *    tensors and gradients as soon as it has passed it (kernels/backprop-memory.ts), so the peak
+ *    is a backward sweep (./memory-sweep.ts): at layer i, the forward tensors of layers ≤ i, the
+ *    gradient flowing into it, the one it makes for its input and its temporaries, plus what is
+ *    never freed (Dropout masks) and shortcut gradients waiting at a residual Add; perSample is
+ *    the largest of those stages per image. The conv gradients' scratch is added at its own
+ *    stage, per conv, as the workspace term of bytesForBatch.
  */
 import { DEFAULT_HEADROOM, memoryBudget } from './shared/constants';
 import type { LayerDescription, ModelDescription, OptimizerName } from './shared/model';
@@ -251,7 +258,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
   const updateScratchBytes = (scratch.perLargest * largestWeight(desc) + scratch.perTrainable * desc.trainableParams) * F32;
   const overheadBytes = FIXED_OVERHEAD + (opts.backend === 'tensorflow-gpu' ? GPU_RUNTIME_OVERHEAD : 0);
   // wasm frees activations during the backward pass: its peak is the sweep's (./memory-sweep).
-  const sweep = opts.backend === 'wasm' ? backwardSweep(desc) : undefined;
+  const sweep = opts.backend === 'wasm' ? backwardSweep(desc, new Set(unknownLayerClasses(desc))) : undefined;
   const activationBytes = sweep ? sweep.peakBytesPerSample : activationBytesPerSample(desc);
   // The image batch and its one-hot labels (float32).
   const inputBytes = (h * w * c + desc.numClasses) * F32;

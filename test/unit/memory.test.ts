@@ -233,6 +233,14 @@ describe('wasm: activations are freed during the backward pass (a sweep from the
     assert.equal(withAdd[1]! - base[1]!, 64 * 4, 'the shortcut gradient (64 floats) is alive while pool is visited');
   });
 
+  it('a layer class without measured factors counts 3 forward and 3 backward tensors per element', () => {
+    const odd = { name: 'odd', className: 'SomethingNew', outputShape: [4, 4, 4], params: 0, trainableParams: 0, inputElements: 64 };
+    const e = estimateMemory(model(conv, pool, odd, flat, dense), { optimizer: 'sgd', budgetBytes: BIG, headroom: 0, backend: 'wasm' });
+    // At odd: 768 + 64 kept + its output 64 + gradient in (1 + 3) × 64 + for its input 64 = 1216 floats, above pool's 1152.
+    assert.equal(e.breakdown.activationBytesPerSample, 1216 * 4);
+    assert.deepEqual(e.unknownLayers, ['SomethingNew']);
+  });
+
   it("a conv's scratch adds only what exceeds the room below the peak at its stage", () => {
     // conv: patch 8·8 × 3·3·1 = 576 floats + the input copy 64; room 1152 − 512 = 640 floats: exactly filled.
     const ws = sweepWorkspaces(model(conv, pool, flat, dense), backwardSweep(model(conv, pool, flat, dense)));

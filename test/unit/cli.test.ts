@@ -83,7 +83,7 @@ describe('batch-advisor suggest', () => {
     const s = JSON.parse(r.stdout) as {
       dataset: { totalImages: number; classes: unknown[]; train: number; validation: number; problems: unknown[] };
       devices: { kind: string; name: string; memoryTotalBytes: number; memoryFreeBytes: number }[];
-      memory: { budgetBytes: number; perSampleBytes: number; fixedBytes: number; table: { batchSize: number; bytes: number }[]; breakdown: { workspaceBytesPerSample?: number; workspaceRestBytesPerSample?: number; workspaceCapBytes?: number } };
+      memory: { budgetBytes: number; perSampleBytes: number; fixedBytes: number; table: { batchSize: number; bytes: number }[]; breakdown: { workspaceBytesPerSample?: number; workspaceRestBytesPerSample?: number; workspaceCapBytes?: number; workspaces?: { cappedBytesPerSample: number; restBytesPerSample: number }[] } };
       recommendation: { batchSize: number; maxBatchSize: number; reasons: string[] };
     };
     assert.equal(s.dataset.totalImages, 27);
@@ -98,9 +98,10 @@ describe('batch-advisor suggest', () => {
     assert.ok(s.memory.table.length > 0);
     // Grows with the batch by perSampleBytes per image (plus the optimizer update's scratch at tiny batches).
     for (const t of s.memory.table) assert.ok(t.bytes >= s.memory.fixedBytes + t.batchSize * s.memory.perSampleBytes);
-    // From batch 64 on: perSampleBytes per image, plus what the wasm conv kernels' workspace (per image, up to its cap) adds.
+    // From batch 64 on: perSampleBytes per image, plus what the largest of the wasm conv kernels' workspaces (per image, up to its cap) adds.
     const { workspaceBytesPerSample: ws = 0, workspaceRestBytesPerSample: rest = 0, workspaceCapBytes: cap = Infinity } = s.memory.breakdown;
-    const workspace = (n: number) => Math.max(0, Math.min(n * ws, cap) + n * rest);
+    const list = s.memory.breakdown.workspaces ?? [{ cappedBytesPerSample: ws, restBytesPerSample: rest }];
+    const workspace = (n: number) => Math.max(0, ...list.map((w) => Math.min(n * w.cappedBytesPerSample, cap) + n * w.restBytesPerSample));
     const big = s.memory.table.filter((t) => t.batchSize >= 64);
     for (let i = 1; i < big.length; i++) {
       const [a, b] = [big[i - 1]!, big[i]!];

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { budgetFromFree, bytesForBatch, estimateMemory, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, layerFactor, maxBatchSize, OPTIMIZER_SLOTS, unusedInputGradientElements, WASM_PATCH_CAP_BYTES } from '../../src/core/memory';
 import { backwardSweep, sweepForwardFactor, sweepWorkspaces, workspaceBytes } from '../../src/core/memory-sweep';
-import type { ModelDescription } from '../../src/core/shared/model';
+import type { LayerDescription, ModelDescription } from '../../src/core/shared/model';
 
 /**
  * A tiny model, by hand (float32 = 4 bytes):
@@ -30,6 +30,11 @@ const tiny: ModelDescription = {
 };
 
 const BIG = 2 ** 40;
+
+/** A one-element layer of a class, with an activation and bias when given (for factor tables). */
+function unitLayer(className: string, activation?: string, useBias?: boolean): LayerDescription {
+  return { name: 'l', className, outputShape: [1], params: 0, trainableParams: 0, ...(activation ? { activation } : {}), ...(useBias !== undefined ? { useBias } : {}) };
+}
 
 describe('estimateMemory on a hand-computed model', () => {
   it('breaks the step down into weights, gradients, slots, activations and input', () => {
@@ -84,7 +89,7 @@ describe('estimateMemory on a hand-computed model', () => {
   });
 
   it('v2 factors (bench/memory-model.ts --probe): separable convs, tanh/elu inside a layer, LeakyReLU, Concatenate', () => {
-    const l = (className: string, activation?: string, useBias?: boolean) => layerFactor({ name: 'l', className, outputShape: [1], params: 0, trainableParams: 0, ...(activation ? { activation } : {}), ...(useBias !== undefined ? { useBias } : {}) });
+    const l = (className: string, activation?: string, useBias?: boolean) => layerFactor(unitLayer(className, activation, useBias));
     assert.equal(l('SeparableConv2D', 'linear', false), 4);
     assert.equal(l('SeparableConv2D', 'relu', true), 7);
     assert.equal(l('DepthwiseConv2D', 'relu', true), 5);
@@ -97,7 +102,7 @@ describe('estimateMemory on a hand-computed model', () => {
   });
 
   it('wasm forward factors (bench/memory-model.ts --probe --wasm, "forward" column): fused BatchNormalization and ReLU6 keep one tensor', () => {
-    const l = (className: string, activation?: string, useBias?: boolean) => sweepForwardFactor({ name: 'l', className, outputShape: [1], params: 0, trainableParams: 0, ...(activation ? { activation } : {}), ...(useBias !== undefined ? { useBias } : {}) });
+    const l = (className: string, activation?: string, useBias?: boolean) => sweepForwardFactor(unitLayer(className, activation, useBias));
     assert.equal(l('Conv2D', 'linear', true), 1);
     assert.equal(l('Conv2D', 'relu', true), 3);
     assert.equal(l('Conv2D', 'relu', false), 2);

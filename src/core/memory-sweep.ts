@@ -44,7 +44,8 @@ export const SWEEP_PERSISTENT: Record<string, number> = { Dropout: 3 };
  */
 export const SWEEP_UNKNOWN_FACTOR = 3;
 
-function elements(shape: number[]): number {
+/** Elements of a tensor shape. */
+export function elements(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);
 }
 

@@ -32,7 +32,7 @@
 import { DEFAULT_HEADROOM, memoryBudget } from './shared/constants';
 import type { LayerDescription, ModelDescription, OptimizerName } from './shared/model';
 import type { MemoryEstimate } from './shared/report';
-import { backwardSweep, sweepWorkspaces, unusedInputGradientElements, workspaceBytes, type Workspace } from './memory-sweep';
+import { backwardSweep, elements, sweepWorkspaces, unusedInputGradientElements, workspaceBytes, type Workspace } from './memory-sweep';
 
 export { unusedInputGradientElements };
 
@@ -172,10 +172,6 @@ export function layerFactor(layer: LayerDescription): number {
 /** Layer classes the memory model has no measured factor for (counted with the conservative default). */
 export function unknownLayerClasses(desc: ModelDescription): string[] {
   return [...new Set(desc.layers.map((l) => l.className).filter((c) => !(c in ACTIVATION_FACTORS)))].sort();
-}
-
-function elements(shape: number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
 }
 
 /** Bytes per image kept for the backward pass (activations and their gradients), cpu/tensorflow. */

@@ -71,7 +71,8 @@ const LONG_RUN = 8;
 export const filterGradTuning = { patchBudget: 1 << 23, maxChunks: 2 };
 
 /** A 1×1 convolution with stride 1 and no padding: its patch matrix is x itself. */
-function pointwise(info: backend_util.Conv2DInfo): boolean {
+/** A 1×1, stride-1, unpadded convolution: a plain matrix product over the channels. */
+export function pointwise(info: backend_util.Conv2DInfo): boolean {
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow } = info;
   return kh === 1 && kw === 1 && sh === 1 && sw === 1 && info.padInfo.top === 0 && info.padInfo.left === 0 && oh === h && ow === w;
 }

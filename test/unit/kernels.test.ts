@@ -19,6 +19,7 @@ import { initBackend, wasmThreads } from '../../src/trainer/backend';
 import { batchNormTrainOp } from '../../src/trainer/kernels/batch-norm';
 import { filterGradTuning } from '../../src/trainer/kernels/conv2d-backprop-filter';
 import { mobilenetV2, resnetSmall, tutorialCnn } from '../../src/trainer/models/zoo';
+import { simdKernels } from '../../src/trainer/simd';
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -148,8 +149,8 @@ before(async () => {
 });
 
 describe('wasm training kernels match the cpu backend', () => {
-  it('runs the threaded build with one XNNPACK thread per core (these checks run on it)', () => {
-    assert.equal(wasmBackend.getThreadsCount(), Math.min(availableParallelism(), 8));
+  it('runs the threaded build with one XNNPACK thread per core (these checks run on it; BATCH_ADVISOR_WASM_THREADS=1 selects the single-threaded build)', () => {
+    assert.equal(wasmBackend.getThreadsCount(), wasmThreads(process.env));
     assert.equal(wasmThreads({}), Math.min(availableParallelism(), 8));
     assert.equal(wasmThreads({ BATCH_ADVISOR_WASM_THREADS: '1' }), 1);
     assert.equal(wasmThreads({ BATCH_ADVISOR_WASM_THREADS: '3' }), 3);
@@ -181,6 +182,12 @@ describe('wasm training kernels match the cpu backend', () => {
 
   it('DepthwiseConv2dNativeBackpropInput / DepthwiseConv2dNativeBackpropFilter', async () => {
     for (const c of cases([1, 2])) await checkConv(c, true);
+    // 13 channels, multiplier 1: the SIMD filter gradient's 8- and 4-channel blocks and its tail.
+    for (const c of cases([1])) await checkConv({ ...c, c: 13 }, true);
+  });
+
+  it('loads our SIMD kernels on the backend heap (unless BATCH_ADVISOR_SIMD=0)', () => {
+    assert.equal(simdKernels(tf.findBackend('wasm')!) !== undefined, process.env['BATCH_ADVISOR_SIMD'] !== '0');
   });
 
   it('MaxPoolGrad (2×2 fast path, ties, odd sizes, padding, overlapping windows)', async () => {

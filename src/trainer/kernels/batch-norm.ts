@@ -22,7 +22,8 @@
  */
 import { engine, getBackend, getKernel, registerGradient, serialization, tidy, type GradConfig, type KernelConfig, type KernelFunc, type NamedAttrMap, type Tensor, type TensorInfo } from '../tf';
 import { tf } from '../tf';
-import type { WasmBackendLike } from './util';
+import { simdKernels, type SimdKernels } from '../simd';
+import { heapOffset, release, sizeOf, type WasmBackendLike } from './util';
 
 export const BN_TRAIN = 'BaBatchNormTrain';
 export const BN_TRAIN_GRAD = 'BaBatchNormTrainGrad';
@@ -61,24 +62,12 @@ function channelSums(a: Float32Array, b: Float32Array, shift: Float64Array, c: n
   }
 }
 
-/** Per-channel mean and (biased) variance of an [M, C] array, in float64. */
-function moments(x: Float32Array, c: number): { mean: Float64Array; variance: Float64Array } {
-  const m = x.length / c;
+/** channelSums in JS (where the SIMD kernel is unavailable). */
+function jsSums(a: Float32Array, b: Float32Array, shift: Float32Array, c: number): { s: Float64Array; q: Float64Array } {
   const s = new Float64Array(c);
   const q = new Float64Array(c);
-  // Shifted by k = the first row: Σx·(x − k) does not cancel when the mean is large against the spread.
-  const k = Float64Array.from(x.subarray(0, c));
-  channelSums(x, x, k, c, s, q);
-  const mean = new Float64Array(c);
-  const variance = new Float64Array(c);
-  for (let j = 0; j < c; j++) {
-    // Σx and Σx(x − k): Σ(x − k)² = Σx(x − k) − k·Σ(x − k)
-    const sk = s[j]! - m * k[j]!;
-    const d = sk / m;
-    mean[j] = k[j]! + d;
-    variance[j] = Math.max(0, (q[j]! - k[j]! * sk) / m - d * d);
-  }
-  return { mean, variance };
+  channelSums(a, b, Float64Array.from(shift), c, s, q);
+  return { s, q };
 }
 
 export const batchNormTrain: KernelFunc = ({ inputs, backend: anyBackend, attrs }) => {
@@ -89,12 +78,32 @@ export const batchNormTrain: KernelFunc = ({ inputs, backend: anyBackend, attrs 
   const y = backend.makeOutput(x.shape, 'float32');
   const meanOut = backend.makeOutput([c], 'float32');
   const varOut = backend.makeOutput([c], 'float32');
+  const simd = simdKernels(backend);
+  const scratch = simd ? backend.makeOutput([6 * c], 'float32') : undefined;
   // Views after the allocations (growing wasm memory detaches older views).
   const xv = backend.typedArrayFromHeap(x) as Float32Array;
-  const yv = backend.typedArrayFromHeap(y) as Float32Array;
   const g = backend.typedArrayFromHeap(gamma) as Float32Array;
   const b = backend.typedArrayFromHeap(beta) as Float32Array;
-  const { mean, variance } = moments(xv, c);
+  const m = xv.length / c;
+  // Σ(x − k) and Σ(x − k)², shifted by k = the first row: unshifted sums would cancel when the
+  // mean is large against the spread.
+  const k = xv.slice(0, c);
+  let sk: Float64Array;
+  let sq: Float64Array;
+  if (simd && scratch) {
+    ({ s: sk, q: sq } = simdSums(backend, simd, scratch, x, k, x, k, c));
+  } else {
+    const { s, q } = jsSums(xv, xv, k, c); // Σx and Σx(x − k)
+    sk = s.map((v, j) => v - m * k[j]!);
+    sq = q.map((v, j) => v - k[j]! * sk[j]!); // Σ(x − k)² = Σx(x − k) − k·Σ(x − k)
+  }
+  const mean = new Float64Array(c);
+  const variance = new Float64Array(c);
+  for (let j = 0; j < c; j++) {
+    const d = sk[j]! / m;
+    mean[j] = k[j]! + d;
+    variance[j] = Math.max(0, sq[j]! / m - d * d);
+  }
   (backend.typedArrayFromHeap(meanOut) as Float32Array).set(mean);
   (backend.typedArrayFromHeap(varOut) as Float32Array).set(variance);
   // y = x·scale + shift
@@ -104,8 +113,21 @@ export const batchNormTrain: KernelFunc = ({ inputs, backend: anyBackend, attrs 
     scale[j] = g[j]! / Math.sqrt(variance[j]! + epsilon);
     shift[j] = b[j]! - mean[j]! * scale[j]!;
   }
-  for (let base = 0; base < xv.length; base += c) {
-    for (let j = 0; j < c; j++) yv[base + j] = xv[base + j]! * scale[j]! + shift[j]!;
+  if (simd && scratch) {
+    const sv = backend.typedArrayFromHeap(scratch) as Float32Array;
+    const mh = Float32Array.from(mean);
+    sv.set(mh, 0);
+    for (let j = 0; j < c; j++) sv[c + j] = mean[j]! - mh[j]!;
+    sv.set(scale, 2 * c);
+    sv.set(b, 3 * c);
+    const p = sv.byteOffset;
+    simd.normalize(heapOffset(backend, x), heapOffset(backend, y), p, p + 4 * c, p + 8 * c, p + 12 * c, c, m);
+    release(backend, scratch);
+  } else {
+    const yv = backend.typedArrayFromHeap(y) as Float32Array;
+    for (let base = 0; base < xv.length; base += c) {
+      for (let j = 0; j < c; j++) yv[base + j] = xv[base + j]! * scale[j]! + shift[j]!;
+    }
   }
   return [y, meanOut, varOut];
 };
@@ -118,18 +140,17 @@ export const batchNormTrainGrad: KernelFunc = ({ inputs, backend: anyBackend, at
   const dx = backend.makeOutput(x!.shape, 'float32');
   const dgOut = backend.makeOutput([c], 'float32');
   const dbOut = backend.makeOutput([c], 'float32');
+  const simd = simdKernels(backend);
+  const scratch = simd ? backend.makeOutput([8 * c], 'float32') : undefined;
   const xv = backend.typedArrayFromHeap(x!) as Float32Array;
   const gv = backend.typedArrayFromHeap(dy!) as Float32Array;
-  const dxv = backend.typedArrayFromHeap(dx) as Float32Array;
   const g = backend.typedArrayFromHeap(gamma!) as Float32Array;
-  const mu = Float64Array.from(backend.typedArrayFromHeap(mean!) as Float32Array);
+  const muF = backend.typedArrayFromHeap(mean!) as Float32Array;
   const va = backend.typedArrayFromHeap(variance!) as Float32Array;
   const dmu = backend.typedArrayFromHeap(dmean!) as Float32Array;
   const dva = backend.typedArrayFromHeap(dvariance!) as Float32Array;
   const m = xv.length / c;
-  const sdy = new Float64Array(c);
-  const sdyx = new Float64Array(c);
-  channelSums(gv, xv, mu, c, sdy, sdyx);
+  const { s: sdy, q: sdyx } = simd && scratch ? simdSums(backend, simd, scratch, dy!, new Float32Array(c), x!, muF, c) : jsSums(gv, xv, muF, c);
   // dx = a·dy + k·(x − mean) + e
   const a = new Float64Array(c);
   const k = new Float64Array(c);
@@ -144,11 +165,39 @@ export const batchNormTrainGrad: KernelFunc = ({ inputs, backend: anyBackend, at
     dg[j] = sdyx[j]! * r;
     db[j] = sdy[j]!;
   }
-  for (let base = 0; base < xv.length; base += c) {
-    for (let j = 0; j < c; j++) dxv[base + j] = a[j]! * gv[base + j]! + k[j]! * (xv[base + j]! - mu[j]!) + e[j]!;
+  if (simd && scratch) {
+    const sv = backend.typedArrayFromHeap(scratch) as Float32Array;
+    sv.set(a, 0);
+    sv.set(k, c);
+    sv.set(muF, 2 * c);
+    sv.set(e, 3 * c);
+    const p = sv.byteOffset;
+    simd.bnGradApply(heapOffset(backend, dy!), heapOffset(backend, x!), heapOffset(backend, dx), p, p + 4 * c, p + 8 * c, p + 12 * c, c, m);
+    release(backend, scratch);
+  } else {
+    const dxv = backend.typedArrayFromHeap(dx) as Float32Array;
+    for (let base = 0; base < xv.length; base += c) {
+      for (let j = 0; j < c; j++) dxv[base + j] = a[j]! * gv[base + j]! + k[j]! * (xv[base + j]! - muF[j]!) + e[j]!;
+    }
   }
   return [dx, dgOut, dbOut];
 };
+
+/**
+ * Σ(a − ashift) and Σ(a − ashift)·(b − bshift) per channel on the SIMD kernel. `scratch` (≥ 6c
+ * floats on the wasm heap) holds the float64 sums (its first 4c floats) and the two float32
+ * shifts (the next 2c). Returns copies of the sums.
+ */
+function simdSums(backend: WasmBackendLike, simd: SimdKernels, scratch: TensorInfo, a: TensorInfo, ashift: Float32Array, b: TensorInfo, bshift: Float32Array, c: number): { s: Float64Array; q: Float64Array } {
+  const sv = backend.typedArrayFromHeap(scratch) as Float32Array;
+  const p = sv.byteOffset; // tfjs's allocator aligns to ≥ 8 bytes: a valid Float64Array offset
+  const sums = new Float64Array(sv.buffer, p, 2 * c);
+  sums.fill(0);
+  sv.set(ashift, 4 * c);
+  sv.set(bshift, 5 * c);
+  simd.channelSums(heapOffset(backend, a), p + 16 * c, heapOffset(backend, b), p + 20 * c, c, sizeOf(a.shape) / c, p, p + 8 * c);
+  return { s: sums.slice(0, c), q: sums.slice(c) };
+}
 
 export const batchNormTrainConfig: KernelConfig = { kernelName: BN_TRAIN, backendName: 'wasm', kernelFunc: batchNormTrain };
 export const batchNormTrainGradConfig: KernelConfig = { kernelName: BN_TRAIN_GRAD, backendName: 'wasm', kernelFunc: batchNormTrainGrad };

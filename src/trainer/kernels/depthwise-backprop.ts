@@ -15,11 +15,14 @@
  *   G  = depthwise(X', F', strides = (dh,dw), dilations = (sh,sw), pad (pT, ·, pL, ·))
  *        : [1, kh, kw, N·C·M]   (channel (n·C+c)·M+m, cropped to kh×kw)
  *   dw[a,b,c,m] = Σ_n G reshaped [kh·kw, N, C·M]
- * As for the dense case, the forward stride becomes the dilation and vice versa.
+ * As for the dense case, the forward stride becomes the dilation and vice versa. That route hands
+ * XNNPACK an Ho×Wo "filter" per channel, which it runs 7–25× slower than a depthwise forward; with
+ * multiplier 1 (MobileNet's blocks) a direct SIMD loop (../simd) does the sum instead.
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '../tf';
 import { convTransposed } from './conv2d-backprop-input';
-import { callKernel, crop, explicitPad, pair, release, reshape, transpose, zeroInsert, type PadAttr, type WasmBackendLike } from './util';
+import { simdKernels } from '../simd';
+import { callKernel, crop, heapOffset, explicitPad, pair, release, reshape, transpose, zeroInsert, type PadAttr, type WasmBackendLike } from './util';
 
 interface DepthwiseGradAttrs {
   strides: number | [number, number];
@@ -59,6 +62,12 @@ export const depthwiseConv2dNativeBackpropFilter: KernelFunc = ({ inputs, backen
   const info = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, [dh, dw], a.pad, a.dimRoundingMode, true, 'channelsLast');
   const { strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, batchSize: n } = info;
   const { top, left } = info.padInfo;
+  const simd = m === 1 ? simdKernels(backend) : undefined;
+  if (simd) {
+    const out = backend.makeOutput([kh, kw, c, m], 'float32');
+    simd.depthwiseFilterGrad(heapOffset(backend, x), heapOffset(backend, dy), heapOffset(backend, out), n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, top, left);
+    return out;
+  }
   const bottom = Math.max(0, (kh - 1) * dh + (oh - 1) * sh + 1 - top - h);
   const right = Math.max(0, (kw - 1) * dw + (ow - 1) * sw + 1 - left - w);
 

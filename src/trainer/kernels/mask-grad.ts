@@ -9,12 +9,14 @@
  *   Relu:         0 <  x            (tfjs: dy · step(x), step(0) = 0)
  *   Relu6:        0 <  x ≤ 6        (tfjs: dy · (x ≤ 6) · step(x))
  *   ClipByValue:  lo ≤ x ≤ hi       (tfjs: x ≥ lo && x ≤ hi ? dy : 0)
- * The kernel BaMaskGrad computes that for float32 tensors on wasm. The gradients registered here
+ * The kernel BaMaskGrad computes that for float32 tensors on wasm, as one SIMD pass (../simd; a JS
+ * loop where SIMD is unavailable). The gradients registered here
  * use it when the active backend is wasm and fall back to tfjs-core's originals anywhere else.
  */
 import { getBackend, getGradient, getKernel, registerGradient, type GradConfig, type KernelConfig, type KernelFunc, type NamedAttrMap, type Tensor, type TensorInfo } from '../tf';
 import { engine } from '../tf';
-import type { WasmBackendLike } from './util';
+import { simdKernels } from '../simd';
+import { heapOffset, sizeOf, type WasmBackendLike } from './util';
 
 export const MASK_GRAD = 'BaMaskGrad';
 
@@ -30,6 +32,11 @@ export const maskGrad: KernelFunc = ({ inputs, backend: anyBackend, attrs }) => 
   const { dy, x } = inputs as { dy: TensorInfo; x: TensorInfo };
   const { lo, hi, loExclusive } = attrs as unknown as MaskAttrs;
   const out = backend.makeOutput(x.shape, 'float32');
+  const simd = simdKernels(backend);
+  if (simd) {
+    simd.maskGrad(heapOffset(backend, dy), heapOffset(backend, x), heapOffset(backend, out), sizeOf(x.shape), lo, hi, loExclusive ? 1 : 0);
+    return out;
+  }
   // Views after the allocation (growing wasm memory detaches older views).
   const xv = backend.typedArrayFromHeap(x) as Float32Array;
   const gv = backend.typedArrayFromHeap(dy) as Float32Array;

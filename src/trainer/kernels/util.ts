@@ -130,3 +130,8 @@ export function crop(backend: KernelBackend, x: TensorInfo, top: number, h: numb
 }
 
 export const sizeOf = (shape: number[]): number => util.sizeFromShape(shape);
+
+/** A tensor's byte offset in the wasm heap (what our SIMD kernels take as a pointer). */
+export function heapOffset(backend: WasmBackendLike, info: TensorInfo): number {
+  return backend.typedArrayFromHeap(info).byteOffset;
+}

@@ -1,0 +1,218 @@
+// AssemblyScript, compiled to WebAssembly SIMD by scripts/build-simd.mjs (not TypeScript: tsc and
+// eslint skip this folder). The module has no memory of its own: it imports tfjs-backend-wasm's
+// heap, so every pointer below is a byte offset into the tensors the backend already holds. It
+// has no data segments, no globals and allocates nothing; scratch space comes from the caller.
+//
+// Layout: NHWC float32, channels last and contiguous; a "row" is one pixel's c channels. Channels
+// go four to a v128; the c % 4 tail is handled by scalar code.
+
+@inline function f32at(p: usize, i: i32): f32 {
+  return load<f32>(p + (<usize>i << 2));
+}
+
+@inline function vat(p: usize, i: i32): v128 {
+  return v128.load(p + (<usize>i << 2));
+}
+
+/** Adds the four lanes of an f32x4 partial sum into four f64 accumulators at `dst`. */
+@inline function flush(dst: usize, acc: v128): void {
+  v128.store(dst, f64x2.add(v128.load(dst), f64x2.promote_low_f32x4(acc)));
+  v128.store(dst + 16, f64x2.add(v128.load(dst + 16), f64x2.promote_low_f32x4(v128.shuffle<f32>(acc, acc, 2, 3, 0, 1))));
+}
+
+/**
+ * Per-channel sums over `rows` rows of two [rows, c] arrays:
+ *   s[j] += Σ (a[r, j] − ashift[j])        q[j] += Σ (a[r, j] − ashift[j])·(b[r, j] − bshift[j])
+ * s and q are float64 (c each, accumulated into); the shifts are float32. Partial sums are float32
+ * over blocks of at most 64 rows, then added in float64; the shifts keep the summands small (for
+ * the moments, both are a value of the channel: Σx in float32 would lose the variance of a
+ * channel whose mean is large against its spread).
+ */
+export function channelSums(a: usize, ashift: usize, b: usize, bshift: usize, c: i32, rows: i32, s: usize, q: usize): void {
+  const c4 = c & ~3;
+  for (let r0 = 0; r0 < rows; r0 += 64) {
+    const r1 = min(rows, r0 + 64);
+    for (let j = 0; j < c4; j += 4) {
+      const ka = vat(ashift, j);
+      const k = vat(bshift, j);
+      let s0 = f32x4.splat(0);
+      let s1 = f32x4.splat(0);
+      let q0 = f32x4.splat(0);
+      let q1 = f32x4.splat(0);
+      let r = r0;
+      for (; r + 2 <= r1; r += 2) {
+        const i0 = r * c + j;
+        const i1 = i0 + c;
+        const a0 = f32x4.sub(vat(a, i0), ka);
+        const a1 = f32x4.sub(vat(a, i1), ka);
+        s0 = f32x4.add(s0, a0);
+        s1 = f32x4.add(s1, a1);
+        q0 = f32x4.add(q0, f32x4.mul(a0, f32x4.sub(vat(b, i0), k)));
+        q1 = f32x4.add(q1, f32x4.mul(a1, f32x4.sub(vat(b, i1), k)));
+      }
+      if (r < r1) {
+        const i0 = r * c + j;
+        const a0 = f32x4.sub(vat(a, i0), ka);
+        s0 = f32x4.add(s0, a0);
+        q0 = f32x4.add(q0, f32x4.mul(a0, f32x4.sub(vat(b, i0), k)));
+      }
+      flush(s + (<usize>j << 3), f32x4.add(s0, s1));
+      flush(q + (<usize>j << 3), f32x4.add(q0, q1));
+    }
+    for (let j = c4; j < c; j++) {
+      const ka = <f64>f32at(ashift, j);
+      const k = <f64>f32at(bshift, j);
+      let ss: f64 = 0;
+      let qq: f64 = 0;
+      for (let r = r0; r < r1; r++) {
+        const v = <f64>f32at(a, r * c + j) - ka;
+        ss += v;
+        qq += v * (<f64>f32at(b, r * c + j) - k);
+      }
+      store<f64>(s + (<usize>j << 3), load<f64>(s + (<usize>j << 3)) + ss);
+      store<f64>(q + (<usize>j << 3), load<f64>(q + (<usize>j << 3)) + qq);
+    }
+  }
+}
+
+/**
+ * The BatchNormalization forward pass, per channel j:
+ *   y[r, j] = ((x[r, j] − mh[j]) − ml[j])·scale[j] + beta[j]
+ * with the mean split in two float32s (mh + ml): x·scale + (beta − mean·scale) would cancel in
+ * float32 when the mean is large against the spread.
+ */
+export function normalize(x: usize, y: usize, mh: usize, ml: usize, scale: usize, beta: usize, c: i32, rows: i32): void {
+  const c4 = c & ~3;
+  for (let r = 0; r < rows; r++) {
+    const base = r * c;
+    let j = 0;
+    for (; j < c4; j += 4) {
+      const d = f32x4.sub(f32x4.sub(vat(x, base + j), vat(mh, j)), vat(ml, j));
+      v128.store(y + (<usize>(base + j) << 2), f32x4.add(f32x4.mul(d, vat(scale, j)), vat(beta, j)));
+    }
+    for (; j < c; j++) {
+      store<f32>(y + (<usize>(base + j) << 2), (f32at(x, base + j) - f32at(mh, j) - f32at(ml, j)) * f32at(scale, j) + f32at(beta, j));
+    }
+  }
+}
+
+/**
+ * The BatchNormalization input gradient, per channel j:
+ *   dx[r, j] = a[j]·dy[r, j] + k[j]·(x[r, j] − mu[j]) + e[j]          (float32 a, k, mu, e)
+ */
+export function bnGradApply(dy: usize, x: usize, dx: usize, a: usize, k: usize, mu: usize, e: usize, c: i32, rows: i32): void {
+  const c4 = c & ~3;
+  for (let r = 0; r < rows; r++) {
+    const base = r * c;
+    let j = 0;
+    for (; j < c4; j += 4) {
+      const t = f32x4.add(f32x4.mul(vat(a, j), vat(dy, base + j)), f32x4.mul(vat(k, j), f32x4.sub(vat(x, base + j), vat(mu, j))));
+      v128.store(dx + (<usize>(base + j) << 2), f32x4.add(t, vat(e, j)));
+    }
+    for (; j < c; j++) {
+      store<f32>(dx + (<usize>(base + j) << 2), f32at(a, j) * f32at(dy, base + j) + f32at(k, j) * (f32at(x, base + j) - f32at(mu, j)) + f32at(e, j));
+    }
+  }
+}
+
+/**
+ * out[i] = dy[i] where x[i] lies in the range, else 0 (as dy·mask, so a NaN or infinite dy outside
+ * the range still gives NaN, as tfjs's products do). loExclusive: lo < x ≤ hi, and a NaN x gives
+ * NaN (tfjs's step(NaN)); otherwise lo ≤ x ≤ hi.
+ */
+export function maskGrad(dy: usize, x: usize, out: usize, n: i32, lo: f32, hi: f32, loExclusive: bool): void {
+  const n4 = n & ~3;
+  const vlo = f32x4.splat(lo);
+  const vhi = f32x4.splat(hi);
+  const one = f32x4.splat(1);
+  const nan = f32x4.splat(NaN);
+  let i = 0;
+  if (loExclusive) {
+    for (; i < n4; i += 4) {
+      const v = vat(x, i);
+      const m = v128.and(v128.and(f32x4.gt(v, vlo), f32x4.le(v, vhi)), one);
+      const g = f32x4.mul(vat(dy, i), m);
+      v128.store(out + (<usize>i << 2), v128.bitselect(g, nan, f32x4.eq(v, v)));
+    }
+    for (; i < n; i++) {
+      const v = f32at(x, i);
+      store<f32>(out + (<usize>i << 2), v != v ? NaN : f32at(dy, i) * (v > lo && v <= hi ? 1 : 0));
+    }
+  } else {
+    for (; i < n4; i += 4) {
+      const v = vat(x, i);
+      const m = v128.and(v128.and(f32x4.ge(v, vlo), f32x4.le(v, vhi)), one);
+      v128.store(out + (<usize>i << 2), f32x4.mul(vat(dy, i), m));
+    }
+    for (; i < n; i++) {
+      const v = f32at(x, i);
+      store<f32>(out + (<usize>i << 2), f32at(dy, i) * (v >= lo && v <= hi ? 1 : 0));
+    }
+  }
+}
+
+/**
+ * Depthwise convolution filter gradient, channel multiplier 1:
+ *   dw[a, b, ch] = Σ_{n,i,j} x[n, i·sh + a·dh − pT, j·sw + b·dw − pL, ch] · dy[n, i, j, ch]
+ * x: [n, h, w, c], dy: [n, oh, ow, c], out: [kh, kw, c] (overwritten).
+ */
+export function depthwiseFilterGrad(
+  x: usize, dy: usize, out: usize,
+  n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32,
+  kh: i32, kw: i32, sh: i32, sw: i32, dh: i32, dw: i32, pT: i32, pL: i32,
+): void {
+  memory.fill(out, 0, <usize>(kh * kw * c) << 2);
+  const c4 = c & ~3;
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const o = (a * kw + b) * c;
+      // Output columns j whose input column j·sw + b·dw − pL lies inside [0, w).
+      const off = b * dw - pL;
+      let j0 = 0;
+      while (j0 < ow && j0 * sw + off < 0) j0++;
+      let j1 = ow;
+      while (j1 > j0 && (j1 - 1) * sw + off >= w) j1--;
+      if (j0 >= j1) continue;
+      for (let bn = 0; bn < n; bn++) {
+        for (let i = 0; i < oh; i++) {
+          const hh = i * sh + a * dh - pT;
+          if (hh < 0 || hh >= h) continue;
+          const xRow = ((bn * h + hh) * w + off) * c; // + j·sw·c
+          const dyRow = (bn * oh + i) * ow * c; // + j·c
+          const xStep = sw * c;
+          let ch = 0;
+          for (; ch + 8 <= c4; ch += 8) {
+            let acc0 = vat(out, o + ch);
+            let acc1 = vat(out, o + ch + 4);
+            let xi = xRow + j0 * xStep + ch;
+            let di = dyRow + j0 * c + ch;
+            for (let j = j0; j < j1; j++) {
+              acc0 = f32x4.add(acc0, f32x4.mul(vat(x, xi), vat(dy, di)));
+              acc1 = f32x4.add(acc1, f32x4.mul(vat(x, xi + 4), vat(dy, di + 4)));
+              xi += xStep;
+              di += c;
+            }
+            v128.store(out + (<usize>(o + ch) << 2), acc0);
+            v128.store(out + (<usize>(o + ch + 4) << 2), acc1);
+          }
+          for (; ch < c4; ch += 4) {
+            let acc0 = vat(out, o + ch);
+            let xi = xRow + j0 * xStep + ch;
+            let di = dyRow + j0 * c + ch;
+            for (let j = j0; j < j1; j++) {
+              acc0 = f32x4.add(acc0, f32x4.mul(vat(x, xi), vat(dy, di)));
+              xi += xStep;
+              di += c;
+            }
+            v128.store(out + (<usize>(o + ch) << 2), acc0);
+          }
+          for (; ch < c; ch++) {
+            let acc = f32at(out, o + ch);
+            for (let j = j0; j < j1; j++) acc += f32at(x, xRow + j * xStep + ch) * f32at(dy, dyRow + j * c + ch);
+            store<f32>(out + (<usize>(o + ch) << 2), acc);
+          }
+        }
+      }
+    }
+  }
+}

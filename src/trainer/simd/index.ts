@@ -1,0 +1,58 @@
+/**
+ * Our WebAssembly SIMD kernels (./assembly/kernels.ts, compiled by scripts/build-simd.mjs into
+ * ./binary.ts), instantiated on tfjs-backend-wasm's own memory: they read and write tensors where
+ * the backend keeps them, by byte offset, with no copies. They replace JS loops over the heap
+ * (BatchNormalization, the ReLU/ReLU6/clip gradients, the depthwise filter gradient) that ran
+ * 4–8 floats per SIMD instruction slower.
+ *
+ * `simdKernels(backend)` returns undefined where they cannot run (a backend without a reachable
+ * memory, or a runtime without WebAssembly SIMD, or BATCH_ADVISOR_SIMD=0); callers then keep their
+ * JS path.
+ */
+import { PLAIN, SHARED } from './binary';
+
+export interface SimdKernels {
+  channelSums(a: number, ashift: number, b: number, bshift: number, c: number, rows: number, s: number, q: number): void;
+  normalize(x: number, y: number, mh: number, ml: number, scale: number, beta: number, c: number, rows: number): void;
+  bnGradApply(dy: number, x: number, dx: number, a: number, k: number, mu: number, e: number, c: number, rows: number): void;
+  maskGrad(dy: number, x: number, out: number, n: number, lo: number, hi: number, loExclusive: number): void;
+  depthwiseFilterGrad(x: number, dy: number, out: number, n: number, h: number, w: number, c: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pT: number, pL: number): void;
+}
+
+/** The part of tfjs-backend-wasm's emscripten module we need. */
+interface EmscriptenLike {
+  wasmMemory?: WebAssembly.Memory;
+  asm?: { memory?: WebAssembly.Memory };
+}
+
+const cache = new WeakMap<object, SimdKernels | null>();
+
+export function simdKernels(backend: object): SimdKernels | undefined {
+  const hit = cache.get(backend);
+  if (hit !== undefined) return hit ?? undefined;
+  const k = instantiate(backend);
+  cache.set(backend, k ?? null);
+  return k;
+}
+
+function instantiate(backend: object): SimdKernels | undefined {
+  if (process.env['BATCH_ADVISOR_SIMD'] === '0') return undefined;
+  const em = (backend as { wasm?: EmscriptenLike }).wasm;
+  const memory = em?.wasmMemory ?? em?.asm?.memory;
+  if (!em || !(memory instanceof WebAssembly.Memory)) return undefined;
+  const shared = typeof SharedArrayBuffer !== 'undefined' && memory.buffer instanceof SharedArrayBuffer;
+  let instance: WebAssembly.Instance;
+  try {
+    instance = new WebAssembly.Instance(new WebAssembly.Module(Buffer.from(shared ? SHARED : PLAIN, 'base64')), { env: { memory } });
+  } catch {
+    return undefined; // no SIMD in this runtime, or a memory whose limits we do not match
+  }
+  const e = instance.exports as unknown as SimdKernels;
+  return {
+    channelSums: e.channelSums,
+    normalize: e.normalize,
+    bnGradApply: e.bnGradApply,
+    maskGrad: e.maskGrad,
+    depthwiseFilterGrad: e.depthwiseFilterGrad,
+  };
+}

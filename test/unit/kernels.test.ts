@@ -193,6 +193,7 @@ describe('wasm training kernels match the cpu backend', () => {
   it('MaxPoolGrad (2×2 fast path, ties, odd sizes, padding, overlapping windows)', async () => {
     const shapes: [number[], number, number, 'same' | 'valid'][] = [
       [[2, 8, 6, 5], 2, 2, 'valid'],
+      [[3, 4, 6, 9], 2, 2, 'valid'], // two SIMD blocks and a tail
       [[2, 7, 9, 3], 2, 2, 'valid'],
       [[2, 7, 9, 3], 2, 2, 'same'],
       [[1, 9, 9, 4], 3, 2, 'same'],

@@ -5,11 +5,13 @@
  * Math: the gradient of y[n,i,j,c] = max over its window of x routes dy[n,i,j,c] to the first
  * position (row-major scan, as tfjs's cpu backend does) holding that maximum:
  *   dx[n, argmax_{(r,s) ∈ window(i,j)} x[n,r,s,c], c] += dy[n,i,j,c]
- * One pass over the windows, vectorised over channels (NHWC keeps them contiguous), done in JS
- * directly on the wasm heap: it is pure memory traffic.
+ * One pass over the windows, vectorised over channels (NHWC keeps them contiguous), on the wasm
+ * heap: the common 2×2 stride-2 pool as one SIMD pass (../simd), other pools and runtimes without
+ * SIMD in JS.
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '../tf';
-import { type WasmBackendLike } from './util';
+import { simdKernels } from '../simd';
+import { heapOffset, type WasmBackendLike } from './util';
 
 export const maxPoolGrad: KernelFunc = ({ inputs, backend: anyBackend, attrs }) => {
   const backend = anyBackend as WasmBackendLike;
@@ -26,12 +28,18 @@ export const maxPoolGrad: KernelFunc = ({ inputs, backend: anyBackend, attrs }) 
   const { top, left } = info.padInfo;
 
   const out = backend.makeOutput(input.shape, 'float32');
+  const twoByTwo = fh === 2 && fw === 2 && sh === 2 && sw === 2 && dh === 1 && dw === 1 && h % 2 === 0 && w % 2 === 0 && oh === h / 2 && ow === w / 2 && top === 0 && left === 0;
+  const simd = twoByTwo ? simdKernels(backend) : undefined;
+  if (simd) {
+    simd.maxPool2x2Grad(heapOffset(backend, input), heapOffset(backend, dy), heapOffset(backend, out), n, h, w, c);
+    return out;
+  }
   // Views after the allocation (growing wasm memory detaches older views).
   const x = backend.typedArrayFromHeap(input) as Float32Array;
   const g = backend.typedArrayFromHeap(dy) as Float32Array;
   const dx = backend.typedArrayFromHeap(out) as Float32Array;
   dx.fill(0);
-  if (fh === 2 && fw === 2 && sh === 2 && sw === 2 && dh === 1 && dw === 1 && h % 2 === 0 && w % 2 === 0 && oh === h / 2 && ow === w / 2 && top === 0 && left === 0) {
+  if (twoByTwo) {
     pool2x2(x, g, dx, n, h, w, c);
     return out;
   }

@@ -216,3 +216,59 @@ export function depthwiseFilterGrad(
     }
   }
 }
+
+/**
+ * MaxPoolGrad of a 2×2, stride-2 pool without padding over even h and w: each input position is in
+ * exactly one window, so every dx value is written (no zero fill). dy goes to the window's first
+ * maximum in row-major order (ties to the earlier position, as tfjs's cpu backend):
+ *   i01 = a1 > a0,  j23 = a3 > a2,  m01 = max(a0, a1),  m23 = max(a2, a3),  pick = m23 > m01
+ * x: [n, h, w, c], dy: [n, h/2, w/2, c], dx: [n, h, w, c].
+ */
+export function maxPool2x2Grad(x: usize, dy: usize, dx: usize, n: i32, h: i32, w: i32, c: i32): void {
+  const oh = h >> 1;
+  const ow = w >> 1;
+  const row = w * c;
+  const c4 = c & ~3;
+  const zero = f32x4.splat(0);
+  for (let b = 0; b < n; b++) {
+    for (let i = 0; i < oh; i++) {
+      for (let j = 0; j < ow; j++) {
+        const p0 = ((b * h + 2 * i) * w + 2 * j) * c;
+        const q0 = ((b * oh + i) * ow + j) * c;
+        let k = 0;
+        for (; k < c4; k += 4) {
+          const p = p0 + k;
+          const a0 = vat(x, p);
+          const a1 = vat(x, p + c);
+          const a2 = vat(x, p + row);
+          const a3 = vat(x, p + row + c);
+          const g = vat(dy, q0 + k);
+          const i01 = f32x4.gt(a1, a0);
+          const j23 = f32x4.gt(a3, a2);
+          const pick = f32x4.gt(v128.bitselect(a3, a2, j23), v128.bitselect(a1, a0, i01));
+          const first = v128.bitselect(zero, g, pick); // g where the first pair wins
+          const second = v128.bitselect(g, zero, pick);
+          v128.store(dx + (<usize>p << 2), v128.bitselect(zero, first, i01));
+          v128.store(dx + (<usize>(p + c) << 2), v128.bitselect(first, zero, i01));
+          v128.store(dx + (<usize>(p + row) << 2), v128.bitselect(zero, second, j23));
+          v128.store(dx + (<usize>(p + row + c) << 2), v128.bitselect(second, zero, j23));
+        }
+        for (; k < c; k++) {
+          const p = p0 + k;
+          const a0 = f32at(x, p);
+          const a1 = f32at(x, p + c);
+          const a2 = f32at(x, p + row);
+          const a3 = f32at(x, p + row + c);
+          const g = f32at(dy, q0 + k);
+          const i01 = a1 > a0;
+          const j23 = a3 > a2;
+          const pick = (j23 ? a3 : a2) > (i01 ? a1 : a0);
+          store<f32>(dx + (<usize>p << 2), !pick && !i01 ? g : 0);
+          store<f32>(dx + (<usize>(p + c) << 2), !pick && i01 ? g : 0);
+          store<f32>(dx + (<usize>(p + row) << 2), pick && !j23 ? g : 0);
+          store<f32>(dx + (<usize>(p + row + c) << 2), pick && j23 ? g : 0);
+        }
+      }
+    }
+  }
+}

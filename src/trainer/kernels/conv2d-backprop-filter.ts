@@ -7,7 +7,8 @@
  * Route 1, used when the batch's patch matrix fits in memory in at most two pieces (see viaGemm and
  * filterGradTuning): a matrix product
  *   dw[(a,b,ci), co] = Σ_p Pᵀ[(a,b,ci), p] · dy[p, co],   p = (n,i,j)
- * on XNNPACK's fully-connected operator, with the patch matrix P built by JS copies on the wasm heap
+ * on XNNPACK's fully-connected operator, with the patch matrix P built on the wasm heap (one SIMD-module
+ * pass of memory.copy runs, ../simd; JS copies where that is unavailable)
  * (measured 1.2–1.5× faster than route 2 on the tutorial CNN at 64×64 with 2 threads; 1×1 layers
  * are a plain matrix product, 20× faster). Route 2 has no JS copies (transposes and one XNNPACK
  * convolution) and is kept for large images, where it measured 1.0–1.3× faster (180×180 layers).
@@ -23,7 +24,8 @@
  * Either runs ~600× faster than the cpu backend's loop for a typical layer.
  */
 import { backend_util, type KernelConfig, type KernelFunc, type TensorInfo } from '../tf';
-import { callKernel, checkChannelsLast, crop, explicitPad, pair, release, reshape, transpose, type ConvGradAttrs, type WasmBackendLike } from './util';
+import { simdKernels } from '../simd';
+import { callKernel, checkChannelsLast, crop, heapOffset, explicitPad, pair, release, reshape, transpose, type ConvGradAttrs, type WasmBackendLike } from './util';
 
 export const conv2DBackpropFilter: KernelFunc = ({ inputs, backend: anyBackend, attrs }) => {
   const backend = anyBackend as WasmBackendLike;
@@ -70,7 +72,6 @@ const LONG_RUN = 8;
  */
 export const filterGradTuning = { patchBudget: 1 << 23, maxChunks: 2 };
 
-/** A 1×1 convolution with stride 1 and no padding: its patch matrix is x itself. */
 /** A 1×1, stride-1, unpadded convolution: a plain matrix product over the channels. */
 export function pointwise(info: backend_util.Conv2DInfo): boolean {
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow } = info;
@@ -113,49 +114,13 @@ function viaGemm(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: 
     } else {
       dyc = backend.makeOutput([1, k, co], 'float32');
     }
-    // Views after every allocation: growing the wasm memory detaches older views.
-    const src = backend.typedArrayFromHeap(xc) as Float32Array;
-    const dst = backend.typedArrayFromHeap(patches) as Float32Array;
-    // Both live in the wasm heap: long runs are copied with one memmove on a view of all of it.
-    const heap = new Float32Array(dst.buffer);
-    const srcBase = src.byteOffset >> 2;
-    const dstBase = dst.byteOffset >> 2;
     if (cnt !== n) {
       const dyAll = backend.typedArrayFromHeap(dy) as Float32Array;
       (backend.typedArrayFromHeap(dyc) as Float32Array).set(dyAll.subarray(n0 * perImage * co, (n0 + cnt) * perImage * co));
     }
-    for (let a = 0; a < kh; a++) {
-      for (let b = 0; b < kw; b++) {
-        const c0 = b * dw - left;
-        // Output columns j whose input column j·sw + c0 lies inside the image.
-        const jLo = Math.min(ow, Math.max(0, Math.ceil(-c0 / sw)));
-        const jHi = Math.max(jLo, Math.min(ow, Math.floor((w - 1 - c0) / sw) + 1));
-        for (let c = 0; c < ci; c++) {
-          let o = ((a * kw + b) * ci + c) * k;
-          for (let img = n0; img < n0 + cnt; img++) {
-            const plane = (c * n + img) * h;
-            for (let i = 0; i < oh; i++, o += ow) {
-              const r = i * sh + a * dh - top;
-              if (r < 0 || r >= h) {
-                dst.fill(0, o, o + ow);
-                continue;
-              }
-              const srcRow = (plane + r) * w + c0;
-              // Plain loops: a subarray per row would allocate ~10⁵ objects a step.
-              for (let j = 0; j < jLo; j++) dst[o + j] = 0;
-              if (sw === 1 && jHi - jLo >= LONG_RUN) {
-                heap.copyWithin(dstBase + o + jLo, srcBase + srcRow + jLo, srcBase + srcRow + jHi);
-              } else if (sw === 1) {
-                for (let j = jLo; j < jHi; j++) dst[o + j] = src[srcRow + j]!;
-              } else {
-                for (let j = jLo; j < jHi; j++) dst[o + j] = src[srcRow + j * sw]!;
-              }
-              for (let j = jHi; j < ow; j++) dst[o + j] = 0;
-            }
-          }
-        }
-      }
-    }
+    const simd = simdKernels(backend);
+    if (simd) simd.patchMatrix(heapOffset(backend, xc), heapOffset(backend, patches), n, h, w, ci, n0, cnt, oh, ow, kh, kw, sh, sw, dh, dw, top, left);
+    else jsPatchMatrix(backend, xc, patches, info, n0, cnt);
     const part = callKernel(backend, 'BatchMatMul', { a: patches, b: dyc }, { transposeA: false, transposeB: false });
     release(backend, patches, dyc);
     if (acc) {
@@ -170,6 +135,53 @@ function viaGemm(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: 
   const out = reshape(backend, acc!, [kh, kw, ci, co]);
   release(backend, acc);
   return out;
+}
+
+/** The patch matrix of images [n0, n0 + cnt) in JS (where the SIMD kernel is unavailable); see viaGemm. */
+function jsPatchMatrix(backend: WasmBackendLike, xc: TensorInfo, patches: TensorInfo, info: backend_util.Conv2DInfo, n0: number, cnt: number): void {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow } = info;
+  const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const { top, left } = info.padInfo;
+  const k = cnt * oh * ow;
+  // Views after every allocation: growing the wasm memory detaches older views.
+  const src = backend.typedArrayFromHeap(xc) as Float32Array;
+  const dst = backend.typedArrayFromHeap(patches) as Float32Array;
+  // Both live in the wasm heap: long runs are copied with one memmove on a view of all of it.
+  const heap = new Float32Array(dst.buffer);
+  const srcBase = src.byteOffset >> 2;
+  const dstBase = dst.byteOffset >> 2;
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const c0 = b * dw - left;
+      // Output columns j whose input column j·sw + c0 lies inside the image.
+      const jLo = Math.min(ow, Math.max(0, Math.ceil(-c0 / sw)));
+      const jHi = Math.max(jLo, Math.min(ow, Math.floor((w - 1 - c0) / sw) + 1));
+      for (let c = 0; c < ci; c++) {
+        let o = ((a * kw + b) * ci + c) * k;
+        for (let img = n0; img < n0 + cnt; img++) {
+          const plane = (c * n + img) * h;
+          for (let i = 0; i < oh; i++, o += ow) {
+            const r = i * sh + a * dh - top;
+            if (r < 0 || r >= h) {
+              dst.fill(0, o, o + ow);
+              continue;
+            }
+            const srcRow = (plane + r) * w + c0;
+            // Plain loops: a subarray per row would allocate ~10⁵ objects a step.
+            for (let j = 0; j < jLo; j++) dst[o + j] = 0;
+            if (sw === 1 && jHi - jLo >= LONG_RUN) {
+              heap.copyWithin(dstBase + o + jLo, srcBase + srcRow + jLo, srcBase + srcRow + jHi);
+            } else if (sw === 1) {
+              for (let j = jLo; j < jHi; j++) dst[o + j] = src[srcRow + j]!;
+            } else {
+              for (let j = jLo; j < jHi; j++) dst[o + j] = src[srcRow + j * sw]!;
+            }
+            for (let j = jHi; j < ow; j++) dst[o + j] = 0;
+          }
+        }
+      }
+    }
+  }
 }
 
 export const conv2DBackpropFilterConfig: KernelConfig = {

@@ -3,7 +3,7 @@
  * ./binary.ts), instantiated on tfjs-backend-wasm's own memory: they read and write tensors where
  * the backend keeps them, by byte offset, with no copies. They replace JS loops over the heap
  * (BatchNormalization, the ReLU/ReLU6/clip gradients, the depthwise filter gradient, the 2×2
- * max-pool gradient) that ran
+ * max-pool gradient, the Conv2D filter gradient's patch matrix) that ran
  * 4–8 floats per SIMD instruction slower.
  *
  * `simdKernels(backend)` returns undefined where they cannot run (a backend without a reachable
@@ -17,6 +17,7 @@ export interface SimdKernels {
   normalize(x: number, y: number, mh: number, ml: number, scale: number, beta: number, c: number, rows: number): void;
   bnGradApply(dy: number, x: number, dx: number, a: number, k: number, mu: number, e: number, c: number, rows: number): void;
   maskGrad(dy: number, x: number, out: number, n: number, lo: number, hi: number, loExclusive: number): void;
+  patchMatrix(xc: number, dst: number, n: number, h: number, w: number, ci: number, n0: number, cnt: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, top: number, left: number): void;
   maxPool2x2Grad(x: number, dy: number, dx: number, n: number, h: number, w: number, c: number): void;
   depthwiseFilterGrad(x: number, dy: number, out: number, n: number, h: number, w: number, c: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pT: number, pL: number): void;
 }
@@ -57,5 +58,6 @@ function instantiate(backend: object): SimdKernels | undefined {
     maskGrad: e.maskGrad,
     depthwiseFilterGrad: e.depthwiseFilterGrad,
     maxPool2x2Grad: e.maxPool2x2Grad,
+    patchMatrix: e.patchMatrix,
   };
 }

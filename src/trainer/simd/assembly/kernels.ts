@@ -272,3 +272,47 @@ export function maxPool2x2Grad(x: usize, dy: usize, dx: usize, n: i32, h: i32, w
     }
   }
 }
+
+/**
+ * The Conv2D filter gradient's patch matrix for images [n0, n0 + cnt):
+ *   dst[(a, b, ch), (m, i, j)] = xc[ch, n0 + m, i·sh + a·dh − top, j·sw + b·dw − left]   (0 outside)
+ * from xc, a channel-major copy of the layer input ([ci, n, h, w]). Rows of k = cnt·oh·ow floats;
+ * stride-1 runs are one memory.copy each.
+ */
+export function patchMatrix(
+  xc: usize, dst: usize, n: i32, h: i32, w: i32, ci: i32, n0: i32, cnt: i32, oh: i32, ow: i32,
+  kh: i32, kw: i32, sh: i32, sw: i32, dh: i32, dw: i32, top: i32, left: i32,
+): void {
+  const k = cnt * oh * ow;
+  const rowBytes = <usize>ow << 2;
+  for (let a = 0; a < kh; a++) {
+    for (let b = 0; b < kw; b++) {
+      const c0 = b * dw - left;
+      // Output columns [jLo, jHi) read inside the image: j·sw + c0 ∈ [0, w).
+      const jLo = min(ow, c0 >= 0 ? 0 : (sw - 1 - c0) / sw);
+      const jHi = max(jLo, min(ow, w - 1 - c0 < 0 ? 0 : (w - 1 - c0) / sw + 1));
+      for (let ch = 0; ch < ci; ch++) {
+        let o = ((a * kw + b) * ci + ch) * k;
+        for (let img = n0; img < n0 + cnt; img++) {
+          const plane = (ch * n + img) * h;
+          for (let i = 0; i < oh; i++, o += ow) {
+            const out = dst + (<usize>o << 2);
+            const r = i * sh + a * dh - top;
+            if (r < 0 || r >= h) {
+              memory.fill(out, 0, rowBytes);
+              continue;
+            }
+            const src = xc + (<usize>((plane + r) * w + c0) << 2);
+            if (jLo > 0) memory.fill(out, 0, <usize>jLo << 2);
+            if (sw == 1) {
+              memory.copy(out + (<usize>jLo << 2), src + (<usize>jLo << 2), <usize>(jHi - jLo) << 2);
+            } else {
+              for (let j = jLo; j < jHi; j++) store<f32>(out + (<usize>j << 2), load<f32>(src + (<usize>(j * sw) << 2)));
+            }
+            if (jHi < ow) memory.fill(out + (<usize>jHi << 2), 0, <usize>(ow - jHi) << 2);
+          }
+        }
+      }
+    }
+  }
+}

@@ -125,6 +125,17 @@ export const UPDATE_SCRATCH: Record<OptimizerName, { perLargest: number; perTrai
   adam: { perLargest: 1, perTrainable: 11 },
 };
 
+/**
+ * On wasm our kernels run Adam's update as one kernel per variable (src/trainer/kernels/adam.ts):
+ * its new value and moments are alive with the old ones, then replace them, one variable at a
+ * time: 3 of the largest weight (measured 3.00 with a 2 MiB weight). tfjs's own update (UPDATE_SCRATCH
+ * above) still runs with BATCH_ADVISOR_SIMD=0, a debugging switch the plan does not know about;
+ * the probe's real steps would show the difference.
+ */
+export const WASM_UPDATE_SCRATCH: Partial<Record<OptimizerName, { perLargest: number; perTrainable: number }>> = {
+  adam: { perLargest: 3, perTrainable: 0 },
+};
+
 /** tfjs-backend-wasm 4.22's heap limit (emscripten getHeapMax(): 65536 pages less one 64 KiB page). */
 export const WASM_HEAP_MAX = 4294901760;
 /**
@@ -250,7 +261,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
   // With accumulation the running sum is alive while the next micro-batch's gradients are made.
   const gradientsBytes = desc.trainableParams * F32 * ((opts.accumulationSteps ?? 1) > 1 ? 2 : 1);
   const optimizerBytes = OPTIMIZER_SLOTS[opts.optimizer] * desc.trainableParams * F32;
-  const scratch = UPDATE_SCRATCH[opts.optimizer];
+  const scratch = (opts.backend === 'wasm' ? WASM_UPDATE_SCRATCH[opts.optimizer] : undefined) ?? UPDATE_SCRATCH[opts.optimizer];
   const updateScratchBytes = (scratch.perLargest * largestWeight(desc) + scratch.perTrainable * desc.trainableParams) * F32;
   const overheadBytes = FIXED_OVERHEAD + (opts.backend === 'tensorflow-gpu' ? GPU_RUNTIME_OVERHEAD : 0);
   // wasm frees activations during the backward pass: its peak is the sweep's (./memory-sweep).

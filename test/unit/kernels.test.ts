@@ -442,6 +442,37 @@ describe('wasm training kernels match the cpu backend', () => {
     const got = await grads('wasm');
     for (let i = 0; i < ref.length; i++) assert.ok(relErr(got[i]!, ref[i]!) < TOL, `grad ${i}`);
   });
+  it('Adam: one BaAdam kernel per variable on wasm, same weights, moments and saved state as tfjs on cpu', async () => {
+    // Sizes with a SIMD tail; the second variable gets no gradient in the last step (its moments
+    // and value stay); float32 everywhere.
+    const sizes = [[3, 5, 7], [9]] as const;
+    const results: Float32Array[][] = [];
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await tf.setBackend(backend);
+      const vars = sizes.map((shape, i) => tf.variable(tf.tensor(rand(shape.reduce((a, b) => a * b, 1), 40 + i), [...shape]), true, `adam-test-${backend}-${i}`));
+      const opt = tf.train.adam(0.01, 0.9, 0.999, 1e-7);
+      for (let step = 0; step < 4; step++) {
+        const grads = vars.map((v, i) => ({ name: v.name, tensor: tf.tensor(rand(v.size, 100 * step + i), v.shape) }));
+        const used = step === 3 ? grads.slice(0, 1) : grads;
+        const before = tf.memory().numTensors;
+        const p = await tf.profile(() => opt.applyGradients(used));
+        if (backend === 'wasm') {
+          const names = new Set(p.kernels.map((k) => k.name));
+          // (BATCH_ADVISOR_SIMD=0: tfjs's own update, checked by simd.test.ts)
+          if (process.env['BATCH_ADVISOR_SIMD'] !== '0') assert.ok(names.has('BaAdam') && !names.has('Sqrt'), `fused update used (${[...names].join(', ')})`);
+          assert.equal(tf.memory().numTensors, before + (step === 0 ? 4 : 0), 'tensors leaked (step 0 creates the 4 moments)');
+        }
+        tf.dispose(grads.map((g) => g.tensor));
+      }
+      const saved = await opt.getWeights();
+      assert.deepEqual(saved.map((w) => w.name.replace(backend, '')), ['iter', ...sizes.map((_, i) => `adam-test--${i}/m`), ...sizes.map((_, i) => `adam-test--${i}/v`)]);
+      results.push([...vars.map((v) => v.dataSync() as Float32Array), ...saved.slice(1).map((w) => w.tensor.dataSync() as Float32Array)]);
+      opt.dispose();
+      tf.dispose(vars);
+    }
+    const [ref, got] = results as [Float32Array[], Float32Array[]];
+    for (let i = 0; i < ref.length; i++) assert.ok(relErr(got[i]!, ref[i]!) < 1e-5, `tensor ${i}: rel err ${relErr(got[i]!, ref[i]!)}`);
+  });
 });
 
 describe('training on wasm', () => {

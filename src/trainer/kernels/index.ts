@@ -3,8 +3,10 @@
  * networks: it has no Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropFilter or
  * DepthwiseConv2dNativeBackpropInput (tfjs issue #8474), and its Conv2DBackpropInput is a plain
  * loop ~10× slower than the forward convolution. Each replacement is a composition of XNNPACK
- * kernels the backend already has (or a JS pass over the wasm heap for memory-bound work); see
- * the comment at the top of each file for the math.
+ * kernels the backend already has, or, for the work XNNPACK has no kernel for (BatchNorm, masks,
+ * the depthwise filter gradient, pool gradients, patch matrices), a pass of our own WebAssembly
+ * SIMD module on the backend's heap (../simd; a JS pass where SIMD is unavailable); see the
+ * comment at the top of each file for the math.
  *
  * Added (missing on wasm): Conv2DBackpropFilter, DepthwiseConv2dNativeBackpropInput,
  * DepthwiseConv2dNativeBackpropFilter.
@@ -14,7 +16,8 @@
  * gradient, the largest cost of a MobileNetV2 step), Identity and same-dtype Cast (needless copies).
  * Fused: the gradients of Relu, Relu6 and ClipByValue, one pass instead of 2–5 kernels (./mask-grad);
  * BatchNormalization in training, one kernel forward and one backward instead of ~30 (./batch-norm);
- * the ReLU layer with maxValue 6 as one Relu6 op instead of Relu + ClipByValue (./relu6-layer).
+ * the ReLU layer with maxValue 6 as one Relu6 op instead of Relu + ClipByValue (./relu6-layer);
+ * Adam's update, one kernel per variable instead of ~12 (./adam).
  * Memory: activations and gradients are freed during the backward pass, not after it (./backprop-memory).
  *
  * Call `registerWasmTrainingKernels()` before `tf.setBackend('wasm')`.
@@ -22,6 +25,7 @@
 // The wasm backend registers its own kernels when imported: import it first so ours replace them.
 import '@tensorflow/tfjs-backend-wasm';
 import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '../tf';
+import { adamConfig, registerFusedAdam } from './adam';
 import { installBackpropMemory } from './backprop-memory';
 import { batchNormTrainConfig, batchNormTrainGradConfig, registerFusedBatchNorm } from './batch-norm';
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter';
@@ -51,6 +55,7 @@ export const WASM_TRAINING_KERNELS: readonly KernelConfig[] = [
   maskGradConfig,
   batchNormTrainConfig,
   batchNormTrainGradConfig,
+  adamConfig,
 ];
 
 let registered = false;
@@ -73,6 +78,7 @@ export function registerWasmTrainingKernels(): void {
   registerMaskGradients();
   registerFusedBatchNorm();
   registerRelu6Layer();
+  registerFusedAdam();
   installBackpropMemory();
   registered = true;
 }

@@ -3,7 +3,7 @@
  * ./binary.ts), instantiated on tfjs-backend-wasm's own memory: they read and write tensors where
  * the backend keeps them, by byte offset, with no copies. They replace JS loops over the heap
  * (BatchNormalization, the ReLU/ReLU6/clip gradients, the depthwise filter gradient, the 2×2
- * max-pool gradient, the Conv2D filter gradient's patch matrix) that ran
+ * max-pool gradient, the Conv2D filter gradient's patch matrix, Adam's update) that ran
  * 4–8 floats per SIMD instruction slower.
  *
  * `simdKernels(backend)` returns undefined where they cannot run (a backend without a reachable
@@ -18,6 +18,7 @@ export interface SimdKernels {
   bnGradApply(dy: number, x: number, dx: number, a: number, k: number, mu: number, e: number, c: number, rows: number): void;
   maskGrad(dy: number, x: number, out: number, n: number, lo: number, hi: number, loExclusive: number): void;
   patchMatrix(xc: number, dst: number, n: number, h: number, w: number, ci: number, n0: number, cnt: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, top: number, left: number): void;
+  adam(x: number, m: number, v: number, g: number, xOut: number, mOut: number, vOut: number, n: number, b1: number, c1: number, b2: number, c2: number, ob1: number, ob2: number, nlr: number, eps: number): void;
   maxPool2x2Grad(x: number, dy: number, dx: number, n: number, h: number, w: number, c: number): void;
   depthwiseFilterGrad(x: number, dy: number, out: number, n: number, h: number, w: number, c: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pT: number, pL: number): void;
 }
@@ -58,6 +59,7 @@ function instantiate(backend: object): SimdKernels | undefined {
     maskGrad: e.maskGrad,
     depthwiseFilterGrad: e.depthwiseFilterGrad,
     maxPool2x2Grad: e.maxPool2x2Grad,
+    adam: e.adam,
     patchMatrix: e.patchMatrix,
   };
 }

@@ -316,3 +316,46 @@ export function patchMatrix(
     }
   }
 }
+
+/**
+ * One Adam step for one variable, as tfjs-core 4.22's AdamOptimizer computes it (same order of
+ * float32 operations), into new buffers:
+ *   m' = m·β1 + g·(1 − β1)
+ *   v' = v·β2 + g²·(1 − β2)
+ *   x' = ((m' / ob1) / (√(v' / ob2) + ε))·(−lr) + x        ob1 = 1 − β1ᵗ, ob2 = 1 − β2ᵗ
+ * The caller passes c1 = 1 − β1, c2 = 1 − β2 and nlr = −lr rounded as tfjs rounds its scalars.
+ */
+export function adam(
+  x: usize, m: usize, v: usize, g: usize, xOut: usize, mOut: usize, vOut: usize, n: i32,
+  b1: f32, c1: f32, b2: f32, c2: f32, ob1: f32, ob2: f32, nlr: f32, eps: f32,
+): void {
+  const vb1 = f32x4.splat(b1);
+  const vb2 = f32x4.splat(b2);
+  const vc1 = f32x4.splat(c1);
+  const vc2 = f32x4.splat(c2);
+  const vob1 = f32x4.splat(ob1);
+  const vob2 = f32x4.splat(ob2);
+  const veps = f32x4.splat(eps);
+  const vnlr = f32x4.splat(nlr);
+  const n4 = n & ~3;
+  let i = 0;
+  for (; i < n4; i += 4) {
+    const off = <usize>i << 2;
+    const gi = v128.load(g + off);
+    const mi = f32x4.add(f32x4.mul(v128.load(m + off), vb1), f32x4.mul(gi, vc1));
+    const vi = f32x4.add(f32x4.mul(v128.load(v + off), vb2), f32x4.mul(f32x4.mul(gi, gi), vc2));
+    const step = f32x4.div(f32x4.div(mi, vob1), f32x4.add(f32x4.sqrt(f32x4.div(vi, vob2)), veps));
+    v128.store(mOut + off, mi);
+    v128.store(vOut + off, vi);
+    v128.store(xOut + off, f32x4.add(f32x4.mul(step, vnlr), v128.load(x + off)));
+  }
+  for (; i < n; i++) {
+    const off = <usize>i << 2;
+    const gi = load<f32>(g + off);
+    const mi = load<f32>(m + off) * b1 + gi * c1;
+    const vi = load<f32>(v + off) * b2 + gi * gi * c2;
+    store<f32>(mOut + off, mi);
+    store<f32>(vOut + off, vi);
+    store<f32>(xOut + off, (mi / ob1 / (sqrt<f32>(vi / ob2) + eps)) * nlr + load<f32>(x + off));
+  }
+}

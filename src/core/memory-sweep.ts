@@ -130,12 +130,18 @@ function heldGradients(desc: ModelDescription): number[] {
   return held;
 }
 
-/** Floats of a Conv2D layer's patch matrix per image (0 for other layers). */
+/**
+ * Floats of a Conv2D layer's patch matrix per image (0 for other layers, and for 1×1 stride-1
+ * layers, whose filter gradient our SIMD kernel computes from x and dy in place).
+ */
 export function patchElements(l: LayerDescription): number {
   if (l.className !== 'Conv2D' || l.outputShape.length !== 3) return 0;
   const [h, w, c] = l.outputShape as [number, number, number];
   const kernel = l.trainableParams > 0 ? l.trainableParams - (l.useBias ? c : 0) : l.params - (l.useBias ? c : 0);
-  return c > 0 && kernel > 0 ? h * w * (kernel / c) : 0;
+  if (c <= 0 || kernel <= 0) return 0;
+  const [sh = 1, sw = sh] = l.strides ?? [];
+  const pointwise = sh === 1 && sw === 1 && l.inputElements === h * w * (kernel / c);
+  return pointwise ? 0 : h * w * (kernel / c);
 }
 
 /**

@@ -138,6 +138,7 @@ function cases(multipliers: number[]): Case[] {
   }
   out.push({ n: 2, h: 5, w: 5, c: 4, k: [1, 1], s: 2, d: 1, pad: 'valid', o: 3 });
   out.push({ n: 3, h: 5, w: 4, c: 6, k: [1, 1], s: 1, d: 1, pad: 'same', o: 5 });
+  out.push({ n: 2, h: 5, w: 3, c: 9, k: [1, 1], s: 1, d: 1, pad: 'valid', o: 19 }); // 1×1: SIMD tiles and both tails
   out.push({ n: 2, h: 7, w: 8, c: 3, k: [3, 3], s: 2, d: 1, pad: 'same', o: 9 }); // ≥ 8 channels per strided pixel
   out.push({ n: 1, h: 6, w: 6, c: 2, k: [5, 5], s: 1, d: 1, pad: 'same', o: 2 });
   return out;

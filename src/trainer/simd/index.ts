@@ -19,6 +19,7 @@ export interface SimdKernels {
   maskGrad(dy: number, x: number, out: number, n: number, lo: number, hi: number, loExclusive: number): void;
   patchMatrix(xc: number, dst: number, n: number, h: number, w: number, ci: number, n0: number, cnt: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, top: number, left: number): void;
   adam(x: number, m: number, v: number, g: number, xOut: number, mOut: number, vOut: number, n: number, b1: number, c1: number, b2: number, c2: number, ob1: number, ob2: number, nlr: number, eps: number): void;
+  pointwiseFilterGrad(x: number, dy: number, out: number, rows: number, ci: number, co: number): void;
   maxPool2x2Grad(x: number, dy: number, dx: number, n: number, h: number, w: number, c: number): void;
   depthwiseFilterGrad(x: number, dy: number, out: number, n: number, h: number, w: number, c: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pT: number, pL: number): void;
 }
@@ -59,6 +60,7 @@ function instantiate(backend: object): SimdKernels | undefined {
     maskGrad: e.maskGrad,
     depthwiseFilterGrad: e.depthwiseFilterGrad,
     maxPool2x2Grad: e.maxPool2x2Grad,
+    pointwiseFilterGrad: e.pointwiseFilterGrad,
     adam: e.adam,
     patchMatrix: e.patchMatrix,
   };

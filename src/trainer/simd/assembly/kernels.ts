@@ -359,3 +359,83 @@ export function adam(
     store<f32>(xOut + off, (mi / ob1 / (sqrt<f32>(vi / ob2) + eps)) * nlr + load<f32>(x + off));
   }
 }
+
+/**
+ * The filter gradient of a 1×1, stride-1 convolution: a matrix product with a long inner dimension,
+ *   out[i, o] = Σ_r x[r, i] · dy[r, o]        x: [rows, ci], dy: [rows, co], out: [ci, co]
+ * read in place (no transposed copy of x, no packed copy of dy). Register tiles of 4 input × 8
+ * output channels accumulate over all rows.
+ */
+export function pointwiseFilterGrad(x: usize, dy: usize, out: usize, rows: i32, ci: i32, co: i32): void {
+  const ci4 = ci & ~3;
+  const co8 = co & ~7;
+  const co4 = co & ~3;
+  const xs = <usize>ci << 2;
+  const ds = <usize>co << 2;
+  for (let i = 0; i < ci4; i += 4) {
+    let o = 0;
+    for (; o < co8; o += 8) {
+      let a0 = f32x4.splat(0);
+      let b0 = f32x4.splat(0);
+      let a1 = f32x4.splat(0);
+      let b1 = f32x4.splat(0);
+      let a2 = f32x4.splat(0);
+      let b2 = f32x4.splat(0);
+      let a3 = f32x4.splat(0);
+      let b3 = f32x4.splat(0);
+      let px = x + (<usize>i << 2);
+      let pd = dy + (<usize>o << 2);
+      for (let r = 0; r < rows; r++) {
+        const d0 = v128.load(pd);
+        const d1 = v128.load(pd, 16);
+        const x0 = f32x4.splat(load<f32>(px));
+        const x1 = f32x4.splat(load<f32>(px, 4));
+        const x2 = f32x4.splat(load<f32>(px, 8));
+        const x3 = f32x4.splat(load<f32>(px, 12));
+        a0 = f32x4.add(a0, f32x4.mul(x0, d0));
+        b0 = f32x4.add(b0, f32x4.mul(x0, d1));
+        a1 = f32x4.add(a1, f32x4.mul(x1, d0));
+        b1 = f32x4.add(b1, f32x4.mul(x1, d1));
+        a2 = f32x4.add(a2, f32x4.mul(x2, d0));
+        b2 = f32x4.add(b2, f32x4.mul(x2, d1));
+        a3 = f32x4.add(a3, f32x4.mul(x3, d0));
+        b3 = f32x4.add(b3, f32x4.mul(x3, d1));
+        px += xs;
+        pd += ds;
+      }
+      const q = out + (<usize>(i * co + o) << 2);
+      v128.store(q, a0);
+      v128.store(q, b0, 16);
+      v128.store(q + ds, a1);
+      v128.store(q + ds, b1, 16);
+      v128.store(q + 2 * ds, a2);
+      v128.store(q + 2 * ds, b2, 16);
+      v128.store(q + 3 * ds, a3);
+      v128.store(q + 3 * ds, b3, 16);
+    }
+    for (; o < co; o++) {
+      for (let k = 0; k < 4; k++) pointwiseOne(x, dy, out, rows, ci, co, i + k, o);
+    }
+  }
+  for (let i = ci4; i < ci; i++) {
+    let o = 0;
+    for (; o < co4; o += 4) {
+      let a = f32x4.splat(0);
+      let px = x + (<usize>i << 2);
+      let pd = dy + (<usize>o << 2);
+      for (let r = 0; r < rows; r++) {
+        a = f32x4.add(a, f32x4.mul(f32x4.splat(load<f32>(px)), v128.load(pd)));
+        px += xs;
+        pd += ds;
+      }
+      v128.store(out + (<usize>(i * co + o) << 2), a);
+    }
+    for (; o < co; o++) pointwiseOne(x, dy, out, rows, ci, co, i, o);
+  }
+}
+
+function pointwiseOne(x: usize, dy: usize, out: usize, rows: i32, ci: i32, co: i32, i: i32, o: i32): void {
+  let s: f32 = 0;
+  for (let r = 0; r < rows; r++) s += load<f32>(x + (<usize>(r * ci + i) << 2)) * load<f32>(dy + (<usize>(r * co + o) << 2));
+  store<f32>(out + (<usize>(i * co + o) << 2), s);
+}

@@ -5,8 +5,10 @@
  * Forward (NHWC, channel multiplier M, stride s, dilation d, top/left padding pT/pL):
  *   y[n,i,j,c·M+m] = Σ_{a,b} x[n, i·sh + a·dh − pT, j·sw + b·dw − pL, c] · w[a,b,c,m]
  *
- * Input gradient — a stride-1 depthwise convolution of the zero-inserted dy with the flipped filter
- * (as for Conv2DBackpropInput), done over all C·M channels with multiplier 1, then summed over m:
+ * Input gradient — with multiplier 1 (MobileNet's blocks) a direct SIMD loop (../simd) that visits
+ * only the taps that exist (no zero insertion for strides). Otherwise, and without SIMD, a stride-1
+ * depthwise convolution of the zero-inserted dy with the flipped filter (as for
+ * Conv2DBackpropInput), done over all C·M channels with multiplier 1, then summed over m:
  *   dx[n,h,w,c] = Σ_m depthwise(dy↑, reverse(w,[0,1]) reshaped [kh,kw,C·M,1])[n,h,w,c·M+m]
  *
  * Filter gradient — batch folded into channels so one depthwise convolution does every (n,c) pair:
@@ -37,6 +39,14 @@ export const depthwiseConv2dNativeBackpropInput: KernelFunc = ({ inputs, backend
   const a = attrs as unknown as DepthwiseGradAttrs & { inputShape: [number, number, number, number] };
   const [kh, kw, c, m] = filter.shape as [number, number, number, number];
   const info = backend_util.computeConv2DInfo(a.inputShape, [kh, kw, c, m], a.strides, pair(a.dilations), a.pad, a.dimRoundingMode, true, 'channelsLast');
+  const simd = m === 1 ? simdKernels(backend) : undefined;
+  if (simd) {
+    const [n, h, w] = a.inputShape;
+    const dx = backend.makeOutput(a.inputShape, 'float32');
+    const { outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+    simd.depthwiseInputGrad(heapOffset(backend, dy), heapOffset(backend, filter), heapOffset(backend, dx), n, h, w, c, oh, ow, kh, kw, sh, sw, dh, dw, info.padInfo.top, info.padInfo.left);
+    return dx;
+  }
   const wb = backend;
   const wr = callKernel(backend, 'Reverse', { x: filter }, { dims: [0, 1] });
   const wf = reshape(backend, wr, [kh, kw, c * m, 1]);

@@ -2,7 +2,7 @@
  * Our WebAssembly SIMD kernels (./assembly/kernels.ts, compiled by scripts/build-simd.mjs into
  * ./binary.ts), instantiated on tfjs-backend-wasm's own memory: they read and write tensors where
  * the backend keeps them, by byte offset, with no copies. They replace JS loops over the heap
- * (BatchNormalization, the ReLU/ReLU6/clip gradients, the depthwise filter gradient, the 2×2
+ * (BatchNormalization, the ReLU/ReLU6/clip gradients, the depthwise gradients, the 2×2
  * max-pool gradient, the Conv2D filter gradient's patch matrix, Adam's update) that ran
  * 4–8 floats per SIMD instruction slower.
  *
@@ -20,6 +20,7 @@ export interface SimdKernels {
   patchMatrix(xc: number, dst: number, n: number, h: number, w: number, ci: number, n0: number, cnt: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, top: number, left: number): void;
   adam(x: number, m: number, v: number, g: number, xOut: number, mOut: number, vOut: number, n: number, b1: number, c1: number, b2: number, c2: number, ob1: number, ob2: number, nlr: number, eps: number): void;
   pointwiseFilterGrad(x: number, dy: number, out: number, rows: number, ci: number, co: number): void;
+  depthwiseInputGrad(dy: number, w: number, dx: number, n: number, h: number, wd: number, c: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pT: number, pL: number): void;
   maxPool2x2Grad(x: number, dy: number, dx: number, n: number, h: number, w: number, c: number): void;
   depthwiseFilterGrad(x: number, dy: number, out: number, n: number, h: number, w: number, c: number, oh: number, ow: number, kh: number, kw: number, sh: number, sw: number, dh: number, dw: number, pT: number, pL: number): void;
 }
@@ -60,6 +61,7 @@ function instantiate(backend: object): SimdKernels | undefined {
     maskGrad: e.maskGrad,
     depthwiseFilterGrad: e.depthwiseFilterGrad,
     maxPool2x2Grad: e.maxPool2x2Grad,
+    depthwiseInputGrad: e.depthwiseInputGrad,
     pointwiseFilterGrad: e.pointwiseFilterGrad,
     adam: e.adam,
     patchMatrix: e.patchMatrix,

@@ -439,3 +439,63 @@ function pointwiseOne(x: usize, dy: usize, out: usize, rows: i32, ci: i32, co: i
   for (let r = 0; r < rows; r++) s += load<f32>(x + (<usize>(r * ci + i) << 2)) * load<f32>(dy + (<usize>(r * co + o) << 2));
   store<f32>(out + (<usize>(i * co + o) << 2), s);
 }
+
+/**
+ * Depthwise convolution input gradient, channel multiplier 1, gathered per input pixel:
+ *   dx[n, y, x, ch] = Σ_{a,b} dy[n, i, j, ch] · w[a, b, ch]
+ *   over the taps with i·sh = y + pT − a·dh and j·sw = x + pL − b·dw inside dy
+ * dy: [n, oh, ow, c], w: [kh, kw, c], dx: [n, h, w, c] (every value written). No zero insertion
+ * for strides: only the taps that exist are visited, each once per pixel (its checks outside the
+ * channel loop); the pixel's c channels (a few KiB) are accumulated in place in dx.
+ */
+export function depthwiseInputGrad(
+  dy: usize, wt: usize, dx: usize,
+  n: i32, h: i32, w: i32, c: i32, oh: i32, ow: i32,
+  kh: i32, kw: i32, sh: i32, sw: i32, dh: i32, dw: i32, pT: i32, pL: i32,
+): void {
+  const c4 = c & ~3;
+  for (let bn = 0; bn < n; bn++) {
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const o = dx + (<usize>(((bn * h + y) * w + x) * c) << 2);
+        let first = true;
+        for (let a = 0; a < kh; a++) {
+          const t = y + pT - a * dh;
+          if (t < 0 || t % sh != 0) continue;
+          const i = t / sh;
+          if (i >= oh) continue;
+          for (let b = 0; b < kw; b++) {
+            const u = x + pL - b * dw;
+            if (u < 0 || u % sw != 0) continue;
+            const j = u / sw;
+            if (j >= ow) continue;
+            const d = dy + (<usize>(((bn * oh + i) * ow + j) * c) << 2);
+            const f = wt + (<usize>((a * kw + b) * c) << 2);
+            let ch = 0;
+            if (first) {
+              for (; ch < c4; ch += 4) {
+                const k = <usize>ch << 2;
+                v128.store(o + k, f32x4.mul(v128.load(d + k), v128.load(f + k)));
+              }
+              for (; ch < c; ch++) {
+                const k = <usize>ch << 2;
+                store<f32>(o + k, load<f32>(d + k) * load<f32>(f + k));
+              }
+              first = false;
+            } else {
+              for (; ch < c4; ch += 4) {
+                const k = <usize>ch << 2;
+                v128.store(o + k, f32x4.add(v128.load(o + k), f32x4.mul(v128.load(d + k), v128.load(f + k))));
+              }
+              for (; ch < c; ch++) {
+                const k = <usize>ch << 2;
+                store<f32>(o + k, load<f32>(o + k) + load<f32>(d + k) * load<f32>(f + k));
+              }
+            }
+          }
+        }
+        if (first) memory.fill(o, 0, <usize>c << 2);
+      }
+    }
+  }
+}

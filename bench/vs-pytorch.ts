@@ -120,6 +120,8 @@ async function main(): Promise<void> {
     if (row === 'mobilenet-96-16') mobile = { ...(typeof o === 'object' ? { ours: o } : {}), ...(typeof t === 'object' ? { torch: t } : {}) };
     table.push([LABEL[row]!, fmt(o), fmt(t), ratio(o, t), (loads.reduce((a, b) => a + b, 0) / loads.length).toFixed(2)]);
     console.log(`${row}: ours ${typeof o === 'object' ? `${o.detail} (${o.threads} threads, peak RSS ${o.peakRssMiB.toFixed(0)} MiB)` : fmt(o)} | PyTorch ${typeof t === 'object' ? `${t.detail} (${t.threads} threads)` : fmt(t)}`);
+    // Every repeat, in run order: the best of each side goes in the table, the spread shows here.
+    if (repeat > 1) console.log(`  all runs (${unit}): ours ${ours.map((r) => fmt(r)).join(' / ')} | PyTorch ${torch.map((r) => fmt(r)).join(' / ')}`);
   }
   if (mobile.ours || mobile.torch) {
     const m = (r?: Result): string => (r ? r.peakRssMiB.toFixed(0) : '–');

@@ -1,10 +1,10 @@
 /**
  * Our WebAssembly SIMD kernels (./assembly/kernels.ts, compiled by scripts/build-simd.mjs into
  * ./binary.ts), instantiated on tfjs-backend-wasm's own memory: they read and write tensors where
- * the backend keeps them, by byte offset, with no copies. They replace JS loops over the heap
- * (BatchNormalization, the ReLU/ReLU6/clip gradients, the depthwise gradients, the 2×2
- * max-pool gradient, the Conv2D filter gradient's patch matrix, Adam's update) that ran
- * 4–8 floats per SIMD instruction slower.
+ * the backend keeps them, by byte offset, with no copies. They do the training work XNNPACK has
+ * no kernel for — BatchNormalization, the ReLU/ReLU6/clip gradients, the depthwise gradients, the
+ * 2×2 max-pool gradient, the Conv2D filter gradient's patch matrix and 1×1 product, Adam's update —
+ * which JS loops over the heap (or chains of small tfjs kernels) did several times slower.
  *
  * `simdKernels(backend)` returns undefined where they cannot run (a backend without a reachable
  * memory, or a runtime without WebAssembly SIMD, or BATCH_ADVISOR_SIMD=0); callers then keep their

@@ -8,11 +8,10 @@
  * filterGradTuning): a matrix product
  *   dw[(a,b,ci), co] = Σ_p Pᵀ[(a,b,ci), p] · dy[p, co],   p = (n,i,j)
  * on XNNPACK's fully-connected operator, with the patch matrix P built on the wasm heap (one SIMD-module
- * pass of memory.copy runs, ../simd; JS copies where that is unavailable). A 1×1 layer's product
- * needs no patch matrix: our SIMD module runs it on x and dy in place (a matrix product on
- * XNNPACK where SIMD is unavailable).
- * (measured 1.2–1.5× faster than route 2 on the tutorial CNN at 64×64 with 2 threads; 1×1 layers
- * are a plain matrix product, 20× faster). Route 2 has no JS copies (transposes and one XNNPACK
+ * pass of memory.copy runs, ../simd; JS copies where that is unavailable) (measured 1.2–1.5× faster
+ * than route 2 on the tutorial CNN at 64×64 with 2 threads). A 1×1 layer needs no patch matrix: our
+ * SIMD module runs its product on x and dy in place (a matrix product on XNNPACK where SIMD is
+ * unavailable; 20× faster than route 2). Route 2 has no patch matrix (transposes and one XNNPACK
  * convolution) and is kept for large images, where it measured 1.0–1.3× faster (180×180 layers).
  *
  * Route 2: the same sum is a convolution with the roles of batch and channels swapped:
@@ -91,9 +90,6 @@ function viaGemm(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: 
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: ci, outHeight: oh, outWidth: ow, outChannels: co } = info;
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
   const { top, left } = info.padInfo;
-  const rows = kh * kw * ci;
-  const perImage = oh * ow;
-  const nb = Math.max(1, Math.min(n, Math.floor(filterGradTuning.patchBudget / (rows * perImage))));
   const simd = simdKernels(backend);
   if (pointwise(info) && simd) {
     // x and dy read in place: in a training step (cold caches) this beat the transpose of x plus
@@ -102,6 +98,9 @@ function viaGemm(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: 
     simd.pointwiseFilterGrad(heapOffset(backend, x), heapOffset(backend, dy), heapOffset(backend, out), n * h * w, ci, co);
     return out;
   }
+  const rows = kh * kw * ci;
+  const perImage = oh * ow;
+  const nb = Math.max(1, Math.min(n, Math.floor(filterGradTuning.patchBudget / (rows * perImage))));
   const xc = ci === 1 ? reshape(backend, x, [1, n, h, w]) : transpose(backend, x, [3, 0, 1, 2]);
   if (pointwise(info)) {
     // 1×1 convolution (MobileNet's pointwise layers, ResNet's projections): Pᵀ is xᵀ itself.

@@ -53,17 +53,6 @@ function instantiate(backend: object): SimdKernels | undefined {
   } catch {
     return undefined; // no SIMD in this runtime, or a memory whose limits we do not match
   }
-  const e = instance.exports as unknown as SimdKernels;
-  return {
-    channelSums: e.channelSums,
-    normalize: e.normalize,
-    bnGradApply: e.bnGradApply,
-    maskGrad: e.maskGrad,
-    depthwiseFilterGrad: e.depthwiseFilterGrad,
-    maxPool2x2Grad: e.maxPool2x2Grad,
-    depthwiseInputGrad: e.depthwiseInputGrad,
-    pointwiseFilterGrad: e.pointwiseFilterGrad,
-    adam: e.adam,
-    patchMatrix: e.patchMatrix,
-  };
+  // The exports are the kernels themselves (the interface above lists their signatures).
+  return instance.exports as unknown as SimdKernels;
 }

@@ -51,7 +51,7 @@ export function formatSuggest(s: SuggestReport): string[] {
   lines.push('');
   lines.push(`Recommended batch size: ${rec.batchSize}   (largest that fits: ${formatCount(rec.maxBatchSize)})`);
   for (const r of rec.reasons) lines.push(`  • ${r}`);
-  lines.push(`  Learning rate ${rec.learningRate.recommended.toPrecision(3)} (${rec.learningRate.rule} rule from ${rec.learningRate.base} at batch ${rec.learningRate.baseBatchSize})` + (rec.warmupEpochs > 0 ? `, warm up over ${plural(rec.warmupEpochs, 'epoch')}` : ''));
+  lines.push(`  Learning rate ${rec.learningRate.recommended.toPrecision(3)} (${rec.learningRate.rule} rule from ${rec.learningRate.base} at batch ${rec.learningRate.baseBatchSize})` + (rec.warmupSteps > 0 ? `, warm up over ${plural(rec.warmupSteps, 'step')}` : ''));
   if (rec.accumulationSteps > 1) lines.push(`  Accumulate ${rec.accumulationSteps} micro-batches → effective batch ${rec.effectiveBatchSize}`);
   lines.push(`  ${formatCount(rec.stepsPerEpoch)} steps per epoch; data: ${rec.loading.strategy} (${rec.loading.reason})`);
   if (s.plan.dataParallel) lines.push(`  ${s.plan.dataParallel.note}`);
@@ -63,18 +63,25 @@ export function formatSuggest(s: SuggestReport): string[] {
 export function formatProbe(s: SuggestReport): string[] {
   const p = s.probe;
   if (!p) return [];
-  const lines = [`Probe    ${plural(p.processes, 'trial process', 'trial processes')}: ${p.stop}`];
+  const cached = p.cache?.hit ? ` — reused ${plural(p.cache.reused, 'trial')} from the probe cache (${p.cache.file}), no trial ran` : p.cache && p.cache.reused > 0 ? ` (+ ${plural(p.cache.reused, 'trial')} from the probe cache)` : '';
+  const lines = [`Probe    ${plural(p.processes, 'trial process', 'trial processes')}${cached}: ${p.stop}`];
   for (const t of p.trials) {
     const predicted = t.predictedBytes ?? 0;
     const batch = `${t.batchSize}${t.accumulationSteps > 1 ? `×${t.accumulationSteps}` : ''}`;
     const what = t.ok
       ? `trained  peak ${formatBytes(t.peakBytes)} (predicted ${formatBytes(predicted)})  ${t.imagesPerSec.toFixed(1)} images/s`
       : `${(t.failure ?? 'failed').padEnd(7)}  ${t.error ?? ''}`;
-    lines.push(`         batch ${batch.padStart(5)}  ${what}`);
+    lines.push(`         batch ${batch.padStart(5)}  ${what}${t.cached ? '  (cached)' : ''}`);
   }
   const err = p.modelError === null ? 'model error unknown' : `model ${p.modelError >= 0 ? 'over' : 'under'}-predicts by ${Math.round(Math.abs(p.modelError) * 100)}%`;
-  lines.push(`         largest that trained ${formatCount(p.maxBatchSize)}${p.atCap ? ' (enough; larger not tried)' : ''}; ${err}; margin ${Math.round(p.margin * 100)}% → up to ${formatCount(p.usableBatchSize)}`);
+  const largest = p.maxSearched ? `largest that trained ${formatCount(p.maxBatchSize)}` : `largest confirmed ${formatCount(p.maxBatchSize)} (the device's maximum was not searched)`;
+  lines.push(`         ${largest}${p.atCap && p.maxSearched ? ' (enough; larger not tried)' : ''}; ${err}; margin ${Math.round(p.margin * 100)}% → up to ${formatCount(p.usableBatchSize)}`);
   const g = s.gradientNoiseScale;
   if (g) lines.push(`Noise    ${g.note}`);
+  const o = p.objective;
+  if (o) {
+    const rows = o.rows.map((r) => `${r.batchSize}:${r.relativeTime.toFixed(2)}×${r.batchSize === o.chosen ? '◀' : ''}`);
+    lines.push(`Time to target (relative, ${o.basis === 'noise-scale' ? '(B + B_noise) / images/s' : 'B / images/s'})  ${rows.join('  ')}`);
+  }
   return lines;
 }

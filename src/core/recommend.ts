@@ -2,18 +2,19 @@
  * From the memory estimate, the dataset and the config to a batch size and what changes with it
  * (learning rate, warmup, accumulation, loading), with the reasons in plain words.
  *
- * v1 rules:
- *  - Batch: a power of two, no larger than what fits in memory, than the dataset allows (at least
- *    MIN_STEPS_PER_EPOCH optimizer steps per epoch; tiny datasets: never above train/4, but 8 is
- *    allowed when train/4 ≥ 8) and than MAX_BATCH; never above the training images.
- *  - A batch set in the config is kept when it fits; when it does not, the largest power of two that
- *    fits becomes the micro-batch and gradients are accumulated to reach it.
+ * Rules:
+ *  - Batch ("auto"): the batch the probe chose by measured time to the target (`chosen`, see
+ *    probe/objective.ts); without the probe Keras's default BASE_BATCH, since nothing measured says
+ *    another reaches the target sooner. Either way never above what fits in memory, what the
+ *    dataset allows (at least MIN_STEPS_PER_EPOCH optimizer steps per epoch; tiny datasets: never
+ *    above train/4, but 8 is allowed when train/4 ≥ 8) and MAX_BATCH; never above the training images.
+ *  - A batch set in the config is kept as written (a warning says when it is predicted not to fit).
  *  - When less than BASE_BATCH fits but the dataset allows BASE_BATCH, gradients are accumulated
  *    up to BASE_BATCH.
  *  - Learning rate: config.learningRate is taken as tuned for BASE_BATCH (Keras's default batch).
  *    Linear scaling for SGD/momentum (Goyal et al. 2017), square-root scaling for Adam/RMSProp.
- *    Warm up when the rate goes up: one epoch per doubling, at most 5 (Goyal et al.) and at most a
- *    quarter of the run.
+ *    Warm up when the rate goes up: WARMUP_FRACTION of the run's optimizer steps (Goyal et al. warm
+ *    up 5 of 90 epochs), at most MAX_WARMUP_EPOCHS epochs, never most of a short run.
  *  - Loading: preload decoded uint8 images when they take at most PRELOAD_FRACTION of the free host
  *    RAM (less what training itself takes when it trains on the host), else stream from disk.
  */
@@ -28,6 +29,8 @@ export const BASE_BATCH = 32;
 export const MIN_STEPS_PER_EPOCH = 50;
 export const MAX_BATCH = 1024;
 export const MAX_WARMUP_EPOCHS = 5;
+/** Share of the run's optimizer steps spent warming up when the learning rate is scaled up. */
+export const WARMUP_FRACTION = 0.05;
 export const PRELOAD_FRACTION = 0.5;
 
 export interface RecommendInput {
@@ -37,8 +40,8 @@ export interface RecommendInput {
   maxBatch?: number;
   /** Says where `maxBatch` comes from when it is not the memory model (e.g. the probe's trials). */
   maxBatchText?: string;
-  /** A soft upper bound on an automatic batch (the measured throughput, the gradient noise scale), with its reason as a sentence. */
-  softCap?: { batch: number; reason: string };
+  /** The batch the probe chose for an automatic batch (by measured time to the target), with its reason as a sentence. */
+  chosen?: { batch: number; reason: string };
   config: TrainConfig;
   device: DeviceInfo;
   freeHostRamBytes: number;
@@ -59,7 +62,7 @@ function num(x: number): string {
 }
 
 /** The dataset's cap on the batch and the rule that sets it. */
-function datasetCap(train: number): { cap: number; reason: string } {
+export function datasetCap(train: number): { cap: number; reason: string } {
   const bySteps = floorPow2(train / MIN_STEPS_PER_EPOCH);
   const tiny = Math.min(8, floorPow2(train / 4));
   if (bySteps >= tiny && bySteps >= 1) {
@@ -151,14 +154,21 @@ export function recommend(input: RecommendInput): Recommendation {
         );
       }
     } else {
-      const soft = input.softCap ? Math.max(1, floorPow2(input.softCap.batch)) : Infinity;
       const hard = Math.min(memCap, data.cap, floorPow2(MAX_BATCH));
-      const bound = Math.min(hard, soft);
-      micro = bound;
-      if (soft < hard) reasons.push(`Batch ${micro}: ${input.softCap!.reason} ${fitText}`);
-      else if (bound === memCap && memCap < data.cap) reasons.push(`Batch ${micro}, bound by memory. ${fitText}`);
-      else if (bound === data.cap) reasons.push(`Batch ${micro}, bound by the dataset. ${data.reason} ${fitText}`);
-      else reasons.push(`Batch ${micro}, the ceiling: larger batches rarely pay off for image classifiers without a measured gradient noise scale. ${fitText}`);
+      if (input.chosen) {
+        micro = Math.max(1, Math.min(input.chosen.batch, hard));
+        const capped = micro < input.chosen.batch ? (micro === data.cap && data.cap <= memCap ? ` Capped at ${micro}: ${data.reason}` : ` Capped at ${micro} by memory.`) : '';
+        reasons.push(`Batch ${micro}: ${input.chosen.reason}${capped} ${fitText}`);
+      } else {
+        micro = Math.min(BASE_BATCH, hard);
+        const why =
+          micro === BASE_BATCH
+            ? `Batch ${micro}, Keras's default: without the probe's measurements (throughput per batch, gradient noise scale) nothing says another batch reaches the target accuracy sooner; the probe would choose by measurement.`
+            : micro === memCap && memCap < data.cap
+              ? `Batch ${micro}, bound by memory.`
+              : `Batch ${micro}, bound by the dataset. ${data.reason}`;
+        reasons.push(`${why} ${fitText}`);
+      }
       // Too little fits for a stable step: accumulate up to the base batch when the dataset allows it.
       const target = Math.min(BASE_BATCH, data.cap);
       if (micro < target && !accumulationSet) {
@@ -238,12 +248,14 @@ export function recommend(input: RecommendInput): Recommendation {
     warmupEpochs = warmupSteps / stepsPerEpoch;
     reasons.push(`Warmup over ${warmupSteps} optimizer step${warmupSteps === 1 ? '' : 's'} as the config sets it.`);
   } else if (factor > 1) {
-    warmupEpochs = Math.min(MAX_WARMUP_EPOCHS, Math.ceil(Math.log2(factor) - 1e-9), Math.max(1, Math.floor(config.epochs / 4)));
-    warmupEpochs = Math.max(1, warmupEpochs);
-    reasons.push(
-      `Warm up over ${warmupEpochs} epoch${warmupEpochs === 1 ? '' : 's'}: start at ${num(config.learningRate)} and ramp to ${num(lr)}, since a rate ×${num(factor)} from the first step can diverge (Goyal et al. use 5 epochs; here one per doubling, at most a quarter of the ${config.epochs} epochs).`,
+    const total = stepsPerEpoch * Math.max(1, config.epochs);
+    // Never more than the fraction: a run too short for one step of it gets none.
+    warmupSteps = Math.min(Math.floor(WARMUP_FRACTION * total), MAX_WARMUP_EPOCHS * stepsPerEpoch);
+    warmupEpochs = warmupSteps / stepsPerEpoch;
+    if (warmupSteps === 0) reasons.push(`No warmup: the run has ${formatCount(total)} optimizer steps, too few for ${pct(WARMUP_FRACTION)} of them to be one step; it starts at ${num(lr)}.`);
+    else reasons.push(
+      `Warm up over ${formatCount(warmupSteps)} optimizer step${warmupSteps === 1 ? '' : 's'} (${pct(warmupSteps / total)} of the run's ${formatCount(total)}): start at ${num(config.learningRate)} and ramp to ${num(lr)}, since a rate ×${num(factor)} from the first step can diverge (Goyal et al. 2017 warm up 5 of 90 epochs; here ${pct(WARMUP_FRACTION)} of the run, at most ${MAX_WARMUP_EPOCHS} epochs).`,
     );
-    warmupSteps = warmupEpochs * stepsPerEpoch;
   } else if (factor < 1) {
     reasons.push('No warmup: the learning rate goes down, not up.');
   }

@@ -27,10 +27,10 @@ function dataset(train: number): DatasetReport {
   return { root: '/d', classes: [{ name: 'a', count: train }], totalImages: train, formats: {}, bytesOnDisk: 0, width: d, height: d, widthHistogram: [], heightHistogram: [], aspectRatio: d, channels: {}, imbalanceRatio: 1, validationSplit: 0, train, validation: 0, decoded: { imageSize: [8, 8], channels: 1, uint8Bytes: MIB, float32Bytes: 4 * MIB }, problems: [], problemCounts: {}, scanMs: 1 };
 }
 
-function setup(freeBytes: number, config: Partial<TrainConfig> = {}) {
-  const device: DeviceInfo = { kind: 'cpu', name: 'planned', memoryTotalBytes: freeBytes, memoryFreeBytes: freeBytes, source: 'override' };
+function setup(freeBytes: number, config: Partial<TrainConfig> = {}, plannedBackend: 'cpu' | 'tensorflow-gpu' = 'cpu') {
+  const device: DeviceInfo = { kind: plannedBackend === 'cpu' ? 'cpu' : 'gpu', name: 'planned', memoryTotalBytes: freeBytes, memoryFreeBytes: freeBytes, source: 'override' };
   const memory = estimateMemory(model, { optimizer: 'sgd', budgetBytes: freeBytes * 0.9, headroom: 0.1, backend: 'cpu' });
-  return { config: { ...configForFolder('/d', { optimizer: 'sgd', ...config }) }, dataset: dataset(100_000), device, memory, plannedBackend: 'cpu' as const, freeHostRamBytes: 8 * GIB, margin: 0.1 };
+  return { config: { ...configForFolder('/d', { optimizer: 'sgd', ...config }) }, dataset: dataset(100_000), device, memory, plannedBackend, freeHostRamBytes: 8 * GIB, margin: 0.1 };
 }
 
 interface Fake {
@@ -67,14 +67,16 @@ function fake(f: Fake): { run: (s: ProbeTrialSpec) => Promise<ProbeTrialResult>;
 }
 
 describe('planning with the probe', () => {
-  test('the model under-predicts by 30%: found max from the trials, margin widened, the plan confirmed by its own trial', async () => {
-    const input = setup(FIXED_OVERHEAD + 200 * MIB);
+  test('memory holds less than the base batch and the model under-predicts by 30%: found max from the trials, margin widened, the plan confirmed by its own trial', async () => {
+    const input = setup(FIXED_OVERHEAD + 20 * MIB);
     const f = fake({ factor: 1.3 });
     const out = await probePlan(input, { runTrial: f.run });
-    const truth = Math.floor((200 * MIB) / ((2 * 131072 * 4 + 66 * 4) * 1.3));
-    assert.ok(out.probe.maxBatchSize <= truth && out.probe.maxBatchSize >= truth * 0.95, `found ${out.probe.maxBatchSize}, truth ${truth}`);
+    const truth = Math.floor((20 * MIB) / ((2 * 131072 * 4 + 66 * 4) * 1.3));
+    assert.ok(out.probe.maxBatchSize <= truth && out.probe.maxBatchSize >= truth * 0.9, `found ${out.probe.maxBatchSize}, truth ${truth}`);
+    assert.equal(out.probe.maxSearched, true);
     assert.ok(Math.abs(out.probe.margin - 0.23) < 0.02, `margin ${out.probe.margin}`);
     assert.ok(out.plan.microBatchSize <= out.probe.maxBatchSize * (1 - out.probe.margin));
+    assert.equal(out.plan.effectiveBatchSize, 32, 'accumulated up to the base batch');
     assert.equal(out.plan.sources.batchSize, 'probe');
     assert.equal(out.plan.maxMicroBatchSize, out.probe.maxBatchSize);
     assert.ok(out.plan.reasons.some((r) => /widened from 10%/.test(r)), out.plan.reasons.join('\n'));
@@ -83,19 +85,64 @@ describe('planning with the probe', () => {
     assert.ok(out.probe.trials.every((t) => typeof t.predictedBytes === 'number'));
   });
 
-  test('throughput that stops growing at 64: the plan takes 64, and says why', async () => {
+  test('flat throughput (a CPU): one trial process, a small batch, the maximum not searched, the reason with numbers', async () => {
+    const input = setup(FIXED_OVERHEAD + 4 * GIB);
+    const f = fake({ ips: (b) => 200 + 0.1 * b, noise: { g2: 1, trace: 215 } });
+    const out = await probePlan(input, { runTrial: f.run });
+    assert.equal(out.probe.processes, 1);
+    assert.equal(f.specs.length, 1);
+    assert.deepEqual(f.specs[0]!.throughputBatches, [32, 64]);
+    assert.equal(out.plan.microBatchSize, 32);
+    assert.equal(out.plan.sources.batchSize, 'probe');
+    assert.equal(out.probe.maxSearched, false);
+    assert.equal(out.probe.maxBatchSize, 128);
+    assert.equal(out.probe.objective?.chosen, 32);
+    const why = out.plan.reasons[0]!;
+    assert.match(why, /^Batch 32: predicted to reach the same loss in 0\.\d+× the time of batch 128 — 203 vs 213 images\/s measured, noise scale ≈ 215/);
+    assert.match(why, /Larger batches were not tried: larger batches than 128 cannot reach the target sooner here/);
+  });
+
+  test('throughput that grows linearly (a GPU below saturation): larger batches are tried while they can win, the largest is planned', async () => {
+    const input = setup(FIXED_OVERHEAD + 4 * GIB, {}, 'tensorflow-gpu');
+    const f = fake({ ips: (b) => 10 * b, noise: { g2: 1, trace: 215 } });
+    const out = await probePlan(input, { runTrial: f.run });
+    assert.ok(out.probe.processes <= 4, `${out.probe.processes} processes`);
+    assert.equal(out.plan.microBatchSize, 1024);
+    assert.equal(out.probe.maxBatchSize, 1024);
+    assert.match(out.plan.reasons[0]!, /^Batch 1024: predicted to reach the target loss soonest of the batches measured \(32–1,024\)/);
+  });
+
+  test('throughput that bends at 256 on a GPU: one more trial finds the bend and the plan stops there', async () => {
+    const input = setup(FIXED_OVERHEAD + 4 * GIB, {}, 'tensorflow-gpu');
+    const f = fake({ ips: (b) => 10 * Math.min(b, 256) + 0.01 * b, noise: { g2: 1, trace: 100 } });
+    const out = await probePlan(input, { runTrial: f.run });
+    assert.equal(out.plan.microBatchSize, 256);
+    assert.ok(out.probe.processes <= 2, `${out.probe.processes} processes`);
+  });
+
+  test('without a usable noise scale: the smallest batch reaching 95% of the best throughput, and says why', async () => {
     const input = setup(FIXED_OVERHEAD + 4 * GIB);
     const out = await probePlan(input, { runTrial: fake({ ips: (b) => 10 * Math.min(b, 64) }).run });
     assert.equal(out.plan.microBatchSize, 64);
+    assert.equal(out.probe.objective?.basis, 'throughput');
     assert.ok(out.plan.reasons.some((r) => /95% of the best measured throughput/.test(r)), out.plan.reasons.join('\n'));
   });
 
-  test('a gradient noise scale of 40 bounds the batch at 64 (soft), with the reason', async () => {
+  test('the objective moves with the noise scale: a larger B_noise gives a larger batch on the same curve', async () => {
+    const curve = (b: number) => 100 * Math.log2(b);
+    const small = await probePlan(setup(FIXED_OVERHEAD + 4 * GIB), { runTrial: fake({ ips: curve, noise: { g2: 1, trace: 10 } }).run });
+    const big = await probePlan(setup(FIXED_OVERHEAD + 4 * GIB), { runTrial: fake({ ips: curve, noise: { g2: 1, trace: 2000 } }).run });
+    assert.ok(big.plan.microBatchSize > small.plan.microBatchSize, `${small.plan.microBatchSize} vs ${big.plan.microBatchSize}`);
+  });
+
+  test('the first trial runs out of memory (the model over-predicted the fit): halved until one trains, and the plan stays below it', async () => {
     const input = setup(FIXED_OVERHEAD + 4 * GIB);
-    const out = await probePlan(input, { runTrial: fake({ noise: { g2: 1, trace: 40 } }).run });
-    assert.ok(out.gradientNoiseScale?.bSimple !== undefined && Math.abs(out.gradientNoiseScale.bSimple - 40) < 1e-6);
+    const f = fake({ failAt: (s) => s.microBatchSize >= 128, noise: { g2: 1, trace: 5000 } });
+    const out = await probePlan(input, { runTrial: f.run });
+    assert.deepEqual(f.specs.map((s) => s.microBatchSize), [128, 64]);
     assert.equal(out.plan.microBatchSize, 64);
-    assert.ok(out.plan.reasons.some((r) => /gradient noise scale.*start of training.*grows/.test(r)), out.plan.reasons.join('\n'));
+    assert.equal(out.probe.maxSearched, true);
+    assert.match(out.plan.reasons[0]!, /batch 128 did not fit/);
   });
 
   test('a config batch is kept as written: neither throughput nor the noise scale changes it', async () => {
@@ -105,8 +152,8 @@ describe('planning with the probe', () => {
     assert.equal(out.plan.sources.batchSize, 'config');
   });
 
-  test("the plan's own trial fails: a smaller plan, confirmed again", async () => {
-    const input = setup(FIXED_OVERHEAD + 200 * MIB);
+  test("memory-bound: the plan's own trial fails, a smaller plan is confirmed again", async () => {
+    const input = setup(FIXED_OVERHEAD + 20 * MIB);
     let confirmFails = 1;
     const f = fake({ failAt: (s) => s.noise !== undefined && confirmFails-- > 0 });
     const out = await probePlan(input, { runTrial: f.run });

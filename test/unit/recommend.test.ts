@@ -59,8 +59,9 @@ function config(over: Partial<TrainConfig> = {}): TrainConfig {
   return { ...c, explicit: c.explicit.filter((f) => f !== 'learningRate') };
 }
 
-function run(o: { train?: number; fit: number; config?: Partial<TrainConfig>; device?: DeviceInfo; freeHost?: number; uint8?: number; mem?: MemoryEstimate }) {
+function run(o: { train?: number; fit: number; config?: Partial<TrainConfig>; device?: DeviceInfo; freeHost?: number; uint8?: number; mem?: MemoryEstimate; chosen?: number }) {
   return recommend({
+    ...(o.chosen !== undefined ? { chosen: { batch: o.chosen, reason: `chosen by the probe (${o.chosen}).` } } : {}),
     dataset: dataset(o.train ?? 100_000, o.uint8),
     memory: o.mem ?? memory(o.fit),
     config: o.config && 'explicit' in o.config ? (o.config as TrainConfig) : config(o.config),
@@ -74,14 +75,30 @@ describe('recommend: batch size', () => {
     assert.deepEqual([0, 0.5, 1, 2, 3, 255, 256, 257].map(floorPow2), [0, 0, 1, 2, 2, 128, 256, 256]);
   });
 
-  it('takes the largest power of two that fits when memory binds, and says so with numbers', () => {
+  it("without the probe: Keras's default 32, saying the probe would choose by measurement", () => {
     const r = run({ fit: 300 });
-    assert.equal(r.batchSize, 256);
+    assert.equal(r.batchSize, 32);
     assert.equal(r.maxBatchSize, 300);
-    assert.match(r.reasons[0] as string, /bound by memory/);
-    assert.match(r.reasons[0] as string, /Up to 300 images fit in 3\.0 GiB \(90% of 8\.0 GiB free on GPU0\); 256 is the largest power of two below that/);
+    assert.match(r.reasons[0] as string, /Batch 32, Keras's default: without the probe's measurements .* the probe would choose by measurement/);
+    assert.match(r.reasons[0] as string, /Up to 300 images fit in 3\.0 GiB \(90% of 8\.0 GiB free on GPU0\)/);
     assert.equal(r.accumulationSteps, 1);
-    assert.equal(r.stepsPerEpoch, Math.ceil(100_000 / 256));
+    assert.equal(r.stepsPerEpoch, Math.ceil(100_000 / 32));
+    assert.equal(r.learningRate.rule, 'none'); // the base batch: the rate as given
+  });
+
+  it("the probe's choice is the batch, with its reason; memory caps it and says so", () => {
+    const r = run({ fit: 300, chosen: 128 });
+    assert.equal(r.batchSize, 128);
+    assert.match(r.reasons[0] as string, /^Batch 128: chosen by the probe \(128\)\. Up to 300 images fit/);
+    const capped = run({ fit: 300, chosen: 1024 });
+    assert.equal(capped.batchSize, 256);
+    assert.match(capped.reasons[0] as string, /Capped at 256 by memory/);
+  });
+
+  it('memory below the base batch: the largest power of two that fits, accumulated up to 32', () => {
+    const r = run({ fit: 20 });
+    assert.deepEqual([r.batchSize, r.accumulationSteps, r.effectiveBatchSize], [16, 2, 32]);
+    assert.match(r.reasons[0] as string, /Batch 16, bound by memory/);
   });
 
   it('explains a budget that is not simply 90% of free memory (wasm heap)', () => {
@@ -98,11 +115,12 @@ describe('recommend: batch size', () => {
   });
 
   it('keeps at least 50 optimizer steps per epoch', () => {
-    const r = run({ train: 3200, fit: 5000 });
+    const r = run({ train: 3200, fit: 5000, chosen: 1024 });
     assert.equal(r.batchSize, 64); // 3200 / 50 = 64
     assert.equal(r.stepsPerEpoch, 50);
-    assert.match(r.reasons[0] as string, /bound by the dataset.*at least 50 optimizer steps per epoch/);
-    assert.equal(run({ train: 3199, fit: 5000 }).batchSize, 32); // 63.98 → 32
+    assert.match(r.reasons[0] as string, /Capped at 64: 3,200 training images: at most 64 per batch keeps at least 50 optimizer steps per epoch/);
+    assert.equal(run({ train: 3199, fit: 5000, chosen: 1024 }).batchSize, 32); // 63.98 → 32
+    assert.equal(run({ train: 1000, fit: 5000 }).batchSize, 16); // no probe: 32 would leave 31 steps
   });
 
   it('tiny datasets: never above a quarter of the training images, 8 when that allows', () => {
@@ -161,21 +179,21 @@ describe('recommend: not even one image fits', () => {
 
 describe('recommend: learning rate and warmup', () => {
   it('linear rule for SGD/momentum with warmup', () => {
-    const r = run({ train: 6400, fit: 5000, config: { optimizer: 'momentum', learningRate: 0.01, epochs: 20 } });
+    const r = run({ train: 6400, fit: 5000, chosen: 128, config: { optimizer: 'momentum', learningRate: 0.01, epochs: 20 } });
     assert.equal(r.effectiveBatchSize, 128);
     assert.deepEqual(r.learningRate, { base: 0.01, baseBatchSize: 32, recommended: 0.04, rule: 'linear' });
-    assert.equal(r.warmupEpochs, 2); // ×4 = two doublings
+    assert.equal(r.warmupSteps, 50); // 5% of 20 × 50 steps
+    assert.equal(r.warmupEpochs, 1);
   });
 
   it('square-root rule for Adam/RMSProp', () => {
-    const r = run({ train: 6400, fit: 5000, config: { optimizer: 'adam', learningRate: 0.001 } });
+    const r = run({ train: 6400, fit: 5000, chosen: 128, config: { optimizer: 'adam', learningRate: 0.001 } });
     assert.equal(r.learningRate.rule, 'sqrt');
     assert.ok(Math.abs(r.learningRate.recommended - 0.002) < 1e-12); // √4 = 2
-    assert.equal(r.warmupEpochs, 1);
-    assert.equal(run({ train: 6400, fit: 5000, config: { optimizer: 'rmsprop', learningRate: 0.001 } }).learningRate.rule, 'sqrt');
+    assert.equal(run({ train: 6400, fit: 5000, chosen: 128, config: { optimizer: 'rmsprop', learningRate: 0.001 } }).learningRate.rule, 'sqrt');
   });
 
-  it('no scaling at the base batch, no warmup when the batch goes down, warmup capped at 5 epochs and a quarter of the run', () => {
+  it('no scaling at the base batch, no warmup when the batch goes down', () => {
     const base = run({ fit: 32 });
     assert.equal(base.learningRate.rule, 'none');
     assert.equal(base.learningRate.recommended, 0.01);
@@ -183,9 +201,22 @@ describe('recommend: learning rate and warmup', () => {
     const small = run({ train: 40, fit: 5000 });
     assert.equal(small.learningRate.recommended, 0.01 / 4);
     assert.equal(small.warmupEpochs, 0);
-    assert.equal(run({ fit: 1024, config: { epochs: 100 } }).warmupEpochs, 5); // ×32 → 5 doublings
-    assert.equal(run({ fit: 1024, config: { epochs: 90 } }).learningRate.recommended, 0.32);
-    assert.equal(run({ fit: 1024, config: { epochs: 8 } }).warmupEpochs, 2); // quarter of 8
+    assert.equal(run({ fit: 1024, chosen: 1024, config: { epochs: 90 } }).learningRate.recommended, 0.32);
+  });
+
+  it('warmup is at most 5% of the run (never most of a short run) and at most 5 epochs; its reason states the numbers', () => {
+    for (const [train, epochs, chosen] of [[100_000, 2, 1024], [100_000, 100, 1024], [6400, 1, 128], [6400, 3, 64], [3200, 1, 64], [3200, 5, 64], [800, 1, 64]] as const) {
+      const r = run({ train, fit: 5000, chosen, config: { epochs } });
+      const total = r.stepsPerEpoch * epochs;
+      assert.ok(r.warmupSteps <= 0.05 * total, `${train}/${epochs}/${chosen}: warmup ${r.warmupSteps} of ${total}`);
+      assert.ok(r.warmupEpochs <= 5);
+      assert.equal(r.warmupEpochs, r.warmupSteps / r.stepsPerEpoch);
+      if (!(r.learningRate.recommended > r.learningRate.base)) continue; // the rate does not go up: nothing to warm up
+      const reason = r.reasons.find((x) => /^Warm up over|^No warmup/.test(x))!;
+      if (r.warmupSteps > 0) assert.match(reason, new RegExp(`^Warm up over ${r.warmupSteps.toLocaleString('en-US')} optimizer steps? \\(${Math.round((r.warmupSteps / total) * 100)}% of the run's ${total.toLocaleString('en-US')}\\)`));
+      else assert.match(reason, new RegExp(`^No warmup: the run has ${total} optimizer steps`));
+    }
+    assert.equal(run({ train: 100_000, fit: 5000, chosen: 1024, config: { epochs: 100 } }).warmupEpochs, 5); // 5% of 100 epochs
   });
 });
 
@@ -209,7 +240,7 @@ describe('recommend: gradient accumulation', () => {
   it('keeps a config learning rate as written: not scaled, no warmup', () => {
     const c = configForFolder('/data', { optimizer: 'sgd', learningRate: 0.05, epochs: 20 });
     assert.deepEqual(c.explicit, ['learningRate']);
-    const r = run({ train: 6400, fit: 5000, config: c });
+    const r = run({ train: 6400, fit: 5000, chosen: 128, config: c });
     assert.equal(r.effectiveBatchSize, 128);
     assert.deepEqual(r.learningRate, { base: 0.05, baseBatchSize: 32, recommended: 0.05, rule: 'none' });
     assert.equal(r.warmupSteps, 0);
@@ -274,7 +305,7 @@ describe('recommend: loading', () => {
 
   it('training on the host leaves less RAM for preloading', () => {
     // 64 images × 10 MiB + 100 MiB = 740 MiB of training memory in host RAM.
-    const r = run({ fit: 64, uint8: 3.8 * GIB, freeHost: 8 * GIB, device: host });
+    const r = run({ fit: 64, chosen: 64, uint8: 3.8 * GIB, freeHost: 8 * GIB, device: host });
     assert.equal(r.loading.strategy, 'stream');
     assert.match(r.loading.reason, /after the 740 MiB training itself takes there/);
   });

@@ -16,6 +16,48 @@ function mean(xs: number[]): number {
   return xs.reduce((a, b) => a + b, 0) / xs.length;
 }
 
+/** B_simple from the step means of two sets of squared norms (NaN when not positive). */
+function bSimpleOf(small: number, big: number, bs: number, bb: number): number {
+  const g2 = (bb * big - bs * small) / (bb - bs);
+  const trace = (small - big) / (1 / bs - 1 / bb);
+  return g2 > 0 && trace > 0 && Number.isFinite(g2) && Number.isFinite(trace) ? trace / g2 : NaN;
+}
+
+/** Deterministic generator for the bootstrap (the same samples give the same range). */
+function lcg(seed: number): () => number {
+  let x = seed >>> 0;
+  return () => {
+    x = (Math.imul(x, 1664525) + 1013904223) >>> 0;
+    return x / 2 ** 32;
+  };
+}
+
+export const BOOTSTRAP_RESAMPLES = 400;
+
+/**
+ * The spread of B_simple: the 10th and 90th percentiles over bootstrap resamples of the steps
+ * (resamples whose estimate is not positive count as unbounded above: null). Undefined with < 3 steps.
+ */
+export function bootstrapRange(s: GradientNormSamples, n: number): [number, number | null] | undefined {
+  if (n < 3) return undefined;
+  const rand = lcg(0x9e3779b9 ^ n);
+  const values: number[] = [];
+  for (let r = 0; r < BOOTSTRAP_RESAMPLES; r++) {
+    let small = 0;
+    let big = 0;
+    for (let i = 0; i < n; i++) {
+      const j = Math.min(n - 1, Math.floor(rand() * n));
+      small += s.small[j]!;
+      big += s.big[j]!;
+    }
+    const b = bSimpleOf(small / n, big / n, s.smallBatch, s.bigBatch);
+    values.push(Number.isFinite(b) ? b : Infinity);
+  }
+  values.sort((a, b) => a - b);
+  const hi = values[Math.ceil(0.9 * (values.length - 1))]!;
+  return [values[Math.floor(0.1 * (values.length - 1))]!, Number.isFinite(hi) ? hi : null];
+}
+
 export function estimateNoiseScale(s: GradientNormSamples): GradientNoiseScale {
   const n = Math.min(s.small.length, s.big.length);
   const base = { smallBatch: s.smallBatch, bigBatch: s.bigBatch, steps: n };
@@ -31,11 +73,14 @@ export function estimateNoiseScale(s: GradientNormSamples): GradientNoiseScale {
     return { ...base, gradientSquaredNorm: g2, traceSigma: trace, note: `too noisy to estimate ${over} (|G|² ≈ ${g2.toPrecision(3)}, tr(Σ) ≈ ${trace.toPrecision(3)})` };
   }
   const bSimple = trace / g2;
+  const range = bootstrapRange(s, n);
+  const rangeText = range ? ` (80% bootstrap range ${Number(range[0].toPrecision(3))}–${range[1] !== null ? Number(range[1].toPrecision(3)) : '∞'})` : '';
   return {
     ...base,
     bSimple,
+    ...(range ? { range } : {}),
     gradientSquaredNorm: g2,
     traceSigma: trace,
-    note: `B_simple ≈ ${Number(bSimple.toPrecision(3))} ${over}, at the start of training; it grows as training proceeds (McCandlish et al. 2018)`,
+    note: `B_simple ≈ ${Number(bSimple.toPrecision(3))}${rangeText} ${over}, at the start of training; it grows as training proceeds (McCandlish et al. 2018)`,
   };
 }

@@ -1,20 +1,28 @@
 /**
- * The probe end to end: search for the largest micro-batch that really trains (seeded by the memory
- * model), plan with it less a safety margin, confirm the plan itself with one more trial (which also
- * measures the gradient noise scale and the throughput at the plan), and say all of it in reasons.
+ * The probe end to end. For an automatic batch (probeByObjective): measure what the time-to-target
+ * objective needs (objective.ts) — the throughput curve from the base batch up and the gradient
+ * noise scale, in one trial process — then try larger batches only while one of them could still
+ * reach the target sooner, and plan the batch with the least predicted time to the target. The
+ * trials' real steps at that batch confirm it fits; the device's maximum is searched only when a
+ * trial runs out of memory on the way.
+ *
+ * For a batch set in the config, or when memory holds less than the base batch (probeByMaximum):
+ * search for the largest micro-batch that really trains (seeded by the memory model), plan with it
+ * less a safety margin and confirm the plan itself with one more trial.
  */
 import { formatCount } from '../shared/format';
 import type { TrainConfig } from '../shared/config-types';
 import type { DatasetReport } from '../shared/dataset-types';
 import type { DeviceInfo } from '../shared/device-types';
 import type { TrainingPlan } from '../shared/plan';
-import type { GradientNoiseScale, ProbeReport, ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
+import type { GradientNoiseScale, ObjectiveReport, ProbeReport, ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
 import type { BackendName } from '../shared/protocol';
 import type { MemoryEstimate, Recommendation } from '../shared/report';
 import { bytesForBatch, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, maxBatchSize } from '../memory';
 import { makePlan } from '../plan';
-import { BASE_BATCH, recommend, type RecommendInput } from '../recommend';
+import { BASE_BATCH, datasetCap, floorPow2, MAX_BATCH, recommend, type RecommendInput } from '../recommend';
 import { estimateNoiseScale } from './noise';
+import { chooseBatch, cleanCurve, largerBatchWorthTrying, ratioText, throughputAt, type ThroughputPoint } from './objective';
 import { searchMaxBatch } from './search';
 import type { TrialRunner } from './run-trial';
 
@@ -22,8 +30,14 @@ import type { TrialRunner } from './run-trial';
 export const MAX_MARGIN = 0.5;
 /** Optimizer steps per trial. */
 export const PROBE_STEPS = 3;
-/** Steps of the noise-scale measurement. */
+/** Steps of the noise-scale measurement: at least, and at most while they take under NOISE_BUDGET_MS. */
 export const NOISE_STEPS = 4;
+export const NOISE_MAX_STEPS = 16;
+export const NOISE_BUDGET_MS = 8000;
+/** The first trial's batch: throughput is timed at every power of two from the base batch up to it. */
+export const FIRST_TRIAL_BATCH = { gpu: 256, host: 128 } as const;
+/** Trial processes of the objective's measurements (failed ones included) before it settles. */
+export const MAX_MEASURE_TRIALS = 4;
 
 export interface ProbeInput {
   config: TrainConfig;
@@ -68,7 +82,7 @@ function spec(config: TrainConfig, micro: number, k: number, validationBatch: nu
 function noiseSpec(micro: number, train: number): NonNullable<ProbeTrialSpec['noise']> {
   const big = Math.max(8, Math.min(64, micro, train));
   const small = Math.max(4, Math.floor(big / 8));
-  return { smallBatch: small, bigBatch: Math.max(2 * small, big), steps: NOISE_STEPS };
+  return { smallBatch: small, bigBatch: Math.max(2 * small, big), steps: NOISE_STEPS, maxSteps: NOISE_MAX_STEPS, budgetMs: NOISE_BUDGET_MS };
 }
 
 /**
@@ -87,6 +101,21 @@ function modelError(memory: MemoryEstimate, r: ProbeTrialResult | undefined): nu
 }
 
 export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<ProbeOutcome> {
+  if (typeof input.config.batchSize === 'number') {
+    const out = await probeByMaximum(input, opts);
+    out.probe.processes = out.probe.trials.filter((t) => !t.cached).length;
+    return out;
+  }
+  const predictedUsable = Math.floor(maxBatchSize(input.memory) * (1 - input.margin));
+  const ceiling = Math.min(floorPow2(predictedUsable), datasetCap(Math.max(1, input.dataset.train)).cap, floorPow2(MAX_BATCH));
+  const out = ceiling < BASE_BATCH ? await probeByMaximum(input, opts) : await probeByObjective(input, opts, ceiling);
+  // Processes that ran: trials reused from the probe cache started none.
+  out.probe.processes = out.probe.trials.filter((t) => !t.cached).length;
+  return out;
+}
+
+/** The largest batch that trains, less the margin; the plan confirmed by its own trial. */
+async function probeByMaximum(input: ProbeInput, opts: ProbeOptions): Promise<ProbeOutcome> {
   const { config, dataset, device, memory, plannedBackend } = input;
   const base: Omit<RecommendInput, 'maxBatch'> = { dataset, memory, config, device, freeHostRamBytes: input.freeHostRamBytes };
   // The batch the plan would use if memory were no limit, and the batch that must train for it to fit with the margin.
@@ -119,6 +148,7 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
     usableBatchSize: 0,
     processes: search.processes,
     stop: search.stop,
+    maxSearched: true,
   };
 
   if (search.maxBatchSize === undefined) {
@@ -150,7 +180,6 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
   for (let attempt = 0; attempt < 2 && measuredMax > 0; attempt++) {
     confirm = await opts.runTrial({
       ...spec(config, plan.microBatchSize, plan.accumulationSteps, plan.validationBatchSize, noiseSpec(plan.microBatchSize, dataset.train)),
-      throughputBatches: plan.accumulationSteps > 1 ? [] : throughputBatches(config, plan.microBatchSize),
     });
     report.processes++;
     if (limitBytes !== undefined && confirm.ok && confirm.peakBytes > limitBytes) confirm = { ...confirm, ok: false, failure: 'over-budget' };
@@ -164,15 +193,7 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
   report.usableBatchSize = usable;
 
   if (confirm?.gradientNorms) gradientNoiseScale = estimateNoiseScale(confirm.gradientNorms);
-  const soft = softCaps(config, plan, confirm, gradientNoiseScale);
-  if (soft) {
-    // A smaller micro-batch than the confirmed one, without accumulation (never below the base batch): it fits a fortiori.
-    recommendation = recommend({ ...base, maxBatch: usable, maxBatchText: maxText, softCap: soft });
-    plan = finish(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), measuredMax);
-  }
-  if (gradientNoiseScale?.bSimple !== undefined && !soft?.reason.startsWith('bound by the gradient noise')) {
-    plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}; the batch of ${plan.effectiveBatchSize} is ${plan.effectiveBatchSize <= gradientNoiseScale.bSimple ? 'within it' : 'above it, which is fine while it grows'}.`);
-  }
+  if (gradientNoiseScale) plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}.`);
   for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
   throughputReason(plan, trials);
   if (confirm && !confirm.ok) {
@@ -181,45 +202,6 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
     recommendation.warnings.push(w);
   }
   return { probe: report, ...(gradientNoiseScale ? { gradientNoiseScale } : {}), recommendation, plan };
-}
-
-/** Powers of two below the plan's micro-batch, down to the base batch: where the throughput is timed. */
-function throughputBatches(config: TrainConfig, micro: number): number[] {
-  if (typeof config.batchSize === 'number') return [];
-  const out: number[] = [];
-  for (let b = micro / 2; b >= BASE_BATCH && Number.isInteger(b); b /= 2) out.push(b);
-  return out;
-}
-
-/** Throughput per batch size measured by the plan's own trial (the plan's batch included). */
-export function throughputCurve(confirm: ProbeTrialResult | undefined): { batchSize: number; imagesPerSec: number }[] {
-  if (!confirm?.ok) return [];
-  return [{ batchSize: confirm.batchSize, imagesPerSec: confirm.imagesPerSec }, ...(confirm.throughput ?? [])].filter((p) => p.imagesPerSec > 0 && Number.isFinite(p.imagesPerSec)).sort((a, b) => a.batchSize - b.batchSize);
-}
-
-/**
- * Soft upper bounds on an automatic batch, the lower one wins: the smallest measured batch reaching
- * 95% of the best measured throughput, and the gradient noise scale (rounded up to a power of two).
- * Neither goes below the base batch (no accumulation is needed to reach it).
- */
-function softCaps(config: TrainConfig, plan: TrainingPlan, confirm: ProbeTrialResult | undefined, g: GradientNoiseScale | undefined): RecommendInput['softCap'] {
-  if (typeof config.batchSize === 'number' || plan.accumulationSteps > 1) return undefined;
-  const caps: { batch: number; reason: string }[] = [];
-  const curve = throughputCurve(confirm);
-  const best = curve.reduce((m, p) => Math.max(m, p.imagesPerSec), 0);
-  const fast = curve.find((p) => p.imagesPerSec >= 0.95 * best);
-  if (fast && fast.batchSize < plan.microBatchSize) {
-    const at = curve.find((p) => p.batchSize === plan.microBatchSize);
-    caps.push({
-      batch: Math.max(BASE_BATCH, fast.batchSize),
-      reason: `the smallest batch reaching 95% of the best measured throughput (${fast.imagesPerSec.toFixed(1)} images/s at ${fast.batchSize} vs ${best.toFixed(1)} at best${at ? `, ${at.imagesPerSec.toFixed(1)} at ${at.batchSize}` : ''}): a larger batch would not train faster here.`,
-    });
-  }
-  if (g?.bSimple !== undefined) {
-    const b = Math.max(BASE_BATCH, 2 ** Math.ceil(Math.log2(Math.max(1, g.bSimple))));
-    if (b < plan.microBatchSize) caps.push({ batch: b, reason: `bound by the gradient noise scale: ${g.note}. Much beyond it a larger batch buys little per image at first; later in training larger batches may pay off.` });
-  }
-  return caps.sort((a, b) => a.batch - b.batch)[0];
 }
 
 function plural(n: number, word: string): string {
@@ -244,4 +226,193 @@ function throughputReason(plan: TrainingPlan, trials: ProbeTrialResult[]): void 
   if (!best || !at || plan.accumulationSteps > 1) return;
   const share = at.imagesPerSec / best.imagesPerSec;
   plan.reasons.push(`Throughput: ${at.imagesPerSec.toFixed(1)} images/s at this batch, ${pct(share)} of the best measured (${best.imagesPerSec.toFixed(1)} at batch ${best.batchSize}).`);
+}
+
+/** Powers of two from `from` up to `to` (both included when powers of two). */
+function powersOfTwo(from: number, to: number): number[] {
+  const out: number[] = [];
+  for (let b = Math.max(1, floorPow2(from) < from ? floorPow2(from) * 2 : floorPow2(from)); b <= to; b *= 2) out.push(b);
+  return out;
+}
+
+/** Throughput points of the trials that trained (the trial's own batch only without accumulation). */
+function curveOf(trials: readonly ProbeTrialResult[]): ThroughputPoint[] {
+  return cleanCurve(
+    trials
+      .filter((t) => t.ok)
+      .flatMap((t) => [...(t.accumulationSteps === 1 ? [{ batchSize: t.batchSize, imagesPerSec: t.imagesPerSec }] : []), ...(t.throughput ?? [])]),
+  );
+}
+
+function ips(curve: readonly ThroughputPoint[], b: number): string {
+  return throughputAt(curve, b).toFixed(0);
+}
+
+function num3(x: number): string {
+  return formatCount(Number(x.toPrecision(3)));
+}
+
+/**
+ * The objective's choice among the confirmed candidates, its report and the reason in words: the
+ * argmin of (B + B_noise)/imagesPerSec(B) with the measured noise scale (and what the choice would
+ * be at the ends of its range), or without one the smallest batch reaching 95% of the best throughput.
+ */
+export function objectiveChoice(curve: readonly ThroughputPoint[], g: GradientNoiseScale | undefined, candidates: readonly number[]): { report: ObjectiveReport; reason: string } {
+  const largest = Math.max(...candidates);
+  if (g?.bSimple !== undefined) {
+    const c = chooseBatch(curve, g.bSimple, candidates);
+    const report: ObjectiveReport = { basis: 'noise-scale', bNoise: g.bSimple, chosen: c.batchSize, rows: c.rows };
+    const bigRow = c.rows.find((r) => r.batchSize === largest)!;
+    let reason =
+      c.batchSize < largest
+        ? `predicted to reach the same loss in ${ratioText(1 / bigRow.relativeTime)} the time of batch ${formatCount(largest)} — ${ips(curve, c.batchSize)} vs ${ips(curve, largest)} images/s measured, noise scale ≈ ${num3(g.bSimple)} (time to a target ∝ (batch + noise scale) / images per second, McCandlish et al. 2018).`
+        : `predicted to reach the target loss soonest of the batches measured (${formatCount(Math.min(...candidates))}–${formatCount(largest)}): ${ips(curve, largest)} images/s, noise scale ≈ ${num3(g.bSimple)}${c.rows.length > 1 ? `; batch ${formatCount(c.rows[c.rows.length - 2]!.batchSize)} would take ${ratioText(c.rows[c.rows.length - 2]!.relativeTime)} as long` : ''} (time to a target ∝ (batch + noise scale) / images per second, McCandlish et al. 2018).`;
+    if (g.range) {
+      const lo = chooseBatch(curve, g.range[0], candidates).batchSize;
+      const hi = chooseBatch(curve, g.range[1] ?? 1e12, candidates).batchSize;
+      report.bNoiseRange = g.range;
+      report.choiceInRange = [lo, hi];
+      const range = `${num3(g.range[0])}–${g.range[1] === null ? 'unbounded' : num3(g.range[1])}`;
+      reason +=
+        lo === hi && lo === c.batchSize
+          ? ` The choice holds across the noise scale's measured range (${range}).`
+          : ` Within the noise scale's measured range (${range}) the choice would be ${formatCount(lo)}–${formatCount(hi)}.`;
+    }
+    return { report, reason };
+  }
+  // No usable noise scale: nothing says a larger batch needs fewer steps; take the smallest batch
+  // that is (almost) as fast as any measured.
+  const rows = candidates.map((b) => ({ batchSize: b, imagesPerSec: throughputAt(curve, b) }));
+  const best = Math.max(...rows.map((r) => r.imagesPerSec));
+  const fast = rows.find((r) => r.imagesPerSec >= 0.95 * best)!;
+  const report: ObjectiveReport = {
+    basis: 'throughput',
+    chosen: fast.batchSize,
+    rows: rows.map((r) => ({ ...r, measured: true, relativeTime: (r.batchSize / r.imagesPerSec) / (fast.batchSize / fast.imagesPerSec) })),
+  };
+  const why = g ? `the gradient noise scale was ${g.note}` : 'the gradient noise scale was not measured';
+  return { report, reason: `the smallest batch reaching 95% of the best measured throughput (${fast.imagesPerSec.toFixed(0)} images/s at ${formatCount(fast.batchSize)}, ${best.toFixed(0)} at best); ${why}, so a larger batch is not known to need fewer steps.` };
+}
+
+/**
+ * The objective's probe: one trial at a moderate batch times every power of two from the base
+ * batch up to it and measures the noise scale; further trials only while a larger batch could still
+ * reach the target sooner (objective.ts largerBatchWorthTrying), up to `ceiling` (the memory model's
+ * usable maximum, the dataset's and MAX_BATCH). A trial out of memory on the way lowers the ceiling
+ * to what trained.
+ */
+async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: number): Promise<ProbeOutcome> {
+  const { config, dataset, device, memory, plannedBackend } = input;
+  const base: Omit<RecommendInput, 'maxBatch'> = { dataset, memory, config, device, freeHostRamBytes: input.freeHostRamBytes };
+  const limitBytes = deviceLimit(device, plannedBackend);
+  const k0 = config.explicit.includes('accumulationSteps') ? config.accumulationSteps : 1;
+  const trials: ProbeTrialResult[] = [];
+  let processes = 0;
+  const run = async (s: ProbeTrialSpec): Promise<ProbeTrialResult> => {
+    let r = await opts.runTrial(s);
+    if (!r.cached) processes++;
+    if (limitBytes !== undefined && r.ok && r.peakBytes > limitBytes) r = { ...r, ok: false, failure: 'over-budget', error: `peak ${Math.round(r.peakBytes / 2 ** 20)} MiB is above the planned device's ${Math.round(limitBytes / 2 ** 20)} MiB` };
+    opts.onTrial?.(r, 'search');
+    trials.push(r);
+    return r;
+  };
+  const memoryFailure = (r: ProbeTrialResult): boolean => r.failure === 'oom' || r.failure === 'over-budget' || r.failure === 'timeout';
+  const measure = (b: number, below: number[], noise: boolean): ProbeTrialSpec => ({
+    ...spec(config, b, k0, b, noise ? noiseSpec(b, dataset.train) : undefined),
+    throughputBatches: below.filter((x) => x < b),
+  });
+
+  let first = Math.min(ceiling, plannedBackend === 'tensorflow-gpu' ? FIRST_TRIAL_BATCH.gpu : FIRST_TRIAL_BATCH.host);
+  let r = await run(measure(first, powersOfTwo(BASE_BATCH, first), true));
+  if (!r.ok && !memoryFailure(r)) r = await run(measure(first, powersOfTwo(BASE_BATCH, first), true)); // one retry: a flaky failure is not a memory limit
+  let failedAt = Infinity;
+  while (!r.ok && memoryFailure(r) && first > BASE_BATCH) {
+    // The memory model over-predicted what fits: halve down to the base batch.
+    failedAt = first;
+    first = first / 2;
+    r = await run(measure(first, powersOfTwo(BASE_BATCH, first), true));
+  }
+  if (!r.ok) {
+    if (memoryFailure(r)) {
+      failedAt = first;
+      return fallback(input, opts, trials, processes, `batch ${first} did not fit (${r.error ?? r.failure}): the plan falls back to the largest batch that trains`);
+    }
+    const recommendation = recommend({ ...base, maxBatch: Math.max(1, Math.floor(maxBatchSize(memory) * (1 - input.margin))) });
+    const why = r.error ?? r.failure ?? 'no trial finished';
+    recommendation.warnings.push(`The probe could not confirm the plan (${why}); the batch size comes from the memory model alone.`);
+    const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
+    for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
+    const report: ProbeReport = { trials, maxBatchSize: 0, atCap: false, modelError: null, margin: input.margin, ...(limitBytes !== undefined ? { limitBytes } : {}), usableBatchSize: 0, processes, stop: `the trials failed: ${why}`, maxSearched: false };
+    return { probe: report, recommendation, plan };
+  }
+
+  const noiseTrial = trials.find((t) => t.ok && t.gradientNorms);
+  const gradientNoiseScale = noiseTrial?.gradientNorms ? estimateNoiseScale(noiseTrial.gradientNorms) : undefined;
+  const bNoise = gradientNoiseScale?.bSimple;
+  let confirmed = first;
+  let stop = `larger batches than ${formatCount(confirmed)} cannot reach the target sooner here`;
+  if (ceiling <= confirmed) stop = `batch ${formatCount(confirmed)} is the largest the plan could use (the memory model's, the dataset's and the ${formatCount(MAX_BATCH)} ceiling)`;
+  // Larger batches only while one could still win (a GPU whose throughput still grows).
+  while (bNoise !== undefined && trials.length < MAX_MEASURE_TRIALS && failedAt === Infinity) {
+    const curve = curveOf(trials);
+    const next = largerBatchWorthTrying(curve, bNoise, powersOfTwo(BASE_BATCH, confirmed), Math.min(ceiling, failedAt - 1));
+    if (next === undefined) break;
+    const t = await run(measure(next, powersOfTwo(confirmed * 2, next), false));
+    if (t.ok) {
+      confirmed = next;
+      stop = ceiling <= confirmed ? `batch ${formatCount(confirmed)} is the largest the plan could use` : `larger batches than ${formatCount(confirmed)} cannot reach the target sooner here`;
+    } else {
+      failedAt = next;
+      stop = `batch ${formatCount(next)} did not train (${t.error ?? t.failure})`;
+    }
+  }
+  if (trials.length >= MAX_MEASURE_TRIALS && stop.startsWith('larger')) stop = `${MAX_MEASURE_TRIALS} trials`;
+
+  const curve = curveOf(trials);
+  let candidates = powersOfTwo(BASE_BATCH, confirmed);
+  let { report: objective, reason } = objectiveChoice(curve, gradientNoiseScale, candidates);
+  // The margin: a confirmed batch whose measured peak leaves less than the margin below the device is not planned.
+  const atEdge = trials.find((t) => t.ok && t.batchSize === objective.chosen && t.peakBytes > 0);
+  if (limitBytes !== undefined && atEdge && atEdge.peakBytes > limitBytes * (1 - input.margin) && objective.chosen > BASE_BATCH) {
+    candidates = candidates.filter((b) => b < objective.chosen);
+    ({ report: objective, reason } = objectiveChoice(curve, gradientNoiseScale, candidates));
+    reason += ` (batch ${formatCount(atEdge.batchSize)} trained but left less than the ${pct(input.margin)} margin free.)`;
+  }
+
+  const largestOk = trials.filter((t) => t.ok).sort((a, b) => b.batchSize - a.batchSize)[0];
+  const err = modelError(memory, largestOk);
+  const reused = trials.filter((t) => t.cached).length;
+  const how = [processes > 0 ? `${processes} trial process${processes === 1 ? '' : 'es'}` : '', reused > 0 ? `${plural(reused, 'trial')} reused from the probe cache` : ''].filter(Boolean).join(', ');
+  const maxText =
+    `Real training steps trained batch ${formatCount(confirmed)} (${how}) and timed every batch from ${BASE_BATCH} up to it` +
+    (failedAt !== Infinity
+      ? `; batch ${formatCount(failedAt)} did not fit`
+      : `. Larger batches were not tried: ${stop}. The memory model predicts up to ${formatCount(Math.floor(maxBatchSize(memory) * (1 - input.margin)))} fit with a ${pct(input.margin)} margin`);
+  const recommendation = recommend({ ...base, maxBatch: confirmed, maxBatchText: maxText, chosen: { batch: objective.chosen, reason } });
+  const plan = finish(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), confirmed);
+  if (gradientNoiseScale) plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}.`);
+  for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
+  const report: ProbeReport = {
+    trials,
+    maxBatchSize: confirmed,
+    atCap: ceiling <= confirmed,
+    modelError: err,
+    margin: input.margin,
+    ...(limitBytes !== undefined ? { limitBytes } : {}),
+    usableBatchSize: Math.max(...candidates),
+    processes,
+    stop,
+    maxSearched: failedAt !== Infinity,
+    objective,
+  };
+  return { probe: report, ...(gradientNoiseScale ? { gradientNoiseScale } : {}), recommendation, plan };
+}
+
+/** The objective's first trial did not fit even at the base batch: plan by the largest batch that trains. */
+async function fallback(input: ProbeInput, opts: ProbeOptions, earlier: ProbeTrialResult[], processes: number, why: string): Promise<ProbeOutcome> {
+  const out = await probeByMaximum(input, opts);
+  out.probe.trials = [...earlier, ...out.probe.trials];
+  out.probe.processes += processes;
+  out.probe.stop = `${why}; ${out.probe.stop}`;
+  return out;
 }

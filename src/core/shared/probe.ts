@@ -12,8 +12,11 @@ export interface ProbeTrialSpec {
   /** Optimizer steps to run (at least 3). */
   steps: number;
   learningRate: number;
-  /** Also measure gradient norms for the noise scale (after the memory steps). */
-  noise?: { smallBatch: number; bigBatch: number; steps: number };
+  /**
+   * Also measure gradient norms for the noise scale (after the memory steps): at least `steps`
+   * steps, and more, up to `maxSteps`, while the measurement has taken less than `budgetMs`.
+   */
+  noise?: { smallBatch: number; bigBatch: number; steps: number; maxSteps?: number; budgetMs?: number };
   /** Also time a few steps at these (smaller) batch sizes, in the same process. */
   throughputBatches?: number[];
 }
@@ -60,12 +63,16 @@ export interface ProbeTrialResult {
   backend?: string;
   durationMs: number;
   gradientNorms?: GradientNormSamples;
+  /** Reused from the probe cache (no process ran for it). */
+  cached?: boolean;
 }
 
 /** The gradient noise scale (McCandlish et al. 2018) at the start of training. */
 export interface GradientNoiseScale {
   /** B_simple = tr(Σ) / |G|²; undefined when the estimate is not usable (then `note` says why). */
   bSimple?: number;
+  /** 10th–90th percentile of B_simple over bootstrap resamples of the steps (null above: unbounded). */
+  range?: [number, number | null];
   gradientSquaredNorm: number;
   traceSigma: number;
   smallBatch: number;
@@ -89,8 +96,30 @@ export interface ProbeReport {
   limitBytes?: number;
   /** The micro-batch the plan may use: floor(maxBatchSize × (1 − margin)). */
   usableBatchSize: number;
-  /** Trial processes started (including retries). */
+  /** Trial processes started (including retries; trials reused from the cache are not counted). */
   processes: number;
   /** Why the search stopped, in words. */
   stop: string;
+  /**
+   * Whether the trials looked for the device's largest batch. False when they stopped once larger
+   * batches could not reach the target sooner: `maxBatchSize` is then the largest batch confirmed,
+   * not the device's maximum.
+   */
+  maxSearched: boolean;
+  /** The time-to-target choice (absent when the batch was set in the config or memory bound it below the base batch). */
+  objective?: ObjectiveReport;
+  /** The probe cache: trials reused from an earlier probe on the same inputs. */
+  cache?: { file: string; reused: number; hit: boolean };
+}
+
+/** Predicted time to the target per batch (McCandlish et al. 2018), as the plan chose it. */
+export interface ObjectiveReport {
+  /** 'noise-scale': argmin of (B + B_noise)/imagesPerSec(B); 'throughput': B_noise unknown, the smallest batch reaching 95% of the best throughput. */
+  basis: 'noise-scale' | 'throughput';
+  bNoise?: number;
+  /** The noise scale's bootstrap range and the batches the objective picks at its two ends. */
+  bNoiseRange?: [number, number | null];
+  choiceInRange?: [number, number];
+  chosen: number;
+  rows: { batchSize: number; imagesPerSec: number; measured: boolean; relativeTime: number }[];
 }

@@ -84,14 +84,19 @@ function squaredNorm(grads: Record<string, tf.Tensor>): number {
 /**
  * Gradient norms for the noise scale: each step takes a fresh batch of `bigBatch` images, computes
  * the gradient of each `smallBatch` chunk (|G_small|², averaged over the chunks) and of their
- * average (|G_big|²), then applies the averaged gradient so the steps follow training.
+ * average (|G_big|²), then applies the averaged gradient so the steps follow training. Runs
+ * `steps` steps, then more (up to `maxSteps`) while the time spent is under `budgetMs`.
  */
 async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, files: readonly LabeledFile[], numClasses: number, config: TrainConfig, spec: NonNullable<ProbeTrialSpec['noise']>): Promise<GradientNormSamples> {
   const chunks = Math.max(2, Math.floor(spec.bigBatch / spec.smallBatch));
   const big = chunks * spec.smallBatch;
   const out: GradientNormSamples = { smallBatch: spec.smallBatch, bigBatch: big, small: [], big: [] };
   const vars = trainableVariables(model);
-  for (let s = 0; s < spec.steps; s++) {
+  const t0 = performance.now();
+  const most = Math.max(spec.steps, spec.maxSteps ?? spec.steps);
+  for (let s = 0; s < most; s++) {
+    // Past the minimum, more steps only while they are cheap: each narrows the estimate's range.
+    if (s >= spec.steps && performance.now() - t0 > (spec.budgetMs ?? 0)) break;
     const img = await decodeBatch(files, s * big, big, config);
     let sum: Record<string, tf.Tensor> | null = null;
     let smallSum = 0;
@@ -116,7 +121,11 @@ async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, file
   return out;
 }
 
-/** Images/s at each batch size: one warm-up step, then two timed steps (micro-batches of one real batch). */
+/** Timed steps per batch size: at least MIN, then more until THROUGHPUT_MS has passed (at most MAX). */
+const THROUGHPUT_STEPS = { min: 2, max: 8 };
+const THROUGHPUT_MS = 1500;
+
+/** Images/s at each batch size: one warm-up step, then timed steps (micro-batches of one real batch). */
 async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, numClasses: number, config: TrainConfig, batches: number[]): Promise<{ batchSize: number; imagesPerSec: number }[]> {
   const out: { batchSize: number; imagesPerSec: number }[] = [];
   for (const b of batches) {
@@ -125,8 +134,12 @@ async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer,
     try {
       await trainStep(model, optimizer, [m], numClasses);
       const t = performance.now();
-      for (let i = 0; i < 2; i++) await trainStep(model, optimizer, [m], numClasses);
-      out.push({ batchSize: b, imagesPerSec: (2 * b) / ((performance.now() - t) / 1000) });
+      let n = 0;
+      while (n < THROUGHPUT_STEPS.min || (n < THROUGHPUT_STEPS.max && performance.now() - t < THROUGHPUT_MS)) {
+        await trainStep(model, optimizer, [m], numClasses);
+        n++;
+      }
+      out.push({ batchSize: b, imagesPerSec: (n * b) / ((performance.now() - t) / 1000) });
     } finally {
       tf.dispose([m.x, m.y]);
     }

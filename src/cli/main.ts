@@ -4,7 +4,7 @@
  */
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { existsSync, statSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { version } from '../../package.json';
 import type { TrainConfig } from '../core/config';
 import { INPUT_ERROR_NAMES } from '../core/shared/errors';
@@ -144,8 +144,10 @@ export function buildProgram(): Command {
     .option('--no-probe', 'do not probe, even when the config sets "probe": true')
     .action(async (input: string, flags: SuggestFlags) => {
       const config = await configFromInput(input, flags);
-      const [{ suggest }, { formatSuggest }] = await Promise.all([import('../core/suggest.js'), import('./report.js')]);
+      const [{ suggest }, { formatSuggest }, { findWorkspaceRoot }, { PROBE_CACHE_FOLDER }] = await Promise.all([import('../core/suggest.js'), import('./report.js'), import('./train.js'), import('../core/probe/cache.js')]);
       const bar = progressLine();
+      // The probe cache lives with the runs: the workspace of the config (or of the dataset folder).
+      const workspace = findWorkspaceRoot(config.configPath ? dirname(config.configPath) : config.dataset);
       const report = await suggest(
         { config },
         {
@@ -153,6 +155,7 @@ export function buildProgram(): Command {
           ...(flags.deviceMemory !== undefined ? { deviceMemoryGiB: flags.deviceMemory } : {}),
           ...(flags.headroom !== undefined ? { headroom: flags.headroom } : {}),
           ...(flags.probe !== undefined ? { probe: flags.probe } : {}),
+          probeCacheDir: join(workspace, PROBE_CACHE_FOLDER),
           onProgress: (p) => bar.update(p.message),
         },
       );
@@ -169,8 +172,10 @@ export function buildProgram(): Command {
     .option('--max-steps <n>', 'stop after this many optimizer steps', parsePositiveInt)
     .option('--batch-size <n>', 'override the batch size', parsePositiveInt)
     .option('--device-memory <GiB>', 'plan for a device with this much memory', parsePositive)
+    .option('--probe', 'measure the plan with real training steps (the default for "batchSize": "auto")')
+    .option('--no-probe', 'plan from the memory model alone: batch 32 (or the config\'s) unless memory forces it lower')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
-    .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number }) => {
+    .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number; probe?: boolean }) => {
       const { trainCommand } = await import('./train.js');
       const code = await trainCommand(configPath, flags, {
         trainerScript: trainerScriptPath(),

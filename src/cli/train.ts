@@ -23,6 +23,8 @@ export interface TrainOptions {
   batchSize?: number;
   /** Plan for a device with this much memory (GiB). */
   deviceMemory?: number;
+  /** --probe / --no-probe: measure the plan with real training steps (default: on for "batchSize": "auto"). */
+  probe?: boolean;
 }
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -211,6 +213,7 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
     workspaceRoot,
     ...(io.headroom !== undefined ? { headroom: io.headroom } : {}),
     ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}),
+    ...(opts.probe !== undefined ? { probe: opts.probe } : {}),
     ...(io.makePlan ? { makePlan: io.makePlan } : {}),
     onPhase: (phase, message) => {
       if (!opts.json && phase === 'planning') reporter.out(message);

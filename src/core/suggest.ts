@@ -11,6 +11,7 @@ import { estimateMemory } from './memory';
 import { makePlan } from './plan';
 import { DEFAULT_HEADROOM, IMAGE_EXTENSIONS_TEXT, memoryBudget, type SuggestStage } from './shared/constants';
 import { probePlan } from './probe/probe';
+import { ProbeCache, probeCacheKey } from './probe/cache';
 import { childTrialRunner, type TrialRunner } from './probe/run-trial';
 import type { ProbeTrialResult } from './shared/probe';
 import { abortError } from './shared/errors';
@@ -48,8 +49,10 @@ export interface SuggestOptions {
   log?: (message: string) => void;
   /** Test hook: a pause (ms) at every yield of the dataset scan (see InternalInspectOptions.yieldDelayMs). */
   scanYieldDelayMs?: number;
-  /** Confirm the plan with real training steps. Default: the config's `probe`, else off. */
+  /** Confirm the plan with real training steps. Default: the config's `probe`, else on for `"batchSize": "auto"`. */
   probe?: boolean;
+  /** Folder of the probe cache (see probe/cache.ts); without it every probe runs its trials. */
+  probeCacheDir?: string;
   /** Each probe trial as it ends. */
   onProbeTrial?: (r: ProbeTrialResult, phase: 'search' | 'confirm') => void;
   /** Time a probe trial may take before it is killed (ms). */
@@ -146,7 +149,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   });
   const plan = withDataParallel(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), { devices, device, memory, headroom, optimizer: config.optimizer });
   const report: SuggestReport = { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation, plan };
-  if (!(opts.probe ?? config.probe ?? false)) return report;
+  if (!(opts.probe ?? config.probe ?? config.batchSize === 'auto')) return report;
 
   onProgress?.({ stage: 'probe', message: `Probing: real training steps at batch ${Math.max(1, recommendation.maxBatchSize === Number.MAX_SAFE_INTEGER ? recommendation.batchSize : recommendation.maxBatchSize)}…` });
   const skip = opts.probeSkipSignal;
@@ -160,6 +163,10 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
       ...(opts.probeTimeoutMs !== undefined ? { timeoutMs: opts.probeTimeoutMs } : {}),
       ...(log ? { log } : {}),
     });
+  const cache = opts.probeCacheDir
+    ? new ProbeCache(opts.probeCacheDir, probeCacheKey({ config, dataset, device, plannedBackend, headroom }), log)
+    : undefined;
+  const runner = cache ? cache.runner(runTrial) : runTrial;
   let trialNo = 0;
   const skipped = (): SuggestReport => {
     log?.('probe skipped');
@@ -174,10 +181,10 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
     probed = await probePlan(
       { config, dataset, device, memory, plannedBackend, freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes, margin: headroom },
       {
-        runTrial,
+        runTrial: runner,
         onTrial: (r, phase) => {
           trialNo++;
-          const what = r.ok ? `trained, ${r.imagesPerSec.toFixed(1)} images/s` : `${r.failure ?? 'failed'}${r.error ? `: ${r.error}` : ''}`;
+          const what = (r.ok ? `trained, ${r.imagesPerSec.toFixed(1)} images/s` : `${r.failure ?? 'failed'}${r.error ? `: ${r.error}` : ''}`) + (r.cached ? ' (from the probe cache)' : '');
           log?.(`probe trial ${trialNo} (${phase}) at batch ${r.batchSize}${r.accumulationSteps > 1 ? ` × ${r.accumulationSteps}` : ''}: ${what}`);
           opts.onProbeTrial?.(r, phase);
           onProgress?.({ stage: 'probe', message: `Probe trial ${trialNo} at batch ${r.batchSize}: ${r.ok ? 'trained' : (r.failure ?? 'failed')}; next trial running…` });
@@ -189,6 +196,14 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
     throw e;
   }
   if (signal?.aborted) throw abortError();
+  if (cache) {
+    probed.probe.cache = { file: cache.file, reused: cache.reused, hit: cache.reused > 0 && probed.probe.processes === 0 };
+    if (probed.probe.cache.hit) {
+      const line = `The probe's ${cache.reused} trial${cache.reused === 1 ? ' was' : 's were'} reused from the probe cache (${cache.file}): no trial ran. Delete the file to measure again.`;
+      probed.plan.reasons.push(line);
+      probed.recommendation.reasons.push(line);
+    }
+  }
   return {
     ...report,
     recommendation: probed.recommendation,

@@ -9,10 +9,11 @@
  * `stop()` works in every phase: while planning it cancels (AbortError, no run folder); once the
  * run folder exists it asks the trainer to stop after the current batch (the run ends 'stopped').
  */
-import { basename } from 'node:path';
+import { basename, join } from 'node:path';
 import type { TrainConfig } from './config';
 import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from './dataset/list';
 import { fallbackPlan } from './plan';
+import { PROBE_CACHE_FOLDER } from './probe/cache';
 import { createRunDir } from './runs';
 import type { DatasetReport } from './shared/dataset-types';
 import { IMAGE_EXTENSIONS_TEXT } from './shared/constants';
@@ -41,6 +42,8 @@ export interface TrainFlowOptions {
   deviceMemoryGiB?: number;
   /** Stop after this many optimizer steps in total (smoke runs). */
   maxSteps?: number;
+  /** Measure the plan with the probe (default: the config's `probe`, else on for "batchSize": "auto"); its cache is `<workspaceRoot>/.batch-advisor/probe-cache`. */
+  probe?: boolean;
   /** Extra environment for the trainer child (e.g. the tfjs-node path). */
   env?: Record<string, string>;
   onPhase?: (phase: TrainPhase, message: string) => void;
@@ -132,6 +135,9 @@ export class TrainFlow {
               signal: s,
               ...(opts.headroom !== undefined ? { headroom: opts.headroom } : {}),
               ...(opts.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: opts.deviceMemoryGiB } : {}),
+              ...(opts.probe !== undefined ? { probe: opts.probe } : {}),
+              ...(opts.env ? { env: opts.env } : {}),
+              probeCacheDir: join(opts.workspaceRoot, PROBE_CACHE_FOLDER),
               log: (line) => opts.onLog?.('info', line),
             },
           )

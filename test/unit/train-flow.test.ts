@@ -64,7 +64,8 @@ after(() => rmSync(root, { recursive: true, force: true }));
 describe('one training plan, end to end', () => {
   test('"batchSize": "auto" on a small device: the run executes the suggested micro-batch × accumulation, lr and loading', async () => {
     // ResNet-20 at 32×32: activations dominate, so a device can hold a few images but not 8.
-    const configPath = writeConfig('auto', { batchSize: 'auto', model: 'resnet-small', imageSize: [32, 32] });
+    // The memory model's plan ("probe": false): the probe's own end-to-end test is in probe-default.test.ts.
+    const configPath = writeConfig('auto', { batchSize: 'auto', model: 'resnet-small', imageSize: [32, 32], probe: false });
     const config = loadConfigFile(configPath);
     // Size a device so that only a few images fit: the plan must accumulate micro-batches.
     const big = await suggest({ config }, { trainerScript: TRAINER, deviceMemoryGiB: 8 });

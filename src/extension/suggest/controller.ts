@@ -7,10 +7,12 @@
  * kills the trainer child.
  */
 import * as vscode from 'vscode';
+import { dirname, join } from 'node:path';
 import { ConfigError, configForFolder, loadConfigFile, type TrainConfig } from '../../core/config';
 import { isZooModel, ZOO_MODELS } from '../../core/shared/model';
 import type { ProbeTrialResult } from '../../core/shared/probe';
 import type { SuggestReport } from '../../core/shared/report';
+import { PROBE_CACHE_FOLDER } from '../../core/probe/cache';
 import { suggest } from '../../core/suggest';
 import { isPersistedState, revealablePaths, type SuggestViewState, type WebviewToHost } from '../../core/shared/webview-protocol';
 import { configSuggestionFrom, recordSuggestion } from '../config/suggestions';
@@ -209,6 +211,8 @@ export class SuggestController implements vscode.Disposable {
               // The probe (real training steps) runs where code may run: on by default (batchAdvisor.probe), "probe" in the config wins, the panel's Skip ends it.
               probe: vscode.workspace.isTrusted && (config.probe ?? settings.probe),
               probeSkipSignal: skip.signal,
+              // The probe cache is the workspace's, as the Train lens's (train-flow.ts), so Train reuses these trials.
+              probeCacheDir: join(vscode.workspace.getWorkspaceFolder(vscode.Uri.file(target.path))?.uri.fsPath ?? (target.kind === 'config' ? dirname(target.path) : target.path), PROBE_CACHE_FOLDER),
               ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
               onProbeTrial: (r) => trials.push(r),
               onProgress: (p) => {

@@ -133,6 +133,8 @@ export class TrainCommand implements vscode.Disposable {
       trainerScript,
       workspaceRoot,
       headroom: settings.headroom,
+      // The same probe rule as the Suggest panel, so Train runs the plan it showed (the probe cache makes it the same measurement).
+      probe: config.probe ?? settings.probe,
       ...(settings.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: settings.deviceMemoryGiB } : {}),
       ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
       onLog: (level, message) => this.ctx.log[level](`[trainer] ${message}`),

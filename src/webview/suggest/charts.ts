@@ -20,6 +20,7 @@ import {
 } from 'chart.js';
 import { formatBytes, formatCount } from '../../core/shared/format';
 import type { DatasetReport, HistogramBin } from '../../core/shared/dataset-types';
+import type { ObjectiveReport } from '../../core/shared/probe';
 import type { MemoryEstimate } from '../../core/shared/report';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, LineController, LineElement, PointElement, Tooltip, Legend);
@@ -309,6 +310,53 @@ export function renderProbeChart(canvas: HTMLCanvasElement, points: ProbePoint[]
           x: { title: { display: true, text: 'Batch size', color: t.muted }, grid: { display: false }, ticks: { color: t.muted } },
           y: { position: 'left', grid: { color: alpha(t.grid, 0.6) }, ticks: { color: t.muted, callback: (v) => formatBytes(Number(v)) } },
           y1: { position: 'right', grid: { display: false }, ticks: { color: t.purple, callback: (v) => `${formatCount(Number(v))}/s` } },
+        },
+      },
+    };
+  });
+}
+
+/**
+ * The time-to-target objective: predicted wall time to the same loss per batch size, relative to
+ * the chosen batch ((B + B_noise) / images per second, McCandlish et al. 2018), the chosen one marked.
+ */
+export function renderObjectiveChart(canvas: HTMLCanvasElement, o: ObjectiveReport): void {
+  const rows = [...o.rows].sort((a, b) => a.batchSize - b.batchSize);
+  mount(canvas, (t) => {
+    const base = baseOptions(t);
+    return {
+      type: 'bar',
+      data: {
+        labels: rows.map((r) => formatCount(r.batchSize)),
+        datasets: [
+          {
+            label: 'Predicted time to the target (× the chosen batch)',
+            data: rows.map((r) => r.relativeTime),
+            backgroundColor: rows.map((r) => (r.batchSize === o.chosen ? t.blue : alpha(t.muted, 0.55))),
+            borderColor: rows.map((r) => (r.batchSize === o.chosen ? t.blue : t.muted)),
+            borderWidth: 1,
+          },
+        ],
+      },
+      options: {
+        ...base,
+        plugins: {
+          ...base.plugins,
+          legend: { display: false },
+          tooltip: {
+            ...base.plugins.tooltip,
+            callbacks: {
+              title: (items) => `Batch size ${items[0]?.label ?? ''}${rows[items[0]?.dataIndex ?? -1]?.batchSize === o.chosen ? ' (the plan)' : ''}`,
+              label: (item) => {
+                const r = rows[item.dataIndex]!;
+                return [`${r.relativeTime.toFixed(2)}× the chosen batch's time`, `${r.imagesPerSec.toFixed(1)} images/s${r.measured ? ' measured' : ' (interpolated)'}`];
+              },
+            },
+          },
+        },
+        scales: {
+          x: { title: { display: true, text: 'Batch size', color: t.muted }, grid: { display: false }, ticks: { color: t.muted } },
+          y: { beginAtZero: true, title: { display: true, text: 'Time to target (× chosen)', color: t.muted }, grid: { color: alpha(t.grid, 0.6) }, ticks: { color: t.muted, callback: (v) => `${Number(v).toFixed(1)}×` } },
         },
       },
     };

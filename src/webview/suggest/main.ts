@@ -17,7 +17,7 @@ import '@vscode-elements/elements/dist/vscode-table-header/index.js';
 import '@vscode-elements/elements/dist/vscode-table-header-cell/index.js';
 import '@vscode-elements/elements/dist/vscode-table-row/index.js';
 import { formatBytes, formatCount, plural } from '../../core/shared/format';
-import type { ProbeTrialResult } from '../../core/shared/probe';
+import type { ObjectiveReport, ProbeTrialResult } from '../../core/shared/probe';
 import type { SuggestReport } from '../../core/shared/report';
 import {
   isHostToWebview,
@@ -27,7 +27,7 @@ import {
   type SuggestViewState,
   type WebviewToHost,
 } from '../../core/shared/webview-protocol';
-import { destroyCharts, renderClassChart, renderMemoryChart, renderProbeChart, renderSizeChart, watchTheme, type ProbePoint } from './charts';
+import { destroyCharts, renderClassChart, renderMemoryChart, renderObjectiveChart, renderProbeChart, renderSizeChart, watchTheme, type ProbePoint } from './charts';
 import css from './styles.css';
 
 interface VsCodeApi {
@@ -178,6 +178,23 @@ function throughputLine(trials: ProbeTrialResult[]): HTMLElement | string {
   return h('p', { class: 'muted small', 'data-testid': 'throughput' }, `Throughput (images/s by batch size): ${text}`);
 }
 
+/** Predicted time to the target per batch, the chosen one marked, and how robust the choice is to the noise scale's range. */
+function objectiveSection(o: ObjectiveReport | undefined): HTMLElement | string {
+  if (!o) return '';
+  const canvas = h('canvas', { 'aria-label': 'Predicted time to the target accuracy per batch size, relative to the chosen batch', role: 'img' });
+  const how = o.basis === 'noise-scale' ? `(batch + noise scale ${formatNumber(o.bNoise ?? NaN)}) ÷ images per second` : 'batch ÷ images per second (no usable noise scale: the smallest batch within 95% of the best throughput)';
+  const range = o.bNoiseRange && o.choiceInRange ? (o.choiceInRange[0] === o.choiceInRange[1] ? ` The choice holds across the noise scale's range (${formatNumber(o.bNoiseRange[0])}–${o.bNoiseRange[1] === null ? '∞' : formatNumber(o.bNoiseRange[1])}).` : ` Within the noise scale's range (${formatNumber(o.bNoiseRange[0])}–${o.bNoiseRange[1] === null ? '∞' : formatNumber(o.bNoiseRange[1])}) the choice would be ${formatCount(o.choiceInRange[0])}–${formatCount(o.choiceInRange[1])}.`) : '';
+  const el = h(
+    'div',
+    { class: 'objective', 'data-testid': 'objective' },
+    h('h3', {}, 'Predicted time to the target, per batch size'),
+    h('p', { class: 'muted small', 'data-testid': 'objective-note' }, `Batch ${formatCount(o.chosen)} is predicted to reach the target soonest: time ∝ ${how}.${range}`),
+    h('div', { class: 'chart-box short' }, canvas),
+  );
+  renderObjectiveChart(canvas, o);
+  return el;
+}
+
 function renderProbe(report: SuggestReport): HTMLElement | null {
   const p = report.probe;
   if (!p) return null;
@@ -191,12 +208,15 @@ function renderProbe(report: SuggestReport): HTMLElement | null {
     h(
       'div',
       { class: 'stats' },
-      stat('Largest that trained', formatCount(p.maxBatchSize), 'probe-max', p.atCap ? 'enough for the plan; larger batches were not tried' : p.stop),
-      stat('Trials', formatCount(p.processes), 'probe-trials-count', 'processes started, including the plan\'s own confirmation'),
+      p.maxSearched
+        ? stat('Largest that trained', formatCount(p.maxBatchSize), 'probe-max', p.atCap ? 'enough for the plan; larger batches were not tried' : p.stop)
+        : stat('Largest confirmed', formatCount(p.maxBatchSize), 'probe-max', `the device's maximum was not searched: ${p.stop}`),
+      stat('Trials', formatCount(p.processes), 'probe-trials-count', p.cache?.hit ? `none ran: ${formatCount(p.cache.reused)} reused from the probe cache` : 'trial processes started'),
       stat('Model error', err, 'probe-model-error', 'predicted − measured, at the largest batch that trained'),
       stat('Margin', `${Math.round(p.margin * 100)}%`, 'probe-margin'),
       g ? stat('Noise scale', g.bSimple !== undefined ? formatNumber(g.bSimple) : '—', 'noise-scale', g.note) : '',
     ),
+    objectiveSection(p.objective),
     h('div', { class: 'chart-box' }, canvas),
     h('ul', { class: 'trials small' }, ...p.trials.map((t) => h('li', { class: t.ok ? 'ok' : 'failed' }, trialText(t)))),
     throughputLine(p.trials),

@@ -36,10 +36,12 @@ export * as tf from './tf';
  * tfjs-layers 4.22's Resizing layer reports its output shape without the batch dimension and with
  * the input's width as its channels ([h, w, W] for an input [null, H, W, C]), so no layer can follow
  * it, and its call hands the list of inputs a model passes it to the resize op, which fails (Keras's
- * Resizing works: models people convert have it). Both are fixed here, once, for every Resizing
- * layer built or loaded; the resize itself (bilinear or nearest, with gradients) is tfjs's.
+ * Resizing works: models people convert have it). CenterCrop computes its output shape by writing
+ * into its input's shape, so the layer before it reports the cropped size. All three are fixed
+ * here, once, for every such layer built or loaded; the computations (bilinear or nearest resize
+ * with gradients, the crop) are tfjs's.
  */
-function fixResizing(): void {
+function fixPreprocessingLayers(): void {
   type Call = (inputs: unknown, kwargs: unknown) => unknown;
   const proto = Object.getPrototypeOf(tfLayers.resizing({ height: 1, width: 1 })) as { computeOutputShape: (s: Shape | Shape[]) => Shape; call: Call };
   const call = proto.call;
@@ -50,6 +52,12 @@ function fixResizing(): void {
     const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
     return [...s.slice(0, -3), this.height, this.width, s[s.length - 1] ?? null];
   };
+  const crop = Object.getPrototypeOf(tfLayers.centerCrop({ height: 1, width: 1 })) as { computeOutputShape: (s: Shape | Shape[]) => Shape };
+  const cropShape = crop.computeOutputShape;
+  crop.computeOutputShape = function (this: unknown, inputShape: Shape | Shape[]): Shape {
+    const s = (Array.isArray(inputShape[0]) ? inputShape[0] : inputShape) as Shape;
+    return cropShape.call(this, [...s]);
+  };
 }
 type Shape = (number | null)[];
-fixResizing();
+fixPreprocessingLayers();

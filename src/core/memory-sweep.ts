@@ -44,6 +44,23 @@ export const SWEEP_PERSISTENT: Record<string, number> = { Dropout: 3 };
  */
 export const SWEEP_UNKNOWN_FACTOR = 3;
 
+/**
+ * The layers as a training step runs them. With a softmax/sigmoid head the loss takes the logits
+ * (src/trainer/models/head.ts): the last layer runs without its activation, or a final
+ * Activation/Softmax layer passes its input through — its tensors are not made.
+ */
+export function trainedLayers(desc: ModelDescription): LayerDescription[] {
+  const head = desc.head;
+  if (!head || head.logits === 'output') return desc.layers;
+  let i = -1;
+  desc.layers.forEach((l, j) => {
+    if (l.name === head.layerName || l.name.endsWith(`/${head.layerName}`)) i = j;
+  });
+  if (i < 0) return desc.layers;
+  if (head.logits === 'activation-layer') return desc.layers.filter((_, j) => j !== i);
+  return desc.layers.map((l, j) => (j === i ? { ...l, activation: 'linear' } : l));
+}
+
 /** Elements of a tensor shape. */
 export function elements(shape: number[]): number {
   return shape.reduce((a, b) => a * b, 1);

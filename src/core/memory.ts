@@ -32,7 +32,7 @@
 import { DEFAULT_HEADROOM, memoryBudget } from './shared/constants';
 import type { LayerDescription, ModelDescription, OptimizerName } from './shared/model';
 import type { MemoryEstimate } from './shared/report';
-import { backwardSweep, elements, sweepWorkspaces, unusedInputGradientElements, workspaceBytes, type Workspace } from './memory-sweep';
+import { backwardSweep, elements, sweepWorkspaces, trainedLayers, unusedInputGradientElements, workspaceBytes, type Workspace } from './memory-sweep';
 
 export { unusedInputGradientElements };
 
@@ -255,7 +255,9 @@ function largestWeight(desc: ModelDescription): number {
   return max;
 }
 
-export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): MemoryEstimate {
+export function estimateMemory(described: ModelDescription, opts: MemoryOptions): MemoryEstimate {
+  // The layers as the step runs them: a softmax/sigmoid head is trained from its logits.
+  const desc = { ...described, layers: trainedLayers(described) };
   const [h, w, c] = desc.inputShape;
   const weightsBytes = desc.totalParams * F32;
   // With accumulation the running sum is alive while the next micro-batch's gradients are made.
@@ -267,8 +269,8 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
   // wasm frees activations during the backward pass: its peak is the sweep's (./memory-sweep).
   const sweep = opts.backend === 'wasm' ? backwardSweep(desc, new Set(unknownLayerClasses(desc))) : undefined;
   const activationBytes = sweep ? sweep.peakBytesPerSample : activationBytesPerSample(desc);
-  // The image batch and its one-hot labels (float32).
-  const inputBytes = (h * w * c + desc.numClasses) * F32;
+  // The image batch and its labels (float32): one-hot for a softmax loss, one per image for a binary one.
+  const inputBytes = (h * w * c + (desc.head?.loss === 'binary' ? 1 : desc.numClasses)) * F32;
   const fixedBytes = weightsBytes + gradientsBytes + optimizerBytes + overheadBytes;
   const perSampleBytes = activationBytes + inputBytes;
   let budgetBytes = opts.budgetBytes;
@@ -307,6 +309,7 @@ export function estimateMemory(desc: ModelDescription, opts: MemoryOptions): Mem
         : {}),
     },
     table: [] as MemoryEstimate['table'],
+    ...(desc.head ? { loss: desc.head.description } : {}),
   };
   est.table = batchTable(est);
   return est;

@@ -68,6 +68,7 @@ export function makePlan(input: PlanInput): TrainingPlan {
       loading: source(config, 'loading'),
     },
     basis: { kind: 'suggestion' },
+    ...(memory.loss ? { loss: memory.loss } : {}),
     reasons: [...r.reasons, r.loading.reason],
     warnings: [...r.warnings],
   };

@@ -86,6 +86,15 @@ function tsxLoader(script: string): string {
   }
 }
 
+/**
+ * A line of tfjs's "Hi, looks like you are running TensorFlow.js in Node.js…" banner (and its
+ * ===== rules). The trainer runs tfjs in production mode (src/trainer/tf.ts), which silences it;
+ * a second copy of tfjs-core (e.g. one a workspace's tfjs-node brings) may still print it.
+ */
+export function isTfjsBanner(line: string): boolean {
+  return /^\s*={8,}\s*$/.test(line) || /looks like you are running TensorFlow\.js in Node\.js/.test(line);
+}
+
 export class TrainerClient {
   private child: ChildProcess | undefined;
   private ready: Promise<ReadyMessage> | undefined;
@@ -191,6 +200,7 @@ export class TrainerClient {
   }
 
   private childOutput(line: string, level: LogEvent['level']): void {
+    if (isTfjsBanner(line)) return;
     if (level === 'warn') {
       this.stderrTail.push(line);
       if (this.stderrTail.length > STDERR_KEEP) this.stderrTail.shift();

@@ -6,6 +6,14 @@
  *  - `fileSaveHandler(folder)`: writes `model.json` + one `weights.bin` into a folder.
  *  - `loadLayersModelFromFile(path)`: both steps of loading, with every failure a BadInputError
  *    that names the offending file.
+ *  - `loadModelFile(path)`: the same, plus the file's training config (loss) and notes for the run.
+ *
+ * Model files come as tfjs `model.save()` writes them (`trainingConfig` at the top, optimizer
+ * weights in the manifest with `includeOptimizer`) or as `tensorflowjs_converter` writes them
+ * (`modelTopology` = {keras_version, backend, model_config, training_config}). We choose the
+ * optimizer ourselves, so tfjs never compiles the model from its training config (Keras's
+ * snake_case optimizer configs make tfjs fail with an internal message) and optimizer weights are
+ * dropped; only the loss is read, for the head (../core/shared/head.ts).
  */
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
@@ -170,11 +178,73 @@ export function fileSaveHandler(folder: string): tf.io.IOHandler {
 
 /** Loads a Layers model from a model.json path. Every failure is a BadInputError naming the file. */
 export async function loadLayersModelFromFile(modelJsonPath: string): Promise<tf.LayersModel> {
+  return (await loadModelFile(modelJsonPath)).model;
+}
+
+export interface LoadedModelFile {
+  model: tf.LayersModel;
+  /** The training config's loss (raw), from `trainingConfig` or `modelTopology.training_config`. */
+  loss?: unknown;
+  /** One-line notes for the run log (the file's optimizer settings not used). */
+  notes: string[];
+}
+
+/** Layer classes Keras has and tfjs cannot build, with what to do instead. */
+const AUGMENTATION = /^Random[A-Z]/;
+
+/** Every `class_name` in a topology (nested models' layers included), with the layer's name. */
+function layerClasses(node: unknown, out: { className: string; name: string }[] = []): { className: string; name: string }[] {
+  if (Array.isArray(node)) {
+    for (const n of node) layerClasses(n, out);
+  } else if (isObject(node)) {
+    if (typeof node.class_name !== 'string') return out;
+    const config = isObject(node.config) ? node.config : {};
+    out.push({ className: node.class_name, name: typeof config.name === 'string' ? config.name : node.class_name });
+    // A Sequential's config is {layers: [...]}, or the layer list itself in older files.
+    layerClasses(Array.isArray(node.config) ? node.config : config.layers, out);
+  }
+  return out;
+}
+
+/** A BadInputError for the first layer tfjs has no class for (e.g. Keras's RandomFlip). */
+function checkLayerClasses(topology: Record<string, unknown>, path: string): void {
+  const known = tf.serialization.SerializationMap.getMap().classNameMap;
+  for (const { className, name } of layerClasses(topology)) {
+    if (LAYERS_MODEL_CLASSES.has(className) || className in known) continue;
+    const todo = AUGMENTATION.test(className) ? 'remove it from the model and apply augmentation outside the model' : 'remove it, or replace it with a layer TensorFlow.js has';
+    throw new BadInputError(`${path}: layer "${name}" (${className}) cannot be built by TensorFlow.js ${tf.version_layers}: ${todo}`);
+  }
+}
+
+function optimizerNote(trainingConfig: Record<string, unknown>, optimizerWeights: number, path: string): string | undefined {
+  const opt = trainingConfig.optimizer_config ?? trainingConfig.optimizerConfig;
+  if (!isObject(opt) && optimizerWeights === 0) return undefined;
+  const name = isObject(opt) && typeof opt.class_name === 'string' ? `${opt.class_name} ` : '';
+  const weights = optimizerWeights > 0 ? ` and its ${optimizerWeights} optimizer weights are dropped` : '';
+  return `${path}: the file's optimizer settings (${name}training config) are not used${weights}: the run trains with the config's optimizer and the plan's learning rate.`;
+}
+
+/** Loads a model file with its training config's loss; every failure is a BadInputError naming the file. */
+export async function loadModelFile(modelJsonPath: string): Promise<LoadedModelFile> {
   const path = resolve(modelJsonPath);
   try {
-    return await tf.loadLayersModel(fileLoadHandler(path));
+    return await loadChecked(path);
   } catch (e) {
     if (e instanceof BadInputError) throw e;
-    throw new BadInputError(`${path}: cannot build a Layers model from it (${e instanceof Error ? e.message : String(e)})`);
+    throw new BadInputError(`${path}: cannot build a Layers model from it (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`);
   }
+}
+
+async function loadChecked(path: string): Promise<LoadedModelFile> {
+  const artifacts = await fileLoadHandler(path).load!();
+  const topology = artifacts.modelTopology as Record<string, unknown>;
+  const modelConfig = isObject(topology.model_config) ? topology.model_config : topology;
+  checkLayerClasses(modelConfig, path);
+  const trainingConfig = (artifacts.trainingConfig as unknown as Record<string, unknown> | undefined) ?? (isObject(topology.training_config) ? topology.training_config : undefined);
+  const optimizerWeights = (artifacts.weightSpecs ?? []).filter((w) => w.group === 'optimizer').length;
+  // Never let tfjs compile from the file's training config: the run brings its own optimizer.
+  delete artifacts.trainingConfig;
+  const model = await tf.loadLayersModel({ load: async () => artifacts });
+  const note = trainingConfig ? optimizerNote(trainingConfig, optimizerWeights, path) : undefined;
+  return { model, ...(trainingConfig && trainingConfig.loss !== undefined ? { loss: trainingConfig.loss } : {}), notes: note ? [note] : [] };
 }

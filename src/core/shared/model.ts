@@ -1,4 +1,5 @@
 /** A model as the trainer describes it, without training: enough for the memory model. */
+import type { Head } from './head';
 
 export interface LayerDescription {
   name: string;
@@ -26,6 +27,12 @@ export interface ModelDescription {
   layers: LayerDescription[];
   totalParams: number;
   trainableParams: number;
+  /**
+   * The head and loss the trainer computes for it (./head.ts). Absent: a logits head of numClasses
+   * units. Used by the memory model: a softmax/sigmoid is not computed in training (the loss takes
+   * the logits), and a binary loss takes one label per image.
+   */
+  head?: Head;
 }
 
 /** Models the trainer can build by name. */

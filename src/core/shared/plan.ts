@@ -77,6 +77,12 @@ export interface TrainingPlan {
    * numbers above are what it runs; these are for a data-parallel run elsewhere.
    */
   dataParallel?: DataParallelAdvice;
+  /**
+   * The loss the run computes, from the model's head (./head.ts), in words: "sparse categorical
+   * cross-entropy on the softmax output (from its logits)". Set from the model description when
+   * the plan is made; the trainer, which loads the model, sets it in `run-start` in every case.
+   */
+  loss?: string;
   /** Plain-word reasons, most important first. */
   reasons: string[];
   /** What the person should read before training (e.g. an explicit batch predicted not to fit). */

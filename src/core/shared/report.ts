@@ -50,6 +50,8 @@ export interface MemoryEstimate {
   breakdown: MemoryBreakdown;
   /** Predicted bytes for a range of batch sizes (powers of two up to past the maximum). */
   table: { batchSize: number; bytes: number; fits: boolean }[];
+  /** The loss the estimate assumed, from the model's head (ModelDescription.head): the plan reports it. */
+  loss?: string;
 }
 
 export interface Recommendation {

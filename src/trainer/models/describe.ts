@@ -1,7 +1,8 @@
 /** Describes a model for the memory model: per-layer output shapes and parameter counts. */
+import type { Head } from '../../core/shared/head';
 import type { LayerDescription, ModelDescription, ModelSpec } from '../../core/shared/model';
 import { tf } from '../tf';
-import { buildModel, type InputShape } from './zoo';
+import { buildClassifier, type InputShape } from './zoo';
 
 function count(weights: tf.LayerVariable[]): number {
   return weights.reduce((n, w) => n + (w.shape as number[]).reduce((a, b) => a * b, 1), 0);
@@ -52,10 +53,11 @@ function describeLayers(layers: tf.layers.Layer[], prefix = ''): LayerDescriptio
   return out;
 }
 
-/** Describes an already built model (does not dispose it). */
-export function describeModel(model: tf.LayersModel, name: string, inputShape: InputShape, numClasses: number): ModelDescription {
+/** Describes an already built model (does not dispose it), with the head its loss is computed for. */
+export function describeModel(model: tf.LayersModel, name: string, inputShape: InputShape, numClasses: number, head?: Head): ModelDescription {
   const layers = describeLayers(model.layers);
   return {
+    ...(head ? { head } : {}),
     name,
     inputShape: [...inputShape],
     numClasses,
@@ -68,10 +70,10 @@ export function describeModel(model: tf.LayersModel, name: string, inputShape: I
 /** Builds the model a spec names on the cpu backend, describes it, and disposes it. */
 export async function describeModelSpec(spec: ModelSpec, inputShape: [number, number, number], numClasses: number): Promise<ModelDescription> {
   if (!tf.engine().backendName) await tf.setBackend('cpu');
-  const model = await buildModel(spec, inputShape, numClasses);
+  const { model, head } = await buildClassifier(spec, inputShape, numClasses);
   try {
     const name = /\.json$/i.test(spec.model) ? spec.model : spec.model === 'mobilenet-v2' && (spec.widthMultiplier ?? 1) !== 1 ? `mobilenet-v2 (alpha ${spec.widthMultiplier})` : spec.model;
-    return describeModel(model, name, inputShape, numClasses);
+    return describeModel(model, name, inputShape, numClasses, head);
   } finally {
     model.dispose();
   }

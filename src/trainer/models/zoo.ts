@@ -2,11 +2,14 @@
  * The model zoo: models the trainer builds by name, plus user models loaded from a tfjs Layers
  * model.json. Every zoo model takes raw pixel values (0–255, float32) and rescales them itself,
  * and ends in a Dense layer that outputs logits (no softmax): train with a from-logits loss.
+ * User models keep their own head (softmax, sigmoid or logits): `buildClassifier` decides its loss.
  */
+import type { Head } from '../../core/shared/head';
 import { ZOO_MODELS, type ModelSpec } from '../../core/shared/model';
 import { BadInputError } from '../errors';
-import { loadLayersModelFromFile } from '../model-io';
+import { loadModelFile } from '../model-io';
 import { tf } from '../tf';
+import { headOf } from './head';
 
 export type InputShape = [number, number, number];
 
@@ -159,9 +162,16 @@ function shapeText(shape: (number | null)[]): string {
   return `[${shape.map((d) => (d === null ? '?' : String(d))).join(', ')}]`;
 }
 
-/** Loads a user model.json and checks it takes [h, w, c] images and outputs numClasses values. */
-async function loadUserModel(path: string, inputShape: InputShape, numClasses: number): Promise<tf.LayersModel> {
-  const model = await loadLayersModelFromFile(path);
+/** A built model with the head its loss is computed for, and notes for the run log. */
+export interface Classifier {
+  model: tf.LayersModel;
+  head: Head;
+  notes: string[];
+}
+
+/** Loads a user model.json and checks it takes [h, w, c] images and has a head for numClasses classes. */
+async function loadUserModel(path: string, inputShape: InputShape, numClasses: number): Promise<Classifier> {
+  const { model, loss, notes } = await loadModelFile(path);
   try {
     if (model.inputs.length !== 1 || model.outputs.length !== 1) {
       throw new BadInputError(`${path}: the model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; expected one image input and one output`);
@@ -173,25 +183,29 @@ async function loadUserModel(path: string, inputShape: InputShape, numClasses: n
         `${path}: the model expects input ${shapeText(inShape.slice(1))} (height, width, channels) but the config gives ${shapeText(inputShape)}; change imageSize/channels or the model`,
       );
     }
-    const outShape = (model.outputs[0] as Sym).shape;
-    const units = outShape[outShape.length - 1];
-    if (outShape.length !== 2 || units !== numClasses) {
-      throw new BadInputError(
-        `${path}: the model outputs ${shapeText(outShape.slice(1))} per image but the dataset has ${numClasses} classes; its last layer must have ${numClasses} units`,
-      );
-    }
+    const { head, warnings } = headOf(model, numClasses, loss, path);
+    return { model, head, notes: [...notes, ...warnings] };
   } catch (e) {
     model.dispose();
     throw e;
   }
-  return model;
+}
+
+/** Builds (or loads) the model a spec names, with its head. Compile nothing: the trainer brings its optimizer and loss. */
+export async function buildClassifier(spec: ModelSpec, inputShape: InputShape, numClasses: number): Promise<Classifier> {
+  checkArgs(inputShape, numClasses);
+  if (/\.json$/i.test(spec.model)) return loadUserModel(spec.model, inputShape, numClasses);
+  const model = buildZooModel(spec, inputShape, numClasses);
+  return { model, head: headOf(model, numClasses, undefined, spec.model).head, notes: [] };
 }
 
 /** Builds (or loads) the model a spec names. Compile it yourself. */
 export async function buildModel(spec: ModelSpec, inputShape: InputShape, numClasses: number): Promise<tf.LayersModel> {
-  checkArgs(inputShape, numClasses);
+  return (await buildClassifier(spec, inputShape, numClasses)).model;
+}
+
+function buildZooModel(spec: ModelSpec, inputShape: InputShape, numClasses: number): tf.LayersModel {
   const name = spec.model;
-  if (/\.json$/i.test(name)) return loadUserModel(name, inputShape, numClasses);
   switch (name) {
     case 'tutorial-cnn':
       return tutorialCnn(inputShape, numClasses);

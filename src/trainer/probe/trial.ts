@@ -18,9 +18,9 @@ import type { BackendName } from '../../core/shared/protocol';
 import { initBackend } from '../backend';
 import { decodeImage } from '../data/decode';
 import { splitFiles, type LabeledFile } from '../data/split';
-import { buildModel } from '../models/zoo';
+import { buildClassifier } from '../models/zoo';
 import { tf } from '../tf';
-import { evaluateBatch, makeOptimizer, sparseSoftmaxCrossEntropy, trainableVariables, trainStep, type MicroBatch } from '../train/step';
+import { evaluateBatch, forward, headLoss, makeOptimizer, trainableVariables, trainStep, type LossHead, type MicroBatch } from '../train/step';
 import { trackBuffers, trackEngine, wasmHeapBytes, type PeakTracker } from './peak';
 
 export const MIN_PROBE_STEPS = 3;
@@ -87,7 +87,7 @@ function squaredNorm(grads: Record<string, tf.Tensor>): number {
  * average (|G_big|²), then applies the averaged gradient so the steps follow training. Runs
  * `steps` steps, then more (up to `maxSteps`) while the time spent is under `budgetMs`.
  */
-async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, files: readonly LabeledFile[], numClasses: number, config: TrainConfig, spec: NonNullable<ProbeTrialSpec['noise']>): Promise<GradientNormSamples> {
+async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, files: readonly LabeledFile[], head: LossHead, config: TrainConfig, spec: NonNullable<ProbeTrialSpec['noise']>): Promise<GradientNormSamples> {
   const chunks = Math.max(2, Math.floor(spec.bigBatch / spec.smallBatch));
   const big = chunks * spec.smallBatch;
   const out: GradientNormSamples = { smallBatch: spec.smallBatch, bigBatch: big, small: [], big: [] };
@@ -102,7 +102,7 @@ async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, file
     let smallSum = 0;
     for (let c = 0; c < chunks; c++) {
       const m = tensors(img, c * spec.smallBatch, spec.smallBatch, config);
-      const { value, grads } = tf.variableGrads(() => sparseSoftmaxCrossEntropy(model.apply(m.x, { training: true }) as tf.Tensor, m.y, numClasses), vars);
+      const { value, grads } = tf.variableGrads(() => headLoss(head, forward(model, head, m.x, true), m.y), vars);
       tf.dispose([value, m.x, m.y]);
       smallSum += squaredNorm(grads);
       const prev: Record<string, tf.Tensor> | null = sum;
@@ -126,17 +126,17 @@ const THROUGHPUT_STEPS = { min: 2, max: 8 };
 const THROUGHPUT_MS = 1500;
 
 /** Images/s at each batch size: one warm-up step, then timed steps (micro-batches of one real batch). */
-async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, numClasses: number, config: TrainConfig, batches: number[]): Promise<{ batchSize: number; imagesPerSec: number }[]> {
+async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, head: LossHead, config: TrainConfig, batches: number[]): Promise<{ batchSize: number; imagesPerSec: number }[]> {
   const out: { batchSize: number; imagesPerSec: number }[] = [];
   for (const b of batches) {
     if (b < 1 || b > img.n) continue;
     const m = tensors(img, 0, b, config);
     try {
-      await trainStep(model, optimizer, [m], numClasses);
+      await trainStep(model, optimizer, [m], head);
       const t = performance.now();
       let n = 0;
       while (n < THROUGHPUT_STEPS.min || (n < THROUGHPUT_STEPS.max && performance.now() - t < THROUGHPUT_MS)) {
-        await trainStep(model, optimizer, [m], numClasses);
+        await trainStep(model, optimizer, [m], head);
         n++;
       }
       out.push({ batchSize: b, imagesPerSec: (n * b) / ((performance.now() - t) / 1000) });
@@ -180,7 +180,10 @@ export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): 
 
     tracker = trackBuffers() ?? trackEngine();
     const [h, w] = config.imageSize;
-    model = await buildModel({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], files.numClasses);
+    // The run's model, head and loss (../train/step.ts): the trial measures what the run will do.
+    const built = await buildClassifier({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], files.numClasses);
+    model = built.model;
+    const head = built.head;
     optimizer = makeOptimizer(config.optimizer, spec.learningRate);
     const batches = Array.from({ length: k }, (_, i) => tensors(img, i * micro, micro, config));
     for (const b of batches) held.push(b.x, b.y);
@@ -189,7 +192,7 @@ export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): 
     let timed = 0;
     for (let s = 0; s < steps; s++) {
       const ts = performance.now();
-      const r = await trainStep(model, optimizer, batches, files.numClasses);
+      const r = await trainStep(model, optimizer, batches, head);
       if (s > 0) timed += performance.now() - ts; // the first step warms up kernels and creates the optimizer's slots
       result.steps++;
       if (s === 0) result.lossFirst = r.loss;
@@ -198,7 +201,7 @@ export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): 
     result.imagesPerSec = ((steps - 1) * micro * k) / (timed / 1000);
     const v = tensors(val, 0, spec.validationBatchSize, config);
     held.push(v.x, v.y);
-    await evaluateBatch(model, v.x, v.y, files.numClasses);
+    await evaluateBatch(model, v.x, v.y, head);
     result.tensorPeakBytes = tracker.peak();
     result.wasmHeapBytes = wasmHeapBytes();
     if (result.wasmHeapBytes === undefined) delete result.wasmHeapBytes;
@@ -216,14 +219,14 @@ export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): 
       tf.dispose(held.splice(0));
       if (spec.throughputBatches?.length) {
         try {
-          result.throughput = await measureThroughput(model, optimizer, img, files.numClasses, config, spec.throughputBatches);
+          result.throughput = await measureThroughput(model, optimizer, img, head, config, spec.throughputBatches);
         } catch (e) {
           result.error = `throughput not measured: ${firstLine(e)}`;
         }
       }
       if (spec.noise) {
         try {
-          result.gradientNorms = await measureNoise(model, optimizer, files.train, files.numClasses, config, spec.noise);
+          result.gradientNorms = await measureNoise(model, optimizer, files.train, head, config, spec.noise);
         } catch (e) {
           result.error = `noise scale not measured: ${firstLine(e)}`; // the trial itself fitted and trained
         }

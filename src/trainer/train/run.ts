@@ -22,7 +22,8 @@ import { ImagePipeline, type Batch } from '../data/pipeline';
 import { splitFiles } from '../data/split';
 import { BadInputError, DivergedError, classifyError, isOutOfMemory } from '../errors';
 import { describeModel } from '../models/describe';
-import { buildModel } from '../models/zoo';
+import { buildClassifier } from '../models/zoo';
+import type { Head } from '../../core/shared/head';
 import { tf } from '../tf';
 import { RunFiles } from './run-files';
 import { MemoryLimit, memoryLimitFromEnv } from './memory-limit';
@@ -120,10 +121,11 @@ export function oomMessage(
 }
 
 /** The largest batch the memory model fits in the wasm heap for this model (undefined off wasm). */
-export function wasmFittingBatch(model: tf.LayersModel | undefined, config: TrainConfig, backend: BackendName | undefined, accumulationSteps: number): number | undefined {
+export function wasmFittingBatch(model: tf.LayersModel | undefined, config: TrainConfig, backend: BackendName | undefined, accumulationSteps: number, head?: Head): number | undefined {
   if (!model || backend !== 'wasm') return undefined;
   try {
-    const desc = describeModel(model, config.model, [config.imageSize[0], config.imageSize[1], config.channels], (model.outputs[0]?.shape ?? []).at(-1) ?? 2);
+    const classes = head ? (head.loss === 'binary' ? 2 : head.units) : ((model.outputs[0]?.shape ?? []).at(-1) ?? 2);
+    const desc = describeModel(model, config.model, [config.imageSize[0], config.imageSize[1], config.channels], classes, head);
     return maxBatchSize(estimateMemory(desc, { optimizer: config.optimizer, budgetBytes: WASM_HEAP_MAX, headroom: 0, backend: 'wasm', accumulationSteps }));
   } catch {
     return undefined;
@@ -188,17 +190,18 @@ export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) =
 
   let model: tf.LayersModel | undefined;
   let optimizer: tf.Optimizer | undefined;
+  let head: Head | undefined;
   let backend: BackendName | undefined;
   const gpu = new GpuMemoryPoller();
   const config = msg.config;
   try {
-    await train(msg, config, { emit, log, end, files, signal, hooks, gpu, setModel: (m, o) => ((model = m), (optimizer = o)), setBackend: (b) => (backend = b), nanPatience: config.nanPatience ?? 0 });
+    await train(msg, config, { emit, log, end, files, signal, hooks, gpu, setModel: (m, o, h) => ((model = m), (optimizer = o), (head = h)), setBackend: (b) => (backend = b), nanPatience: config.nanPatience ?? 0 });
   } catch (e) {
     if (signal.aborted && !isOutOfMemory(e) && !(e instanceof BadInputError) && !(e instanceof DivergedError)) {
       end({ status: 'stopped', message: 'stopped by request' });
     } else if (isOutOfMemory(e)) {
       const k = msg.plan?.accumulationSteps ?? 1;
-      const fits = wasmFittingBatch(model, config, backend, k);
+      const fits = wasmFittingBatch(model, config, backend, k, head);
       const { message, suggestedBatchSize } = oomMessage(msg.plan?.microBatchSize ?? 1, k, e instanceof Error ? e.message : String(e), {
         ...(fits !== undefined ? { fits } : {}),
         imageSize: config.imageSize,
@@ -239,7 +242,7 @@ interface RunContext {
   signal: AbortSignal;
   hooks: RunHooks;
   gpu: GpuMemoryPoller;
-  setModel: (m: tf.LayersModel, o: tf.Optimizer) => void;
+  setModel: (m: tf.LayersModel, o: tf.Optimizer, h: Head) => void;
   setBackend: (b: BackendName) => void;
   /** Consecutive non-finite losses tolerated (config.nanPatience, default 0). */
   nanPatience: number;
@@ -353,17 +356,17 @@ async function usableFiles<T extends { path: string }>(files: T[], signal: Abort
   return out;
 }
 
-async function buildModelAndOptimizer(config: TrainConfig, plan: TrainingPlan, numClasses: number, ctx: RunContext): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer }> {
+async function buildModelAndOptimizer(config: TrainConfig, plan: TrainingPlan, numClasses: number, ctx: RunContext): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer; head: Head }> {
   const [h, w] = config.imageSize;
-  const model = await buildModel({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], numClasses);
+  const { model, head, notes } = await buildClassifier({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], numClasses);
   const optimizer = makeOptimizer(config.optimizer, learningRateAt(plan, 1));
-  ctx.setModel(model, optimizer);
-  const outUnits = (model.outputs[0]?.shape ?? []).at(-1);
-  if (outUnits !== numClasses) throw new BadInputError(`${config.model}: the model outputs ${String(outUnits)} values but the dataset has ${numClasses} classes`);
+  ctx.setModel(model, optimizer, head);
+  for (const n of notes) ctx.log('warn', n);
+  ctx.log('info', `loss: ${head.description}`);
   if (!model.layers.some((l) => l.getClassName() === 'Rescaling')) {
     ctx.log('warn', `${config.model}: no Rescaling layer found; the model receives raw pixel values 0–255`);
   }
-  return { model, optimizer };
+  return { model, optimizer, head };
 }
 
 /** Mutable counters of the whole run. */
@@ -404,7 +407,7 @@ interface EpochTotals {
 }
 
 /** One epoch of optimizer steps: k micro-batches each, the plan's learning rate (warmup) per step. */
-async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersModel, optimizer: tf.Optimizer, data: Data, p: Progress, ctx: RunContext): Promise<EpochTotals> {
+async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersModel, optimizer: tf.Optimizer, head: Head, data: Data, p: Progress, ctx: RunContext): Promise<EpochTotals> {
   const { signal, hooks, emit } = ctx;
   const k = plan.accumulationSteps;
   const spe = Math.ceil(data.train.batchesPerEpoch / k);
@@ -445,7 +448,7 @@ async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersMod
       const micro = batches.map(makeTensors);
       let r;
       try {
-        r = await trainStep(model, optimizer, micro, data.numClasses);
+        r = await trainStep(model, optimizer, micro, head);
       } finally {
         for (const m of micro) tf.dispose([m.x, m.y]);
       }
@@ -493,7 +496,7 @@ async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersMod
 }
 
 /** Loss and accuracy over the validation set at the plan's validation batch (null without one); undefined when stopped. */
-async function validate(model: tf.LayersModel, data: Data, signal: AbortSignal): Promise<{ valLoss: number | null; valAccuracy: number | null } | undefined> {
+async function validate(model: tf.LayersModel, head: Head, data: Data, signal: AbortSignal): Promise<{ valLoss: number | null; valAccuracy: number | null } | undefined> {
   if (!data.validation || data.validation.size === 0) return { valLoss: null, valAccuracy: null };
   let vl = 0;
   let vc = 0;
@@ -501,7 +504,7 @@ async function validate(model: tf.LayersModel, data: Data, signal: AbortSignal):
   for await (const b of data.validation.sequential(signal)) {
     const m = makeTensors(b);
     try {
-      const e = await evaluateBatch(model, m.x, m.y, data.numClasses);
+      const e = await evaluateBatch(model, m.x, m.y, head);
       vl += e.lossSum;
       vc += e.correct;
       vn += e.images;
@@ -543,7 +546,7 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
   if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
   const data = await loadData(config, plan, ctx);
   if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
-  const { model, optimizer } = await buildModelAndOptimizer(config, plan, data.numClasses, ctx);
+  const { model, optimizer, head } = await buildModelAndOptimizer(config, plan, data.numClasses, ctx);
   if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
 
   const stepsPerEpoch = Math.ceil(data.train.batchesPerEpoch / plan.accumulationSteps);
@@ -554,7 +557,8 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
     time: now(),
     runDir: msg.runDir,
     backend,
-    plan,
+    // The trainer loaded the model: the loss it computes is the plan's (the same decision the host's description made).
+    plan: { ...plan, loss: head.description },
     stepsPerEpoch,
     trainImages: data.trainFiles,
     validationImages: data.validationFiles,
@@ -563,9 +567,9 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
 
   for (let epoch = 1; epoch <= plan.epochs; epoch++) {
     const t0 = performance.now();
-    const totals = await trainEpoch(epoch, plan, model, optimizer, data, p, ctx);
+    const totals = await trainEpoch(epoch, plan, model, optimizer, head, data, p, ctx);
     if (totals.stopped || signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
-    const val = await validate(model, data, signal);
+    const val = await validate(model, head, data, signal);
     if (limit) {
       limit.check(`the end of epoch ${epoch} (its last step and validation)`);
       log('info', `memory limit ${limit.limitBytes} bytes: tensors peaked at ${limit.peakBytes} bytes so far`);

@@ -5,8 +5,16 @@
  * of the step's images (1/k for k equal micro-batches), summed, and applied once — the same update
  * as one batch of k × batch images (BatchNormalization still sees the micro-batch).
  */
+import type { Head } from '../../core/shared/head';
 import type { OptimizerName } from '../../core/shared/model';
+import { logitsOf } from '../models/head';
 import { tf } from '../tf';
+
+/**
+ * What the step's loss is computed for: a Head (../../core/shared/head.ts), or a number of classes
+ * for a model that outputs logits (the zoo models; tests and benchmarks).
+ */
+export type LossHead = Head | number;
 
 export function makeOptimizer(name: OptimizerName, learningRate: number): tf.Optimizer {
   switch (name) {
@@ -30,8 +38,35 @@ export function sparseSoftmaxCrossEntropy(logits: tf.Tensor, labels: tf.Tensor, 
   });
 }
 
-function correctCount(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
-  return tf.tidy(() => tf.sum(tf.cast(tf.equal(tf.argMax(logits, -1), tf.cast(labels, 'int32')), 'float32')) as tf.Scalar);
+/**
+ * Binary cross-entropy from one logit per image (labels 0/1), mean over the batch, in the stable
+ * form max(z, 0) − z·y + log(1 + e^−|z|) (TensorFlow's sigmoid_cross_entropy_with_logits).
+ */
+export function sigmoidCrossEntropy(logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const z = tf.reshape(logits, [-1]);
+    const y = tf.cast(labels, 'float32');
+    return tf.mean(tf.add(tf.sub(tf.relu(z), tf.mul(z, y)), tf.log1p(tf.exp(tf.neg(tf.abs(z)))))) as tf.Scalar;
+  });
+}
+
+/** The loss of the head from its logits (see logitsOf): the one loss the run, validation and the probe use. */
+export function headLoss(head: LossHead, logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  if (typeof head !== 'number' && head.loss === 'binary') return sigmoidCrossEntropy(logits, labels);
+  return sparseSoftmaxCrossEntropy(logits, labels, typeof head === 'number' ? head : head.units);
+}
+
+/** Images classified correctly: argmax of the logits, or logit > 0 (probability > 0.5) for one unit. */
+function correctCount(head: LossHead, logits: tf.Tensor, labels: tf.Tensor): tf.Scalar {
+  return tf.tidy(() => {
+    const predicted = typeof head !== 'number' && head.loss === 'binary' ? tf.cast(tf.greater(tf.reshape(logits, [-1]), 0), 'int32') : tf.argMax(logits, -1);
+    return tf.sum(tf.cast(tf.equal(predicted, tf.cast(labels, 'int32')), 'float32')) as tf.Scalar;
+  });
+}
+
+/** The model's logits for the head: its output, or its last layer's before the softmax/sigmoid. */
+export function forward(model: tf.LayersModel, head: LossHead, x: tf.Tensor, training: boolean): tf.Tensor {
+  return logitsOf(model, typeof head === 'number' ? undefined : head, x, training);
 }
 
 export interface MicroBatch {
@@ -59,7 +94,7 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
  * optimizer.applyGradients. Disposes every intermediate tensor; the caller owns (and disposes)
  * the micro-batch tensors.
  */
-export async function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, micro: MicroBatch[], numClasses: number): Promise<StepResult> {
+export async function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, micro: MicroBatch[], head: LossHead): Promise<StepResult> {
   const total = micro.reduce((n, m) => n + (m.x.shape[0] ?? 0), 0);
   const vars = trainableVariables(model);
   let acc: Record<string, tf.Tensor> | null = null;
@@ -70,9 +105,9 @@ export async function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, 
       const weight = (x.shape[0] ?? 0) / total;
       let correct: tf.Scalar | undefined;
       const { value, grads } = tf.variableGrads(() => {
-        const logits = model.apply(x, { training: true }) as tf.Tensor;
-        correct = tf.keep(correctCount(logits, y));
-        return sparseSoftmaxCrossEntropy(logits, y, numClasses);
+        const logits = forward(model, head, x, true);
+        correct = tf.keep(correctCount(head, logits, y));
+        return headLoss(head, logits, y);
       }, vars);
       correctParts.push(correct!);
       lossParts.push(tf.tidy(() => tf.mul(value, weight)));
@@ -103,10 +138,10 @@ export async function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, 
 }
 
 /** Loss and correct count of one batch without training (validation). */
-export async function evaluateBatch(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, numClasses: number): Promise<{ lossSum: number; correct: number; images: number }> {
+export async function evaluateBatch(model: tf.LayersModel, x: tf.Tensor, y: tf.Tensor, head: LossHead): Promise<{ lossSum: number; correct: number; images: number }> {
   const [l, c] = tf.tidy(() => {
-    const logits = model.apply(x, { training: false }) as tf.Tensor;
-    return [sparseSoftmaxCrossEntropy(logits, y, numClasses), correctCount(logits, y)];
+    const logits = forward(model, head, x, false);
+    return [headLoss(head, logits, y), correctCount(head, logits, y)];
   });
   const [lv, cv] = await Promise.all([l!.data(), c!.data()]);
   tf.dispose([l!, c!]);

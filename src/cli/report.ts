@@ -40,6 +40,7 @@ export function formatSuggest(s: SuggestReport): string[] {
   lines.push(`Device   ${device.name}: ${formatBytes(device.memoryFreeBytes)} free of ${formatBytes(device.memoryTotalBytes)}${device.source === 'override' ? ' (planned)' : ''}`);
   for (const d of s.devices.filter((d) => d !== device)) lines.push(`         also ${d.name}: ${formatBytes(d.memoryFreeBytes)} free of ${formatBytes(d.memoryTotalBytes)}`);
   lines.push(`Model    ${model.name}: ${formatCount(model.totalParams)} parameters, input ${model.inputShape.join('×')}, ${model.numClasses} classes, optimizer ${s.optimizer}`);
+  if (s.plan.loss) lines.push(`Loss     ${s.plan.loss}`);
   lines.push(
     `Memory   ${formatBytes(memory.fixedBytes)} fixed + ${formatBytes(memory.perSampleBytes)} per image` +
       (memory.breakdown.updateScratchBytes ? ` (at least ${formatBytes(memory.fixedBytes + memory.breakdown.updateScratchBytes)} while the optimizer updates)` : '') +

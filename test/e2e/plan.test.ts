@@ -16,6 +16,7 @@ import type { TrainingPlan } from '../../src/core/shared/plan';
 import type { RunStartEvent } from '../../src/core/shared/protocol';
 import type { SuggestReport } from '../../src/core/shared/report';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
+import { SAMPLE_DATASET, ensureSample } from './fixtures';
 import { ROOT, buildVsix, e2eAvailable, withVSCode } from './harness';
 
 let available = e2eAvailable();
@@ -27,7 +28,8 @@ const skip = available.ok ? false : available.reason;
 const CLI = join(ROOT, 'dist', 'cli.js');
 
 function suggestJson(config: string, deviceGiB: number): SuggestReport {
-  return JSON.parse(execFileSync(process.execPath, [CLI, 'suggest', config, '--json', '--device-memory', String(deviceGiB)], { encoding: 'utf8' })) as SuggestReport;
+  // The memory model's plan: this scenario is about accumulation; scenario i is the probe's.
+  return JSON.parse(execFileSync(process.execPath, [CLI, 'suggest', config, '--json', '--no-probe', '--device-memory', String(deviceGiB)], { encoding: 'utf8' })) as SuggestReport;
 }
 
 /** The numbers a run executes (reasons mention free host RAM, which moves between two readings). */
@@ -38,6 +40,71 @@ function numbers(p: TrainingPlan): unknown {
 describe('the advised plan is the plan that runs (VS Code)', { skip, timeout: 600_000 }, () => {
   before(() => {
     if (process.env.E2E_SKIP_PACKAGE !== '1') buildVsix();
+    ensureSample();
+  });
+
+  test('i. Suggest with the probe (on by default), then the Train lens: the run trains the plan the panel showed, field by field, without probing again', { timeout: 400_000 }, async () => {
+    const ws = mkdtempSync(join(tmpdir(), 'ba-e2e-probe-plan-'));
+    try {
+      writeFileSync(join(ws, 'probed.train.json'), JSON.stringify({ name: 'probed', dataset: SAMPLE_DATASET, imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', optimizer: 'adam', batchSize: 'auto', epochs: 1 }, null, 2));
+      const shown: Record<string, string> = {};
+      await withVSCode({ name: 'i-probe-plan', workspace: ws, settings: {} }, async (vsc) => {
+        await vsc.openFile('probed.train.json');
+        await vsc.runCommand('Batch Advisor: Suggest Batch Size');
+        await vsc.webviewText('[data-testid="batch-size"]', 240_000);
+        const fields = ['batch-size', 'learning-rate', 'warmup', 'accumulation', 'effective-batch', 'loading', 'loss', 'probe-trials-count'];
+        for (const f of fields) shown[f] = await vsc.webviewText(`[data-testid="${f}"]`);
+        assert.match(shown['probe-trials-count']!, /^[1-9]\d*$/, 'the probe ran real trials');
+        await vsc.findInWebview('[data-testid="objective"]');
+        await vsc.scrollWebviewTo('[data-testid="objective"]');
+        await vsc.page.waitForTimeout(800);
+        await vsc.screenshot('suggest-objective');
+
+        const lens = vsc.page.locator('.codelens-decoration a', { hasText: 'Train with this config' }).first();
+        await lens.waitFor({ state: 'visible', timeout: 60_000 });
+        await lens.click();
+        await vsc.page.locator('.notification-toast', { hasText: /training (finished|stopped)/ }).first().waitFor({ state: 'visible', timeout: 240_000 });
+        await vsc.screenshot('trained');
+        // Only the Suggest panel's trials ran: Train's planning reused every one from the probe cache.
+        const trials = vsc.extensionLog().split('\n').filter((l) => /probe trial \d+ \(/.test(l));
+        const fresh = trials.filter((l) => !l.includes('(from the probe cache)'));
+        assert.equal(fresh.length, Number(shown['probe-trials-count']), fresh.join('\n'));
+        assert.ok(trials.length > fresh.length, 'Train reused the Suggest panel\'s trials');
+      });
+      const runsDir = join(ws, '.batch-advisor', 'runs');
+      const [run] = readdirSync(runsDir);
+      const start = readFileSync(join(runsDir, run!, 'metrics.jsonl'), 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { type: string })
+        .find((e): e is RunStartEvent => e.type === 'run-start');
+      assert.ok(start, 'the run started');
+      const p = start.plan;
+      const fmt = (n: number): string => (Math.abs(n) < 0.001 ? n.toExponential(2) : Number(n.toPrecision(3)).toString());
+      assert.deepEqual(
+        {
+          'batch-size': shown['batch-size'],
+          'learning-rate': shown['learning-rate'],
+          warmup: shown.warmup,
+          accumulation: shown.accumulation,
+          'effective-batch': shown['effective-batch'],
+          loading: shown.loading,
+          loss: shown.loss,
+        },
+        {
+          'batch-size': String(p.microBatchSize),
+          'learning-rate': fmt(p.learningRate.value),
+          warmup: p.warmup.steps > 0 ? `${p.warmup.steps} step${p.warmup.steps === 1 ? '' : 's'}` : 'none',
+          accumulation: p.accumulationSteps > 1 ? `${p.accumulationSteps} steps` : 'none',
+          'effective-batch': String(p.effectiveBatchSize),
+          loading: p.loading.strategy === 'preload' ? 'Preload' : 'Stream',
+          loss: p.loss,
+        },
+      );
+      assert.equal(p.sources.batchSize, 'probe');
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
   });
 
   test('h. "batchSize": "auto" with a small deviceMemoryGiB setting: the Train lens runs the suggested micro-batch × accumulation; a second Train is refused', { timeout: 300_000 }, async () => {
@@ -52,7 +119,7 @@ describe('the advised plan is the plan that runs (VS Code)', { skip, timeout: 60
       const advised = suggestJson(configPath, gib).plan;
       assert.ok(advised.accumulationSteps > 1, `expected accumulation at ${gib} GiB: ${JSON.stringify(numbers(advised))}`);
 
-      await withVSCode({ name: 'h-plan', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': gib } }, async (vsc) => {
+      await withVSCode({ name: 'h-plan', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': gib, 'batchAdvisor.probe': false } }, async (vsc) => {
         await vsc.openFile('auto.train.json');
         const lens = vsc.page.locator('.codelens-decoration a', { hasText: 'Train with this config' }).first();
         await lens.waitFor({ state: 'visible', timeout: 30_000 });

@@ -58,7 +58,7 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
 
   test('a. Suggest Batch Size on the sample shows the same recommendation as the CLI', { timeout: 240_000 }, async () => {
     const cli = JSON.parse(
-      execFileSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'suggest', SAMPLE_CONFIG, '--json', '--device-memory', String(DEVICE_GIB)], {
+      execFileSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'suggest', SAMPLE_CONFIG, '--json', '--no-probe', '--device-memory', String(DEVICE_GIB)], {
         cwd: ROOT,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'inherit'],
@@ -265,6 +265,8 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
   });
 
   test('g. The probe (on by default) shows its trials live, then the measured maximum and the noise scale; Skip probe keeps the model plan', { timeout: 300_000 }, async () => {
+    // A fresh measurement: an earlier run's probe cache would answer without a trial.
+    rmSync(join(SAMPLE_WORKSPACE, '.batch-advisor', 'probe-cache'), { recursive: true, force: true });
     await withVSCode({ name: 'g-probe', workspace: SAMPLE_WORKSPACE, settings: { 'batchAdvisor.deviceMemoryGiB': DEVICE_GIB } }, async (vsc) => {
       await vsc.openFile('mnist.train.json');
       await vsc.runCommand(SUGGEST);
@@ -279,6 +281,7 @@ describe('Batch Advisor in VS Code (code-server)', { skip, timeout: 600_000 }, (
       assert.match(await vsc.webviewText('[data-testid="probe-trials-count"]'), /^[1-9]\d*$/);
       assert.match(await vsc.webviewText('[data-testid="reasons"]'), /Real training steps trained/);
       await vsc.scrollWebviewTo('[data-testid="probe"]');
+      assert.match(await vsc.webviewText('[data-testid="objective-note"]'), /is predicted to reach the target soonest/);
       await vsc.page.waitForTimeout(500);
       await vsc.screenshot('probe-result');
       await noErrorNotifications(vsc);

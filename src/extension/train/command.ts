@@ -133,8 +133,9 @@ export class TrainCommand implements vscode.Disposable {
       trainerScript,
       workspaceRoot,
       headroom: settings.headroom,
-      // The same probe rule as the Suggest panel, so Train runs the plan it showed (the probe cache makes it the same measurement).
-      probe: config.probe ?? settings.probe,
+      // The probe chooses an automatic batch, as in the Suggest panel (whose trials the probe cache
+      // hands over, so Train runs the plan the panel showed); a batch set in the config needs none.
+      probe: config.probe ?? (settings.probe && config.batchSize === 'auto'),
       ...(settings.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: settings.deviceMemoryGiB } : {}),
       ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
       onLog: (level, message) => this.ctx.log[level](`[trainer] ${message}`),

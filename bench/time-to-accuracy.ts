@@ -13,7 +13,7 @@
  * whose validation accuracy reaches it.
  *
  *   npm run build && node --import tsx bench/time-to-accuracy.ts [--datasets mnist,fashion]
- *       [--repeats 2] [--epochs-mnist 4] [--epochs-fashion 3] [--configs default,b32,...]
+ *       [--repeats 2] [--epochs-mnist 4] [--epochs-fashion 3] [--configs default,b32,...] [--cli dist/cli.js]
  */
 import { spawn } from 'node:child_process';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -25,7 +25,8 @@ import { writeFashionMnist } from './fashion-mnist';
 import { flag, median } from './util';
 
 const ROOT = resolve(__dirname, '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
+/** The CLI that trains (--cli: a copy of dist/ keeps a long run on one build while dist/ is rebuilt). */
+const CLI = resolve(flag('cli') ?? join(ROOT, 'dist', 'cli.js'));
 
 interface Setting {
   name: string;

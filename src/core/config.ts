@@ -59,6 +59,7 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     ...(c.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: c.deviceMemoryGiB } : {}),
     ...(c.nanPatience !== undefined ? { nanPatience: c.nanPatience } : {}),
     ...(c.probe !== undefined ? { probe: c.probe } : {}),
+    ...(c.batchGrowth !== undefined ? { batchGrowth: c.batchGrowth } : {}),
     explicit: explicitFields(c),
   };
 }

@@ -149,6 +149,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   });
   const plan = withDataParallel(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), { devices, device, memory, headroom, optimizer: config.optimizer });
   const report: SuggestReport = { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation, plan };
+  if (config.batchGrowth) plan.warnings.push('Batch growth needs the probe\'s measurements ("batchSize": "auto" with the probe): it is off for this plan.');
   if (!(opts.probe ?? config.probe ?? config.batchSize === 'auto')) return report;
 
   onProgress?.({ stage: 'probe', message: `Probing: real training steps at batch ${Math.max(1, recommendation.maxBatchSize === Number.MAX_SAFE_INTEGER ? recommendation.batchSize : recommendation.maxBatchSize)}…` });

@@ -104,6 +104,7 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
   if (typeof input.config.batchSize === 'number') {
     const out = await probeByMaximum(input, opts);
     out.probe.processes = out.probe.trials.filter((t) => !t.cached).length;
+    if (input.config.batchGrowth) out.plan.warnings.push('Batch growth is off for this run: the config sets the batch size.');
     return out;
   }
   const predictedUsable = Math.floor(maxBatchSize(input.memory) * (1 - input.margin));
@@ -111,6 +112,9 @@ export async function probePlan(input: ProbeInput, opts: ProbeOptions): Promise<
   const out = ceiling < BASE_BATCH ? await probeByMaximum(input, opts) : await probeByObjective(input, opts, ceiling);
   // Processes that ran: trials reused from the probe cache started none.
   out.probe.processes = out.probe.trials.filter((t) => !t.cached).length;
+  if (input.config.batchGrowth && !out.plan.batchGrowth && !out.plan.warnings.some((w) => w.startsWith('Batch growth'))) {
+    out.plan.warnings.push(`Batch growth is off for this run: memory holds less than batch ${BASE_BATCH}, so no larger batch can be grown to.`);
+  }
   return out;
 }
 
@@ -391,6 +395,7 @@ async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: 
   const recommendation = recommend({ ...base, maxBatch: confirmed, maxBatchText: maxText, chosen: { batch: objective.chosen, reason } });
   const plan = finish(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), confirmed);
   if (gradientNoiseScale) plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}.`);
+  if (config.batchGrowth) planGrowth(plan, config, curve, candidates);
   for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
   const report: ProbeReport = {
     trials,
@@ -415,4 +420,25 @@ async function fallback(input: ProbeInput, opts: ProbeOptions, earlier: ProbeTri
   out.probe.processes += processes;
   out.probe.stop = `${why}; ${out.probe.stop}`;
   return out;
+}
+
+/** Steps between the trainer's noise-scale measurements when the batch may grow. */
+export const GROWTH_MEASURE_EVERY = 10;
+
+/**
+ * Batch growth (config `batchGrowth`): the confirmed batches above the plan's are where the run may
+ * grow to, with the probe's throughput curve for the objective and the optimizer's scaling rule.
+ */
+function planGrowth(plan: TrainingPlan, config: TrainConfig, curve: ThroughputPoint[], confirmed: number[]): void {
+  const larger = confirmed.filter((b) => b > plan.microBatchSize);
+  if (plan.accumulationSteps > 1 || larger.length === 0) {
+    plan.warnings.push(`Batch growth is off for this run: ${plan.accumulationSteps > 1 ? 'the plan accumulates gradients' : `no batch above ${plan.microBatchSize} was confirmed to fit`}.`);
+    return;
+  }
+  const lrSet = config.explicit.includes('learningRate');
+  const rule = lrSet ? 'none' : config.optimizer === 'sgd' || config.optimizer === 'momentum' ? 'linear' : 'sqrt';
+  plan.batchGrowth = { candidates: [plan.microBatchSize, ...larger], throughput: curve, measureEverySteps: GROWTH_MEASURE_EVERY, rule };
+  plan.reasons.push(
+    `Batch growth: every ${GROWTH_MEASURE_EVERY} steps one step is taken as two half-batches to re-measure the noise scale, which grows as the loss falls; at an epoch end the batch grows to the one (up to ${formatCount(Math.max(...larger))}, confirmed to fit) predicted to reach the target sooner, ${rule === 'none' ? 'keeping the learning rate the config sets' : `the learning rate scaled by the ${rule === 'linear' ? 'linear' : 'square-root'} rule`}.`,
+  );
 }

@@ -39,6 +39,8 @@ export interface TrainConfigFile {
   nanPatience?: number;
   /** Confirm the plan with real training steps before training (the probe). */
   probe?: boolean;
+  /** Grow the batch during training when the measured noise scale says a larger one reaches the target sooner. Default false. */
+  batchGrowth?: boolean;
 }
 
 /** A config with every default filled in and every path absolute. */
@@ -64,8 +66,10 @@ export interface TrainConfig {
   deviceMemoryGiB?: number;
   /** Consecutive non-finite losses tolerated before the run stops as diverged (absent = 0). */
   nanPatience?: number;
-  /** Confirm the plan with real training steps (absent: the front end's default). */
+  /** Confirm the plan with real training steps (absent: on for "batchSize": "auto"). */
   probe?: boolean;
+  /** Grow the batch during training by the re-measured noise scale (needs the probe's throughput curve). */
+  batchGrowth?: boolean;
   /** The plan-relevant fields the config (or the command line) sets; the plan keeps these as written. */
   explicit: ExplicitField[];
 }

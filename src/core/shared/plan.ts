@@ -83,6 +83,11 @@ export interface TrainingPlan {
    * the plan is made; the trainer, which loads the model, sets it in `run-start` in every case.
    */
   loss?: string;
+  /**
+   * Batch growth during training (config `batchGrowth`, with the probe): the noise scale grows as
+   * the loss falls, so a batch larger than the plan's can reach the target sooner later on.
+   */
+  batchGrowth?: BatchGrowthPlan;
   /** Plain-word reasons, most important first. */
   reasons: string[];
   /** What the person should read before training (e.g. an explicit batch predicted not to fit). */
@@ -105,6 +110,29 @@ export interface DataParallelAdvice {
   limitedBy?: { name: string; memoryFreeBytes: number; maxBatchSize: number };
   /** One line for the front ends. */
   note: string;
+}
+
+/**
+ * How a run grows its batch: the trainer re-measures the noise scale from half-batch gradients
+ * every `measureEverySteps` steps and, at an epoch end, moves to the candidate the time-to-target
+ * objective prefers (core/probe/objective.ts) with the learning rate by `rule` — the plan's numbers,
+ * the trainer's measurement.
+ */
+export interface BatchGrowthPlan {
+  /** Batches the run may train at, ascending: the plan's micro-batch, then larger ones the probe confirmed to fit. */
+  candidates: number[];
+  /** Images/s per batch measured by the probe. */
+  throughput: { batchSize: number; imagesPerSec: number }[];
+  measureEverySteps: number;
+  /** How the learning rate follows the batch: the optimizer's scaling rule; 'none' when the config sets the rate. */
+  rule: LearningRateRule;
+}
+
+/** The learning rate for an effective batch under the plan's base rate and the growth rule. */
+export function learningRateForBatch(plan: Pick<TrainingPlan, 'learningRate'>, rule: LearningRateRule, effectiveBatch: number): number {
+  const { base, baseBatchSize } = plan.learningRate;
+  const ratio = effectiveBatch / baseBatchSize;
+  return rule === 'linear' ? base * ratio : rule === 'sqrt' ? base * Math.sqrt(ratio) : plan.learningRate.value;
 }
 
 /** The learning rate at a 1-based optimizer step under the plan's linear warmup. */

@@ -145,6 +145,24 @@ export interface EpochEvent {
   savedModel: string;
 }
 
+/** The run grew its batch at an epoch end (the plan's batchGrowth): from the next epoch on it trains at `to`. */
+export interface BatchGrowthEvent {
+  v: typeof PROTOCOL_VERSION;
+  type: 'batch-growth';
+  time: string;
+  /** The first epoch trained at the new batch. */
+  epoch: number;
+  /** Optimizer steps before the change. */
+  globalStep: number;
+  from: number;
+  to: number;
+  /** The learning rate after warmup at the new batch (the plan's rule). */
+  learningRate: number;
+  /** The noise scale measured during the run that decided it. */
+  bSimple: number;
+  message: string;
+}
+
 export interface SkippedFileEvent {
   v: typeof PROTOCOL_VERSION;
   type: 'skipped-file';
@@ -168,7 +186,7 @@ export interface RunEndEvent {
   divergedAtStep?: number;
 }
 
-export type TrainEvent = RunStartEvent | BatchEvent | EpochEvent | SkippedFileEvent | RunEndEvent | BackendEvent | LogEvent;
+export type TrainEvent = RunStartEvent | BatchEvent | EpochEvent | BatchGrowthEvent | SkippedFileEvent | RunEndEvent | BackendEvent | LogEvent;
 
 /** 'diverged': the loss became NaN or infinite (the run stopped; the last finite model is kept). */
 export type TrainerErrorKind = 'oom' | 'bad-input' | 'diverged' | 'internal';
@@ -212,6 +230,7 @@ export const TRAINER_MESSAGES: readonly MessageDescriptor<TrainerMessage>[] = [
   message<RunStartEvent>('run-start', { time: 'string', runDir: 'string', backend: 'string', plan: 'object', stepsPerEpoch: 'integer', trainImages: 'integer', validationImages: 'integer', params: 'integer' }),
   message<BatchEvent>('batch', { epoch: 'integer', step: 'integer', stepsPerEpoch: 'integer', globalStep: 'integer', loss: 'number|null', accuracy: 'number|null', learningRate: 'number', imagesPerSec: 'number', stepMs: 'number', dataWaitMs: 'number', tensorBytes: 'number', etaSec: 'number' }),
   message<EpochEvent>('epoch', { epoch: 'integer', loss: 'number|null', accuracy: 'number|null', durationMs: 'number', savedModel: 'string' }),
+  message<BatchGrowthEvent>('batch-growth', { time: 'string', epoch: 'integer', globalStep: 'integer', from: 'integer', to: 'integer', learningRate: 'number', bSimple: 'number', message: 'string' }),
   message<SkippedFileEvent>('skipped-file', { path: 'string', reason: 'string' }),
   message<RunEndEvent>('run-end', { time: 'string', status: 'string', message: 'string?', suggestedBatchSize: 'integer?', error: 'string?', divergedAtStep: 'integer?' }),
 ];

@@ -216,6 +216,9 @@ export class TrainCommand implements vscode.Disposable {
       case 'skipped-file':
         this.ctx.log.warn(`Train: skipped ${e.path}: ${e.reason}`);
         break;
+      case 'batch-growth':
+        this.ctx.log.info(`Train: ${e.message}`);
+        break;
       case 'backend':
         for (const s of e.skipped) this.ctx.log.info(`Train: backend ${s.name} skipped: ${s.reason}`);
         break;

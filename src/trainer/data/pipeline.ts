@@ -109,7 +109,7 @@ export class ImagePipeline {
 
   private constructor(
     private readonly files: readonly LabeledFile[],
-    private readonly opts: PipelineOptions,
+    private opts: PipelineOptions,
     loading: 'preload' | 'stream',
   ) {
     this.loading = loading;
@@ -138,6 +138,12 @@ export class ImagePipeline {
   /** Files skipped so far, with the reason. */
   get skippedFiles(): ReadonlyMap<string, string> {
     return this.skipped;
+  }
+
+  /** Trains later epochs at another batch size (batch growth; between epochs). */
+  setBatchSize(n: number): void {
+    if (!(Number.isInteger(n) && n >= 1)) throw new RangeError('batchSize must be a positive integer');
+    this.opts = { ...this.opts, batchSize: n };
   }
 
   /** Batches the next epoch will have (ceil(size / batchSize)). */

@@ -15,7 +15,7 @@ import { describeFsError } from '../../core/runs';
 import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../../core/dataset/list';
 import { Prober, unusableReason } from '../../core/dataset/probe';
 import { abortError } from '../../core/shared/errors';
-import { learningRateAt, type TrainingPlan } from '../../core/shared/plan';
+import { learningRateAt, learningRateForBatch, type TrainingPlan } from '../../core/shared/plan';
 import type { BackendName, BatchEvent, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
 import { initBackend } from '../backend';
 import { ImagePipeline, type Batch } from '../data/pipeline';
@@ -25,6 +25,7 @@ import { describeModel } from '../models/describe';
 import { buildClassifier } from '../models/zoo';
 import type { Head } from '../../core/shared/head';
 import { tf } from '../tf';
+import { BatchGrowth, halves } from './growth';
 import { RunFiles } from './run-files';
 import { MemoryLimit, memoryLimitFromEnv } from './memory-limit';
 import { evaluateBatch, makeOptimizer, trainStep, type MicroBatch } from './step';
@@ -378,6 +379,10 @@ interface Progress {
   nonFinite: number;
   /** The last epoch whose model was saved (0: none). */
   savedEpoch: number;
+  /** The learning rate relative to the plan's, after the batch grew (1 before). */
+  lrScale: number;
+  /** Batch growth, when the plan has it. */
+  growth?: BatchGrowth;
 }
 
 /** Why the run stops: the loss (or, at an epoch end, a weight) is no longer a finite number. */
@@ -441,17 +446,20 @@ async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersMod
       if (batches.length === 0) break;
       if (signal.aborted) return { loss: NaN, accuracy: NaN, hitMax, stopped: true };
 
-      const lr = learningRateAt(plan, p.globalStep + 1);
+      const lr = learningRateAt(plan, p.globalStep + 1) * p.lrScale;
       setLearningRate(optimizer, lr);
       const ts = performance.now();
       hooks.beforeStep?.(p.globalStep + 1, model);
       const micro = batches.map(makeTensors);
+      // Batch growth: now and then the step is taken as two half-batches (the same update) to re-measure the noise scale.
+      const measured = p.growth && k === 1 && micro.length === 1 && p.growth.measures(p.globalStep + 1) ? halves(micro[0]!) : undefined;
       let r;
       try {
-        r = await trainStep(model, optimizer, micro, head);
+        r = await trainStep(model, optimizer, measured ?? micro, head, measured !== undefined);
       } finally {
-        for (const m of micro) tf.dispose([m.x, m.y]);
+        for (const m of [...micro, ...(measured ?? [])]) tf.dispose([m.x, m.y]);
       }
+      if (measured) p.growth!.record(r.gradientNorms);
       const stepMs = performance.now() - ts;
       step++;
       p.globalStep++;
@@ -540,6 +548,20 @@ async function train(msg: TrainRequest, config: TrainConfig, outer: RunContext):
   }
 }
 
+/** At an epoch end, with batch growth: the next epochs train at the batch the re-measured noise scale prefers. */
+function growBatch(nextEpoch: number, plan: TrainingPlan, data: Data, p: Progress, ctx: RunContext, maxSteps: number | undefined): void {
+  const d = p.growth?.decide();
+  if (!d || !plan.batchGrowth) return;
+  data.train.setBatchSize(d.to);
+  const lr = learningRateForBatch(plan, plan.batchGrowth.rule, d.to);
+  p.lrScale = lr / plan.learningRate.value;
+  const remaining = (plan.epochs - nextEpoch + 1) * data.train.batchesPerEpoch;
+  p.plannedSteps = Math.min(p.globalStep + remaining, maxSteps ?? Infinity);
+  const message = `Batch ${d.from} → ${d.to} from epoch ${nextEpoch}: the noise scale measured during the run is ${Number(d.bSimple.toPrecision(3))} (it grows as the loss falls), so batch ${d.to} is predicted to reach the target sooner; learning rate ${Number(lr.toPrecision(3))}.`;
+  ctx.log('info', message);
+  ctx.emit({ v: 2, type: 'batch-growth', time: now(), epoch: nextEpoch, globalStep: p.globalStep, from: d.from, to: d.to, learningRate: lr, bSimple: d.bSimple, message });
+}
+
 async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingPlan, backend: BackendName, ctx: RunContext, limit?: MemoryLimit): Promise<void> {
   const { emit, log, end, files, signal } = ctx;
   const stopped = (): boolean => signal.aborted;
@@ -550,7 +572,15 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
   if (stopped()) return end({ status: 'stopped', message: 'stopped by request before training started' });
 
   const stepsPerEpoch = Math.ceil(data.train.batchesPerEpoch / plan.accumulationSteps);
-  const p: Progress = { globalStep: 0, plannedSteps: Math.min(plan.epochs * stepsPerEpoch, msg.maxSteps ?? Infinity), timeSum: 0, nonFinite: 0, savedEpoch: 0 };
+  const p: Progress = {
+    globalStep: 0,
+    plannedSteps: Math.min(plan.epochs * stepsPerEpoch, msg.maxSteps ?? Infinity),
+    timeSum: 0,
+    nonFinite: 0,
+    savedEpoch: 0,
+    lrScale: 1,
+    ...(plan.batchGrowth ? { growth: new BatchGrowth(plan.batchGrowth, plan.microBatchSize) } : {}),
+  };
   emit({
     v: 2,
     type: 'run-start',
@@ -585,6 +615,7 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
       if (epoch < plan.epochs) log('info', `stopped after ${p.globalStep} steps (maxSteps)`);
       break;
     }
+    if (epoch < plan.epochs) growBatch(epoch + 1, plan, data, p, ctx, msg.maxSteps);
   }
   end({ status: 'completed' });
 }

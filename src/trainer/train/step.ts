@@ -82,6 +82,12 @@ export interface StepResult {
   /** Fraction of the step's images classified correctly (before the update). */
   accuracy: number;
   images: number;
+  /** With `measureNoise`: |G_micro|² averaged over the micro-batches and |G_step|² of their average (the noise scale's inputs). */
+  gradientNorms?: { small: number; big: number };
+}
+
+function squaredNorm(grads: Record<string, tf.Tensor>): number {
+  return tf.tidy(() => tf.addN(Object.values(grads).map((g) => tf.sum(tf.square(g))))).dataSync()[0]!;
 }
 
 /** The trainable tf.Variables of a model (what the optimizer updates). */
@@ -92,14 +98,16 @@ export function trainableVariables(model: tf.LayersModel): tf.Variable[] {
 /**
  * Forward + backward over each micro-batch, gradients averaged (weighted by images), one
  * optimizer.applyGradients. Disposes every intermediate tensor; the caller owns (and disposes)
- * the micro-batch tensors.
+ * the micro-batch tensors. `measureNoise` also returns the squared gradient norms of the
+ * micro-batches and of the step (McCandlish et al.'s two batch sizes, from gradients it has anyway).
  */
-export async function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, micro: MicroBatch[], head: LossHead): Promise<StepResult> {
+export async function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, micro: MicroBatch[], head: LossHead, measureNoise = false): Promise<StepResult> {
   const total = micro.reduce((n, m) => n + (m.x.shape[0] ?? 0), 0);
   const vars = trainableVariables(model);
   let acc: Record<string, tf.Tensor> | null = null;
   const lossParts: tf.Scalar[] = [];
   const correctParts: tf.Scalar[] = [];
+  let smallSum = 0;
   try {
     for (const { x, y } of micro) {
       const weight = (x.shape[0] ?? 0) / total;
@@ -112,6 +120,7 @@ export async function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, 
       correctParts.push(correct!);
       lossParts.push(tf.tidy(() => tf.mul(value, weight)));
       value.dispose();
+      if (measureNoise) smallSum += squaredNorm(grads);
       if (acc === null && micro.length === 1) {
         acc = grads; // one micro-batch: weight is 1
         continue;
@@ -125,11 +134,12 @@ export async function trainStep(model: tf.LayersModel, optimizer: tf.Optimizer, 
       if (prev) tf.dispose(prev);
       acc = next;
     }
+    const gradientNorms = measureNoise && acc ? { small: smallSum / micro.length, big: squaredNorm(acc) } : undefined;
     if (acc) optimizer.applyGradients(acc as tf.NamedTensorMap);
     const [lossT, correctT] = tf.tidy(() => [tf.addN(lossParts), tf.addN(correctParts)]);
     const [lossV, correctV] = await Promise.all([lossT!.data(), correctT!.data()]);
     tf.dispose([lossT!, correctT!]);
-    return { loss: lossV[0]!, accuracy: correctV[0]! / total, images: total };
+    return { loss: lossV[0]!, accuracy: correctV[0]! / total, images: total, ...(gradientNorms ? { gradientNorms } : {}) };
   } finally {
     if (acc) tf.dispose(acc);
     tf.dispose(lossParts);

@@ -175,6 +175,8 @@ function renderFacts(r: ViewRun): HTMLElement {
       fact('Warmup', `${formatCount(plan.warmup.steps)} steps`, 'plan-warmup'),
       fact('Loading', plan.loading.strategy, 'plan-loading'),
     );
+    const g = s.growth.at(-1);
+    if (g) facts.append(fact('Batch grew', s.growth.map((x) => `${x.from} → ${x.to} (epoch ${x.epoch}, step ${formatCount(x.globalStep)})`).join(', '), 'batch-growth'));
   }
   if (s.lastEpoch) facts.append(fact('Epoch', `${s.lastEpoch}/${plan?.epochs || '?'}`, 'epoch'), fact('Step', `${s.lastStep}/${s.stepsPerEpoch}`, 'step'));
   if (s.step.length) {

@@ -39,6 +39,8 @@ export interface RunSeries {
   etaSec: number | null;
   /** First optimizer step whose loss was NaN or ±Infinity (null when none). */
   firstBadLossStep: number | null;
+  /** Batch growth during the run (batch-growth events), in order. */
+  growth: { globalStep: number; epoch: number; from: number; to: number; learningRate: number }[];
 }
 
 export function emptySeries(): RunSeries {
@@ -70,6 +72,7 @@ export function emptySeries(): RunSeries {
     stepsPerEpoch: 0,
     etaSec: null,
     firstBadLossStep: null,
+    growth: [],
   };
 }
 
@@ -121,6 +124,9 @@ export function addEvent(s: RunSeries, e: TrainEvent): void {
       s.epochTimeSec.push(secondsSince(s, e.time));
       s.valLoss.push(finite(e.valLoss));
       s.valAccuracy.push(finite(e.valAccuracy));
+      break;
+    case 'batch-growth':
+      s.growth.push({ globalStep: e.globalStep, epoch: e.epoch, from: e.from, to: e.to, learningRate: e.learningRate });
       break;
     case 'run-end':
       s.end = e;

@@ -32,10 +32,14 @@ interface Setting {
   name: string;
   label: string;
   body: Record<string, unknown>;
+  /** Run `suggest` on the same inputs first (untimed): the run's planning finds the probe cache. */
+  warmCache?: boolean;
 }
 
 const SETTINGS: Setting[] = [
   { name: 'default', label: 'default plan (probe, auto)', body: { batchSize: 'auto' } },
+  { name: 'default-cached', label: 'default plan, probe cached (a second Train)', body: { batchSize: 'auto' }, warmCache: true },
+  { name: 'growth', label: 'default plan + batchGrowth', body: { batchSize: 'auto', batchGrowth: true } },
   { name: 'memory', label: 'memory-only plan (probe off)', body: { batchSize: 'auto', probe: false } },
   { name: 'b32', label: 'batch 32, lr 0.001', body: { batchSize: 32 } },
   { name: 'b64-default-lr', label: 'batch 64, lr 0.001 (unscaled)', body: { batchSize: 64, learningRate: 0.001 } },
@@ -67,6 +71,10 @@ interface RunResult {
   error?: string;
 }
 
+function runCli(args: string[]): Promise<void> {
+  return new Promise((done) => spawn(process.execPath, [CLI, ...args], { stdio: 'ignore' }).on('close', () => done()));
+}
+
 function runTrain(configPath: string): Promise<{ events: TrainEvent[]; t0: number; t1: number; stderr: string; code: number | null }> {
   return new Promise((done) => {
     const t0 = Date.now();
@@ -91,6 +99,7 @@ async function one(ds: Dataset, s: Setting, repeat: number, work: string): Promi
   writeFileSync(join(ws, 'package.json'), '{}'); // the workspace root: runs and the probe cache go here, fresh for every run
   const configPath = join(ws, `${s.name}.train.json`);
   writeFileSync(configPath, JSON.stringify({ name: s.name, dataset: ds.folder, imageSize: [28, 28], channels: 1, validationSplit: ds.validationSplit, seed: 1337, model: 'tutorial-cnn', optimizer: 'adam', backend: 'wasm', epochs: ds.epochs, ...s.body }));
+  if (s.warmCache) await runCli(['suggest', configPath]);
   const loadBefore = loadavg()[0]!;
   const r = await runTrain(configPath);
   const start = r.events.find((e) => e.type === 'run-start');

@@ -91,15 +91,16 @@ describe('planning with the probe', () => {
     const out = await probePlan(input, { runTrial: f.run });
     assert.equal(out.probe.processes, 1);
     assert.equal(f.specs.length, 1);
-    assert.deepEqual(f.specs[0]!.throughputBatches, [32, 64]);
+    assert.deepEqual(f.specs[0]!.throughputBatches, [32]);
+    assert.equal(f.specs[0]!.runImages, out.plan.epochs * 100_000, 'the trial knows how long the run is (its extra measurements stay a small share of it)');
     assert.equal(out.plan.microBatchSize, 32);
     assert.equal(out.plan.sources.batchSize, 'probe');
     assert.equal(out.probe.maxSearched, false);
-    assert.equal(out.probe.maxBatchSize, 128);
+    assert.equal(out.probe.maxBatchSize, 64);
     assert.equal(out.probe.objective?.chosen, 32);
     const why = out.plan.reasons[0]!;
-    assert.match(why, /^Batch 32: predicted to reach the same loss in 0\.\d+× the time of batch 128 — 203 vs 213 images\/s measured, noise scale ≈ 215/);
-    assert.match(why, /Larger batches were not tried: larger batches than 128 cannot reach the target sooner here/);
+    assert.match(why, /^Batch 32: predicted to reach the same loss in 0\.\d+× the time of batch 64 — 203 vs 206 images\/s measured, noise scale ≈ 215/);
+    assert.match(why, /Larger batches were not tried: larger batches than 64 cannot reach the target sooner here/);
   });
 
   test('throughput that grows linearly (a GPU below saturation): larger batches are tried while they can win, the largest is planned', async () => {
@@ -137,9 +138,19 @@ describe('planning with the probe', () => {
 
   test('the first trial runs out of memory (the model over-predicted the fit): halved until one trains, and the plan stays below it', async () => {
     const input = setup(FIXED_OVERHEAD + 4 * GIB);
+    const f = fake({ failAt: (s) => s.microBatchSize >= 64, noise: { g2: 1, trace: 5000 } });
+    const out = await probePlan(input, { runTrial: f.run });
+    assert.deepEqual(f.specs.map((s) => s.microBatchSize), [64, 32]);
+    assert.equal(out.plan.microBatchSize, 32);
+    assert.equal(out.probe.maxSearched, true);
+    assert.match(out.plan.reasons[0]!, /batch 64 did not fit/);
+  });
+
+  test('a larger batch worth trying runs out of memory: the plan stays at the largest that trained, and says so', async () => {
+    const input = setup(FIXED_OVERHEAD + 4 * GIB);
     const f = fake({ failAt: (s) => s.microBatchSize >= 128, noise: { g2: 1, trace: 5000 } });
     const out = await probePlan(input, { runTrial: f.run });
-    assert.deepEqual(f.specs.map((s) => s.microBatchSize), [128, 64]);
+    assert.deepEqual(f.specs.map((s) => s.microBatchSize), [64, 128]);
     assert.equal(out.plan.microBatchSize, 64);
     assert.equal(out.probe.maxSearched, true);
     assert.match(out.plan.reasons[0]!, /batch 128 did not fit/);

@@ -35,7 +35,7 @@ export const NOISE_STEPS = 4;
 export const NOISE_MAX_STEPS = 16;
 export const NOISE_BUDGET_MS = 8000;
 /** The first trial's batch: throughput is timed at every power of two from the base batch up to it. */
-export const FIRST_TRIAL_BATCH = { gpu: 256, host: 128 } as const;
+export const FIRST_TRIAL_BATCH = { gpu: 256, host: 64 } as const;
 /** Trial processes of the objective's measurements (failed ones included) before it settles. */
 export const MAX_MEASURE_TRIALS = 4;
 
@@ -324,6 +324,7 @@ async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: 
   const measure = (b: number, below: number[], noise: boolean): ProbeTrialSpec => ({
     ...spec(config, b, k0, b, noise ? noiseSpec(b, dataset.train) : undefined),
     throughputBatches: below.filter((x) => x < b),
+    runImages: config.epochs * Math.max(1, dataset.train),
   });
 
   let first = Math.min(ceiling, plannedBackend === 'tensorflow-gpu' ? FIRST_TRIAL_BATCH.gpu : FIRST_TRIAL_BATCH.host);

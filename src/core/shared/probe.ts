@@ -19,6 +19,12 @@ export interface ProbeTrialSpec {
   noise?: { smallBatch: number; bigBatch: number; steps: number; maxSteps?: number; budgetMs?: number };
   /** Also time a few steps at these (smaller) batch sizes, in the same process. */
   throughputBatches?: number[];
+  /**
+   * Images the run will train (epochs × training images): the measurements beyond their minimum
+   * (noise steps, timed steps) take at most a few percent of the run's predicted time, so a short
+   * run is not slowed down by its own probe.
+   */
+  runImages?: number;
 }
 
 /** Why a trial failed. */

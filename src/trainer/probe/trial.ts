@@ -124,9 +124,17 @@ async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, file
 /** Timed steps per batch size: at least MIN, then more until THROUGHPUT_MS has passed (at most MAX). */
 const THROUGHPUT_STEPS = { min: 2, max: 8 };
 const THROUGHPUT_MS = 1500;
+/** Share of the run's predicted time the measurements beyond their minimum may take (noise, then throughput). */
+const NOISE_SHARE = 0.02;
+const THROUGHPUT_SHARE = 0.02;
+
+/** The run's predicted time (ms) at the measured speed, when the spec says how many images it trains. */
+function predictedRunMs(spec: ProbeTrialSpec, imagesPerSec: number): number {
+  return spec.runImages && imagesPerSec > 0 ? (spec.runImages / imagesPerSec) * 1000 : Infinity;
+}
 
 /** Images/s at each batch size: one warm-up step, then timed steps (micro-batches of one real batch). */
-async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, head: LossHead, config: TrainConfig, batches: number[]): Promise<{ batchSize: number; imagesPerSec: number }[]> {
+async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, head: LossHead, config: TrainConfig, batches: number[], budgetMs = THROUGHPUT_MS): Promise<{ batchSize: number; imagesPerSec: number }[]> {
   const out: { batchSize: number; imagesPerSec: number }[] = [];
   for (const b of batches) {
     if (b < 1 || b > img.n) continue;
@@ -135,7 +143,7 @@ async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer,
       await trainStep(model, optimizer, [m], head);
       const t = performance.now();
       let n = 0;
-      while (n < THROUGHPUT_STEPS.min || (n < THROUGHPUT_STEPS.max && performance.now() - t < THROUGHPUT_MS)) {
+      while (n < THROUGHPUT_STEPS.min || (n < THROUGHPUT_STEPS.max && performance.now() - t < budgetMs)) {
         await trainStep(model, optimizer, [m], head);
         n++;
       }
@@ -217,16 +225,19 @@ export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): 
     } else {
       result.ok = true;
       tf.dispose(held.splice(0));
+      const runMs = predictedRunMs(spec, result.imagesPerSec);
       if (spec.throughputBatches?.length) {
         try {
-          result.throughput = await measureThroughput(model, optimizer, img, head, config, spec.throughputBatches);
+          const each = Math.min(THROUGHPUT_MS, (THROUGHPUT_SHARE * runMs) / spec.throughputBatches.length);
+          result.throughput = await measureThroughput(model, optimizer, img, head, config, spec.throughputBatches, each);
         } catch (e) {
           result.error = `throughput not measured: ${firstLine(e)}`;
         }
       }
       if (spec.noise) {
         try {
-          result.gradientNorms = await measureNoise(model, optimizer, files.train, head, config, spec.noise);
+          const budgetMs = Math.min(spec.noise.budgetMs ?? 0, NOISE_SHARE * runMs);
+          result.gradientNorms = await measureNoise(model, optimizer, files.train, head, config, { ...spec.noise, budgetMs });
         } catch (e) {
           result.error = `noise scale not measured: ${firstLine(e)}`; // the trial itself fitted and trained
         }

@@ -7,8 +7,9 @@
 import * as vscode from 'vscode';
 import { COMMANDS } from '../core/shared/constants';
 import { fieldNode } from './config/checks';
+import { planFieldsMatch } from './config/plan-edit';
 import { APPLY_BATCH_COMMAND } from './config';
-import { onDidChangeSuggestion, suggestionFor } from './config/suggestions';
+import { applyTitle, onDidChangeSuggestion, suggestionFor } from './config/suggestions';
 
 export const TRAIN_CONFIG_SELECTOR: vscode.DocumentSelector = { pattern: '**/*.train.json' };
 
@@ -44,19 +45,21 @@ export class TrainConfigCodeLensProvider implements vscode.CodeLensProvider<Conf
     return lenses;
   }
 
-  /** "Suggested: N — apply" on the batchSize line, when the last suggestion differs from the value. */
+  /** "Suggested: 8 × 4, lr 0.0014 — apply" on the batchSize line, when the file's fields differ from the last suggestion's plan. */
   private applyLens(document: vscode.TextDocument): ConfigLens | undefined {
     const s = document.uri.scheme === 'file' ? suggestionFor(document.uri.fsPath) : undefined;
     if (!s) return undefined;
-    const node = fieldNode(document.getText(), 'batchSize');
-    if (!node || node.value === s.batchSize) return undefined;
+    const text = document.getText();
+    const node = fieldNode(text, 'batchSize');
+    if (!node || planFieldsMatch(text, s.fields)) return undefined;
     const pos = document.positionAt(node.offset);
     const lens = new ConfigLens(new vscode.Range(pos.line, 0, pos.line, 0), 'apply', document.uri);
+    const f = s.fields;
     lens.command = {
-      title: `$(lightbulb) Suggested: ${s.batchSize} — apply`,
+      title: `$(lightbulb) ${applyTitle(f)}`,
       command: APPLY_BATCH_COMMAND,
-      arguments: [document.uri, s.batchSize],
-      tooltip: `Set "batchSize" to ${s.batchSize}, as the last suggestion for this config planned (Undo restores it)`,
+      arguments: [document.uri, f],
+      tooltip: `Set "batchSize" ${f.batchSize}, "accumulationSteps" ${f.accumulationSteps}, "learningRate" ${f.learningRate} and "warmupSteps" ${f.warmupSteps}, as the last suggestion for this config planned — one edit, Undo restores it`,
     };
     return lens;
   }

@@ -277,7 +277,7 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
 });
 
 describe('Editing a training config in VS Code (code-server)', { skip, timeout: 300_000 }, () => {
-  test('diagnostics on the right line; "Suggested: N — apply" changes batchSize and Undo restores it', { timeout: 240_000 }, async () => {
+  test('diagnostics on the right line; "Suggested: N, lr … — apply" changes batchSize and Undo restores it', { timeout: 240_000 }, async () => {
     const ws = mkdtempSync(join(tmpdir(), 'ba-e2e-config-'));
     // Line 3 holds the missing dataset.
     writeFileSync(join(ws, 'broken.train.json'), '{\n  "name": "broken",\n  "dataset": "no-such-folder",\n  "batchSize": "auto"\n}\n');
@@ -298,7 +298,7 @@ describe('Editing a training config in VS Code (code-server)', { skip, timeout: 
         await clickLens(vsc, 'Suggest batch size');
         await vsc.findInWebview('[data-testid="batch-size"]', { timeoutMs: 120_000 });
         await vsc.page.locator('.tab', { hasText: 'big.train.json' }).first().click();
-        const apply = vsc.page.locator('.codelens-decoration a', { hasText: /Suggested: \d+ — apply/ }).first();
+        const apply = vsc.page.locator('.codelens-decoration a', { hasText: /Suggested: \d+, lr [\d.e-]+(, warmup \d+)? — apply/ }).first();
         await apply.waitFor({ state: 'visible', timeout: 30_000 });
         const n = Number(/Suggested: (\d+)/.exec((await apply.textContent()) ?? '')?.[1]);
         assert.ok(n >= 1 && n < 4096, `a batch that fits is suggested (${n})`);
@@ -319,6 +319,54 @@ describe('Editing a training config in VS Code (code-server)', { skip, timeout: 
         await editorShows('4096');
         assert.match((await line.textContent()) ?? '', /4096/);
         await vsc.screenshot('undone');
+      });
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
+  });
+
+  test('an accumulated plan applied with the lens (batch × accumulation, lr, warmup in one edit): the config trains that plan, field by field; one Undo restores the file', { timeout: 300_000 }, async () => {
+    const ws = trainWorkspace(1);
+    const configPath = join(ws, CONFIG_NAME);
+    const original = readFileSync(configPath, 'utf8');
+    const deviceGiB = accumulationDeviceGiB(configPath);
+    const advised = cliSuggest(configPath, deviceGiB).plan;
+    assert.ok(advised.accumulationSteps > 1, `an accumulated plan at ${deviceGiB} GiB`);
+    try {
+      await withVSCode({ name: 'apply-plan', workspace: ws, settings: { 'batchAdvisor.deviceMemoryGiB': deviceGiB, 'batchAdvisor.probe': false } }, async (vsc) => {
+        await openConfig(vsc);
+        await clickLens(vsc, 'Suggest batch size');
+        await vsc.findInWebview('[data-testid="batch-size"]', { timeoutMs: 120_000 });
+        await vsc.page.locator('.tab', { hasText: CONFIG_NAME }).first().click();
+        const apply = vsc.page.locator('.codelens-decoration a', { hasText: /Suggested: \d+ × \d+, lr/ }).first();
+        await apply.waitFor({ state: 'visible', timeout: 30_000 });
+        const title = (await apply.textContent()) ?? '';
+        const lr = Number(advised.learningRate.value.toPrecision(3));
+        assert.ok(title.includes(`Suggested: ${advised.microBatchSize} × ${advised.accumulationSteps}, lr ${lr}`), `lens "${title}" vs plan ${advised.microBatchSize} × ${advised.accumulationSteps}, lr ${lr}`);
+        await vsc.screenshot('apply-plan-lens');
+        await apply.click();
+        await vsc.page.waitForFunction(() => [...document.querySelectorAll('.view-line')].some((l) => (l.textContent ?? '').includes('"accumulationSteps"')), undefined, { timeout: 15_000 });
+        await vsc.runCommand('File: Save');
+        await vsc.page.waitForTimeout(500);
+        const applied = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
+        assert.deepEqual([applied.batchSize, applied.accumulationSteps, applied.learningRate, applied.warmupSteps], [advised.microBatchSize, advised.accumulationSteps, advised.learningRate.value, advised.warmup.steps]);
+        await vsc.screenshot('apply-plan-applied');
+
+        // The applied config trains the suggestion's plan.
+        const out = execFileSync(process.execPath, [join(ROOT, 'dist', 'cli.js'), 'train', configPath, '--json', '--max-steps', '2', '--device-memory', String(deviceGiB)], { cwd: ws, encoding: 'utf8' });
+        const start = out.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string }).find((e): e is RunStartEvent => e.type === 'run-start')!;
+        const p = start.plan;
+        assert.deepEqual(
+          [p.microBatchSize, p.accumulationSteps, p.effectiveBatchSize, p.learningRate.value, p.warmup.steps, p.loading.strategy],
+          [advised.microBatchSize, advised.accumulationSteps, advised.effectiveBatchSize, advised.learningRate.value, advised.warmup.steps, advised.loading.strategy],
+        );
+
+        // One Undo restores every field.
+        await vsc.page.locator('.editor-group-container .monaco-editor .view-line', { hasText: '"name"' }).first().click();
+        await vsc.page.keyboard.press('Control+z');
+        await vsc.runCommand('File: Save');
+        await vsc.page.waitForTimeout(500);
+        assert.equal(readFileSync(configPath, 'utf8'), original);
       });
     } finally {
       rmSync(ws, { recursive: true, force: true });

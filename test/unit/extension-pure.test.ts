@@ -6,6 +6,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import { isHostToWebview, isPersistedState, isWebviewToHost } from '../../src/core/shared/webview-protocol';
 import { DEFAULT_HEADROOM, sanitize } from '../../src/extension/settings-sanitize';
+import { applyTitle, planFieldsMatch, withPlanFields } from '../../src/extension/config/plan-edit';
 
 describe('settings sanitize', () => {
   it('keeps valid values', () => {
@@ -52,5 +53,28 @@ describe('webview protocol guards', () => {
     assert.ok(isPersistedState({ version: 1, state: { kind: 'cancelled', seq: 3, target: '/x' } }));
     assert.equal(isPersistedState({ version: 2, state: { kind: 'idle', seq: 0 } }), false);
     assert.equal(isPersistedState(undefined), false);
+  });
+});
+
+describe('the apply lens writes the whole plan', () => {
+  const f = { batchSize: 8, accumulationSteps: 4, learningRate: 0.00141, warmupSteps: 12 };
+
+  it('title: batch × accumulation, learning rate, warmup', () => {
+    assert.equal(applyTitle(f), 'Suggested: 8 × 4, lr 0.00141, warmup 12 — apply');
+    assert.equal(applyTitle({ batchSize: 64, accumulationSteps: 1, learningRate: 0.001, warmupSteps: 0 }), 'Suggested: 64, lr 0.001 — apply');
+  });
+
+  it('replaces the fields that are there and adds the missing ones, keeping comments and indentation; the lens then has nothing to apply', () => {
+    const text = '{\n    // my run\n    "name": "x",\n    "batchSize": "auto",\n    "epochs": 2\n}\n';
+    const out = withPlanFields(text, f);
+    assert.match(out, /\/\/ my run/);
+    assert.match(out, /\n {4}"batchSize": 8,/);
+    assert.match(out, /\n {4}"accumulationSteps": 4/);
+    assert.match(out, /\n {4}"learningRate": 0\.00141/);
+    assert.match(out, /\n {4}"warmupSteps": 12/);
+    assert.match(out, /"epochs": 2/);
+    assert.equal(planFieldsMatch(text, f), false);
+    assert.equal(planFieldsMatch(out, f), true);
+    assert.equal(withPlanFields(out, f), out, 'applying twice changes nothing');
   });
 });

@@ -8,10 +8,17 @@ import type { BatchAdvisor } from '../context';
 import { isConfigPath } from '../suggest/target';
 import { checkConfig, fieldNode } from './checks';
 import { newTrainingConfig } from './new-config';
-import { onDidChangeSuggestion, suggestionFor } from './suggestions';
+import { withPlanFields } from './plan-edit';
+import { onDidChangeSuggestion, suggestionFor, type PlanFields } from './suggestions';
 
 export const APPLY_BATCH_COMMAND = 'batchAdvisor.applySuggestedBatchSize';
 export const NEW_CONFIG_COMMAND = 'batchAdvisor.newTrainingConfig';
+
+function isPlanFields(v: unknown): v is PlanFields {
+  const o = v as Partial<PlanFields> | null;
+  const int = (x: unknown, min: number): boolean => Number.isInteger(x) && (x as number) >= min;
+  return !!o && typeof o === 'object' && int(o.batchSize, 1) && int(o.accumulationSteps, 1) && int(o.warmupSteps, 0) && typeof o.learningRate === 'number' && o.learningRate > 0;
+}
 
 export class ConfigEditing implements vscode.Disposable {
   private readonly diagnostics = vscode.languages.createDiagnosticCollection('batch-advisor');
@@ -64,18 +71,19 @@ export class ConfigEditing implements vscode.Disposable {
     }
   }
 
-  /** Replaces the batchSize value with n: one WorkspaceEdit, undone with Undo like any edit. */
-  private async apply(uri: unknown, n: unknown): Promise<void> {
-    if (!(uri instanceof vscode.Uri) || typeof n !== 'number' || !Number.isInteger(n) || n < 1) return;
+  /** Writes the plan's fields (batch, accumulation, learning rate, warmup): one WorkspaceEdit, undone with one Undo. */
+  private async apply(uri: unknown, f: unknown): Promise<void> {
+    if (!(uri instanceof vscode.Uri) || !isPlanFields(f)) return;
     const doc = await vscode.workspace.openTextDocument(uri);
-    const node = fieldNode(doc.getText(), 'batchSize');
-    if (!node) {
+    const text = doc.getText();
+    if (!fieldNode(text, 'batchSize')) {
       void vscode.window.showWarningMessage(`Batch Advisor: ${vscode.workspace.asRelativePath(uri)} has no "batchSize" field to change.`);
       return;
     }
     const edit = new vscode.WorkspaceEdit();
-    edit.replace(uri, new vscode.Range(doc.positionAt(node.offset), doc.positionAt(node.offset + node.length)), String(n));
+    edit.replace(uri, new vscode.Range(doc.positionAt(0), doc.positionAt(text.length)), withPlanFields(text, f));
     await vscode.workspace.applyEdit(edit);
+    this.ctx.log.info(`Applied the suggested plan to ${uri.fsPath}: batchSize ${f.batchSize}, accumulationSteps ${f.accumulationSteps}, learningRate ${f.learningRate}, warmupSteps ${f.warmupSteps}`);
   }
 
   dispose(): void {

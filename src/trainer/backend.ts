@@ -19,7 +19,7 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import type { BackendName } from '../core/shared/protocol';
 import { availableParallelism } from 'node:os';
 import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
@@ -42,6 +42,8 @@ export interface BackendOptions {
 export interface BackendResult {
   name: BackendName;
   skipped: { name: BackendName; reason: string }[];
+  /** For tensorflow(-gpu): the tfjs-node file that was loaded. */
+  from?: string;
 }
 
 const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
@@ -60,7 +62,7 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
   for (const name of candidates) {
     try {
       await TRY[name](opts);
-      return { name, skipped };
+      return { name, skipped, ...(name.startsWith('tensorflow') && loadedFrom ? { from: loadedFrom } : {}) };
     } catch (e) {
       const reason = oneLine(e);
       if (choice !== 'auto') throw new Error(`backend '${name}' is not available: ${reason}`);
@@ -140,6 +142,9 @@ async function activate(tfName: string): Promise<void> {
  * imports. That must be our instance: a workspace copy resolving its own tfjs-core would register
  * with another engine, so we check that the backend appeared in ours.
  */
+/** The tfjs-node(-gpu) file that loaded (reported with the backend). */
+let loadedFrom: string | undefined;
+
 function loadTfjsNode(name: 'tensorflow-gpu' | 'tensorflow', opts: BackendOptions): void {
   const pkg = PACKAGE[name];
   const where: string[] = [];
@@ -152,9 +157,12 @@ function loadTfjsNode(name: 'tensorflow-gpu' | 'tensorflow', opts: BackendOption
   attempts.push({ from: 'the extension', resolve: () => ownRequire.resolve(pkg) });
   where.push('the extension');
   if (opts.tfjsNodePath) {
+    // The setting names the folder holding node_modules (documented); its node_modules folder or the package folder itself work too.
     const p = opts.tfjsNodePath;
+    const parent = basename(p) === 'node_modules' ? dirname(p) : p;
+    attempts.push({ from: p, resolve: () => createRequire(join(parent, 'package.json')).resolve(pkg) });
     attempts.push({ from: p, resolve: () => createRequire(join(p, 'package.json')).resolve(p) });
-    where.push(p);
+    where.push(`${p} (looked for ${join(parent, 'node_modules', pkg)} and for the package in ${p} itself)`);
   }
   for (const a of attempts) {
     let file: string;
@@ -171,6 +179,7 @@ function loadTfjsNode(name: 'tensorflow-gpu' | 'tensorflow', opts: BackendOption
     if (!tf.findBackendFactory('tensorflow')) {
       throw new Unavailable(`${pkg} (${file}) loaded but registered no 'tensorflow' backend with this tfjs-core (version mismatch?)`);
     }
+    loadedFrom = file;
     return;
   }
   throw new Unavailable(`${pkg} not installed in ${where.join(' or ')}`);

@@ -7,6 +7,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { tf } from '../../src/trainer/tf';
 import { initBackend, wasmDir } from '../../src/trainer/backend';
@@ -50,6 +51,37 @@ describe('initBackend', () => {
       });
     } finally {
       rmSync(ws, { recursive: true, force: true });
+    }
+  });
+
+  it('batchAdvisor.tfjsNodePath: the documented layout (a folder holding node_modules/@tensorflow/tfjs-node) is found and said; a wrong path says what was looked for', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ba-tfjs-node-'));
+    const g = globalThis as { __baTf?: typeof tf };
+    try {
+      const pkg = join(dir, 'node_modules', '@tensorflow', 'tfjs-node');
+      mkdirSync(pkg, { recursive: true });
+      writeFileSync(join(pkg, 'package.json'), JSON.stringify({ name: '@tensorflow/tfjs-node', main: 'index.js' }));
+      // A stand-in that registers a 'tensorflow' backend (a cpu backend under that name) with our tfjs-core.
+      writeFileSync(join(pkg, 'index.js'), "const tf = globalThis.__baTf; const Cpu = tf.findBackend('cpu').constructor; tf.registerBackend('tensorflow', () => new Cpu());");
+      g.__baTf = tf;
+      await initBackend('cpu');
+      for (const setting of [dir, join(dir, 'node_modules'), pkg]) {
+        const r = await initBackend('tensorflow', { tfjsNodePath: setting });
+        assert.equal(r.name, 'tensorflow', setting);
+        assert.equal(r.from, join(pkg, 'index.js'), `said where it was found (setting ${setting})`);
+        tf.removeBackend('tensorflow');
+        delete createRequire(__filename).cache[join(pkg, 'index.js')]; // loaded afresh for the next layout
+        await initBackend('cpu');
+      }
+      const wrong = mkdtempSync(join(tmpdir(), 'ba-no-tfjs-node-'));
+      await assert.rejects(initBackend('tensorflow', { tfjsNodePath: wrong }), (e: Error) => {
+        assert.match(e.message, new RegExp(`not installed in .* or ${wrong.replace(/[/\\]/g, '.')} \\(looked for ${join(wrong, 'node_modules', '@tensorflow', 'tfjs-node').replace(/[/\\]/g, '.')} and for the package in ${wrong.replace(/[/\\]/g, '.')} itself\\)`));
+        return true;
+      });
+      rmSync(wrong, { recursive: true, force: true });
+    } finally {
+      delete g.__baTf;
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

@@ -283,6 +283,7 @@ async function setupBackend(config: TrainConfig, runDir: string, ctx: RunContext
     const r = await initBackend(config.backend, { workspaceFolder: workspaceOf(runDir), ...(tfjsNodePath ? { tfjsNodePath } : {}) });
     ctx.setBackend(r.name);
     ctx.emit({ v: 2, type: 'backend', name: r.name, skipped: r.skipped });
+    if (r.from) ctx.log('info', `backend ${r.name}: @tensorflow/tfjs-node loaded from ${r.from}`);
     if (r.name === 'tensorflow-gpu') ctx.gpu.start();
     return r.name;
   } catch (e) {

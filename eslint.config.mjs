@@ -31,6 +31,12 @@ export default tseslint.config(
     },
   },
   {
+    // Settings and test hooks reach product code as arguments: only the three entry points read the environment.
+    files: ['src/**/*.ts'],
+    ignores: ['src/trainer/main.ts', 'src/cli/main.ts', 'src/extension/extension.ts'],
+    rules: { 'no-restricted-properties': ['error', { object: 'process', property: 'env', message: 'Only the entry points (src/trainer/main.ts, src/cli/main.ts, src/extension/extension.ts) read process.env; pass what you need as an argument.' }] },
+  },
+  {
     files: ['src/core/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { paths: [vscode], patterns: [tfjs, intoExtension, { group: ['**/trainer/**', '**/cli/**', '**/webview/**'], message: 'src/core depends on nothing else in src.' }] }] },
   },

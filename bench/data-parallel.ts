@@ -19,6 +19,7 @@ import { createRequire } from 'node:module';
 import { loadavg } from 'node:os';
 import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import { initBackend } from '../src/trainer/backend';
+import { runtimeFromEnv, setRuntime } from '../src/trainer/runtime';
 import { mobilenetV2, tutorialCnn } from '../src/trainer/models/zoo';
 import { tf } from '../src/trainer/tf';
 import { flag, median } from './util';
@@ -30,7 +31,7 @@ const SETUPS: Record<ModelName, { shape: [number, number, number]; batch: number
 };
 
 async function wasmWith(threads: number): Promise<void> {
-  process.env['BATCH_ADVISOR_WASM_THREADS'] = String(threads);
+  setRuntime({ ...runtimeFromEnv(process.env), wasmThreads: threads });
   await initBackend('wasm');
 }
 

@@ -6,9 +6,13 @@
  */
 import { loadavg } from 'node:os';
 import { initBackend } from '../src/trainer/backend';
+import { runtimeFromEnv, setRuntime } from '../src/trainer/runtime';
 import { mobilenetV2, tutorialCnn } from '../src/trainer/models/zoo';
 import { tf } from '../src/trainer/tf';
 import { flag } from './util';
+
+// A benchmark is an entry point: the trainer's settings from this process's environment (BATCH_ADVISOR_WASM_THREADS, BATCH_ADVISOR_SIMD).
+setRuntime(runtimeFromEnv(process.env));
 
 const MODELS: Record<string, { shape: [number, number, number]; build: () => tf.LayersModel; batch: number }> = {
   mobilenet: { shape: [96, 96, 3], build: () => mobilenetV2([96, 96, 3], 10, 1), batch: 16 },

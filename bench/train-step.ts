@@ -25,8 +25,12 @@ import { join } from 'node:path';
 import { getThreadsCount } from '@tensorflow/tfjs-backend-wasm';
 import { tf } from '../src/trainer/tf';
 import { initBackend } from '../src/trainer/backend';
+import { runtimeFromEnv, setRuntime } from '../src/trainer/runtime';
 import { tutorialCnn } from '../src/trainer/models/zoo';
 import { arg, batch, BATCH, CLASSES, compile, median, SHAPE, timeForward, timeSteps, type ModelLike, type StockResult, type TfLike } from './train-step-common';
+
+// A benchmark is an entry point: the trainer's settings from this process's environment (BATCH_ADVISOR_WASM_THREADS, BATCH_ADVISOR_SIMD).
+setRuntime(runtimeFromEnv(process.env));
 
 async function runStock(topology: object, steps: number, seconds: number): Promise<StockResult> {
   const child = fork(join(__dirname, 'train-step-stock.ts'), [], { execArgv: ['--import', 'tsx'], stdio: ['ignore', 'ignore', 'inherit', 'ipc'] });

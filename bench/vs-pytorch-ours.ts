@@ -13,11 +13,15 @@ import { fallbackPlan } from '../src/core/plan';
 import type { EpochEvent, TrainerMessage } from '../src/core/shared/protocol';
 import { createRunDir } from '../src/core/runs';
 import { initBackend } from '../src/trainer/backend';
+import { runtimeFromEnv, setRuntime } from '../src/trainer/runtime';
 import { ImagePipeline, type LabeledFile } from '../src/trainer/data/pipeline';
 import { mobilenetV2, tutorialCnn } from '../src/trainer/models/zoo';
 import { tf } from '../src/trainer/tf';
 import { runTraining } from '../src/trainer/train/run';
 import { flag, median } from './util';
+
+// A benchmark is an entry point: the trainer's settings from this process's environment (BATCH_ADVISOR_WASM_THREADS, BATCH_ADVISOR_SIMD).
+setRuntime(runtimeFromEnv(process.env));
 
 export interface RowResult {
   value: number;

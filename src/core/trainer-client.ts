@@ -129,6 +129,8 @@ export class TrainerClient {
     const child = fork(script, [], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       execArgv,
+      // The child inherits the host's environment (PATH, CUDA's variables), plus what the host adds.
+      // eslint-disable-next-line no-restricted-properties -- passed on to the child, not read here
       env: { ...process.env, TF_FORCE_GPU_ALLOW_GROWTH: 'true', ...this.opts.env },
       serialization: 'json',
       // Its own process group on POSIX: a terminal's Ctrl-C then reaches only the host, which

@@ -3,6 +3,7 @@
  * settings.json can hold any JSON, so every value is checked and out-of-range values fall back to
  * the default instead of reaching the engine.
  */
+import { homedir } from 'node:os';
 import * as vscode from 'vscode';
 import { sanitize, type Settings } from './settings-sanitize';
 
@@ -16,7 +17,7 @@ function resolvePath(p: string | undefined, scope: vscode.WorkspaceFolder | unde
   const folder = scope ?? vscode.workspace.workspaceFolders?.[0];
   let out = p;
   if (folder) out = out.replace(/\$\{workspaceFolder\}/g, folder.uri.fsPath);
-  if (out.startsWith('~/') && process.env.HOME) out = vscode.Uri.joinPath(vscode.Uri.file(process.env.HOME), out.slice(2)).fsPath;
+  if (out.startsWith('~/')) out = vscode.Uri.joinPath(vscode.Uri.file(homedir()), out.slice(2)).fsPath;
   if (!/^([a-zA-Z]:)?[\\/]/.test(out)) {
     if (!folder) return undefined;
     out = vscode.Uri.joinPath(folder.uri, out).fsPath;

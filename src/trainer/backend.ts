@@ -14,8 +14,8 @@
  *
  * GPU memory: the host starts the trainer child with TF_FORCE_GPU_ALLOW_GROWTH=true in its
  * environment, so TensorFlow grows its GPU pool as needed instead of reserving the whole card
- * (tfjs has no memory-fraction API). We set it here too, before tfjs-node-gpu is loaded, in case
- * the trainer was started some other way.
+ * (tfjs has no memory-fraction API). The entry point (main.ts) sets it too, before tfjs-node-gpu
+ * can load, in case the trainer was started some other way.
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -23,6 +23,7 @@ import { basename, dirname, join } from 'node:path';
 import type { BackendName } from '../core/shared/protocol';
 import { availableParallelism } from 'node:os';
 import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
+import { runtimeSettings } from './runtime';
 import { tf } from './tf';
 import { registerWasmTrainingKernels } from './kernels';
 import { installPthreadWorkers, unrefPthreads, withReportedCores } from './kernels/wasm-threads';
@@ -75,8 +76,7 @@ export async function initBackend(choice: BackendChoice, opts: BackendOptions = 
 
 const TRY: Record<BackendName, (opts: BackendOptions) => Promise<void>> = {
   'tensorflow-gpu': async (opts) => {
-    // See the header: TensorFlow must not grab the whole card.
-    process.env['TF_FORCE_GPU_ALLOW_GROWTH'] ??= 'true';
+    // See the header: TensorFlow must not grab the whole card (the entry point sets TF_FORCE_GPU_ALLOW_GROWTH).
     loadTfjsNode('tensorflow-gpu', opts);
     await activate('tensorflow');
     if (!cudaGpuVisible()) throw new Unavailable('no CUDA GPU visible');
@@ -108,12 +108,11 @@ const TRY: Record<BackendName, (opts: BackendOptions) => Promise<void>> = {
 };
 
 /**
- * Threads for the wasm backend: BATCH_ADVISOR_WASM_THREADS when set (1 = the single-threaded
- * build), else every core the process may use.
+ * Threads for the wasm backend: the runtime's setting (BATCH_ADVISOR_WASM_THREADS, read by the
+ * entry point; 1 = the single-threaded build), else every core the process may use.
  */
-export function wasmThreads(env: NodeJS.ProcessEnv = process.env): number {
-  const set = Number(env['BATCH_ADVISOR_WASM_THREADS']);
-  if (Number.isInteger(set) && set >= 1) return Math.min(set, 8);
+export function wasmThreads(requested: number | undefined = runtimeSettings().wasmThreads): number {
+  if (requested !== undefined && Number.isInteger(requested) && requested >= 1) return Math.min(requested, 8);
   return Math.min(availableParallelism(), 8);
 }
 

@@ -5,7 +5,14 @@
 import { parseHostMessage, PROTOCOL_VERSION, type HostMessage, type TrainerMessage } from '../core/shared/protocol';
 import { describeModelSpec } from './models/describe';
 import { classifyError } from './errors';
+import { runtimeFromEnv, setRuntime } from './runtime';
 import { enableProdMode } from './tf';
+
+// The entry point is the one place that reads the environment: the runtime settings the host
+// passed (tfjsNodePath, threads, SIMD), test faults (hooksFromEnv below), and TensorFlow's GPU growth
+// (set before tfjs-node-gpu can load, so TensorFlow does not reserve the whole card).
+setRuntime(runtimeFromEnv(process.env));
+process.env['TF_FORCE_GPU_ALLOW_GROWTH'] ??= 'true';
 
 // Production mode: skips tfjs's debug-time checks and its console banner ("looks like you are
 // running TensorFlow.js in Node.js…"); the backend choice and its reasons are reported instead.

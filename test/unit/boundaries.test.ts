@@ -42,3 +42,28 @@ describe('import boundaries', () => {
     });
   }
 });
+
+/** Settings and test hooks reach product code as arguments: only the entry points read the environment. */
+describe('environment reads', () => {
+  async function envViolations(file: string, code: string): Promise<number> {
+    const [result] = await eslint.lintText(code, { filePath: resolve(__dirname, '../..', file) });
+    return (result?.messages ?? []).filter((m) => m.ruleId === 'no-restricted-properties').length;
+  }
+  for (const [file, forbidden] of [
+    ['src/trainer/train/x.ts', true],
+    ['src/core/x.ts', true],
+    ['src/extension/x.ts', true],
+    ['src/trainer/main.ts', false],
+    ['src/cli/main.ts', false],
+    ['src/extension/extension.ts', false],
+  ] as const) {
+    it(`${forbidden ? 'forbids' : 'allows'} process.env in ${file}`, async () => {
+      assert.equal((await envViolations(file, "export const a = process.env['X'];")) > 0, forbidden);
+    });
+  }
+  it('no product file outside the entry points reads process.env (the whole of src/ lints clean for the rule)', async () => {
+    const results = await eslint.lintFiles(['src/**/*.ts']);
+    const reads = results.flatMap((r) => r.messages.filter((m) => m.ruleId === 'no-restricted-properties').map((m) => `${r.filePath}:${m.line}`));
+    assert.deepEqual(reads, []);
+  });
+});

@@ -20,6 +20,10 @@ import { batchNormTrainOp } from '../../src/trainer/kernels/batch-norm';
 import { filterGradTuning } from '../../src/trainer/kernels/conv2d-backprop-filter';
 import { mobilenetV2, resnetSmall, tutorialCnn } from '../../src/trainer/models/zoo';
 import { simdKernels } from '../../src/trainer/simd';
+import { runtimeFromEnv, setRuntime } from '../../src/trainer/runtime';
+
+// In-process, as the trainer's entry point does: the environment's settings (simd.test.ts runs this file with BATCH_ADVISOR_WASM_THREADS=1 and BATCH_ADVISOR_SIMD=0).
+setRuntime(runtimeFromEnv(process.env));
 
 type Pad = 'same' | 'valid' | [[number, number], [number, number], [number, number], [number, number]];
 interface Case {
@@ -151,11 +155,12 @@ before(async () => {
 
 describe('wasm training kernels match the cpu backend', () => {
   it('runs the threaded build with one XNNPACK thread per core (these checks run on it; BATCH_ADVISOR_WASM_THREADS=1 selects the single-threaded build)', () => {
-    assert.equal(wasmBackend.getThreadsCount(), wasmThreads(process.env));
-    assert.equal(wasmThreads({}), Math.min(availableParallelism(), 8));
-    assert.equal(wasmThreads({ BATCH_ADVISOR_WASM_THREADS: '1' }), 1);
-    assert.equal(wasmThreads({ BATCH_ADVISOR_WASM_THREADS: '3' }), 3);
-    assert.equal(wasmThreads({ BATCH_ADVISOR_WASM_THREADS: 'lots' }), Math.min(availableParallelism(), 8));
+    assert.equal(wasmBackend.getThreadsCount(), wasmThreads());
+    const threads = (env: Record<string, string>): number => wasmThreads(runtimeFromEnv(env).wasmThreads);
+    assert.equal(threads({}), Math.min(availableParallelism(), 8));
+    assert.equal(threads({ BATCH_ADVISOR_WASM_THREADS: '1' }), 1);
+    assert.equal(threads({ BATCH_ADVISOR_WASM_THREADS: '3' }), 3);
+    assert.equal(threads({ BATCH_ADVISOR_WASM_THREADS: 'lots' }), Math.min(availableParallelism(), 8));
   });
 
   it('registers the kernels missing from tfjs-backend-wasm', () => {

@@ -16,6 +16,7 @@ import { firstLine, isOutOfMemoryError } from '../../core/probe/oom';
 import type { GradientNormSamples, ProbeTrialResult, ProbeTrialSpec } from '../../core/shared/probe';
 import type { BackendName } from '../../core/shared/protocol';
 import { initBackend } from '../backend';
+import { runtimeSettings } from '../runtime';
 import { decodeImage } from '../data/decode';
 import { splitFiles, type LabeledFile } from '../data/split';
 import { buildClassifier } from '../models/zoo';
@@ -178,7 +179,7 @@ export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): 
   let optimizer: tf.Optimizer | undefined;
   const held: tf.Tensor[] = [];
   try {
-    const tfjsNodePath = process.env.BATCH_ADVISOR_TFJS_NODE_PATH;
+    const { tfjsNodePath } = runtimeSettings();
     const backend = await initBackend(config.backend, { workspaceFolder: config.configPath ? dirname(config.configPath) : dirname(config.dataset), ...(tfjsNodePath ? { tfjsNodePath } : {}) });
     result.backend = backend.name;
     const files = await listFiles(config);

@@ -10,6 +10,7 @@
  * memory, or a runtime without WebAssembly SIMD, or BATCH_ADVISOR_SIMD=0); callers then keep their
  * JS path.
  */
+import { runtimeSettings } from '../runtime';
 import { PLAIN, SHARED } from './binary';
 
 export interface SimdKernels {
@@ -42,7 +43,7 @@ export function simdKernels(backend: object): SimdKernels | undefined {
 }
 
 function instantiate(backend: object): SimdKernels | undefined {
-  if (process.env['BATCH_ADVISOR_SIMD'] === '0') return undefined;
+  if (!runtimeSettings().simd) return undefined;
   const em = (backend as { wasm?: EmscriptenLike }).wasm;
   const memory = em?.wasmMemory ?? em?.asm?.memory;
   if (!em || !(memory instanceof WebAssembly.Memory)) return undefined;

@@ -136,7 +136,7 @@ export class StepWatchdog {
 }
 
 function seconds(ms: number): string {
-  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : `${(ms / 1000).toFixed(1)} s`;
+  return ms >= 10_000 ? `${Math.round(ms / 1000)} s` : ms >= 1000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.max(1, Math.round(ms))} ms`;
 }
 
 /** The run-end of a stalled run: out of memory, with a smaller batch (never above what the plan says fits). */

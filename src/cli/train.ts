@@ -252,7 +252,8 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
   } catch (e) {
     const c = classifyError(e);
     if (c.kind === 'cancelled') return fail('stopped before training started; no run folder was created', EXIT_CODES.cancelled);
-    return fail(c.kind === 'internal' ? `the trainer could not start: ${c.message}` : c.message, EXIT_CODES[c.kind]);
+    // A full disk while making the run folder (FsResourceError) is a failure while working, said as is.
+    return fail(c.kind === 'internal' && (e as Error | undefined)?.name !== 'FsResourceError' ? `the trainer could not start: ${c.message}` : c.message, EXIT_CODES[c.kind]);
   } finally {
     for (const sig of STOP_SIGNALS) signals.off(sig, onSignal);
   }

@@ -9,6 +9,7 @@
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { TrainConfig } from './config';
+import { describeFsError, FsResourceError, isResourceFsError, trueMkdirError } from './fs-errors';
 import type { TrainingPlan } from './shared/plan';
 import type { EpochEvent, RunEndEvent, RunStartEvent, TrainEvent } from './shared/protocol';
 
@@ -65,7 +66,7 @@ export function createRunDir(workspaceRoot: string, config: TrainConfig, plan: T
   try {
     fs.mkdirSync(root, { recursive: true });
   } catch (e) {
-    throw runDirError(`cannot create the runs folder ${root}`, e);
+    throw runDirError(`cannot create the runs folder ${root}`, trueMkdirError(root, e, (p) => fs.mkdirSync(p)));
   }
   const base = `${runTimestamp(now)}-${sanitizeRunName(config.name)}`;
   for (let i = 1; ; i++) {
@@ -100,30 +101,11 @@ export class RunDirError extends Error {
   override readonly name = 'RunDirError';
 }
 
-/** What a file-system error code means for a person, with what to do. */
-export function describeFsError(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException | undefined)?.code;
-  switch (code) {
-    case 'ENOSPC':
-      return 'the disk is full (ENOSPC): free some space';
-    case 'EDQUOT':
-      return 'the disk quota is exceeded (EDQUOT): free some space';
-    case 'EROFS':
-      return 'the file system is read-only (EROFS): choose a writable workspace';
-    case 'EACCES':
-    case 'EPERM':
-      return `permission denied (${code}): check the folder's permissions`;
-    case 'ENOENT':
-      return 'a parent folder is missing or cannot be created (ENOENT): check the path';
-    case 'ENOTDIR':
-      return 'a parent is a file, not a folder (ENOTDIR)';
-    default:
-      return code ? `${code}: ${(e as Error).message.split('\n')[0]}` : String(e instanceof Error ? e.message : e);
-  }
-}
+export { describeFsError } from './fs-errors';
 
-function runDirError(what: string, e: unknown): RunDirError {
-  return new RunDirError(`${what}: ${describeFsError(e)}`);
+/** Input to fix (read-only, permissions: RunDirError, exit 2) or a failure while working (full disk: exit 1). */
+function runDirError(what: string, e: unknown): Error {
+  return isResourceFsError(e) ? new FsResourceError(`${what}: ${describeFsError(e)}`) : new RunDirError(`${what}: ${describeFsError(e)}`);
 }
 
 export interface RunSummary {

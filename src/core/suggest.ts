@@ -5,11 +5,12 @@
 import type { TrainConfig } from './config';
 import { tooFewClasses } from './dataset/list';
 import { inspectDataset } from './dataset/inspect';
+import { noUsableImagesMessage } from './dataset/verdict';
 import { chooseDevice, listDevices } from './devices/devices';
 import { dataParallelAdvice, type DataParallelInput } from './data-parallel';
 import { estimateMemory } from './memory';
 import { makePlan } from './plan';
-import { DEFAULT_HEADROOM, IMAGE_EXTENSIONS_TEXT, memoryBudget, type SuggestStage } from './shared/constants';
+import { DEFAULT_HEADROOM, memoryBudget, type SuggestStage } from './shared/constants';
 import { probePlan } from './probe/probe';
 import { ProbeCache, probeCacheKey } from './probe/cache';
 import { childTrialRunner, type TrialRunner } from './probe/run-trial';
@@ -106,9 +107,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   const classes = tooFewClasses(dataset.root, dataset.classes.map((c) => c.name));
   if (classes && dataset.classes.length > 0) throw new SuggestInputError(classes);
   if (dataset.totalImages === 0) {
-    throw new SuggestInputError(
-      `No images found in ${dataset.root}: expected one subfolder per class holding ${IMAGE_EXTENSIONS_TEXT} files.`,
-    );
+    throw new SuggestInputError(noUsableImagesMessage(dataset));
   }
 
   onProgress?.({ stage: 'devices', message: 'Reading device memory' });

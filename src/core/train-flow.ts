@@ -15,6 +15,8 @@ import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from './datase
 import { fallbackPlan } from './plan';
 import { PROBE_CACHE_FOLDER } from './probe/cache';
 import { createRunDir } from './runs';
+import { cannotFitEnd, planCannotFit } from './fit-gate';
+import { StepWatchdog, stallEnd, watchdogOptionsFromEnv } from './step-watchdog';
 import type { DatasetReport } from './shared/dataset-types';
 import { IMAGE_EXTENSIONS_TEXT } from './shared/constants';
 import { abortError, classifyError } from './shared/errors';
@@ -169,6 +171,9 @@ export class TrainFlow {
 
     const runDir = createRunDir(opts.workspaceRoot, config, plan);
     opts.onPlan?.(plan, runDir);
+    // A plan predicted far over the device ends now, as out of memory, instead of never moving.
+    const cannot = planCannotFit(plan, config.imageSize);
+    if (cannot) return this.ended(runDir, plan, cannotFitEnd(runDir, cannot), extra);
     this.setPhase('starting', `Starting the trainer in ${basename(runDir)}`);
     const client = new TrainerClient({
       trainerScript: opts.trainerScript,
@@ -179,8 +184,11 @@ export class TrainFlow {
     // A stop asked for between planning and here still reaches the trainer (the client delivers
     // it right after the train request).
     if (this.stopAsked) client.stop();
+    // A step that never ends (the trainer's thread is blocked) is ended from here as out of memory.
+    const watchdog = new StepWatchdog({ ...watchdogOptionsFromEnv(process.env), ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (s) => client.abortRun(stallEnd(s, plan)));
     try {
       const end = await client.train({ config, runDir, plan, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (e) => {
+        watchdog.event(e);
         if (e.type === 'run-start') this.setPhase('training', `Training in ${basename(runDir)}`);
         opts.onEvent?.(e);
         extra.onEvent?.(e);
@@ -188,8 +196,16 @@ export class TrainFlow {
       this.setPhase('ended', end.status);
       return { runDir, plan, end };
     } finally {
+      watchdog.stop();
       client.dispose();
       this.client = undefined;
     }
+  }
+
+  private ended(runDir: string, plan: TrainingPlan, end: RunEndEvent, extra: Pick<TrainFlowOptions, 'onEvent'>): TrainFlowResult {
+    this.opts.onEvent?.(end);
+    extra.onEvent?.(end);
+    this.setPhase('ended', end.status);
+    return { runDir, plan, end };
   }
 }

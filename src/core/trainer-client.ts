@@ -382,7 +382,24 @@ export class TrainerClient {
     });
   }
 
-  /** True while a training run is in progress. */
+  /**
+   * Ends the run in progress with `end` (recorded in its metrics.jsonl) and kills the child at once:
+   * for a trainer stuck in a synchronous step (see step-watchdog.ts), which answers no message.
+   */
+  abortRun(end: RunEndEvent): void {
+    if (!this.active || this.active.ended) return;
+    const pid = this.child?.pid;
+    this.finishTrain(end, true);
+    if (pid !== undefined) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch {
+        /* already gone */
+      }
+    }
+  }
+
+    /** True while a training run is in progress. */
   get training(): boolean {
     return this.active !== undefined;
   }

@@ -33,6 +33,8 @@ const OOM_PATTERNS = [
   /WebAssembly\.Memory\(\): could not allocate/i,
   /memory access out of bounds/i,
   /^Aborted\(/,
+  // A wasm allocation that failed and was used anyway (the heap is exhausted; the state is corrupt).
+  /table index is out of bounds/i,
 ];
 
 export function isOutOfMemory(e: unknown): boolean {
@@ -49,6 +51,8 @@ export function classifyError(e: unknown): { kind: TrainerErrorKind; message: st
   const message = e instanceof Error ? e.message : String(e);
   if (e instanceof BadInputError) return { kind: 'bad-input', message };
   if (e instanceof DivergedError) return { kind: 'diverged', message };
+  // A full disk or no file handles left (core/fs-errors.ts): a failure while working, said without a stack.
+  if (e instanceof Error && e.name === 'FsResourceError') return { kind: 'internal', message };
   if (isOutOfMemory(e)) return { kind: 'oom', message };
   return { kind: 'internal', message: e instanceof Error && e.stack ? e.stack : message };
 }

@@ -18,6 +18,7 @@
 import { mkdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { BadInputError } from './errors';
+import { describeFsError, FsResourceError, isResourceFsError } from '../core/fs-errors';
 import { tf } from './tf';
 
 const LAYERS_MODEL_CLASSES = new Set(['Sequential', 'Model', 'Functional']);
@@ -38,7 +39,10 @@ async function readOrThrow(path: string, what: string, referencedBy?: string): P
     const by = referencedBy ? ` (listed in ${referencedBy})` : '';
     if (code === 'ENOENT') throw new BadInputError(`${path}: ${what} not found${by}`);
     if (code === 'EISDIR') throw new BadInputError(`${path}: is a folder, expected ${what}${by}`);
-    throw new BadInputError(`${path}: cannot read ${what}${by} (${code})`);
+    const why = (e as NodeJS.ErrnoException).code ? describeFsError(e) : code;
+    // Out of file handles or a failing disk is a failure while working (exit 1), not the file's fault.
+    if (isResourceFsError(e)) throw new FsResourceError(`${path}: cannot read ${what}${by}: ${why}`);
+    throw new BadInputError(`${path}: cannot read ${what}${by}: ${why}`);
   }
 }
 
@@ -230,7 +234,7 @@ export async function loadModelFile(modelJsonPath: string): Promise<LoadedModelF
   try {
     return await loadChecked(path);
   } catch (e) {
-    if (e instanceof BadInputError) throw e;
+    if (e instanceof BadInputError || e instanceof FsResourceError) throw e;
     throw new BadInputError(`${path}: cannot build a Layers model from it (${(e instanceof Error ? e.message : String(e)).split('\n')[0]})`);
   }
 }

@@ -13,6 +13,7 @@ import { after, before, test } from 'node:test';
 import type { LogEvent } from '../../src/core/shared/protocol';
 import { isTfjsBanner, TrainerClient } from '../../src/core/trainer-client';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
+import { until } from '../helpers/wait';
 
 const CLI = resolve(__dirname, '../../dist/cli.js');
 const BANNER = /looks like you are running TensorFlow\.js|^\s*={8,}\s*$/m;
@@ -56,7 +57,7 @@ test("a trainer child that prints the banner on stderr (e.g. a workspace's own t
   const logs: LogEvent[] = [];
   const c = new TrainerClient({ trainerScript: script, onLog: (e) => logs.push(e) });
   await assert.rejects(c.describe({ model: 'tutorial-cnn' }, [16, 16, 3], 2));
-  await new Promise((r) => setTimeout(r, 200));
+  await until(() => logs.some((l) => /a real warning/.test(l.message)), 'the child\'s stderr line arrives');
   c.dispose();
   assert.ok(logs.some((l) => /a real warning/.test(l.message)), 'other stderr lines still come through');
   for (const l of logs) assert.doesNotMatch(l.message, BANNER);

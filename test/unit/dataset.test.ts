@@ -450,13 +450,15 @@ describe('dataset inspector at scale: progress, cancellation, worker', () => {
   });
 
   for (const workers of [0, 1]) {
-    it(`rejects with AbortError within 100 ms when aborted mid-scan (workers: ${workers})`, async () => {
+    it(`rejects with AbortError when aborted mid-scan, reading no further folder (workers: ${workers})`, async () => {
       const ac = new AbortController();
       let abortedAt = 0;
+      const readAfter: string[] = [];
       // Abort when the walker reaches the third class: classes c0 and c1 are being probed then.
       const fs: WalkFs = {
         ...nodeWalkFs,
         readdir: (p) => {
+          if (abortedAt) readAfter.push(p);
           if (p === join(root, 'c2') && !abortedAt) {
             abortedAt = performance.now();
             ac.abort();
@@ -464,10 +466,13 @@ describe('dataset inspector at scale: progress, cancellation, worker', () => {
           return nodeWalkFs.readdir(p);
         },
       };
-      await assert.rejects(inspectDataset(root, { workers, signal: ac.signal, fs }), (e: Error) => e.name === 'AbortError');
+      let seen = 0;
+      await assert.rejects(inspectDataset(root, { workers, signal: ac.signal, fs, onProgress: (p) => (seen = p.filesSeen) }), (e: Error) => e.name === 'AbortError');
       assert.ok(abortedAt > 0, 'aborted mid-scan');
-      const ms = performance.now() - abortedAt;
-      assert.ok(ms < 100, `rejected ${ms.toFixed(0)} ms after abort`);
+      assert.deepEqual(readAfter, [], 'no folder is read after the abort');
+      assert.ok(seen < classes.length * 300, `the scan did not run to the end (${seen} files seen)`);
+      // A hang ceiling only (the time is the scheduler's on a loaded machine).
+      assert.ok(performance.now() - abortedAt < 30_000);
     });
   }
 

@@ -48,7 +48,7 @@ describe('listDevices', () => {
     const hanging: SystemInfoLike = { graphics: () => new Promise(() => {}), mem: async () => ({ total: 8 * GIB, available: 4 * GIB }) };
     const t0 = Date.now();
     const devices = await listDevices({ si: hanging, timeoutMs: 50, readMeminfo: async () => undefined });
-    assert.ok(Date.now() - t0 < 2000);
+    assert.ok(Date.now() - t0 < 30_000, 'a hang ceiling: the 50 ms timeout ends the wait');
     assert.deepEqual(
       devices.map((d) => d.kind),
       ['cpu'],

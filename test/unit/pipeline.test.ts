@@ -11,6 +11,7 @@ import { decideLoading, ImagePipeline, type Batch } from '../../src/trainer/data
 import { epochOrder, mulberry32 } from '../../src/trainer/data/prng';
 import { splitFiles, validationCount } from '../../src/trainer/data/split';
 import { makeTinyDataset, writeCorruptImage, writeHugeHeaderPng } from '../helpers/tiny-dataset';
+import { until } from '../helpers/wait';
 
 let dir: string;
 let files: { path: string; label: number }[];
@@ -222,27 +223,35 @@ describe('pipeline', () => {
     rmSync(huge);
   });
 
-  test('prefetch keeps data-wait small when decoding is faster than training', async () => {
+  test('prefetch decodes ahead of training: while a step runs, the next batches are already being decoded', async () => {
     // Decoding (in the decode pool's worker threads, as by default): ≥ 2 ms per image, 16 in
-    // flight; a training step: 20 ms of synchronous work.
+    // flight; a training step: 20 ms of synchronous work. The behaviour that keeps the data wait
+    // small is that the producer runs ahead of the consumer by the prefetch depth; the share of
+    // time spent waiting is reported (a benchmark's figure), not asserted: it depends on the load.
+    let started = 0;
     const slowDecode = async (path: string, opts: Parameters<typeof decodeImage>[1]): Promise<Uint8Array> => {
+      started++;
       const px = await DecodePool.shared().decode(path, opts);
       await new Promise((r) => setTimeout(r, 2));
       return px;
     };
     const many = [...files, ...files, ...files, ...files]; // 120 images, 15 batches
-    const p = await ImagePipeline.create(many, { ...base, loading: 'stream', concurrency: 16, prefetchBatches: 3, decode: slowDecode });
+    const prefetch = 3;
+    const p = await ImagePipeline.create(many, { ...base, loading: 'stream', concurrency: 16, prefetchBatches: prefetch, decode: slowDecode });
     let waitMs = 0;
     let stepMs = 0;
+    let consumed = 0;
     const it = p.epoch(1);
-    let first = true;
     for (;;) {
       const t0 = performance.now();
       const r = await it.next();
-      const waited = performance.now() - t0;
       if (r.done) break;
-      if (!first) waitMs += waited; // the first batch has nothing to overlap with
-      first = false;
+      if (consumed > 0) waitMs += performance.now() - t0; // the first batch has nothing to overlap with
+      consumed++;
+      // Before the step: the producer has asked for images beyond this batch (it does not wait for the consumer).
+      const ahead = Math.min(many.length, (consumed + 1) * base.batchSize);
+      await until(() => started >= ahead, `decodes started for batch ${consumed + 1} while batch ${consumed} trains`);
+      assert.ok(started <= Math.min(many.length, (consumed + prefetch + 1) * base.batchSize + 16), `never more than the prefetch depth ahead (${started} started after ${consumed} batches)`);
       const t1 = performance.now();
       while (performance.now() - t1 < 20) {
         /* a synchronous "training step", like the tfjs cpu backend */
@@ -250,7 +259,8 @@ describe('pipeline', () => {
       await new Promise((r) => setImmediate(r)); // the train loop yields once per step
       stepMs += performance.now() - t1;
     }
-    assert.ok(waitMs / (waitMs + stepMs) < 0.05, `data wait ${waitMs.toFixed(1)} ms vs steps ${stepMs.toFixed(1)} ms`);
+    assert.equal(consumed, 15);
+    console.log(`# prefetch: data wait ${waitMs.toFixed(1)} ms vs steps ${stepMs.toFixed(1)} ms (${((100 * waitMs) / Math.max(1, waitMs + stepMs)).toFixed(1)}%)`);
   });
 
   test('stopping early (break) ends the producer cleanly', async () => {

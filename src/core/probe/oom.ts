@@ -17,6 +17,7 @@ const OOM_TEXT = [
   /\bout of memory\b/i,
   /Aborted\(/,
   /memory access out of bounds/i,
+  /table index is out of bounds/i,
   /Cannot allocate Wasm memory/i,
   /WebAssembly\.Memory\(\): could not allocate/i,
   /Array buffer allocation failed/i,

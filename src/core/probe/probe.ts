@@ -18,7 +18,7 @@ import type { TrainingPlan } from '../shared/plan';
 import type { GradientNoiseScale, ObjectiveReport, ProbeReport, ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
 import type { BackendName } from '../shared/protocol';
 import type { MemoryEstimate, Recommendation } from '../shared/report';
-import { bytesForBatch, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, maxBatchSize } from '../memory';
+import { bytesForBatch, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, maxBatchSize, WASM_HEAP_MAX } from '../memory';
 import { makePlan } from '../plan';
 import { BASE_BATCH, datasetCap, floorPow2, MAX_BATCH, recommend, type RecommendInput } from '../recommend';
 import { estimateNoiseScale } from './noise';
@@ -133,6 +133,7 @@ async function probeByMaximum(input: ProbeInput, opts: ProbeOptions): Promise<Pr
     predictedMax: maxBatchSize(memory),
     cap,
     ...(limitBytes !== undefined ? { limitBytes } : {}),
+    ...(plannedBackend === 'wasm' ? { hardLimitBytes: WASM_HEAP_MAX } : {}),
     ...(opts.maxTrials !== undefined ? { maxTrials: opts.maxTrials } : {}),
     trial: (b) => opts.runTrial(spec(config, b, k0, b)),
     onTrial: (r) => opts.onTrial?.(r, 'search'),

@@ -9,6 +9,7 @@ import type { TrainConfig } from '../shared/config-types';
 import type { ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
 import { TrainerClient } from '../trainer-client';
 import { firstLine, isOutOfMemoryText } from './oom';
+import { TrialPace } from './trial-pace';
 
 /** Default time a trial may take before it is killed and counted as a failure. */
 export const DEFAULT_TRIAL_TIMEOUT_MS = 180_000;
@@ -42,8 +43,10 @@ function kill(client: TrainerClient): void {
 
 export function childTrialRunner(config: TrainConfig, opts: TrialRunnerOptions): TrialRunner {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TRIAL_TIMEOUT_MS;
+  const pace = new TrialPace();
   return async (spec) => {
     if (opts.signal?.aborted) throw abortError();
+    const limitMs = pace.limitMs(spec.microBatchSize, timeoutMs);
     const t0 = performance.now();
     const client = new TrainerClient({ trainerScript: opts.trainerScript, ...(opts.env ? { env: opts.env } : {}), ...(opts.log ? { onLog: (e: { message: string }) => opts.log?.(e.message) } : {}) });
     let timer: NodeJS.Timeout | undefined;
@@ -52,7 +55,7 @@ export function childTrialRunner(config: TrainConfig, opts: TrialRunnerOptions):
       const outcome = await Promise.race([
         client.probe(config, spec).then((r) => ({ kind: 'result' as const, r })),
         new Promise<{ kind: 'timeout' }>((resolve) => {
-          timer = setTimeout(() => resolve({ kind: 'timeout' }), timeoutMs);
+          timer = setTimeout(() => resolve({ kind: 'timeout' }), limitMs);
         }),
         new Promise<{ kind: 'abort' }>((resolve) => {
           onAbort = () => resolve({ kind: 'abort' });
@@ -60,7 +63,8 @@ export function childTrialRunner(config: TrainConfig, opts: TrialRunnerOptions):
         }),
       ]);
       if (outcome.kind === 'abort') throw abortError();
-      if (outcome.kind === 'timeout') return failed(spec, 'timeout', `the trial did not finish within ${Math.round(timeoutMs / 1000)} s and was killed`, performance.now() - t0);
+      if (outcome.kind === 'timeout') return failed(spec, 'timeout', `the trial did not finish within ${Math.round(limitMs / 1000)} s and was killed${limitMs < timeoutMs ? ` (${pace.why(spec.microBatchSize)})` : ''}`, performance.now() - t0);
+      pace.record(outcome.r);
       return outcome.r;
     } catch (e) {
       if (opts.signal?.aborted) throw abortError();

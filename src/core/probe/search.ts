@@ -4,7 +4,8 @@
  *  1. try the model's predicted maximum first (clamped to the largest batch worth confirming);
  *  2. bracket with ±5% steps (widening: ×1.05, ×1.25, ×2 up; ×0.95, ×0.8, ×0.5 down);
  *  3. bisect until the bracket is within 5% (or 1 image), or the trial cap is reached;
- *  4. never try a batch the model predicts to need more than 2× the budget.
+ *  4. never try a batch the model predicts to need more than 2× the budget (or, on wasm, more than
+ *     its 4 GiB heap: such a trial spins instead of failing, see hardLimitBytes).
  *
  * A trial that fails for a reason other than memory (an error, a trial that trained nothing) is
  * retried once; a hanging trial (timeout) is not. What still fails counts as "does not fit". When
@@ -27,6 +28,8 @@ export interface SearchInput {
   cap: number;
   /** A trial whose peak is above this does not fit (planning for a device given by size). */
   limitBytes?: number;
+  /** A trial predicted to need more than this is never started (the wasm backend's fixed heap: past it the backend can spin instead of failing). */
+  hardLimitBytes?: number;
   /** Trial processes at most (retries included). */
   maxTrials?: number;
   tolerance?: number;
@@ -50,7 +53,7 @@ export async function searchMaxBatch(input: SearchInput): Promise<SearchResult> 
   const tol = input.tolerance ?? DEFAULT_TOLERANCE;
   const maxTrials = Math.max(1, input.maxTrials ?? DEFAULT_MAX_TRIALS);
   const cap = Math.max(1, Math.floor(input.cap));
-  const allowed = (b: number): boolean => input.predictedBytes(b) <= 2 * input.budgetBytes;
+  const allowed = (b: number): boolean => input.predictedBytes(b) <= Math.min(2 * input.budgetBytes, input.hardLimitBytes ?? Infinity);
   const trials: ProbeTrialResult[] = [];
   let processes = 0;
   let lo = 0; // largest batch that trained

@@ -12,6 +12,7 @@ import { readFile } from 'node:fs/promises';
 import { isMainThread } from 'node:worker_threads';
 import sharp from 'sharp';
 import { decodeSmallPng } from './png-fast';
+import { describeFsError } from '../../core/fs-errors';
 import { MAX_IMAGE_PIXELS } from '../../core/shared/dataset-types';
 
 /** 50 megapixels (the inspection reports larger images as too large with the same limit). */
@@ -107,6 +108,8 @@ async function explain(path: string, e: unknown, maxPixels: number, format?: str
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOENT') return new SkipFileError('file disappeared');
   if (code === 'EACCES' || code === 'EPERM') return new SkipFileError('permission denied');
+  // Any other file-system code (EMFILE, EIO, ELOOP…) is the true cause, never "corrupt".
+  if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return new SkipFileError(`cannot be read: ${describeFsError(e)}`);
   // libvips' error text is per thread and can read "Unknown error" when decodes run at once:
   // the reason is said from what is known for sure, the format the file starts with.
   if (format === undefined) return new SkipFileError('cannot be decoded: not a PNG, JPEG, GIF or BMP image (unrecognised content)');

@@ -8,6 +8,7 @@ import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSy
 import { join } from 'node:path';
 import type { LogEvent, TrainEvent } from '../../core/shared/protocol';
 import { RUN_FILES, describeFsError } from '../../core/runs';
+import { FsResourceError, isResourceFsError } from '../../core/fs-errors';
 import { BadInputError } from '../errors';
 import { fileSaveHandler } from '../model-io';
 import type { tf } from '../tf';
@@ -46,7 +47,7 @@ export class RunFiles {
     } catch (e) {
       // A full disk mid-save: remove the half-written copy; the previous model is untouched.
       rmSync(tmp, { recursive: true, force: true });
-      throw new BadInputError(`could not save the model to ${final}: ${describeFsError(e)}${existsSync(final) ? '; the previous epoch\'s model is kept' : ''}`);
+      throw saveError(`could not save the model to ${final}: ${describeFsError(e)}${existsSync(final) ? '; the previous epoch\'s model is kept' : ''}`, e);
     }
     rmSync(old, { recursive: true, force: true });
     if (existsSync(final)) renameSync(final, old);
@@ -55,7 +56,7 @@ export class RunFiles {
     } catch (e) {
       if (existsSync(old)) renameSync(old, final);
       rmSync(tmp, { recursive: true, force: true });
-      throw new BadInputError(`could not save the model to ${final}: ${describeFsError(e)}`);
+      throw saveError(`could not save the model to ${final}: ${describeFsError(e)}`, e);
     }
     rmSync(old, { recursive: true, force: true });
     return join(final, 'model.json');
@@ -65,4 +66,9 @@ export class RunFiles {
     for (const fd of [this.metricsFd, this.logFd]) if (fd !== undefined) closeSync(fd);
     this.metricsFd = this.logFd = undefined;
   }
+}
+
+/** A full disk (or no file handles) while saving is a failure while working (exit 1); a read-only or forbidden folder is input to fix (exit 2). */
+function saveError(message: string, e: unknown): Error {
+  return isResourceFsError(e) ? new FsResourceError(message) : new BadInputError(message);
 }

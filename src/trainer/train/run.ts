@@ -12,6 +12,7 @@ import type { TrainConfig } from '../../core/config';
 import { WASM_HEAP_MAX, estimateMemory, maxBatchSize } from '../../core/memory';
 import { batchAfterOom, IMAGE_EXTENSIONS_TEXT } from '../../core/shared/constants';
 import { describeFsError } from '../../core/runs';
+import { isResourceFsError } from '../../core/fs-errors';
 import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../../core/dataset/list';
 import { Prober, unusableReason } from '../../core/dataset/probe';
 import { abortError } from '../../core/shared/errors';
@@ -46,7 +47,7 @@ export interface RunHooks {
  * Fault injection for end-to-end tests through the real child process:
  * BATCH_ADVISOR_FAULT="oom@3" throws a TensorFlow-style OOM error before step 3;
  * "delay@50" makes every step at least 50 ms longer; "nan@2" makes the model's weights NaN before
- * step 2 (a run that diverges, deterministically).
+ * step 2 (a run that diverges, deterministically); "spin@3" never finishes step 3 (a stuck step).
  */
 export function hooksFromEnv(env: NodeJS.ProcessEnv): RunHooks {
   const tfjsNodePath = env['BATCH_ADVISOR_TFJS_NODE_PATH'];
@@ -73,7 +74,16 @@ function faultFromEnv(env: NodeJS.ProcessEnv): RunHooks {
       },
     };
   }
-  if (kind === 'delay') {
+  if (kind === 'spin') {
+    // A step that never ends, as the wasm backend's when its heap is exhausted (the host's watchdog ends it).
+    return {
+      beforeStep: (step) => {
+        // eslint-disable-next-line no-empty
+        if (step === n) for (;;) {}
+      },
+    };
+  }
+    if (kind === 'delay') {
     return {
       beforeStep: () => {
         const t = performance.now();
@@ -159,7 +169,7 @@ export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) =
   try {
     files = new RunFiles(msg.runDir);
   } catch (e) {
-    send({ v: 2, type: 'run-end', time: now(), status: 'failed', error: 'bad-input', message: `cannot write the run folder ${msg.runDir}: ${describeFsError(e)}` });
+    send({ v: 2, type: 'run-end', time: now(), status: 'failed', error: isResourceFsError(e) ? 'internal' : 'bad-input', message: `cannot write the run folder ${msg.runDir}: ${describeFsError(e)}` });
     return;
   }
   let ended = false;

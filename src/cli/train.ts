@@ -6,6 +6,7 @@
  * Exit codes: 0 completed, 1 training failed (e.g. out of memory: the message suggests a batch
  * size), 2 bad input (config, dataset), 130 stopped with Ctrl-C (the run folder is kept).
  */
+import type { WatchdogOptions } from '../core/step-watchdog';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { BACKENDS, loadConfigFile, withOverrides, type BackendChoice, type TrainConfig } from '../core/config';
@@ -40,6 +41,8 @@ export interface TrainIo {
   makePlan?: (config: TrainConfig, signal: AbortSignal) => Promise<TrainingPlan>;
   /** Fraction of free memory kept free. */
   headroom?: number;
+  /** The stuck-step watchdog's limits (from the entry point's environment). */
+  watchdog?: WatchdogOptions;
   /** Where Ctrl-C comes from. Default: process (SIGINT). */
   signals?: NodeJS.EventEmitter;
 }
@@ -214,6 +217,7 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
     ...(io.headroom !== undefined ? { headroom: io.headroom } : {}),
     ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}),
     ...(opts.probe !== undefined ? { probe: opts.probe } : {}),
+    ...(io.watchdog ? { watchdog: io.watchdog } : {}),
     ...(io.makePlan ? { makePlan: io.makePlan } : {}),
     onPhase: (phase, message) => {
       if (!opts.json && phase === 'planning') reporter.out(message);

@@ -16,7 +16,7 @@ import { fallbackPlan } from './plan';
 import { PROBE_CACHE_FOLDER } from './probe/cache';
 import { createRunDir } from './runs';
 import { cannotFitEnd, planCannotFit } from './fit-gate';
-import { StepWatchdog, stallEnd, watchdogOptionsFromEnv } from './step-watchdog';
+import { StepWatchdog, stallEnd, type WatchdogOptions } from './step-watchdog';
 import type { DatasetReport } from './shared/dataset-types';
 import { IMAGE_EXTENSIONS_TEXT } from './shared/constants';
 import { abortError, classifyError } from './shared/errors';
@@ -44,6 +44,8 @@ export interface TrainFlowOptions {
   deviceMemoryGiB?: number;
   /** Stop after this many optimizer steps in total (smoke runs). */
   maxSteps?: number;
+  /** The stuck-step watchdog's limits (the entry point reads them from its environment for tests and slow machines). */
+  watchdog?: WatchdogOptions;
   /** Measure the plan with the probe (default: the config's `probe`, else on for "batchSize": "auto"); its cache is `<workspaceRoot>/.batch-advisor/probe-cache`. */
   probe?: boolean;
   /** Extra environment for the trainer child (e.g. the tfjs-node path). */
@@ -185,7 +187,7 @@ export class TrainFlow {
     // it right after the train request).
     if (this.stopAsked) client.stop();
     // A step that never ends (the trainer's thread is blocked) is ended from here as out of memory.
-    const watchdog = new StepWatchdog({ ...watchdogOptionsFromEnv(process.env), ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (s) => client.abortRun(stallEnd(s, plan)));
+    const watchdog = new StepWatchdog({ ...opts.watchdog, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (s) => client.abortRun(stallEnd(s, plan)));
     try {
       const end = await client.train({ config, runDir, plan, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (e) => {
         watchdog.event(e);

@@ -156,7 +156,7 @@ before(async () => {
 describe('wasm training kernels match the cpu backend', () => {
   it('runs the threaded build with one XNNPACK thread per core (these checks run on it; BATCH_ADVISOR_WASM_THREADS=1 selects the single-threaded build)', () => {
     assert.equal(wasmBackend.getThreadsCount(), wasmThreads());
-    const threads = (env: Record<string, string>): number => wasmThreads(runtimeFromEnv(env).wasmThreads);
+    const threads = (env: Record<string, string>): number => wasmThreads(runtimeFromEnv(env).wasmThreads ?? 0); // 0: no setting, every core
     assert.equal(threads({}), Math.min(availableParallelism(), 8));
     assert.equal(threads({ BATCH_ADVISOR_WASM_THREADS: '1' }), 1);
     assert.equal(threads({ BATCH_ADVISOR_WASM_THREADS: '3' }), 3);

@@ -182,25 +182,10 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
         await waitText(second, '[data-testid="run-status"]', /stopped/, 60_000);
         await vsc.runCommand('View: Close All Editors');
         await showRunsView(vsc);
-        // Under load the runs view refreshes late (the second run's run-end lands after the panel
-        // says stopped) and a refresh drops the selection: wait until both rows show their final
-        // status, then select both and check that two rows are selected before comparing.
-        const rows = runRow(vsc, 'mnist-auto');
-        await rows.nth(1).waitFor({ state: 'visible', timeout: 120_000 });
-        const settled = Date.now() + 180_000;
-        while ((await rows.filter({ hasText: /stopped/ }).count()) < 2) {
-          if (Date.now() > settled) throw new Error('the runs view did not show both runs as stopped within 180 s');
-          await vsc.page.waitForTimeout(500);
-        }
-        const selected = vsc.page.locator('.pane', { has: vsc.page.locator('.pane-header', { hasText: 'Batch Advisor Runs' }) }).locator('.monaco-list-row.selected', { hasText: 'mnist-auto' });
-        for (let attempt = 1; ; attempt++) {
-          await rows.nth(0).click();
-          await rows.nth(1).click({ modifiers: ['Control'] });
-          if ((await selected.count()) === 2) break;
-          if (attempt >= 5) throw new Error(`two runs could not be selected in the runs view (${await selected.count()} selected)`);
-          await vsc.page.waitForTimeout(1000);
-        }
-        await rows.nth(1).click({ button: 'right' });
+        await runRow(vsc, 'mnist-auto').nth(1).waitFor({ state: 'visible', timeout: 20_000 });
+        await runRow(vsc, 'mnist-auto').nth(0).click();
+        await runRow(vsc, 'mnist-auto').nth(1).click({ modifiers: ['Control'] });
+        await runRow(vsc, 'mnist-auto').nth(1).click({ button: 'right' });
         await vsc.page.locator('.context-view .action-label', { hasText: 'Compare Runs' }).first().click();
         const compare = (await vsc.findInWebview('[data-testid="run"] + [data-testid="run"]', { timeoutMs: 180_000 })).frame;
         assert.equal(await compare.locator('[data-testid="run"]').count(), 2);

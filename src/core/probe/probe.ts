@@ -236,7 +236,7 @@ function throughputReason(plan: TrainingPlan, trials: ProbeTrialResult[]): void 
 /** Powers of two from `from` up to `to` (both included when powers of two). */
 function powersOfTwo(from: number, to: number): number[] {
   const out: number[] = [];
-  for (let b = Math.max(1, floorPow2(from) < from ? floorPow2(from) * 2 : floorPow2(from)); b <= to; b *= 2) out.push(b);
+  for (let b = 2 ** Math.ceil(Math.log2(Math.max(1, from))); b <= to; b *= 2) out.push(b);
   return out;
 }
 
@@ -340,7 +340,6 @@ async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: 
   }
   if (!r.ok) {
     if (memoryFailure(r)) {
-      failedAt = first;
       return fallback(input, opts, trials, processes, `batch ${first} did not fit (${r.error ?? r.failure}): the plan falls back to the largest batch that trains`);
     }
     const recommendation = recommend({ ...base, maxBatch: Math.max(1, Math.floor(maxBatchSize(memory) * (1 - input.margin))) });

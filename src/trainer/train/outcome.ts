@@ -1,0 +1,127 @@
+/**
+ * How a run reports and ends: every event goes to the run folder first, then to the host; exactly
+ * one run-end, whose status and message say why the run ended (stopped, out of memory with the
+ * batch to try, diverged, bad input, internal error).
+ */
+import type { TrainConfig } from '../../core/config';
+import { WASM_HEAP_MAX, estimateMemory, maxBatchSize } from '../../core/memory';
+import { batchAfterOom } from '../../core/shared/constants';
+import { describeFsError } from '../../core/runs';
+import type { BackendName, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
+import type { Head } from '../../core/shared/head';
+import { BadInputError, DivergedError, classifyError, isOutOfMemory } from '../errors';
+import { describeModel } from '../models/describe';
+import type { tf } from '../tf';
+import type { RunFiles } from './run-files';
+import { now } from './setup';
+
+export type RunEnd = Omit<RunEndEvent, 'v' | 'type' | 'time'>;
+
+/** The run's reporter: `emit` writes each event to metrics.jsonl, then sends it; nothing after the run-end. */
+export class RunReport {
+  ended = false;
+  private writeFailed = false;
+
+  constructor(
+    private readonly files: RunFiles,
+    private readonly send: (m: TrainerMessage) => void,
+  ) {}
+
+  emit = (ev: TrainEvent): void => {
+    if (this.ended) return;
+    try {
+      this.files.event(ev);
+    } catch (e) {
+      // A full disk must not stop the run from reporting to the host; say so once.
+      if (!this.writeFailed) {
+        this.writeFailed = true;
+        try {
+          this.send({ v: 2, type: 'log', level: 'warn', message: `cannot write ${this.files.dir}/metrics.jsonl: ${describeFsError(e)}; events reach this window only until it is fixed` });
+        } catch {
+          /* the host is gone too */
+        }
+      }
+    }
+    try {
+      this.send(ev);
+    } catch {
+      /* the host is gone: the run folder still gets every event */
+    }
+    if (ev.type === 'run-end') this.ended = true;
+  };
+
+  log = (level: LogEvent['level'], message: string): void => this.emit({ v: 2, type: 'log', level, message });
+
+  end = (e: RunEnd): void => this.emit({ v: 2, type: 'run-end', time: now(), ...e });
+}
+
+/** What the run had loaded when it failed (for the out-of-memory advice). */
+export interface Loaded {
+  model?: tf.LayersModel;
+  head?: Head;
+  backend?: BackendName;
+}
+
+/** Ends a run that threw: stopped, out of memory (with the batch to try), diverged, or its error's kind. */
+export function endAfterError(e: unknown, msg: TrainRequest, loaded: Loaded, report: RunReport, files: RunFiles, signal: AbortSignal): void {
+  const config = msg.config;
+  if (signal.aborted && !isOutOfMemory(e) && !(e instanceof BadInputError) && !(e instanceof DivergedError)) {
+    report.end({ status: 'stopped', message: 'stopped by request' });
+  } else if (isOutOfMemory(e)) {
+    const k = msg.plan?.accumulationSteps ?? 1;
+    const fits = wasmFittingBatch(loaded.model, config, loaded.backend, k, loaded.head);
+    const { message, suggestedBatchSize } = oomMessage(msg.plan?.microBatchSize ?? 1, k, e instanceof Error ? e.message : String(e), {
+      ...(fits !== undefined ? { fits } : {}),
+      imageSize: config.imageSize,
+    });
+    report.log('error', message);
+    report.end({ status: 'failed', error: 'oom', message, ...(suggestedBatchSize !== undefined ? { suggestedBatchSize } : {}) });
+  } else if (e instanceof DivergedError) {
+    report.log('error', e.message);
+    report.end({ status: 'failed', error: 'diverged', message: e.message, divergedAtStep: e.step });
+  } else {
+    const { kind, message } = classifyError(e);
+    try {
+      if (kind === 'internal') files.log('error', message); // the stack, for the record
+    } catch {
+      /* the disk is full: the host still gets the run-end */
+    }
+    report.end({ status: 'failed', error: kind, message: e instanceof Error ? e.message : String(e) });
+  }
+}
+
+/**
+ * The message and the batch to try after an out-of-memory failure at `batchSize`. `fits` is the
+ * largest batch the memory model says fits (0: not even 1), when it can be known (the wasm heap's
+ * fixed 4 GiB); without it, half the batch. `imageSize` is [height, width].
+ */
+export function oomMessage(
+  batchSize: number,
+  accumulationSteps: number,
+  cause: string,
+  opts: { fits?: number; imageSize?: [number, number] } = {},
+): { message: string; suggestedBatchSize?: number } {
+  const first = (cause.split('\n')[0] ?? cause).replace(/\s*Build with -sASSERTIONS for more info\.?/, '').trim() || 'out of memory';
+  const size = opts.imageSize ? ` at image size ${opts.imageSize[0]}×${opts.imageSize[1]}` : '';
+  const half = batchSize > 1 ? batchAfterOom(batchSize) : 0;
+  const suggested = opts.fits === undefined ? half : Math.min(half, opts.fits);
+  if (batchSize <= 1 || suggested < 1) {
+    return { message: `Out of memory: even batch size 1 does not fit${size} on this device${opts.fits === 0 ? ' (estimated for the wasm backend\'s 4 GiB heap)' : ''}: use a smaller imageSize (or a smaller model). (${first})` };
+  }
+  const effective = batchSize * accumulationSteps;
+  const k = Math.ceil(effective / suggested);
+  const keep = suggested * k === effective ? `, or ${suggested} with accumulationSteps ${k} to keep the effective batch of ${effective}` : `, or ${suggested} with accumulationSteps ${k} for an effective batch of ${suggested * k} (now ${effective})`;
+  return { message: `Out of memory at batch size ${batchSize}: try ${suggested}${keep}. (${first})`, suggestedBatchSize: suggested };
+}
+
+/** The largest batch the memory model fits in the wasm heap for this model (undefined off wasm). */
+export function wasmFittingBatch(model: tf.LayersModel | undefined, config: TrainConfig, backend: BackendName | undefined, accumulationSteps: number, head?: Head): number | undefined {
+  if (!model || backend !== 'wasm') return undefined;
+  try {
+    const classes = head ? (head.loss === 'binary' ? 2 : head.units) : ((model.outputs[0]?.shape ?? []).at(-1) ?? 2);
+    const desc = describeModel(model, config.model, [config.imageSize[0], config.imageSize[1], config.channels], classes, head);
+    return maxBatchSize(estimateMemory(desc, { optimizer: config.optimizer, budgetBytes: WASM_HEAP_MAX, headroom: 0, backend: 'wasm', accumulationSteps }));
+  } catch {
+    return undefined;
+  }
+}

@@ -9,10 +9,8 @@
  * 4 GiB heap. A plan within that margin trains, and the step watchdog (step-watchdog.ts) is there
  * if it stalls.
  */
-import { appendFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { WASM_HEAP_MAX } from './memory';
-import { RUN_FILES } from './runs';
+import { appendRunEvent } from './runs';
 import { formatBytes } from './shared/format';
 import type { TrainingPlan } from './shared/plan';
 import type { RunEndEvent } from './shared/protocol';
@@ -61,7 +59,7 @@ export function planCannotFit(plan: TrainingPlan, imageSize?: [number, number]):
 export function cannotFitEnd(runDir: string, verdict: FitVerdict): RunEndEvent {
   const end: RunEndEvent = { v: 2, type: 'run-end', time: new Date().toISOString(), status: 'failed', error: 'oom', message: verdict.message, ...(verdict.suggestedBatchSize !== undefined ? { suggestedBatchSize: verdict.suggestedBatchSize } : {}) };
   try {
-    appendFileSync(join(runDir, RUN_FILES.metrics), JSON.stringify(end) + '\n');
+    appendRunEvent(runDir, end);
   } catch {
     /* the caller still gets the run-end */
   }

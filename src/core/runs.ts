@@ -6,7 +6,7 @@
  * its log lines to `train.log`, and saves the model into `model/` at each epoch end. A run can
  * therefore be replayed from its folder alone, even if the host died mid-run.
  */
-import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, openSync, readSync, closeSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import type { TrainConfig } from './config';
 import { describeFsError, FsResourceError, isResourceFsError, trueMkdirError } from './fs-errors';
@@ -176,6 +176,36 @@ export function listRuns(workspaceRoot: string): RunSummary[] {
 }
 
 /**
+ * The one writer of metrics.jsonl: each event one JSON line, written synchronously (handed to the
+ * OS at once, so a process that dies loses nothing). The trainer holds one open for its run.
+ */
+export class MetricsWriter {
+  private fd: number | undefined;
+
+  constructor(dir: string) {
+    this.fd = openSync(join(dir, RUN_FILES.metrics), 'a');
+  }
+
+  write(ev: TrainEvent): void {
+    if (this.fd !== undefined) writeSync(this.fd, JSON.stringify(ev) + '\n');
+  }
+
+  close(): void {
+    if (this.fd !== undefined) closeSync(this.fd);
+    this.fd = undefined;
+  }
+}
+
+/**
+ * Appends one event to a run folder's metrics.jsonl from outside the trainer (the host ending a run
+ * its trainer could not end). The event starts a line of its own: a trainer killed mid-write leaves
+ * a truncated last line, which parseMetrics skips.
+ */
+export function appendRunEvent(dir: string, ev: TrainEvent): void {
+  appendFileSync(join(dir, RUN_FILES.metrics), '\n' + JSON.stringify(ev) + '\n');
+}
+
+/**
  * Parses metrics.jsonl text. A truncated last line (the trainer was killed mid-write) and any
  * other unparsable line are skipped and counted, never fatal.
  */
@@ -257,5 +287,5 @@ export function metricsCsv(events: readonly TrainEvent[]): string {
  */
 export function markRunInterrupted(dir: string, message: string): void {
   const end: RunEndEvent = { v: 2, type: 'run-end', time: new Date().toISOString(), status: 'stopped', message };
-  appendFileSync(join(dir, RUN_FILES.metrics), '\n' + JSON.stringify(end) + '\n');
+  appendRunEvent(dir, end);
 }

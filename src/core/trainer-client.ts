@@ -7,9 +7,8 @@
  * that crashes or exits mid-request turns into a rejected `describe` or a run-end 'failed'.
  */
 import { fork, type ChildProcess } from 'node:child_process';
-import { appendFileSync, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { ModelDescription, ModelSpec } from './shared/model';
 import type { ProbeTrialResult, ProbeTrialSpec } from './shared/probe';
@@ -26,7 +25,8 @@ import {
   type TrainerErrorKind,
   type TrainerMessage,
 } from './shared/protocol';
-import { RUN_FILES } from './runs';
+import { appendRunEvent } from './runs';
+import { isOutOfMemoryText } from './shared/oom';
 
 export interface TrainerClientOptions {
   /** Path of the trainer entry: dist/trainer.js, or src/trainer/main.ts (run through tsx, for tests). */
@@ -71,7 +71,6 @@ interface ActiveTrain {
 }
 
 const STDERR_KEEP = 20;
-const HEAP_OOM = /JavaScript heap out of memory|Allocation failed|Array buffer allocation failed|OOM when allocating tensor/i;
 
 function now(): string {
   return new Date().toISOString();
@@ -174,7 +173,7 @@ export class TrainerClient {
       child.on('exit', (code, signal) => {
         this.exitInfo = signal ? `signal ${signal}` : `code ${String(code)}`;
         const tail = this.stderrTail.join('\n').trim();
-        const oom = HEAP_OOM.test(tail);
+        const oom = isOutOfMemoryText(tail);
         const message = `trainer exited unexpectedly (${this.exitInfo})${tail ? `: ${tail.split('\n').slice(-5).join(' | ')}` : ''}`;
         fail(new TrainerError(message, oom ? 'oom' : 'internal'));
         this.onExit(message, oom ? 'oom' : 'internal');
@@ -280,7 +279,7 @@ export class TrainerClient {
     if (synthesized) {
       // The child could not write it: keep the run folder complete.
       try {
-        appendFileSync(join(a.runDir, RUN_FILES.metrics), '\n' + JSON.stringify(end) + '\n');
+        appendRunEvent(a.runDir, end);
       } catch {
         /* the folder may be gone; the event still reaches the caller */
       }

@@ -4,7 +4,7 @@
  */
 import { parseHostMessage, PROTOCOL_VERSION, type HostMessage, type TrainerMessage } from '../core/shared/protocol';
 import { describeModelSpec } from './models/describe';
-import { classifyError } from './errors';
+import { classifyTrainerError } from './errors';
 import { runtimeFromEnv, setRuntime } from './runtime';
 import { enableProdMode } from './tf';
 
@@ -79,7 +79,7 @@ process.on('message', (raw: unknown) => {
   busy = busy.then(() =>
     handle(msg, controller.signal)
       .catch((e: unknown) => {
-        const { kind, message } = classifyError(e);
+        const { kind, message } = classifyTrainerError(e);
         send({ v: 2, type: 'error', id: 'id' in msg ? msg.id : undefined, kind, message });
       })
       .finally(() => runControllers.delete(controller)),

@@ -1,7 +1,7 @@
 /** The probe's pure parts: the search against an oracle, OOM recognition, the noise-scale estimator. */
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
-import { isOutOfMemoryError, isOutOfMemoryText } from '../../src/core/probe/oom';
+import { isOutOfMemoryError, isOutOfMemoryText } from '../../src/core/shared/oom';
 import { estimateNoiseScale } from '../../src/core/probe/noise';
 import { searchMaxBatch, type SearchInput } from '../../src/core/probe/search';
 import type { ProbeFailure, ProbeTrialResult } from '../../src/core/shared/probe';

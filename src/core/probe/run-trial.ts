@@ -8,7 +8,7 @@ import { abortError } from '../shared/errors';
 import type { TrainConfig } from '../shared/config-types';
 import type { ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
 import { TrainerClient } from '../trainer-client';
-import { firstLine, isOutOfMemoryText } from './oom';
+import { firstLine, isOutOfMemoryText } from '../shared/oom';
 import { TrialPace } from './trial-pace';
 
 /** Default time a trial may take before it is killed and counted as a failure. */

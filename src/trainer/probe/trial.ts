@@ -12,7 +12,7 @@ import { execFileSync } from 'node:child_process';
 import { dirname } from 'node:path';
 import type { TrainConfig } from '../../core/config';
 import { listDatasetFiles } from '../../core/dataset/list';
-import { firstLine, isOutOfMemoryError } from '../../core/probe/oom';
+import { firstLine, isOutOfMemoryError } from '../../core/shared/oom';
 import type { GradientNormSamples, ProbeTrialResult, ProbeTrialSpec } from '../../core/shared/probe';
 import type { BackendName } from '../../core/shared/protocol';
 import { initBackend } from '../backend';

@@ -9,7 +9,8 @@ import { batchAfterOom } from '../../core/shared/constants';
 import { describeFsError } from '../../core/runs';
 import type { BackendName, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
 import type { Head } from '../../core/shared/head';
-import { BadInputError, DivergedError, classifyError, isOutOfMemory } from '../errors';
+import { isOutOfMemoryError as isOutOfMemory } from '../../core/shared/oom';
+import { BadInputError, DivergedError, classifyTrainerError } from '../errors';
 import { describeModel } from '../models/describe';
 import type { tf } from '../tf';
 import type { RunFiles } from './run-files';
@@ -80,7 +81,7 @@ export function endAfterError(e: unknown, msg: TrainRequest, loaded: Loaded, rep
     report.log('error', e.message);
     report.end({ status: 'failed', error: 'diverged', message: e.message, divergedAtStep: e.step });
   } else {
-    const { kind, message } = classifyError(e);
+    const { kind, message } = classifyTrainerError(e);
     try {
       if (kind === 'internal') files.log('error', message); // the stack, for the record
     } catch {

@@ -1,25 +1,24 @@
 /**
- * The trainer's side of a run folder: every TrainEvent is appended as one JSON line to
- * metrics.jsonl with a synchronous write per event (handed to the OS at once, so a host that dies
- * loses nothing), log lines to train.log, and the model is saved into model/ by swapping in a
+ * The trainer's side of a run folder: every TrainEvent is appended to metrics.jsonl (core/runs.ts
+ * MetricsWriter: one synchronous line per event, so a host that dies loses nothing), log lines to train.log, and the model is saved into model/ by swapping in a
  * freshly written folder (a crash mid-save leaves the previous epoch's model intact).
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LogEvent, TrainEvent } from '../../core/shared/protocol';
-import { RUN_FILES, describeFsError } from '../../core/runs';
+import { MetricsWriter, RUN_FILES, describeFsError } from '../../core/runs';
 import { FsResourceError, isResourceFsError } from '../../core/fs-errors';
 import { BadInputError } from '../errors';
 import { fileSaveHandler } from '../model-io';
 import type { tf } from '../tf';
 
 export class RunFiles {
-  private metricsFd: number | undefined;
+  private metrics: MetricsWriter | undefined;
   private logFd: number | undefined;
 
   constructor(readonly dir: string) {
     mkdirSync(dir, { recursive: true });
-    this.metricsFd = openSync(join(dir, RUN_FILES.metrics), 'a');
+    this.metrics = new MetricsWriter(dir);
     this.logFd = openSync(join(dir, RUN_FILES.log), 'a');
   }
 
@@ -28,7 +27,7 @@ export class RunFiles {
   }
 
   event(ev: TrainEvent): void {
-    if (this.metricsFd !== undefined) writeSync(this.metricsFd, JSON.stringify(ev) + '\n');
+    this.metrics?.write(ev);
     if (ev.type === 'log') this.log(ev.level, ev.message);
   }
 
@@ -63,8 +62,9 @@ export class RunFiles {
   }
 
   close(): void {
-    for (const fd of [this.metricsFd, this.logFd]) if (fd !== undefined) closeSync(fd);
-    this.metricsFd = this.logFd = undefined;
+    this.metrics?.close();
+    if (this.logFd !== undefined) closeSync(this.logFd);
+    this.metrics = this.logFd = undefined;
   }
 }
 

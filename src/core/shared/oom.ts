@@ -1,13 +1,15 @@
 /**
- * Out of memory, as every backend says it. The probe counts these as "does not fit"; any other
- * failure is a failure of the trial itself (retried once, then counted as not fitting).
+ * Out of memory, as every backend says it: the one list, for the trainer (a run's OOM advice), the
+ * probe (a trial that does not fit; any other failure is a failure of the trial itself, retried
+ * once) and the host (a trainer that died with this in its error output).
  *
  *  - tfjs-node / tfjs-node-gpu: "OOM when allocating tensor …" (RESOURCE_EXHAUSTED, "Invalid TF_Status: 8"),
  *    CUDA's CUDA_ERROR_OUT_OF_MEMORY;
  *  - wasm: the heap's abort ("Aborted()", when it cannot grow past 4 GiB) and "memory access out of
  *    bounds" (an allocation that failed and was used anyway); "Cannot allocate Wasm memory";
  *  - JavaScript: a RangeError for an allocation ("Array buffer allocation failed", "Invalid typed
- *    array length", "Invalid array buffer length"), V8's "JavaScript heap out of memory".
+ *    array length", "Invalid array buffer length"), V8's "JavaScript heap out of memory" (and its
+ *    "Allocation failed" when the process dies of it).
  */
 const OOM_TEXT = [
   /OOM when allocating tensor/i,

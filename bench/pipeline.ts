@@ -23,6 +23,8 @@ import { fallbackPlan } from '../src/core/plan';
 import { createRunDir } from '../src/core/runs';
 import { runTraining } from '../src/trainer/train/run';
 import { flag } from './util';
+import { backendLocation, buildRunSpec } from '../src/core/run-spec';
+import { PROTOCOL_VERSION } from '../src/core/shared/protocol';
 
 interface RunResult {
   start: RunStartEvent;
@@ -55,7 +57,7 @@ async function trainRun(config: TrainConfig, maxSteps: number | undefined, ws: s
     else if (m.type === 'run-end' && m.status !== 'completed') failure = `${m.status}: ${m.message ?? ''}`;
     else if (m.type === 'backend') console.log(`backend: ${m.name}`);
   };
-  await runTraining({ v: 2, type: 'train', id: 1, config, runDir, plan, ...(maxSteps ? { maxSteps } : {}) }, send, new AbortController().signal, { pipeline });
+  await runTraining({ v: PROTOCOL_VERSION, type: 'train', id: 1, spec: buildRunSpec(config, plan, { runDir, location: backendLocation(config), ...(maxSteps ? { maxSteps } : {}) }) }, send, new AbortController().signal, { pipeline });
   if (failure || !start) throw new Error(`run did not complete: ${failure ?? 'no run-start'}`);
   return { start, batches, epochs, wallMs: performance.now() - t0, firstBatchMs };
 }

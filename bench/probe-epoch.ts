@@ -3,7 +3,7 @@
  * bench/probe.ts, the real `suggest --probe --device-memory` (trials in fresh trainer processes)
  * recommends a plan, then the real trainer trains one full epoch with it (validation and model
  * save included) on a small synthetic dataset, the budget enforced as the probe enforces it for a
- * device given by size: a live-tensor peak above it is out of memory (BATCH_ADVISOR_MEMORY_LIMIT).
+ * device given by size: a live-tensor peak above it is out of memory (the RunSpec's test.memoryLimitBytes).
  *
  *   flock /tmp/bench.lock node --import tsx bench/probe-epoch.ts     # all, ~5–10 min on 2 cores
  *   node --import tsx bench/probe-epoch.ts --only vgg-small
@@ -78,7 +78,7 @@ async function runCase(c: Case, limit: number, dataset: string, dir: string): Pr
     config,
     trainerScript: TRAINER,
     workspaceRoot: join(dir, 'ws'),
-    env: { BATCH_ADVISOR_MEMORY_LIMIT: String(Math.floor(limit)) },
+    test: { memoryLimitBytes: Math.floor(limit) },
     makePlan: async () => p,
     onLog: (_level, line) => {
       const m = /tensors peaked at (\d+) bytes/.exec(line);

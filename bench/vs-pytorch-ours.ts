@@ -19,6 +19,8 @@ import { mobilenetV2, tutorialCnn } from '../src/trainer/models/zoo';
 import { tf } from '../src/trainer/tf';
 import { runTraining } from '../src/trainer/train/run';
 import { flag, median } from './util';
+import { backendLocation, buildRunSpec } from '../src/core/run-spec';
+import { PROTOCOL_VERSION } from '../src/core/shared/protocol';
 
 // A benchmark is an entry point: the trainer's settings from this process's environment (BATCH_ADVISOR_WASM_THREADS, BATCH_ADVISOR_SIMD).
 setRuntime(runtimeFromEnv(process.env));
@@ -80,7 +82,7 @@ async function mnistEpochRow(dataset: string): Promise<Omit<RowResult, 'peakRssM
       else if (m.type === 'run-end' && m.status !== 'completed') failure = `${m.status}: ${m.message ?? ''}`;
     };
     const t0 = performance.now();
-    await runTraining({ v: 2, type: 'train', id: 1, config, runDir, plan }, send, new AbortController().signal);
+    await runTraining({ v: PROTOCOL_VERSION, type: 'train', id: 1, spec: buildRunSpec(config, plan, { runDir, location: backendLocation(config) }) }, send, new AbortController().signal);
     const s = (performance.now() - t0) / 1000;
     if (failure || !epoch) throw new Error(`run did not complete: ${failure ?? 'no epoch'}`);
     return { value: s, unit: 's', detail: `whole run (backend start, listing, decoding, epoch ${(epoch.durationMs / 1000).toFixed(1)} s incl. validation and save); val acc ${epoch.valAccuracy?.toFixed(3)}` };

@@ -176,10 +176,12 @@ export function buildProgram(): Command {
     .option('--no-probe', 'plan from the memory model alone: batch 32 (or the config\'s) unless memory forces it lower')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
     .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number; probe?: boolean }) => {
-      const [{ trainCommand }, { watchdogOptionsFromEnv }] = await Promise.all([import('./train.js'), import('../core/step-watchdog.js')]);
+      const [{ trainCommand }, { watchdogOptionsFromEnv }, { runTestFromEnv }] = await Promise.all([import('./train.js'), import('../core/step-watchdog.js'), import('../core/run-spec.js')]);
+      const test = runTestFromEnv(process.env);
       const code = await trainCommand(configPath, flags, {
         trainerScript: trainerScriptPath(),
         watchdog: watchdogOptionsFromEnv(process.env),
+        ...(test ? { test } : {}),
         stdout: process.stdout,
         stderr: process.stderr,
       });

@@ -15,6 +15,7 @@ import { formatCount, formatDuration, plural } from '../core/shared/format';
 import { describeBatch, type TrainingPlan } from '../core/shared/plan';
 import type { BatchEvent, TrainEvent } from '../core/shared/protocol';
 import { TrainFlow } from '../core/train-flow';
+import type { RunTest } from '../core/shared/run-spec';
 
 export interface TrainOptions {
   json?: boolean;
@@ -45,6 +46,8 @@ export interface TrainIo {
   watchdog?: WatchdogOptions;
   /** Where Ctrl-C comes from. Default: process (SIGINT). */
   signals?: NodeJS.EventEmitter;
+  /** Fault injection for tests (from the entry point's environment): it travels in the RunSpec. */
+  test?: RunTest;
 }
 
 /** The nearest folder at or above `start` holding .git or package.json; `start` if none. */
@@ -219,6 +222,7 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
     ...(opts.probe !== undefined ? { probe: opts.probe } : {}),
     ...(io.watchdog ? { watchdog: io.watchdog } : {}),
     ...(io.makePlan ? { makePlan: io.makePlan } : {}),
+    ...(io.test ? { test: io.test } : {}),
     onPhase: (phase, message) => {
       if (!opts.json && phase === 'planning') reporter.out(message);
     },

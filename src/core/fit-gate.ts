@@ -13,7 +13,7 @@ import { WASM_HEAP_MAX } from './memory';
 import { appendRunEvent } from './runs';
 import { formatBytes } from './shared/format';
 import type { TrainingPlan } from './shared/plan';
-import type { RunEndEvent } from './shared/protocol';
+import { PROTOCOL_VERSION, type RunEndEvent } from './shared/protocol';
 
 /** A micro-batch predicted to need more than this × the budget is not started. */
 export const FAR_OVER = 2;
@@ -57,7 +57,7 @@ export function planCannotFit(plan: TrainingPlan, imageSize?: [number, number]):
 
 /** The run-end of a plan that cannot fit, also recorded in the run folder's metrics.jsonl (the runs view and "Retry at batch N" read it there). */
 export function cannotFitEnd(runDir: string, verdict: FitVerdict): RunEndEvent {
-  const end: RunEndEvent = { v: 2, type: 'run-end', time: new Date().toISOString(), status: 'failed', error: 'oom', message: verdict.message, ...(verdict.suggestedBatchSize !== undefined ? { suggestedBatchSize: verdict.suggestedBatchSize } : {}) };
+  const end: RunEndEvent = { v: PROTOCOL_VERSION, type: 'run-end', time: new Date().toISOString(), status: 'failed', error: 'oom', message: verdict.message, ...(verdict.suggestedBatchSize !== undefined ? { suggestedBatchSize: verdict.suggestedBatchSize } : {}) };
   try {
     appendRunEvent(runDir, end);
   } catch {

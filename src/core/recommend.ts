@@ -269,7 +269,7 @@ export function recommend(input: RecommendInput): Recommendation {
   const loading = chooseLoading(input, micro);
   if (loading.warning) warnings.push(loading.warning);
 
-  if (device.source === 'override') warnings.push(`This plan is for a device given by size only (${device.name}); check the real card's free memory before training.`);
+  if (device.source === 'override') warnings.push(`This plan is for a device given by size only (${device.name}); check the real ${device.kind === 'gpu' ? "card's" : "machine's"} free memory before training.`);
 
   return {
     batchSize: micro,

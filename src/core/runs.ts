@@ -11,7 +11,7 @@ import { dirname, join, resolve } from 'node:path';
 import type { TrainConfig } from './config';
 import { describeFsError, FsResourceError, isResourceFsError, trueMkdirError } from './fs-errors';
 import type { TrainingPlan } from './shared/plan';
-import type { EpochEvent, RunEndEvent, RunStartEvent, TrainEvent } from './shared/protocol';
+import { PROTOCOL_VERSION, type EpochEvent, type RunEndEvent, type RunStartEvent, type TrainEvent } from './shared/protocol';
 
 export const RUNS_FOLDER = join('.batch-advisor', 'runs');
 export const RUN_FILES = { config: 'config.json', plan: 'plan.json', metrics: 'metrics.jsonl', log: 'train.log', model: 'model' } as const;
@@ -286,6 +286,6 @@ export function metricsCsv(events: readonly TrainEvent[]): string {
  * a `run-end` "stopped" line saying so, so the run reads as stopped (not running) from then on.
  */
 export function markRunInterrupted(dir: string, message: string): void {
-  const end: RunEndEvent = { v: 2, type: 'run-end', time: new Date().toISOString(), status: 'stopped', message };
+  const end: RunEndEvent = { v: PROTOCOL_VERSION, type: 'run-end', time: new Date().toISOString(), status: 'stopped', message };
   appendRunEvent(dir, end);
 }

@@ -11,7 +11,7 @@
  */
 import { batchAfterOom } from './shared/constants';
 import type { TrainingPlan } from './shared/plan';
-import type { BatchEvent, RunEndEvent, TrainEvent } from './shared/protocol';
+import { PROTOCOL_VERSION, type BatchEvent, type RunEndEvent, type TrainEvent } from './shared/protocol';
 
 export const STALL_FACTOR = 10;
 export const STALL_FLOOR_MS = 30_000;
@@ -151,10 +151,10 @@ export function stallEnd(s: Stall, plan: Pick<TrainingPlan, 'microBatchSize' | '
   const suggested = micro > 1 ? Math.min(batchAfterOom(micro), fits) : 0;
   const time = new Date().toISOString();
   if (suggested < 1) {
-    return { v: 2, type: 'run-end', time, status: 'failed', error: 'oom', message: `Out of memory: even batch size 1 does not train on this device: ${cause}. Use a smaller imageSize (or a smaller model).` };
+    return { v: PROTOCOL_VERSION, type: 'run-end', time, status: 'failed', error: 'oom', message: `Out of memory: even batch size 1 does not train on this device: ${cause}. Use a smaller imageSize (or a smaller model).` };
   }
   const effective = micro * plan.accumulationSteps;
   const k = Math.ceil(effective / suggested);
   const keep = suggested * k === effective ? `, or ${suggested} with accumulationSteps ${k} to keep the effective batch of ${effective}` : `, or ${suggested} with accumulationSteps ${k} for an effective batch of ${suggested * k}`;
-  return { v: 2, type: 'run-end', time, status: 'failed', error: 'oom', message: `Out of memory at batch size ${micro}: ${cause}. Try ${suggested}${keep}.`, suggestedBatchSize: suggested };
+  return { v: PROTOCOL_VERSION, type: 'run-end', time, status: 'failed', error: 'oom', message: `Out of memory at batch size ${micro}: ${cause}. Try ${suggested}${keep}.`, suggestedBatchSize: suggested };
 }

@@ -21,7 +21,9 @@ export { DEFAULT_HEADROOM, type SuggestStage } from './shared/constants';
 import { recommend } from './recommend';
 import type { DeviceInfo } from './shared/device-types';
 import type { TrainingPlan } from './shared/plan';
-import type { BackendName } from './shared/protocol';
+import type { BackendName, DescribedMessage } from './shared/protocol';
+import type { BackendLocation } from './shared/run-spec';
+import { backendLocation, runSetup } from './run-spec';
 import type { SuggestReport } from './shared/report';
 import { TrainerClient } from './trainer-client';
 
@@ -58,6 +60,8 @@ export interface SuggestOptions {
   onProbeTrial?: (r: ProbeTrialResult, phase: 'search' | 'confirm') => void;
   /** Time a probe trial may take before it is killed (ms). */
   probeTimeoutMs?: number;
+  /** Where the trainer looks for tfjs-node(-gpu) (default: the config's folder; see core/run-spec.ts backendLocation). */
+  backendLocation?: BackendLocation;
   /** Extra environment for the trial processes (e.g. the tfjs-node path). */
   env?: Record<string, string>;
   /** Runs one trial (test seam). Default: a fresh trainer child per trial. */
@@ -71,11 +75,13 @@ export interface SuggestOptions {
 
 
 /**
- * The backend the plan assumes: TensorFlow with CUDA on a GPU (real or planned), else the config's
- * choice on host RAM — where "auto" means wasm unless tfjs-node is chosen explicitly, since
- * tfjs-node is rarely installable (and wasm's 4 GiB heap is then the real limit).
+ * The backend the plan assumes: the one the trainer resolved for the config's choice (`resolved`,
+ * what the run will use). Without it (a trainer that could not load an explicit choice: the run
+ * will say why): TensorFlow with CUDA on a GPU (real or planned), else the config's choice on host
+ * RAM — where "auto" means wasm.
  */
-export function planBackend(config: TrainConfig, device: DeviceInfo): BackendName {
+export function planBackend(config: TrainConfig, device: DeviceInfo, resolved?: BackendName): BackendName {
+  if (resolved) return resolved;
   if (device.kind === 'gpu') return 'tensorflow-gpu';
   if (config.backend === 'tensorflow' || config.backend === 'cpu') return config.backend;
   return 'wasm';
@@ -85,6 +91,24 @@ export function planBackend(config: TrainConfig, device: DeviceInfo): BackendNam
 function withDataParallel(plan: TrainingPlan, rest: Omit<DataParallelInput, 'plan'>): TrainingPlan {
   const advice = dataParallelAdvice({ plan, ...rest });
   return advice ? { ...plan, dataParallel: advice } : plan;
+}
+
+/** The model's description and the backend the config's choice gets, both from one trainer child (looked for at `location`, as the run will). */
+async function describeAndResolve(config: TrainConfig, numClasses: number, location: BackendLocation, opts: SuggestOptions): Promise<DescribedMessage> {
+  const { signal, log } = opts;
+  const [h, w] = config.imageSize;
+  const client = new TrainerClient({ trainerScript: opts.trainerScript, ...(opts.env ? { env: opts.env } : {}), ...(log ? { onLog: (e) => log(e.message) } : {}) });
+  const onAbort = () => client.dispose();
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    return await client.describeOn({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], numClasses, { choice: config.backend, ...location });
+  } catch (e) {
+    if (signal?.aborted) throw abortError();
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+    client.dispose();
+  }
 }
 
 export async function suggest(input: { config: TrainConfig }, opts: SuggestOptions): Promise<SuggestReport> {
@@ -112,31 +136,20 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
 
   onProgress?.({ stage: 'devices', message: 'Reading device memory' });
   const devices = await devicesPromise;
-  const overrideGiB = opts.deviceMemoryGiB ?? config.deviceMemoryGiB;
-  const device = chooseDevice(devices, overrideGiB);
   if (signal?.aborted) throw abortError();
 
   onProgress?.({ stage: 'model', message: `Describing model ${config.model}` });
-  const [h, w] = config.imageSize;
   const log = opts.log;
-  const client = new TrainerClient({ trainerScript: opts.trainerScript, ...(log ? { onLog: (e) => log(e.message) } : {}) });
-  const onAbort = () => client.dispose();
-  signal?.addEventListener('abort', onAbort, { once: true });
-  let model;
-  try {
-    model = await client.describe({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], dataset.classes.length);
-  } catch (e) {
-    if (signal?.aborted) throw abortError();
-    throw e;
-  } finally {
-    signal?.removeEventListener('abort', onAbort);
-    client.dispose();
-  }
+  const location = opts.backendLocation ?? backendLocation(config);
+  const { description: model, backend: resolved } = await describeAndResolve(config, dataset.classes.length, location, opts);
   if (signal?.aborted) throw abortError();
+  // The device the backend that will run trains on (a GPU only for tensorflow-gpu), and the plan made for that backend.
+  const device = chooseDevice(devices, opts.deviceMemoryGiB ?? config.deviceMemoryGiB, resolved?.name);
+  const plannedBackend = planBackend(config, device, resolved?.name);
+  if (resolved) log?.(`backend: ${resolved.name} loads here${resolved.skipped.length ? ` (${resolved.skipped.map((x) => `${x.name}: ${x.reason}`).join('; ')})` : ''}; the plan is made for it`);
 
   onProgress?.({ stage: 'plan', message: 'Planning memory' });
   const budgetBytes = memoryBudget(device.memoryFreeBytes, headroom);
-  const plannedBackend = planBackend(config, device);
   const memory = estimateMemory(model, { optimizer: config.optimizer, budgetBytes, headroom, backend: plannedBackend });
   const hostRam = devices.find((d) => d.kind === 'cpu');
   const recommendation = recommend({
@@ -156,7 +169,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   const trialSignal = signal && skip ? AbortSignal.any([signal, skip]) : (signal ?? skip);
   const runTrial =
     opts.probeRunner ??
-    childTrialRunner(config, {
+    childTrialRunner(runSetup(config, plannedBackend, location), {
       trainerScript: opts.trainerScript,
       ...(trialSignal ? { signal: trialSignal } : {}),
       ...(opts.env ? { env: opts.env } : {}),

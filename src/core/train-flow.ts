@@ -15,6 +15,8 @@ import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from './datase
 import { fallbackPlan } from './plan';
 import { PROBE_CACHE_FOLDER } from './probe/cache';
 import { createRunDir } from './runs';
+import { backendLocation, buildRunSpec } from './run-spec';
+import type { BackendLocation, RunTest } from './shared/run-spec';
 import { cannotFitEnd, planCannotFit } from './fit-gate';
 import { StepWatchdog, stallEnd, type WatchdogOptions } from './step-watchdog';
 import type { DatasetReport } from './shared/dataset-types';
@@ -48,8 +50,12 @@ export interface TrainFlowOptions {
   watchdog?: WatchdogOptions;
   /** Measure the plan with the probe (default: the config's `probe`, else on for "batchSize": "auto"); its cache is `<workspaceRoot>/.batch-advisor/probe-cache`. */
   probe?: boolean;
-  /** Extra environment for the trainer child (e.g. the tfjs-node path). */
+  /** Extra environment for the trainer child (its runtime settings: wasm threads, SIMD). */
   env?: Record<string, string>;
+  /** The batchAdvisor.tfjsNodePath setting: where the description, the probe and the run look for tfjs-node(-gpu). */
+  tfjsNodePath?: string;
+  /** Fault injection for tests (the entry points read it from their environment): it travels in the RunSpec. */
+  test?: RunTest;
   onPhase?: (phase: TrainPhase, message: string) => void;
   /** The plan and the run folder, before the trainer starts. */
   onPlan?: (plan: TrainingPlan, runDir: string) => void;
@@ -97,7 +103,12 @@ export class TrainFlow {
   private stopAsked = false;
   phase: TrainPhase = 'checking';
 
-  constructor(private readonly opts: TrainFlowOptions) {}
+  /** Where every trainer child of this flow looks for tfjs-node(-gpu). */
+  private readonly location: BackendLocation;
+
+  constructor(private readonly opts: TrainFlowOptions) {
+    this.location = backendLocation(opts.config, { workspaceRoot: opts.workspaceRoot, ...(opts.tfjsNodePath ? { tfjsNodePath: opts.tfjsNodePath } : {}) });
+  }
 
   /** Asks the flow to stop: cancels planning, or stops the run after the current batch. */
   stop(): void {
@@ -141,6 +152,7 @@ export class TrainFlow {
               ...(opts.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: opts.deviceMemoryGiB } : {}),
               ...(opts.probe !== undefined ? { probe: opts.probe } : {}),
               ...(opts.env ? { env: opts.env } : {}),
+              backendLocation: this.location,
               probeCacheDir: join(opts.workspaceRoot, PROBE_CACHE_FOLDER),
               log: (line) => opts.onLog?.('info', line),
             },
@@ -189,7 +201,8 @@ export class TrainFlow {
     // A step that never ends (the trainer's thread is blocked) is ended from here as out of memory.
     const watchdog = new StepWatchdog({ ...opts.watchdog, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (s) => client.abortRun(stallEnd(s, plan)));
     try {
-      const end = await client.train({ config, runDir, plan, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (e) => {
+      const spec = buildRunSpec(config, plan, { runDir, location: this.location, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}), ...(opts.test ? { test: opts.test } : {}) });
+      const end = await client.train(spec, (e) => {
         watchdog.event(e);
         if (e.type === 'run-start') this.setPhase('training', `Training in ${basename(runDir)}`);
         opts.onEvent?.(e);

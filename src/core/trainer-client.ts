@@ -12,10 +12,12 @@ import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
 import type { ModelDescription, ModelSpec } from './shared/model';
 import type { ProbeTrialResult, ProbeTrialSpec } from './shared/probe';
-import type { TrainConfig } from './shared/config-types';
+import type { RunSetup, RunSpec } from './shared/run-spec';
 import {
   PROTOCOL_VERSION,
   parseTrainerMessage,
+  type DescribeRequest,
+  type DescribedMessage,
   type HostMessage,
   type LogEvent,
   type ReadyMessage,
@@ -54,11 +56,8 @@ export class TrainerError extends Error {
   }
 }
 
-/** The fields of a TrainRequest the caller provides (the client adds v, type and id). */
-export type TrainParams = Omit<TrainRequest, 'v' | 'type' | 'id'>;
-
 interface PendingDescribe {
-  resolve: (d: ModelDescription) => void;
+  resolve: (d: DescribedMessage) => void;
   reject: (e: Error) => void;
 }
 
@@ -206,7 +205,7 @@ export class TrainerClient {
       this.stderrTail.push(line);
       if (this.stderrTail.length > STDERR_KEEP) this.stderrTail.shift();
     }
-    const ev: LogEvent = { v: 2, type: 'log', level, message: `trainer ${level === 'warn' ? 'stderr' : 'stdout'}: ${line}` };
+    const ev: LogEvent = { v: PROTOCOL_VERSION, type: 'log', level, message: `trainer ${level === 'warn' ? 'stderr' : 'stdout'}: ${line}` };
     this.emitLog(ev);
   }
 
@@ -218,7 +217,7 @@ export class TrainerClient {
   private onMessage(raw: unknown): void {
     const parsed = parseTrainerMessage(raw);
     if (!parsed.ok) {
-      this.emitLog({ v: 2, type: 'log', level: 'warn', message: `unexpected message from trainer (${parsed.error}): ${JSON.stringify(raw)?.slice(0, 200)}` });
+      this.emitLog({ v: PROTOCOL_VERSION, type: 'log', level: 'warn', message: `unexpected message from trainer (${parsed.error}): ${JSON.stringify(raw)?.slice(0, 200)}` });
       return;
     }
     const m = parsed.message;
@@ -228,7 +227,7 @@ export class TrainerClient {
       case 'described': {
         const p = this.describes.get(m.id);
         this.describes.delete(m.id);
-        p?.resolve(m.description);
+        p?.resolve(m);
         return;
       }
       case 'probe-result': {
@@ -251,10 +250,10 @@ export class TrainerClient {
           return;
         }
         if (this.active && (m.id === undefined || m.id === this.active.id)) {
-          this.finishTrain({ v: 2, type: 'run-end', time: now(), status: 'failed', error: m.kind, message: m.message }, true);
+          this.finishTrain({ v: PROTOCOL_VERSION, type: 'run-end', time: now(), status: 'failed', error: m.kind, message: m.message }, true);
           return;
         }
-        this.emitLog({ v: 2, type: 'log', level: 'error', message: m.message });
+        this.emitLog({ v: PROTOCOL_VERSION, type: 'log', level: 'error', message: m.message });
         return;
       }
       case 'log':
@@ -298,8 +297,8 @@ export class TrainerClient {
     if (this.active) {
       this.finishTrain(
         this.disposed
-          ? { v: 2, type: 'run-end', time: now(), status: 'stopped', message: 'trainer process ended' }
-          : { v: 2, type: 'run-end', time: now(), status: 'failed', error: kind, message },
+          ? { v: PROTOCOL_VERSION, type: 'run-end', time: now(), status: 'stopped', message: 'trainer process ended' }
+          : { v: PROTOCOL_VERSION, type: 'run-end', time: now(), status: 'failed', error: kind, message },
         true,
       );
     }
@@ -312,14 +311,19 @@ export class TrainerClient {
 
   /** Layers, output shapes and parameter counts of a model, built in the child without training. */
   async describe(spec: ModelSpec, inputShape: [number, number, number], numClasses: number): Promise<ModelDescription> {
+    return (await this.describeOn(spec, inputShape, numClasses)).description;
+  }
+
+  /** The description and, when `backend` is given, the backend that choice gets in the child (looked for where a run looks). */
+  async describeOn(spec: ModelSpec, inputShape: [number, number, number], numClasses: number, backend?: DescribeRequest['backend']): Promise<DescribedMessage> {
     await this.start();
     const id = this.nextId++;
     const limitMs = this.opts.describeTimeoutMs ?? 120_000;
     let timer: ReturnType<typeof setTimeout> | undefined;
-    const described = new Promise<ModelDescription>((resolve, reject) => {
+    const described = new Promise<DescribedMessage>((resolve, reject) => {
       this.describes.set(id, { resolve, reject });
       try {
-        this.send({ v: 2, type: 'describe', id, spec, inputShape, numClasses });
+        this.send({ v: PROTOCOL_VERSION, type: 'describe', id, spec, inputShape, numClasses, ...(backend ? { backend } : {}) });
       } catch (e) {
         this.describes.delete(id);
         reject(e as Error);
@@ -338,13 +342,13 @@ export class TrainerClient {
   }
 
   /** One probe trial in the child (see src/trainer/probe/trial.ts); rejects when the child dies. */
-  async probe(config: TrainConfig, trial: ProbeTrialSpec): Promise<ProbeTrialResult> {
+  async probe(setup: RunSetup, trial: ProbeTrialSpec): Promise<ProbeTrialResult> {
     await this.start();
     const id = this.nextId++;
     return new Promise<ProbeTrialResult>((resolve, reject) => {
       this.probes.set(id, { resolve, reject });
       try {
-        this.send({ v: 2, type: 'probe', id, config, trial });
+        this.send({ v: PROTOCOL_VERSION, type: 'probe', id, setup, trial });
       } catch (e) {
         this.probes.delete(id);
         reject(e as Error);
@@ -357,7 +361,7 @@ export class TrainerClient {
    * to `onEvent`; the promise resolves with the run-end, whatever its status — it never rejects for
    * a training failure, only for misuse (a run already in progress) or a child that cannot start.
    */
-  async train(req: TrainParams | TrainRequest, onEvent: (e: TrainEvent) => void): Promise<RunEndEvent> {
+  async train(spec: RunSpec, onEvent: (e: TrainEvent) => void): Promise<RunEndEvent> {
     if (this.active || this.trainStarting) throw new TrainerError('a training run is already in progress in this trainer', 'internal');
     // stopRequested is NOT cleared here: a stop asked for just before train() (TrainFlow's stop
     // between planning and starting) must reach this run. It is cleared when a run ends.
@@ -369,14 +373,14 @@ export class TrainerClient {
     }
     const id = this.nextId++;
     return new Promise<RunEndEvent>((resolve) => {
-      this.active = { id, runDir: req.runDir, onEvent, resolve, ended: false };
-      const msg: TrainRequest = { config: req.config, runDir: req.runDir, plan: req.plan, ...(req.maxSteps !== undefined ? { maxSteps: req.maxSteps } : {}), v: 2, type: 'train', id };
+      this.active = { id, runDir: spec.runDir, onEvent, resolve, ended: false };
+      const msg: TrainRequest = { v: PROTOCOL_VERSION, type: 'train', id, spec };
       try {
         this.send(msg);
         // A stop asked for while the child was starting.
-        if (this.stopRequested) this.send({ v: 2, type: 'stop' });
+        if (this.stopRequested) this.send({ v: PROTOCOL_VERSION, type: 'stop' });
       } catch (e) {
-        this.finishTrain({ v: 2, type: 'run-end', time: now(), status: 'failed', error: 'internal', message: (e as Error).message }, true);
+        this.finishTrain({ v: PROTOCOL_VERSION, type: 'run-end', time: now(), status: 'failed', error: 'internal', message: (e as Error).message }, true);
       }
     });
   }
@@ -406,7 +410,7 @@ export class TrainerClient {
   /** Asks the child to stop the current run; it ends it within one batch with run-end 'stopped'. */
   stop(): void {
     this.stopRequested = true;
-    if (this.child?.connected) this.child.send({ v: 2, type: 'stop' } satisfies HostMessage);
+    if (this.child?.connected) this.child.send({ v: PROTOCOL_VERSION, type: 'stop' } satisfies HostMessage);
   }
 
   /**
@@ -419,7 +423,7 @@ export class TrainerClient {
     if (this.disposed) return false;
     this.disposed = true;
     const ended = this.active !== undefined && !this.active.ended;
-    if (ended) this.finishTrain({ v: 2, type: 'run-end', time: now(), status: 'stopped', message: reason ?? 'trainer process ended' }, true);
+    if (ended) this.finishTrain({ v: PROTOCOL_VERSION, type: 'run-end', time: now(), status: 'stopped', message: reason ?? 'trainer process ended' }, true);
     const child = this.child;
     if (child && child.exitCode === null && child.signalCode === null) {
       if (child.connected) child.disconnect(); // the trainer exits on disconnect

@@ -20,7 +20,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import type { BackendName } from '../core/shared/protocol';
+import type { BackendName, ResolvedBackend } from '../core/shared/protocol';
 import { availableParallelism } from 'node:os';
 import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { runtimeSettings } from './runtime';
@@ -40,12 +40,7 @@ export interface BackendOptions {
   tfjsNodePath?: string;
 }
 
-export interface BackendResult {
-  name: BackendName;
-  skipped: { name: BackendName; reason: string }[];
-  /** For tensorflow(-gpu): the tfjs-node file that was loaded. */
-  from?: string;
-}
+export type BackendResult = ResolvedBackend;
 
 const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
@@ -56,6 +51,19 @@ const PACKAGE: Record<'tensorflow-gpu' | 'tensorflow', string> = {
 
 /** A backend that could not be used, with the one-line reason shown to the user. */
 class Unavailable extends Error {}
+
+/**
+ * The backend `choice` gets here, for the host to plan for (a model description asks): undefined
+ * when an explicit choice cannot load (the run then ends saying why).
+ */
+export async function resolveBackend(req: BackendOptions & { choice: BackendChoice }): Promise<ResolvedBackend | undefined> {
+  const { choice, ...where } = req;
+  try {
+    return await initBackend(choice, where);
+  } catch {
+    return undefined;
+  }
+}
 
 export async function initBackend(choice: BackendChoice, opts: BackendOptions = {}): Promise<BackendResult> {
   const skipped: BackendResult['skipped'] = [];

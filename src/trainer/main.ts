@@ -3,14 +3,15 @@
  * It talks to its host over the IPC channel only; see src/core/protocol.ts.
  */
 import { parseHostMessage, PROTOCOL_VERSION, type HostMessage, type TrainerMessage } from '../core/shared/protocol';
+import { resolveBackend } from './backend';
 import { describeModelSpec } from './models/describe';
 import { classifyTrainerError } from './errors';
 import { runtimeFromEnv, setRuntime } from './runtime';
 import { enableProdMode } from './tf';
 
-// The entry point is the one place that reads the environment: the runtime settings the host
-// passed (tfjsNodePath, threads, SIMD), test faults (hooksFromEnv below), and TensorFlow's GPU growth
-// (set before tfjs-node-gpu can load, so TensorFlow does not reserve the whole card).
+// The entry point is the one place that reads the environment: the process's runtime settings
+// (wasm threads, SIMD) and TensorFlow's GPU growth (set before tfjs-node-gpu can load, so TensorFlow
+// does not reserve the whole card). Everything a run needs, test faults included, comes in its RunSpec.
 setRuntime(runtimeFromEnv(process.env));
 process.env['TF_FORCE_GPU_ALLOW_GROWTH'] ??= 'true';
 
@@ -39,21 +40,22 @@ async function handle(msg: HostMessage, signal: AbortSignal): Promise<void> {
   switch (msg.type) {
     case 'describe': {
       const description = await describeModelSpec(msg.spec, msg.inputShape, msg.numClasses);
-      send({ v: 2, type: 'described', id: msg.id, description });
+      // After the description (made on the cpu backend): the backend this choice gets here, looked for where a run looks.
+      const backend = msg.backend ? await resolveBackend(msg.backend) : undefined;
+      send({ v: PROTOCOL_VERSION, type: 'described', id: msg.id, description, ...(backend ? { backend } : {}) });
       return;
     }
     case 'train': {
       // Imported when a run starts: `describe` (what `suggest` asks for) never loads sharp or the data pipeline.
-      const { hooksFromEnv, runTraining } = await import('./train/run.js');
-      // The entry point is the one place that reads the environment (the tfjsNodePath setting, test faults).
-      await runTraining(msg, send, signal, hooksFromEnv(process.env));
+      const { runTraining } = await import('./train/run.js');
+      await runTraining(msg, send, signal);
       return;
     }
     case 'probe': {
       // Loaded on first use, like the training run (sharp, the decoder): describe stays fast.
       const { runProbeTrial } = await import('./probe/trial.js');
-      const result = await runProbeTrial(msg.config, msg.trial);
-      send({ v: 2, type: 'probe-result', id: msg.id, result });
+      const result = await runProbeTrial(msg.setup, msg.trial);
+      send({ v: PROTOCOL_VERSION, type: 'probe-result', id: msg.id, result });
       return;
     }
     case 'stop':
@@ -65,7 +67,7 @@ process.on('message', (raw: unknown) => {
   const parsed = parseHostMessage(raw);
   if (!parsed.ok) {
     const id = (raw as { id?: unknown } | null)?.id;
-    send({ v: 2, type: 'error', ...(Number.isInteger(id) ? { id: id as number } : {}), kind: 'internal', message: `trainer (protocol v${PROTOCOL_VERSION}) refused a message: ${parsed.error}` });
+    send({ v: PROTOCOL_VERSION, type: 'error', ...(Number.isInteger(id) ? { id: id as number } : {}), kind: 'internal', message: `trainer (protocol v${PROTOCOL_VERSION}) refused a message: ${parsed.error}` });
     return;
   }
   const msg = parsed.message;
@@ -80,11 +82,11 @@ process.on('message', (raw: unknown) => {
     handle(msg, controller.signal)
       .catch((e: unknown) => {
         const { kind, message } = classifyTrainerError(e);
-        send({ v: 2, type: 'error', id: 'id' in msg ? msg.id : undefined, kind, message });
+        send({ v: PROTOCOL_VERSION, type: 'error', id: 'id' in msg ? msg.id : undefined, kind, message });
       })
       .finally(() => runControllers.delete(controller)),
   );
 });
 
 process.on('disconnect', () => process.exit(0));
-send({ v: 2, type: 'ready', pid: process.pid });
+send({ v: PROTOCOL_VERSION, type: 'ready', pid: process.pid });

@@ -1,6 +1,7 @@
 /**
  * Settings of the trainer process that come from its environment, read once by its entry point
  * (main.ts; tests and benchmarks that load the trainer in-process call `runtimeFromEnv` themselves).
+ * What a run needs (its backend and where its package lives) comes in its RunSpec instead.
  * Product code asks `runtimeSettings()`, never `process.env` (a lint rule keeps it so).
  */
 export interface TrainerRuntime {
@@ -8,19 +9,15 @@ export interface TrainerRuntime {
   wasmThreads?: number;
   /** Our SIMD kernels (BATCH_ADVISOR_SIMD=0 turns them off, a debugging switch). */
   simd: boolean;
-  /** The batchAdvisor.tfjsNodePath setting, passed by the host (BATCH_ADVISOR_TFJS_NODE_PATH). */
-  tfjsNodePath?: string;
 }
 
 let current: TrainerRuntime = { simd: true };
 
 export function runtimeFromEnv(env: Readonly<Record<string, string | undefined>>): TrainerRuntime {
   const threads = Number(env['BATCH_ADVISOR_WASM_THREADS']);
-  const tfjsNodePath = env['BATCH_ADVISOR_TFJS_NODE_PATH'];
   return {
     ...(Number.isInteger(threads) && threads >= 1 ? { wasmThreads: threads } : {}),
     simd: env['BATCH_ADVISOR_SIMD'] !== '0',
-    ...(tfjsNodePath ? { tfjsNodePath } : {}),
   };
 }
 

@@ -4,6 +4,8 @@
  */
 import { join } from 'node:path';
 import { trainCommand, type TrainOptions } from '../../src/cli/train';
+import { runTestFromEnv } from '../../src/core/run-spec';
+import { watchdogOptionsFromEnv } from '../../src/core/step-watchdog';
 
 const args = process.argv.slice(2);
 const opts: TrainOptions = {};
@@ -16,6 +18,8 @@ for (let i = 1; i < args.length; i++) {
   else if (a === '--batch-size') opts.batchSize = Number(args[++i]);
   else if (a === '--backend') opts.backend = args[++i];
 }
-void trainCommand(config, opts, { trainerScript: join(__dirname, '..', '..', 'src', 'trainer', 'main.ts'), stdout: process.stdout, stderr: process.stderr }).then((code) => {
+// An entry point like src/cli/main.ts: test faults and watchdog limits come from the environment.
+const test = runTestFromEnv(process.env);
+void trainCommand(config, opts, { trainerScript: join(__dirname, '..', '..', 'src', 'trainer', 'main.ts'), stdout: process.stdout, stderr: process.stderr, watchdog: watchdogOptionsFromEnv(process.env), ...(test ? { test } : {}) }).then((code) => {
   process.exitCode = code;
 });

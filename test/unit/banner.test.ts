@@ -10,7 +10,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
-import type { LogEvent } from '../../src/core/shared/protocol';
+import { PROTOCOL_VERSION, type LogEvent } from '../../src/core/shared/protocol';
 import { isTfjsBanner, TrainerClient } from '../../src/core/trainer-client';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 import { until } from '../helpers/wait';
@@ -51,8 +51,8 @@ test("a trainer child that prints the banner on stderr (e.g. a workspace's own t
     `process.on('disconnect', () => process.exit(0));
      console.warn('${banner}');
      process.stderr.write('a real warning\\n');
-     process.on('message', (m) => { if (m.type === 'describe') process.send({ v: 2, type: 'error', id: m.id, kind: 'bad-input', message: 'no model' }); });
-     setTimeout(() => process.send({ v: 2, type: 'ready', pid: process.pid }), 100);`,
+     process.on('message', (m) => { if (m.type === 'describe') process.send({ v: ${PROTOCOL_VERSION}, type: 'error', id: m.id, kind: 'bad-input', message: 'no model' }); });
+     setTimeout(() => process.send({ v: ${PROTOCOL_VERSION}, type: 'ready', pid: process.pid }), 100);`,
   );
   const logs: LogEvent[] = [];
   const c = new TrainerClient({ trainerScript: script, onLog: (e) => logs.push(e) });

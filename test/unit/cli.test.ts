@@ -118,10 +118,19 @@ describe('batch-advisor suggest', () => {
   it('plans for a device the user does not have with --device-memory', () => {
     const r = run('suggest', join(root, 'good.train.json'), '--json', '--device-memory', '12');
     assert.equal(r.code, 0, r.stderr);
-    const s = JSON.parse(r.stdout) as { device: { memoryTotalBytes: number; source: string }; memory: { budgetBytes: number } };
+    const s = JSON.parse(r.stdout) as { device: { kind: string; name: string; memoryTotalBytes: number; source: string }; memory: { budgetBytes: number }; plan: { backend: { planned: string } } };
     assert.equal(s.device.source, 'override');
     assert.equal(s.device.memoryTotalBytes, 12 * 1024 ** 3);
-    assert.equal(s.memory.budgetBytes, Math.floor(12 * 1024 ** 3 * 0.9));
+    // The plan is made for the backend that runs here: a GPU of that size only for tensorflow-gpu;
+    // on any other backend it is host memory of that size (and wasm's 4 GiB heap bounds it).
+    if (s.plan.backend.planned === 'tensorflow-gpu') {
+      assert.deepEqual([s.device.kind, s.device.name], ['gpu', 'Planned GPU (12 GiB)']);
+      assert.equal(s.memory.budgetBytes, Math.floor(12 * 1024 ** 3 * 0.9));
+    } else {
+      assert.deepEqual([s.device.kind, s.device.name], ['cpu', 'Planned host memory (12 GiB)']);
+      if (s.plan.backend.planned === 'wasm') assert.ok(s.memory.budgetBytes < 4 * 1024 ** 3, `wasm's heap bounds the budget: ${s.memory.budgetBytes}`);
+      else assert.equal(s.memory.budgetBytes, Math.floor(12 * 1024 ** 3 * 0.9));
+    }
   });
 
   it('prints the recommendation for people', () => {

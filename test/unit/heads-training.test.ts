@@ -26,6 +26,7 @@ import { runProbeTrial } from '../../src/trainer/probe/trial';
 import { tf } from '../../src/trainer/tf';
 import { runTraining } from '../../src/trainer/train/run';
 import { planFor } from '../helpers/plan';
+import { setupFor, trainRequest } from '../helpers/run-spec';
 
 let dir: string;
 let digits: string;
@@ -49,7 +50,7 @@ async function train(cfg: TrainConfig, batchSize = 64): Promise<{ events: TrainE
   const plan = planFor({ ...cfg, batchSize });
   const runDir = createRunDir(join(dir, 'ws'), cfg, plan);
   const events: TrainEvent[] = [];
-  await runTraining({ v: 2, type: 'train', id: 1, config: cfg, runDir, plan }, (m: TrainerMessage) => events.push(m as TrainEvent), new AbortController().signal);
+  await runTraining(trainRequest(cfg, runDir, plan), (m: TrainerMessage) => events.push(m as TrainEvent), new AbortController().signal);
   const end = events.at(-1) as Extract<TrainEvent, { type: 'run-end' }>;
   assert.equal(end.status, 'completed', end.message);
   const start = events.find((e): e is Extract<TrainEvent, { type: 'run-start' }> => e.type === 'run-start')!;
@@ -187,7 +188,7 @@ describe('the probe and the memory model on a softmax head', () => {
       const desc = await describeModelSpec({ model: path }, [28, 28, 1], classes);
       const est = estimateMemory(desc, { optimizer: 'adam', budgetBytes: 2 ** 40, headroom: 0, backend: 'wasm' });
       for (const b of [8, 32]) {
-        const r = await runProbeTrial(cfg, { microBatchSize: b, accumulationSteps: 1, validationBatchSize: b, steps: 3, learningRate: 0.001 });
+        const r = await runProbeTrial(setupFor(cfg), { microBatchSize: b, accumulationSteps: 1, validationBatchSize: b, steps: 3, learningRate: 0.001 });
         assert.equal(r.ok, true, r.error);
         const predicted = bytesForBatch(est, b) - est.breakdown.overheadBytes;
         const err = (predicted - r.tensorPeakBytes) / r.tensorPeakBytes;

@@ -9,12 +9,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
-import { FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD } from '../../src/core/memory';
+import { FIXED_OVERHEAD } from '../../src/core/memory';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import { suggest } from '../../src/core/suggest';
 import { TrainFlow } from '../../src/core/train-flow';
 import { runProbeTrial } from '../../src/trainer/probe/trial';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
+import { setupFor } from '../helpers/run-spec';
 
 const TRAINER = resolve(__dirname, '../../src/trainer/main.ts');
 let dir: string;
@@ -28,7 +29,7 @@ before(async () => {
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 function epoch(plan: TrainingPlan, limitBytes: number): TrainFlow {
-  return new TrainFlow({ config, trainerScript: TRAINER, workspaceRoot: join(dir, 'ws'), env: { BATCH_ADVISOR_MEMORY_LIMIT: String(Math.floor(limitBytes)) }, makePlan: async () => plan });
+  return new TrainFlow({ config, trainerScript: TRAINER, workspaceRoot: join(dir, 'ws'), test: { memoryLimitBytes: Math.floor(limitBytes) }, makePlan: async () => plan });
 }
 
 describe('a full epoch at the probed plan', () => {
@@ -36,11 +37,13 @@ describe('a full epoch at the probed plan', () => {
     // The device: its trial limit lies between the real peaks of batches 8 and 9 (the 128 training
     // images cap the batch at 8, so memory is what decides).
     const spec = (b: number) => ({ microBatchSize: b, accumulationSteps: 1, validationBatchSize: b, steps: 3, learningRate: 0.001 });
-    const [p8, p9] = [(await runProbeTrial(config, spec(8))).tensorPeakBytes, (await runProbeTrial(config, spec(9))).tensorPeakBytes];
+    const [p8, p9] = [(await runProbeTrial(setupFor(config), spec(8))).tensorPeakBytes, (await runProbeTrial(setupFor(config), spec(9))).tensorPeakBytes];
     assert.ok(p9 > p8, `${p8} < ${p9}`);
     const limit = (p8 + p9) / 2;
-    const report = await suggest({ config }, { trainerScript: TRAINER, probe: true, deviceMemoryGiB: (limit + GPU_RUNTIME_OVERHEAD + FIXED_OVERHEAD) / 2 ** 30 });
+    // The config's backend (wasm) is what the plan is made for: host memory of that size, no GPU runtime's share.
+    const report = await suggest({ config }, { trainerScript: TRAINER, probe: true, deviceMemoryGiB: (limit + FIXED_OVERHEAD) / 2 ** 30 });
     const plan = report.plan;
+    assert.deepEqual([plan.backend.planned, plan.device.kind], ['wasm', 'cpu']);
     assert.equal(plan.sources.batchSize, 'probe');
     assert.ok(Math.abs(report.probe!.limitBytes! - limit) <= 1, 'the trials were held to the same limit');
     assert.ok(report.probe!.maxBatchSize <= 8, `the probe found ${report.probe!.maxBatchSize} under a limit that 9 exceeds`);

@@ -16,6 +16,8 @@ import type { TrainingPlan } from '../../src/core/shared/plan';
 import { runProbeTrial } from '../../src/trainer/probe/trial';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 import { HANG_CEILING_MS, until } from '../helpers/wait';
+import { setupFor } from '../helpers/run-spec';
+import { PROTOCOL_VERSION } from '../../src/core/shared/protocol';
 
 const TRAINER = resolve(__dirname, '../../src/trainer/main.ts');
 let dir: string;
@@ -35,7 +37,7 @@ const spec = (b: number, extra: Partial<ProbeTrialSpec> = {}): ProbeTrialSpec =>
 
 function fakeTrainer(name: string, body: string): string {
   const path = join(dir, `${name}.js`);
-  writeFileSync(path, `process.on('disconnect', () => process.exit(0));\n${body}\nprocess.send({ v: 2, type: 'ready', pid: process.pid });\n`);
+  writeFileSync(path, `process.on('disconnect', () => process.exit(0));\n${body}\nprocess.send({ v: ${PROTOCOL_VERSION}, type: 'ready', pid: process.pid });\n`);
   return path;
 }
 
@@ -50,7 +52,7 @@ function alive(pid: number): boolean {
 
 describe('a probe trial', () => {
   test('runs 3 real steps (with accumulation) and a validation step, and reports memory, speed and gradient norms', async () => {
-    const r = await runProbeTrial(config(), spec(4, { accumulationSteps: 2, validationBatchSize: 6, noise: { smallBatch: 4, bigBatch: 8, steps: 2 } }));
+    const r = await runProbeTrial(setupFor(config()), spec(4, { accumulationSteps: 2, validationBatchSize: 6, noise: { smallBatch: 4, bigBatch: 8, steps: 2 } }));
     assert.equal(r.ok, true, r.error);
     assert.equal(r.steps, 3);
     assert.notEqual(r.lossFirst, r.lossLast);
@@ -66,21 +68,21 @@ describe('a probe trial', () => {
   });
 
   test('a larger batch has a larger measured peak', async () => {
-    const a = await runProbeTrial(config(), spec(2));
-    const b = await runProbeTrial(config(), spec(16));
+    const a = await runProbeTrial(setupFor(config()), spec(2));
+    const b = await runProbeTrial(setupFor(config()), spec(16));
     assert.ok(a.ok && b.ok);
     assert.ok(b.tensorPeakBytes > a.tensorPeakBytes, `${a.tensorPeakBytes} vs ${b.tensorPeakBytes}`);
   });
 
   test('a trial that trains nothing (learning rate 0) is a failure', async () => {
-    const r = await runProbeTrial(config(), spec(4, { learningRate: 0 }));
+    const r = await runProbeTrial(setupFor(config()), spec(4, { learningRate: 0 }));
     assert.equal(r.ok, false);
     assert.equal(r.failure, 'no-training');
     assert.match(r.error!, /trained nothing/);
   });
 
   test('a model file that cannot be built is an error, not out of memory', async () => {
-    const r = await runProbeTrial(config({ model: join(dir, 'missing.json') }), spec(4));
+    const r = await runProbeTrial(setupFor(config({ model: join(dir, 'missing.json') })), spec(4));
     assert.equal(r.ok, false);
     assert.equal(r.failure, 'error');
   });
@@ -91,7 +93,7 @@ describe('trials in child processes', () => {
     let pid = 0;
     const script = fakeTrainer('hang', `process.on('message', (m) => { if (m.type === 'probe') { require('fs').writeFileSync(${JSON.stringify(join(dir, 'hang.pid'))}, String(process.pid)); for (;;) {} } });`);
     const t0 = Date.now();
-    const r = await childTrialRunner(config(), { trainerScript: script, timeoutMs: 1500 })(spec(8));
+    const r = await childTrialRunner(setupFor(config()), { trainerScript: script, timeoutMs: 1500 })(spec(8));
     assert.equal(r.ok, false);
     assert.equal(r.failure, 'timeout');
     assert.ok(Date.now() - t0 < HANG_CEILING_MS, 'a hang ceiling, not a speed bound');
@@ -101,7 +103,7 @@ describe('trials in child processes', () => {
 
   test('a child that dies with the wasm heap abort is out of memory', async () => {
     const script = fakeTrainer('abort', `process.on('message', (m) => { if (m.type === 'probe') { process.stderr.write('RuntimeError: Aborted(). Build with -sASSERTIONS for more info.\\n'); setTimeout(() => process.exit(7), 20); } });`);
-    const r = await childTrialRunner(config(), { trainerScript: script, timeoutMs: 10_000 })(spec(8));
+    const r = await childTrialRunner(setupFor(config()), { trainerScript: script, timeoutMs: 10_000 })(spec(8));
     assert.equal(r.failure, 'oom');
     assert.match(r.error!, /Aborted\(\)/);
   });
@@ -110,7 +112,7 @@ describe('trials in child processes', () => {
     const script = fakeTrainer('slow', `process.on('message', () => {});`);
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 300);
-    await assert.rejects(childTrialRunner(config(), { trainerScript: script, signal: ac.signal })(spec(8)), { name: 'AbortError' });
+    await assert.rejects(childTrialRunner(setupFor(config()), { trainerScript: script, signal: ac.signal })(spec(8)), { name: 'AbortError' });
   });
 });
 

@@ -6,19 +6,14 @@ import { learningRateAt, describeBatch } from '../../src/core/shared/plan';
 import { parseHostMessage, parseTrainerMessage, PROTOCOL_VERSION } from '../../src/core/shared/protocol';
 
 describe('protocol descriptors', () => {
-  test('a valid train request passes; a missing plan or a wrong version is refused with the reason', () => {
-    const ok = parseHostMessage({ v: PROTOCOL_VERSION, type: 'train', id: 1, config: {}, runDir: '/r', plan: {} });
-    assert.ok(ok.ok);
-    const noPlan = parseHostMessage({ v: PROTOCOL_VERSION, type: 'train', id: 1, config: {}, runDir: '/r', batchSize: 8 });
-    assert.deepEqual(noPlan, { ok: false, error: '"train" message: field "plan" must be object' });
-    const old = parseHostMessage({ v: 1, type: 'train', id: 1, config: {}, runDir: '/r', batchSize: 8 });
-    assert.deepEqual(old, { ok: false, error: 'protocol version 1, expected 2' });
+  test('a train request carries a RunSpec alone; one without it, or of another version, is refused with the reason', () => {
+    assert.ok(parseHostMessage({ v: PROTOCOL_VERSION, type: 'train', id: 1, spec: {} }).ok, "the spec's fields are the trainer's to check (run-spec.test.ts)");
+    const old = parseHostMessage({ v: 2, type: 'train', id: 1, config: {}, runDir: '/r', plan: {} });
+    assert.deepEqual(old, { ok: false, error: `protocol version 2, expected ${PROTOCOL_VERSION}` });
+    assert.deepEqual(parseHostMessage({ v: PROTOCOL_VERSION, type: 'train', id: 1, config: {}, runDir: '/r', plan: {} }), { ok: false, error: '"train" message: field "spec" must be object' });
     assert.deepEqual(parseHostMessage({ v: PROTOCOL_VERSION, type: 'rm -rf' }), { ok: false, error: 'unknown message type "rm -rf"' });
     assert.deepEqual(parseHostMessage(null), { ok: false, error: 'not an object' });
-    assert.deepEqual(parseHostMessage({ v: PROTOCOL_VERSION, type: 'train', id: 1, config: {}, runDir: '/r', plan: {}, maxSteps: 1.5 }), {
-      ok: false,
-      error: '"train" message: field "maxSteps" must be absent or integer',
-    });
+    assert.deepEqual(parseHostMessage({ v: PROTOCOL_VERSION, type: 'probe', id: 1, config: {}, trial: {} }), { ok: false, error: '"probe" message: field "setup" must be object' });
   });
 
   test('trainer events: a batch without its learning rate, or with a step that is not a number, is refused', () => {

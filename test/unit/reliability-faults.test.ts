@@ -21,7 +21,7 @@ import { TrialPace } from '../../src/core/probe/trial-pace';
 import { createRunDir, readRun, RunDirError, runsRoot, type RunDirFs } from '../../src/core/runs';
 import { classifyError, EXIT_CODES } from '../../src/core/shared/errors';
 import type { ProbeTrialResult } from '../../src/core/shared/probe';
-import type { BatchEvent, RunStartEvent, TrainEvent } from '../../src/core/shared/protocol';
+import { PROTOCOL_VERSION, type BatchEvent, type RunStartEvent, type TrainEvent } from '../../src/core/shared/protocol';
 import { StepWatchdog, stallEnd } from '../../src/core/step-watchdog';
 import { classifyTrainerError } from '../../src/trainer/errors';
 import { isOutOfMemoryError as isOutOfMemory } from '../../src/core/shared/oom';
@@ -78,7 +78,7 @@ describe('an explicit plan that cannot fit fails before training', () => {
   });
 
   test('batch 32 predicted at over 2× the budget: exit 1 with the largest batch that fits; the run-end carries it for "Retry at batch N"', async () => {
-    const r = await runTrainCli([writeConfig('far', { imageSize: [256, 256], batchSize: 32, deviceMemoryGiB: 0.9 })]);
+    const r = await runTrainCli([writeConfig('far', { imageSize: [256, 256], batchSize: 32, deviceMemoryGiB: 0.6 })]);
     assert.equal(r.code, 1, r.stderr);
     const m = /Out of memory \(predicted, not started\): batch 32 needs [\d.]+ [KMG]iB but the budget is [\d.]+ [KMG]iB \([\d.]+×\); the largest batch that fits is (\d+)\./.exec(r.stderr);
     assert.ok(m, r.stderr);
@@ -129,8 +129,8 @@ describe('a step that never ends', () => {
       let t = 0;
       const stalls: string[] = [] as string[];
       const w = new StepWatchdog({ floorMs: 1000, factor: 10, firstStepMs: 60_000, now: () => t }, (s) => stalls.push(`${s.awaiting}@${s.stepsDone}`));
-      const start = { v: 2, type: 'run-start', validationImages: 8, plan: { validationBatchSize: 4 } } as unknown as RunStartEvent;
-      const batch = (step: number): BatchEvent => ({ v: 2, type: 'batch', epoch: 1, step, stepsPerEpoch: 4, globalStep: step }) as BatchEvent;
+      const start = { v: PROTOCOL_VERSION, type: 'run-start', validationImages: 8, plan: { validationBatchSize: 4 } } as unknown as RunStartEvent;
+      const batch = (step: number): BatchEvent => ({ v: PROTOCOL_VERSION, type: 'batch', epoch: 1, step, stepsPerEpoch: 4, globalStep: step }) as BatchEvent;
       w.event(start);
       mock.timers.tick(59_000);
       t = 59_000;

@@ -23,6 +23,7 @@ import type { TrainingPlan } from '../../src/core/shared/plan';
 import { planFor } from '../helpers/plan';
 import { runTrainCli } from '../helpers/run-train-cli';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
+import { setupFor, trainRequest } from '../helpers/run-spec';
 
 let dir: string;
 let dataset: string;
@@ -43,7 +44,7 @@ async function run(cfg: TrainConfig, batchSize: number, hooks: RunHooks = {}, pl
   const p = planFor({ ...cfg, batchSize }, plan);
   const runDir = createRunDir(join(dir, 'ws'), cfg, p);
   const events: TrainEvent[] = [];
-  await runTraining({ v: 2, type: 'train', id: 1, config: cfg, runDir, plan: p }, (m: TrainerMessage) => events.push(m as TrainEvent), new AbortController().signal, hooks);
+  await runTraining(trainRequest(cfg, runDir, p), (m: TrainerMessage) => events.push(m as TrainEvent), new AbortController().signal, hooks);
   return { events, runDir };
 }
 
@@ -119,7 +120,7 @@ describe('stop while preloading', () => {
     const runDir = createRunDir(join(dir, 'ws'), cfg, p);
     const ac = new AbortController();
     const events: TrainEvent[] = [];
-    await runTraining({ v: 2, type: 'train', id: 1, config: cfg, runDir, plan: { ...p, loading: { strategy: 'preload', reason: 'test' } } }, (m) => {
+    await runTraining(trainRequest(cfg, runDir, { ...p, loading: { strategy: 'preload', reason: 'test' } }), (m) => {
       const e = m as TrainEvent;
       events.push(e);
       if (e.type === 'log' && e.message.startsWith('loading: preload')) ac.abort(); // the pipeline starts decoding next
@@ -162,7 +163,7 @@ describe('non-finite loss', () => {
     const events: TrainEvent[] = [];
     const p = planFor({ ...cfg, batchSize: 8 });
     const runDir = createRunDir(join(dir, 'ws'), cfg, p);
-    await runTraining({ v: 2, type: 'train', id: 1, config: cfg, runDir, plan: p }, (m) => {
+    await runTraining(trainRequest(cfg, runDir, p), (m) => {
       const e = m as TrainEvent;
       if (e.type === 'run-start') perEpoch = e.stepsPerEpoch;
       events.push(e);
@@ -238,10 +239,10 @@ describe('out of memory advice', () => {
       const cfg = config({ model: 'resnet-small', imageSize: [side, side] });
       const model = await buildModel({ model: 'resnet-small', widthMultiplier: 1 }, [side, side, 3], 2);
       try {
-        const fits = wasmFittingBatch(model, cfg, 'wasm', 1);
+        const fits = wasmFittingBatch(model, setupFor(cfg), 'wasm', 1);
         assert.ok(fits !== undefined);
         check(fits);
-        assert.equal(wasmFittingBatch(model, cfg, 'cpu', 1), undefined, 'only the wasm heap has a known size');
+        assert.equal(wasmFittingBatch(model, setupFor(cfg), 'cpu', 1), undefined, 'only the wasm heap has a known size');
         const m = oomMessage(16, 1, 'Aborted()', { fits, imageSize: [side, side] });
         if (fits === 0) assert.match(m.message, /even batch size 1 does not fit at image size 2048×2048/);
         else assert.equal(m.suggestedBatchSize, fits, 'not half (8), which would abort again');

@@ -7,8 +7,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { findWorkspaceRoot, progressLine, trainCommand, type TrainOptions } from '../../src/cli/train';
-import type { TrainEvent } from '../../src/core/shared/protocol';
+import { findWorkspaceRoot, progressLine, trainCommand, type TrainIo, type TrainOptions } from '../../src/cli/train';
+import { PROTOCOL_VERSION, type TrainEvent } from '../../src/core/shared/protocol';
 import { readRun } from '../../src/core/runs';
 import type { TrainConfig } from '../../src/core/config';
 import type { TrainingPlan } from '../../src/core/shared/plan';
@@ -21,10 +21,10 @@ const TRAINER = resolve(__dirname, '../../src/trainer/main.ts');
 let root: string;
 
 
-async function train(configPath: string, opts: TrainOptions = {}): Promise<{ code: number; stdout: string; stderr: string }> {
+async function train(configPath: string, opts: TrainOptions = {}, io: Partial<TrainIo> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   const stdout = new Capture();
   const stderr = new Capture();
-  const code = await trainCommand(configPath, opts, { trainerScript: TRAINER, stdout, stderr });
+  const code = await trainCommand(configPath, opts, { trainerScript: TRAINER, stdout, stderr, ...io });
   return { code, stdout: stdout.text, stderr: stderr.text };
 }
 
@@ -114,20 +114,15 @@ describe('train command', () => {
     assert.match(stdout.text, /Epoch 1\/1 {2}1\/8 \[/);
     assert.match(stdout.text, /Epoch 1\/1: loss \d/);
     assert.match(stdout.text, /Done\. Model: /);
-    const line = progressLine({ v: 2, type: 'batch', time: '', epoch: 2, step: 30, stepsPerEpoch: 60, globalStep: 90, loss: 0.5, accuracy: 0.75, learningRate: 0.001, imagesPerSec: 812.4, stepMs: 40, dataWaitMs: 1, tensorBytes: 0, etaSec: 62 }, 10, 200);
+    const line = progressLine({ v: PROTOCOL_VERSION, type: 'batch', time: '', epoch: 2, step: 30, stepsPerEpoch: 60, globalStep: 90, loss: 0.5, accuracy: 0.75, learningRate: 0.001, imagesPerSec: 812.4, stepMs: 40, dataWaitMs: 1, tensorBytes: 0, etaSec: 62 }, 10, 200);
     assert.equal(line, 'Epoch 2/10  30/60 [=========>          ]  812 img/s  loss 0.5000  acc 0.750  ETA 1m 02s');
   });
 
   test('out of memory in the trainer → exit 1 with the suggested batch size', async () => {
-    process.env['BATCH_ADVISOR_FAULT'] = 'oom@1';
-    try {
-      const r = await train(writeConfig('oom', { ...tiny, epochs: 1 }));
-      assert.equal(r.code, 1);
-      assert.match(r.stderr, /Out of memory at batch size 8: try 4/);
-      assert.match(r.stderr, /"batchSize": 4/);
-    } finally {
-      delete process.env['BATCH_ADVISOR_FAULT'];
-    }
+    const r = await train(writeConfig('oom', { ...tiny, epochs: 1 }), {}, { test: { fault: 'oom@1' } });
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /Out of memory at batch size 8: try 4/);
+    assert.match(r.stderr, /"batchSize": 4/);
   });
 
   test('workspace root: nearest folder with .git or package.json', () => {

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { configForFolder } from '../../src/core/config';
 import { createRunDir, deleteRun, listRuns, markRunInterrupted, metricsCsv, readRun } from '../../src/core/runs';
-import type { BatchEvent, EpochEvent, TrainEvent } from '../../src/core/shared/protocol';
+import { PROTOCOL_VERSION, type BatchEvent, type EpochEvent, type TrainEvent } from '../../src/core/shared/protocol';
 import { isTrainWebviewToHost, statusFromEnd } from '../../src/core/shared/train-webview-protocol';
 import { ema, minMaxDownsample } from '../../src/webview/train/downsample';
 import { addEvent, emptySeries, epochXOf, xOf } from '../../src/webview/train/series';
@@ -17,11 +17,11 @@ after(() => rmSync(ws, { recursive: true, force: true }));
 
 function batch(globalStep: number, loss: number | null, extra: Partial<BatchEvent> = {}): BatchEvent {
   return {
-    v: 2, type: 'batch', time: new Date(Date.UTC(2026, 0, 1, 0, 0, globalStep)).toISOString(), epoch: Math.ceil(globalStep / 10), step: ((globalStep - 1) % 10) + 1, stepsPerEpoch: 10,
+    v: PROTOCOL_VERSION, type: 'batch', time: new Date(Date.UTC(2026, 0, 1, 0, 0, globalStep)).toISOString(), epoch: Math.ceil(globalStep / 10), step: ((globalStep - 1) % 10) + 1, stepsPerEpoch: 10,
     globalStep, loss: loss as number, accuracy: 0.5, learningRate: 0.001, imagesPerSec: 100, stepMs: 50, dataWaitMs: 5, tensorBytes: 1000, etaSec: 10, ...extra,
   };
 }
-const epoch = (n: number, valLoss: number | null): EpochEvent => ({ v: 2, type: 'epoch', time: new Date(Date.UTC(2026, 0, 1, 0, 0, n * 10)).toISOString(), epoch: n, loss: 1, accuracy: 0.5, valLoss, valAccuracy: 0.6, durationMs: 1000, savedModel: 'm' });
+const epoch = (n: number, valLoss: number | null): EpochEvent => ({ v: PROTOCOL_VERSION, type: 'epoch', time: new Date(Date.UTC(2026, 0, 1, 0, 0, n * 10)).toISOString(), epoch: n, loss: 1, accuracy: 0.5, valLoss, valAccuracy: 0.6, durationMs: 1000, savedModel: 'm' });
 
 test('minMaxDownsample keeps the extremes of each bucket in x order and never more than 2 per bucket', () => {
   const n = 100_000;
@@ -60,7 +60,7 @@ test('series: steps, epoch fraction, wall time, compute vs data wait; a NaN loss
 });
 
 test('statusFromEnd: finished / stopped / failed with retry for OOM / interrupted without a run-end', () => {
-  const end = (status: 'completed' | 'stopped' | 'failed', extra = {}) => ({ v: 2 as const, type: 'run-end' as const, time: 't', status, ...extra });
+  const end = (status: 'completed' | 'stopped' | 'failed', extra = {}) => ({ v: PROTOCOL_VERSION as typeof PROTOCOL_VERSION, type: 'run-end' as const, time: 't', status, ...extra });
   assert.equal(statusFromEnd(end('completed'), false).status, 'finished');
   assert.equal(statusFromEnd(end('stopped'), false).status, 'stopped');
   assert.deepEqual(statusFromEnd(end('failed', { error: 'oom', message: 'Out of memory', suggestedBatchSize: 16 }), false), { status: 'failed', message: 'Out of memory', retryBatchSize: 16 });

@@ -4,9 +4,9 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, test } from 'node:test';
-import type { TrainConfig } from '../../src/core/config';
 import type { TrainingPlan } from '../../src/core/shared/plan';
-import type { TrainEvent } from '../../src/core/shared/protocol';
+import { PROTOCOL_VERSION, type TrainEvent } from '../../src/core/shared/protocol';
+import type { RunSpec } from '../../src/core/shared/run-spec';
 import { TrainerClient, TrainerError } from '../../src/core/trainer-client';
 import { HANG_CEILING_MS, until } from '../helpers/wait';
 
@@ -19,19 +19,20 @@ function fake(name: string, body: string): string {
   return path;
 }
 
-const params = (runDir: string) => ({ config: {} as TrainConfig, runDir, plan: {} as TrainingPlan });
+/** A spec the fake trainers never read (the real trainer's checks are in run-spec.test.ts). */
+const params = (runDir: string): RunSpec => ({ runDir, plan: {} as TrainingPlan }) as unknown as RunSpec;
 
 test('a trainer speaking another protocol version is refused', async () => {
-  const c = new TrainerClient({ trainerScript: fake('v3', `process.send({ v: 3, type: 'ready', pid: process.pid });`) });
-  await assert.rejects(c.describe({ model: 'tutorial-cnn' }, [28, 28, 1], 10), /protocol v3.*v2/);
+  const c = new TrainerClient({ trainerScript: fake('v99', `process.send({ v: 99, type: 'ready', pid: process.pid });`) });
+  await assert.rejects(c.describe({ model: 'tutorial-cnn' }, [28, 28, 1], 10), new RegExp(`protocol v99.*v${PROTOCOL_VERSION}`));
   c.dispose();
 });
 
 test('a crash mid-run becomes run-end failed (with stderr), also written to metrics.jsonl', async () => {
   const script = fake(
     'crash',
-    `process.on('message', (m) => { if (m.type === 'train') { process.send({ v: 2, type: 'batch', time: 't', epoch: 1, step: 1, stepsPerEpoch: 2, globalStep: 1, loss: 1, accuracy: 0, learningRate: 0.001, imagesPerSec: 1, stepMs: 1, dataWaitMs: 0, tensorBytes: 0, etaSec: 1 }); process.stderr.write('boom: segfault-ish\\n'); setTimeout(() => process.exit(3), 50); } });
-     process.send({ v: 2, type: 'ready', pid: process.pid });`,
+    `process.on('message', (m) => { if (m.type === 'train') { process.send({ v: ${PROTOCOL_VERSION}, type: 'batch', time: 't', epoch: 1, step: 1, stepsPerEpoch: 2, globalStep: 1, loss: 1, accuracy: 0, learningRate: 0.001, imagesPerSec: 1, stepMs: 1, dataWaitMs: 0, tensorBytes: 0, etaSec: 1 }); process.stderr.write('boom: segfault-ish\\n'); setTimeout(() => process.exit(3), 50); } });
+     process.send({ v: ${PROTOCOL_VERSION}, type: 'ready', pid: process.pid });`,
   );
   const runDir = join(dir, 'run1');
   mkdirSync(runDir);
@@ -53,12 +54,12 @@ test('a crash mid-run becomes run-end failed (with stderr), also written to metr
 test('dispose(reason) mid-run (a window reloading): the run-end "stopped" with that reason is in metrics.jsonl before dispose returns, once', async () => {
   const script = fake(
     'long',
-    `process.on('message', (m) => { if (m.type === 'train') { process.send({ v: 2, type: 'batch', time: 't', epoch: 1, step: 1, stepsPerEpoch: 2, globalStep: 1, loss: 1, accuracy: 0, learningRate: 0.001, imagesPerSec: 1, stepMs: 1, dataWaitMs: 0, tensorBytes: 0, etaSec: 1 }); } });
-     process.send({ v: 2, type: 'ready', pid: process.pid });`,
+    `process.on('message', (m) => { if (m.type === 'train') { process.send({ v: ${PROTOCOL_VERSION}, type: 'batch', time: 't', epoch: 1, step: 1, stepsPerEpoch: 2, globalStep: 1, loss: 1, accuracy: 0, learningRate: 0.001, imagesPerSec: 1, stepMs: 1, dataWaitMs: 0, tensorBytes: 0, etaSec: 1 }); } });
+     process.send({ v: ${PROTOCOL_VERSION}, type: 'ready', pid: process.pid });`,
   );
   const runDir = join(dir, 'run-reload');
   mkdirSync(runDir);
-  writeFileSync(join(runDir, 'metrics.jsonl'), '{"v":2,"type":"batch","loss":1'); // the child cut off mid-line
+  writeFileSync(join(runDir, 'metrics.jsonl'), `{"v":${PROTOCOL_VERSION},"type":"batch","loss":1`); // the child cut off mid-line
   const c = new TrainerClient({ trainerScript: script });
   const seen: TrainEvent[] = [];
   let firstBatch: () => void = () => undefined;
@@ -94,10 +95,10 @@ test('an error message for the run ends it as failed; describe errors reject wit
   const script = fake(
     'errors',
     `process.on('message', (m) => {
-       if (m.type === 'train') process.send({ v: 2, type: 'error', id: m.id, kind: 'bad-input', message: 'no such dataset' });
-       if (m.type === 'describe') process.send({ v: 2, type: 'error', id: m.id, kind: 'bad-input', message: 'unknown model' });
+       if (m.type === 'train') process.send({ v: ${PROTOCOL_VERSION}, type: 'error', id: m.id, kind: 'bad-input', message: 'no such dataset' });
+       if (m.type === 'describe') process.send({ v: ${PROTOCOL_VERSION}, type: 'error', id: m.id, kind: 'bad-input', message: 'unknown model' });
      });
-     process.send({ v: 2, type: 'ready', pid: process.pid });`,
+     process.send({ v: ${PROTOCOL_VERSION}, type: 'ready', pid: process.pid });`,
   );
   const runDir = join(dir, 'run2');
   mkdirSync(runDir);
@@ -111,7 +112,7 @@ test('an error message for the run ends it as failed; describe errors reject wit
 
 test('a model that never finishes building: describe rejects after its timeout, as an input error, and the stuck child is ended', async () => {
   const pidFile = join(dir, 'stuck.pid');
-  const script = fake('stuck', `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));\nprocess.on('message', () => { for (;;) {} });\nprocess.send({ v: 2, type: 'ready', pid: process.pid });`);
+  const script = fake('stuck', `require('fs').writeFileSync(${JSON.stringify(pidFile)}, String(process.pid));\nprocess.on('message', () => { for (;;) {} });\nprocess.send({ v: ${PROTOCOL_VERSION}, type: 'ready', pid: process.pid });`);
   const c = new TrainerClient({ trainerScript: script, describeTimeoutMs: 800 });
   const t0 = Date.now();
   await assert.rejects(c.describe({ model: 'tutorial-cnn' }, [28, 28, 1], 10), (e: unknown) => e instanceof TrainerError && e.kind === 'bad-input' && /building the model took longer than 1 s/.test(e.message));
@@ -151,9 +152,9 @@ test('stop() while the trainer is still starting reaches it right after the trai
     `let training = false;
      process.on('message', (m) => {
        if (m.type === 'train') training = true;
-       if (m.type === 'stop' && training) process.send({ v: 2, type: 'run-end', time: 't', status: 'stopped' });
+       if (m.type === 'stop' && training) process.send({ v: ${PROTOCOL_VERSION}, type: 'run-end', time: 't', status: 'stopped' });
      });
-     setTimeout(() => process.send({ v: 2, type: 'ready', pid: process.pid }), 100);`,
+     setTimeout(() => process.send({ v: ${PROTOCOL_VERSION}, type: 'ready', pid: process.pid }), 100);`,
   );
   const runDir = join(dir, 'run3');
   mkdirSync(runDir);

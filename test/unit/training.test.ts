@@ -15,6 +15,7 @@ import { makeOptimizer, trainStep } from '../../src/trainer/train/step';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import { planFor } from '../helpers/plan';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
+import { trainRequest } from '../helpers/run-spec';
 
 let dir: string;
 let dataset: string;
@@ -40,7 +41,7 @@ async function run(cfg: TrainConfig, batchSize: number, opts: { maxSteps?: numbe
     events.push(m as TrainEvent);
     opts.onEvent?.(m as TrainEvent, ac);
   };
-  await runTraining({ v: 2, type: 'train', id: 1, config: cfg, runDir, plan, ...(opts.maxSteps ? { maxSteps: opts.maxSteps } : {}) }, send, ac.signal, opts.hooks ?? {});
+  await runTraining(trainRequest(cfg, runDir, plan, opts.maxSteps ? { maxSteps: opts.maxSteps } : {}), send, ac.signal, opts.hooks ?? {});
   return { events, runDir };
 }
 

@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import { freemem, totalmem } from 'node:os';
 import type { DeviceInfo } from '../shared/device-types';
+import type { BackendName } from '../shared/constants';
 
 const MIB = 2 ** 20;
 const GIB = 2 ** 30;
@@ -110,18 +111,24 @@ export async function listDevices(opts: ListDevicesOptions = {}): Promise<Device
 }
 
 /** A synthetic device for planning: "what if I had a 12 GiB card". */
-export function plannedDevice(gib: number): DeviceInfo {
+export function plannedDevice(gib: number, kind: DeviceInfo['kind'] = 'gpu'): DeviceInfo {
   const bytes = Math.round(gib * GIB);
-  return { kind: 'gpu', name: `Planned GPU (${Number(gib.toPrecision(3))} GiB)`, memoryTotalBytes: bytes, memoryFreeBytes: bytes, source: 'override' };
+  const size = `${Number(gib.toPrecision(3))} GiB`;
+  return { kind, name: kind === 'gpu' ? `Planned GPU (${size})` : `Planned host memory (${size})`, memoryTotalBytes: bytes, memoryFreeBytes: bytes, source: 'override' };
 }
 
-/** The device to plan for: the override, else the first GPU, else host RAM. */
-export function chooseDevice(devices: DeviceInfo[], overrideGiB?: number): DeviceInfo {
+/**
+ * The device to plan for: the override, else the first GPU, else host RAM. With the backend that
+ * will run (`backend`, when known), the device is the one it trains on: a GPU only for
+ * tensorflow-gpu; any other backend is bound by host memory (an override is then host memory of that size).
+ */
+export function chooseDevice(devices: DeviceInfo[], overrideGiB?: number, backend?: BackendName): DeviceInfo {
+  const onGpu = backend === undefined || backend === 'tensorflow-gpu';
   if (overrideGiB !== undefined) {
     if (!(overrideGiB > 0) || !Number.isFinite(overrideGiB)) throw new RangeError(`device memory override must be a positive number of GiB; got ${overrideGiB}`);
-    return plannedDevice(overrideGiB);
+    return plannedDevice(overrideGiB, onGpu ? 'gpu' : 'cpu');
   }
-  const gpu = devices.find((d) => d.kind === 'gpu');
+  const gpu = onGpu ? devices.find((d) => d.kind === 'gpu') : undefined;
   if (gpu) return gpu;
   const host = devices.find((d) => d.kind === 'cpu');
   if (host) return host;

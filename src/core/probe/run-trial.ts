@@ -5,7 +5,7 @@
  * outlives it (peers that probe in-process leak it: Lightning #6570, #7335).
  */
 import { abortError } from '../shared/errors';
-import type { TrainConfig } from '../shared/config-types';
+import type { RunSetup } from '../shared/run-spec';
 import type { ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
 import { TrainerClient } from '../trainer-client';
 import { firstLine, isOutOfMemoryText } from '../shared/oom';
@@ -41,7 +41,7 @@ function kill(client: TrainerClient): void {
   }
 }
 
-export function childTrialRunner(config: TrainConfig, opts: TrialRunnerOptions): TrialRunner {
+export function childTrialRunner(setup: RunSetup, opts: TrialRunnerOptions): TrialRunner {
   const timeoutMs = opts.timeoutMs ?? DEFAULT_TRIAL_TIMEOUT_MS;
   const pace = new TrialPace();
   return async (spec) => {
@@ -53,7 +53,7 @@ export function childTrialRunner(config: TrainConfig, opts: TrialRunnerOptions):
     let onAbort: (() => void) | undefined;
     try {
       const outcome = await Promise.race([
-        client.probe(config, spec).then((r) => ({ kind: 'result' as const, r })),
+        client.probe(setup, spec).then((r) => ({ kind: 'result' as const, r })),
         new Promise<{ kind: 'timeout' }>((resolve) => {
           timer = setTimeout(() => resolve({ kind: 'timeout' }), limitMs);
         }),

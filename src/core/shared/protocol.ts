@@ -6,13 +6,14 @@
  * The training events (`batch`, `epoch`, `run-start`, `run-end`, …) are also the lines of a run's
  * `metrics.jsonl`, so a run can be replayed from its folder alone.
  */
-import type { TrainConfig } from './config-types';
 import { message, parseMessage, type MessageDescriptor, type Parsed } from './ipc';
 import type { ModelDescription, ModelSpec } from './model';
 import type { TrainingPlan } from './plan';
 import type { ProbeTrialResult, ProbeTrialSpec } from './probe';
+import type { BackendLocation, RunSetup, RunSpec } from './run-spec';
 
-export const PROTOCOL_VERSION = 2;
+/** 3: a train request carries a RunSpec alone; a probe request a RunSetup; a description reports the backend that loads. */
+export const PROTOCOL_VERSION = 3;
 
 export type { BackendName } from './constants';
 import type { BackendName } from './constants';
@@ -27,19 +28,16 @@ export interface DescribeRequest {
   /** [height, width, channels] */
   inputShape: [number, number, number];
   numClasses: number;
+  /** Also resolve the backend this choice gets here, looking where a run would (reported in `described`). */
+  backend?: BackendLocation & { choice: 'auto' | BackendName };
 }
 
 export interface TrainRequest {
   v: typeof PROTOCOL_VERSION;
   type: 'train';
   id: number;
-  config: TrainConfig;
-  /** The run folder, already created by the host, holding config.json and plan.json. */
-  runDir: string;
-  /** How to train: the trainer executes it and decides nothing it already decided. */
-  plan: TrainingPlan;
-  /** Stop after this many optimizer steps in total (for smoke runs and benchmarks). */
-  maxSteps?: number;
+  /** Everything the run needs, resolved: the trainer validates it, executes it and decides nothing. */
+  spec: RunSpec;
 }
 
 export interface StopRequest {
@@ -52,7 +50,7 @@ export interface ProbeRequest {
   v: typeof PROTOCOL_VERSION;
   type: 'probe';
   id: number;
-  config: TrainConfig;
+  setup: RunSetup;
   trial: ProbeTrialSpec;
 }
 
@@ -79,6 +77,16 @@ export interface DescribedMessage {
   type: 'described';
   id: number;
   description: ModelDescription;
+  /** The backend the request's choice got (when it asked): the plan is made for it and the run uses exactly it. */
+  backend?: ResolvedBackend;
+}
+
+/** A backend that loaded, with why each earlier one in the preference order was passed over. */
+export interface ResolvedBackend {
+  name: BackendName;
+  skipped: { name: BackendName; reason: string }[];
+  /** For tensorflow(-gpu): the tfjs-node file that loaded. */
+  from?: string;
 }
 
 export interface LogEvent {
@@ -213,16 +221,17 @@ export type TrainerMessage = ReadyMessage | DescribedMessage | ErrorMessage | Pr
 
 /** What the trainer accepts from its host. */
 export const HOST_MESSAGES: readonly MessageDescriptor<HostMessage>[] = [
-  message<DescribeRequest>('describe', { id: 'integer', spec: 'object', inputShape: 'array', numClasses: 'integer' }),
-  message<TrainRequest>('train', { id: 'integer', config: 'object', runDir: 'string', plan: 'object', maxSteps: 'integer?' }),
+  message<DescribeRequest>('describe', { id: 'integer', spec: 'object', inputShape: 'array', numClasses: 'integer', backend: 'object?' }),
+  // The spec's own fields are checked by the trainer (checkRunSpec), which ends the run saying which is wrong.
+  message<TrainRequest>('train', { id: 'integer', spec: 'object' }),
   message<StopRequest>('stop'),
-  message<ProbeRequest>('probe', { id: 'integer', config: 'object', trial: 'object' }),
+  message<ProbeRequest>('probe', { id: 'integer', setup: 'object', trial: 'object' }),
 ];
 
 /** What the host accepts from the trainer. */
 export const TRAINER_MESSAGES: readonly MessageDescriptor<TrainerMessage>[] = [
   message<ReadyMessage>('ready', { pid: 'integer' }),
-  message<DescribedMessage>('described', { id: 'integer', description: 'object' }),
+  message<DescribedMessage>('described', { id: 'integer', description: 'object', backend: 'object?' }),
   message<ErrorMessage>('error', { id: 'integer?', kind: 'string', message: 'string' }),
   message<ProbeResultMessage>('probe-result', { id: 'integer', result: 'object' }),
   message<BackendEvent>('backend', { name: 'string', skipped: 'array' }),

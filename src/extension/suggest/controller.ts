@@ -14,6 +14,7 @@ import type { ProbeTrialResult } from '../../core/shared/probe';
 import type { SuggestReport } from '../../core/shared/report';
 import { PROBE_CACHE_FOLDER } from '../../core/probe/cache';
 import { suggest } from '../../core/suggest';
+import { backendLocation } from '../../core/run-spec';
 import { isPersistedState, revealablePaths, type SuggestViewState, type WebviewToHost } from '../../core/shared/webview-protocol';
 import { configSuggestionFrom, recordSuggestion } from '../config/suggestions';
 import type { BatchAdvisor } from '../context';
@@ -199,6 +200,7 @@ export class SuggestController implements vscode.Disposable {
         const sub = token.onCancellationRequested(() => this.cancel());
         try {
           const { config, notes } = this.configFor(target, settings);
+          const workspaceRoot = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(target.path))?.uri.fsPath ?? (target.kind === 'config' ? dirname(target.path) : target.path);
           const report: SuggestReport = await suggest(
             { config },
             {
@@ -212,8 +214,9 @@ export class SuggestController implements vscode.Disposable {
               probe: vscode.workspace.isTrusted && (config.probe ?? settings.probe),
               probeSkipSignal: skip.signal,
               // The probe cache is the workspace's, as the Train lens's (train-flow.ts), so Train reuses these trials.
-              probeCacheDir: join(vscode.workspace.getWorkspaceFolder(vscode.Uri.file(target.path))?.uri.fsPath ?? (target.kind === 'config' ? dirname(target.path) : target.path), PROBE_CACHE_FOLDER),
-              ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
+              probeCacheDir: join(workspaceRoot, PROBE_CACHE_FOLDER),
+              // Where Train's run will look for tfjs-node (train-flow.ts): the plan is made for the backend found there.
+              backendLocation: backendLocation(config, { workspaceRoot, ...(settings.tfjsNodePath ? { tfjsNodePath: settings.tfjsNodePath } : {}) }),
               onProbeTrial: (r) => trials.push(r),
               onProgress: (p) => {
                 if (abort.signal.aborted || this.current !== abort) return;

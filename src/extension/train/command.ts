@@ -137,7 +137,8 @@ export class TrainCommand implements vscode.Disposable {
       // hands over, so Train runs the plan the panel showed); a batch set in the config needs none.
       probe: config.probe ?? (settings.probe && config.batchSize === 'auto'),
       ...(settings.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: settings.deviceMemoryGiB } : {}),
-      ...(settings.tfjsNodePath ? { env: { BATCH_ADVISOR_TFJS_NODE_PATH: settings.tfjsNodePath } } : {}),
+      ...(settings.tfjsNodePath ? { tfjsNodePath: settings.tfjsNodePath } : {}),
+      ...(this.ctx.testHooks.run ? { test: this.ctx.testHooks.run } : {}),
       onLog: (level, message) => this.ctx.log[level](`[trainer] ${message}`),
       onPlan: (plan, runDir) => {
         live.epochs = plan.epochs;

@@ -18,6 +18,7 @@ import { DecodePool } from './decode-pool';
 import { epochOrder } from './prng';
 import { BoundedQueue } from './queue';
 import type { LabeledFile } from './split';
+import { PRELOAD_FRACTION } from '../../core/recommend';
 
 export type { LabeledFile } from './split';
 
@@ -78,7 +79,11 @@ export function availableMemory(): number {
   return free;
 }
 
-/** Preload when the uint8 images (N×H×W×C bytes) fit in ≤ 50% of available memory. */
+/**
+ * Preload when the uint8 images (N×H×W×C bytes) fit in the planner's share of available memory
+ * (PRELOAD_FRACTION, core/recommend.ts). A run never decides here: its RunSpec's plan says preload
+ * or stream; "auto" is for callers without a plan (benchmarks).
+ */
 export function decideLoading(
   choice: 'auto' | 'preload' | 'stream',
   numImages: number,
@@ -89,12 +94,12 @@ export function decideLoading(
   const estimateBytes = numImages * imageSize[0] * imageSize[1] * channels;
   const gib = (b: number): string => `${(b / 2 ** 30).toFixed(2)} GiB`;
   if (choice !== 'auto') return { loading: choice, estimateBytes, availableBytes, reason: `loading "${choice}" set in the config` };
-  const fits = estimateBytes <= 0.5 * availableBytes;
+  const fits = estimateBytes <= PRELOAD_FRACTION * availableBytes;
   return {
     loading: fits ? 'preload' : 'stream',
     estimateBytes,
     availableBytes,
-    reason: `decoded images take ${gib(estimateBytes)} as uint8; ${gib(availableBytes)} available → ${fits ? 'preload (fits in half)' : 'stream from disk (more than half)'}`,
+    reason: `decoded images take ${gib(estimateBytes)} as uint8; ${gib(availableBytes)} available → ${fits ? `preload (fits in ${PRELOAD_FRACTION * 100}%)` : `stream from disk (more than ${PRELOAD_FRACTION * 100}%)`}`,
   };
 }
 

@@ -9,14 +9,12 @@
  * trained nothing, or another error (with its raw text).
  */
 import { execFileSync } from 'node:child_process';
-import { dirname } from 'node:path';
-import type { TrainConfig } from '../../core/config';
+import type { RunData, RunSetup } from '../../core/shared/run-spec';
 import { listDatasetFiles } from '../../core/dataset/list';
 import { firstLine, isOutOfMemoryError } from '../../core/shared/oom';
 import type { GradientNormSamples, ProbeTrialResult, ProbeTrialSpec } from '../../core/shared/probe';
 import type { BackendName } from '../../core/shared/protocol';
 import { initBackend } from '../backend';
-import { runtimeSettings } from '../runtime';
 import { decodeImage } from '../data/decode';
 import { splitFiles, type LabeledFile } from '../data/split';
 import { buildClassifier } from '../models/zoo';
@@ -33,7 +31,7 @@ interface Images {
 }
 
 /** `n` images decoded from `files` (cycling when there are fewer), skipping files that cannot be decoded. */
-async function decodeBatch(files: readonly LabeledFile[], start: number, n: number, config: TrainConfig): Promise<Images> {
+async function decodeBatch(files: readonly LabeledFile[], start: number, n: number, config: RunData): Promise<Images> {
   const [h, w] = config.imageSize;
   const px = h * w * config.channels;
   const x = new Float32Array(n * px);
@@ -58,7 +56,7 @@ async function decodeBatch(files: readonly LabeledFile[], start: number, n: numb
   return { x, y, n };
 }
 
-function tensors(img: Images, from: number, n: number, config: TrainConfig): MicroBatch {
+function tensors(img: Images, from: number, n: number, config: RunData): MicroBatch {
   const [h, w] = config.imageSize;
   const px = h * w * config.channels;
   return { x: tf.tensor4d(img.x.subarray(from * px, (from + n) * px), [n, h, w, config.channels], 'float32'), y: tf.tensor1d(img.y.subarray(from, from + n), 'int32') };
@@ -88,7 +86,7 @@ function squaredNorm(grads: Record<string, tf.Tensor>): number {
  * average (|G_big|²), then applies the averaged gradient so the steps follow training. Runs
  * `steps` steps, then more (up to `maxSteps`) while the time spent is under `budgetMs`.
  */
-async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, files: readonly LabeledFile[], head: LossHead, config: TrainConfig, spec: NonNullable<ProbeTrialSpec['noise']>): Promise<GradientNormSamples> {
+async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, files: readonly LabeledFile[], head: LossHead, config: RunData, spec: NonNullable<ProbeTrialSpec['noise']>): Promise<GradientNormSamples> {
   const chunks = Math.max(2, Math.floor(spec.bigBatch / spec.smallBatch));
   const big = chunks * spec.smallBatch;
   const out: GradientNormSamples = { smallBatch: spec.smallBatch, bigBatch: big, small: [], big: [] };
@@ -135,7 +133,7 @@ function predictedRunMs(spec: ProbeTrialSpec, imagesPerSec: number): number {
 }
 
 /** Images/s at each batch size: one warm-up step, then timed steps (micro-batches of one real batch). */
-async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, head: LossHead, config: TrainConfig, batches: number[], budgetMs = THROUGHPUT_MS): Promise<{ batchSize: number; imagesPerSec: number }[]> {
+async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, head: LossHead, config: RunData, batches: number[], budgetMs = THROUGHPUT_MS): Promise<{ batchSize: number; imagesPerSec: number }[]> {
   const out: { batchSize: number; imagesPerSec: number }[] = [];
   for (const b of batches) {
     if (b < 1 || b > img.n) continue;
@@ -162,7 +160,7 @@ interface Loaded {
   numClasses: number;
 }
 
-async function listFiles(config: TrainConfig): Promise<Loaded> {
+async function listFiles(config: RunData): Promise<Loaded> {
   const listing = await listDatasetFiles(config.dataset);
   if (listing.files.length === 0) throw new Error(`${config.dataset}: no images in its class folders`);
   const split = splitFiles(listing.files, config.validationSplit, config.seed);
@@ -170,7 +168,8 @@ async function listFiles(config: TrainConfig): Promise<Loaded> {
   return { train, validation: split.validation.length ? split.validation : train, numClasses: listing.classNames.length };
 }
 
-export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): Promise<ProbeTrialResult> {
+export async function runProbeTrial(setup: RunSetup, spec: ProbeTrialSpec): Promise<ProbeTrialResult> {
+  const config = setup.data;
   const t0 = performance.now();
   const k = Math.max(1, spec.accumulationSteps);
   const result: ProbeTrialResult = { batchSize: spec.microBatchSize, accumulationSteps: k, ok: false, peakBytes: 0, tensorPeakBytes: 0, rssBytes: 0, imagesPerSec: 0, steps: 0, durationMs: 0 };
@@ -179,8 +178,9 @@ export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): 
   let optimizer: tf.Optimizer | undefined;
   const held: tf.Tensor[] = [];
   try {
-    const { tfjsNodePath } = runtimeSettings();
-    const backend = await initBackend(config.backend, { workspaceFolder: config.configPath ? dirname(config.configPath) : dirname(config.dataset), ...(tfjsNodePath ? { tfjsNodePath } : {}) });
+    // Exactly the backend the plan is made for, looked for where the run will look (the spec's backend).
+    const { name, ...where } = setup.backend;
+    const backend = await initBackend(name, where);
     result.backend = backend.name;
     const files = await listFiles(config);
     const micro = spec.microBatchSize;
@@ -190,10 +190,10 @@ export async function runProbeTrial(config: TrainConfig, spec: ProbeTrialSpec): 
     tracker = trackBuffers() ?? trackEngine();
     const [h, w] = config.imageSize;
     // The run's model, head and loss (../train/step.ts): the trial measures what the run will do.
-    const built = await buildClassifier({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], files.numClasses);
+    const built = await buildClassifier({ model: setup.model.model, widthMultiplier: setup.model.widthMultiplier }, [h, w, config.channels], files.numClasses);
     model = built.model;
     const head = built.head;
-    optimizer = makeOptimizer(config.optimizer, spec.learningRate);
+    optimizer = makeOptimizer(setup.model.optimizer, spec.learningRate);
     const batches = Array.from({ length: k }, (_, i) => tensors(img, i * micro, micro, config));
     for (const b of batches) held.push(b.x, b.y);
 

@@ -1,16 +1,17 @@
 /** A run's data: the Keras listing and split, the usable files, and the input pipelines at the plan's batch sizes and loading. */
-import type { TrainConfig } from '../../core/config';
 import { IMAGE_EXTENSIONS_TEXT } from '../../core/shared/constants';
 import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../../core/dataset/list';
 import { Prober, unusableReason } from '../../core/dataset/probe';
 import { abortError } from '../../core/shared/errors';
 import type { TrainingPlan } from '../../core/shared/plan';
+import type { RunData } from '../../core/shared/run-spec';
 import { ImagePipeline, type Batch } from '../data/pipeline';
 import { splitFiles, type LabeledFile, type Split } from '../data/split';
 import { BadInputError } from '../errors';
 import { tf } from '../tf';
 import { yieldToEventLoop, type RunContext } from './setup';
 import type { MicroBatch } from './step';
+import { PROTOCOL_VERSION } from '../../core/shared/protocol';
 
 export interface Data {
   numClasses: number;
@@ -25,11 +26,11 @@ export function makeTensors(b: Batch): MicroBatch {
 }
 
 /** The Keras listing and split, and the input pipelines at the plan's batch sizes and loading. */
-export async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: RunContext): Promise<Data> {
+export async function loadData(config: RunData, plan: TrainingPlan, ctx: RunContext): Promise<Data> {
   const { signal, log } = ctx;
   const split = await splitUsable(config, ctx);
   log('info', `loading: ${plan.loading.strategy} (${plan.loading.reason})`);
-  const onSkip = (path: string, reason: string): void => ctx.emit({ v: 2, type: 'skipped-file', path, reason });
+  const onSkip = (path: string, reason: string): void => ctx.emit({ v: PROTOCOL_VERSION, type: 'skipped-file', path, reason });
   const base = { imageSize: config.imageSize, channels: config.channels, seed: config.seed, loading: plan.loading.strategy, onSkip, signal, ...ctx.hooks.pipeline };
   let lastLog = performance.now();
   const progress = (done: number, total: number): void => {
@@ -46,7 +47,7 @@ export async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: Run
 }
 
 /** The dataset listed, its unusable files left out (and reported), split into training and validation. */
-async function splitUsable(config: TrainConfig, ctx: RunContext): Promise<Split<LabeledFile> & { numClasses: number }> {
+async function splitUsable(config: RunData, ctx: RunContext): Promise<Split<LabeledFile> & { numClasses: number }> {
   const { signal, log } = ctx;
   let listing: Awaited<ReturnType<typeof listDatasetFiles>>;
   try {
@@ -62,7 +63,7 @@ async function splitUsable(config: TrainConfig, ctx: RunContext): Promise<Split<
   if (listing.files.length === 0) throw new BadInputError(`${config.dataset}: no images (${IMAGE_EXTENSIONS_TEXT}) in its class folders`);
   // The same header check as the inspection, so the counts it reported (and the plan was made
   // from) are the counts trained on: unusable files are reported here, not split.
-  const usable = await usableFiles(listing.files, signal, (path, reason) => ctx.emit({ v: 2, type: 'skipped-file', path, reason }));
+  const usable = await usableFiles(listing.files, signal, (path, reason) => ctx.emit({ v: PROTOCOL_VERSION, type: 'skipped-file', path, reason }));
   if (usable.length === 0) throw new BadInputError(`${config.dataset}: none of the ${listing.files.length} images can be used (see the skipped files)`);
   if (usable.length < listing.files.length) log('warn', `${listing.files.length - usable.length} of ${listing.files.length} files are not usable images and are left out (as the inspection reports).`);
   const split = splitFiles(usable, config.validationSplit, config.seed);

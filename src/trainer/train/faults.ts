@@ -1,25 +1,27 @@
 /**
- * Fault injection for end-to-end tests through the real child process (read from the environment by
- * the entry point only): BATCH_ADVISOR_FAULT="oom@3" throws a TensorFlow-style OOM error before
- * step 3; "delay@50" makes every step at least 50 ms longer; "nan@2" makes the model's weights NaN
- * before step 2 (a run that diverges, deterministically); "spin@3" never finishes step 3 (a stuck step).
+ * Fault injection for tests through the real child process, from the RunSpec's `test.fault` (which
+ * the host's entry points read from BATCH_ADVISOR_FAULT): "oom@3" throws a TensorFlow-style OOM
+ * error before step 3; "delay@50" makes every step at least 50 ms longer; "nan@2" makes the model's
+ * weights NaN before step 2 (a run that diverges, deterministically); "spin@3" never finishes step 3
+ * (a stuck step).
  */
+import type { RunTest } from '../../core/shared/run-spec';
 import { tf } from '../tf';
-import { memoryLimitFromEnv } from './memory-limit';
 import type { RunHooks } from './setup';
 
-export function hooksFromEnv(env: NodeJS.ProcessEnv): RunHooks {
-  const tfjsNodePath = env['BATCH_ADVISOR_TFJS_NODE_PATH'];
-  const memoryLimitBytes = memoryLimitFromEnv(env);
-  return { ...(tfjsNodePath ? { tfjsNodePath } : {}), ...(memoryLimitBytes ? { memoryLimitBytes } : {}), ...faultFromEnv(env) };
-}
-
-function faultFromEnv(env: NodeJS.ProcessEnv): RunHooks {
-  const spec = env['BATCH_ADVISOR_FAULT'];
-  if (!spec) return {};
-  const [kind, arg] = spec.split('@');
-  const beforeStep = kind ? faultStep(kind, Number(arg)) : undefined;
-  return beforeStep ? { beforeStep } : {};
+/** The hooks with the spec's fault added before any `beforeStep` the caller gave. */
+export function withFault(hooks: RunHooks, test: RunTest | undefined): RunHooks {
+  const [kind, arg] = (test?.fault ?? '').split('@');
+  const fault = kind ? faultStep(kind, Number(arg)) : undefined;
+  if (!fault) return hooks;
+  const before = hooks.beforeStep;
+  return {
+    ...hooks,
+    beforeStep: (step, model) => {
+      fault(step, model);
+      before?.(step, model);
+    },
+  };
 }
 
 function faultStep(kind: string, n: number): RunHooks['beforeStep'] {

@@ -3,9 +3,9 @@
  * each, the plan's learning rate per step), validation and the model saved at each epoch end, and
  * the batch grown between epochs when the plan has batch growth.
  */
-import type { TrainConfig } from '../../core/config';
 import { learningRateAt, learningRateForBatch, type TrainingPlan } from '../../core/shared/plan';
-import type { BackendName, BatchEvent, TrainRequest } from '../../core/shared/protocol';
+import { PROTOCOL_VERSION, type BackendName, type BatchEvent } from '../../core/shared/protocol';
+import type { RunSpec } from '../../core/shared/run-spec';
 import type { Head } from '../../core/shared/head';
 import type { Batch } from '../data/pipeline';
 import { DivergedError } from '../errors';
@@ -42,10 +42,11 @@ interface EpochTotals {
 }
 
 /** The model and optimizer for the data's classes; the loss and the model's notes are logged. */
-export async function buildModelAndOptimizer(config: TrainConfig, plan: TrainingPlan, numClasses: number, ctx: RunContext): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer; head: Head }> {
-  const [h, w] = config.imageSize;
-  const { model, head, notes } = await buildClassifier({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, config.channels], numClasses);
-  const optimizer = makeOptimizer(config.optimizer, learningRateAt(plan, 1));
+export async function buildModelAndOptimizer(spec: Pick<RunSpec, 'data' | 'model' | 'plan'>, numClasses: number, ctx: RunContext): Promise<{ model: tf.LayersModel; optimizer: tf.Optimizer; head: Head }> {
+  const [h, w] = spec.data.imageSize;
+  const config = spec.model;
+  const { model, head, notes } = await buildClassifier({ model: config.model, widthMultiplier: config.widthMultiplier }, [h, w, spec.data.channels], numClasses);
+  const optimizer = makeOptimizer(config.optimizer, learningRateAt(spec.plan, 1));
   ctx.setModel(model, optimizer, head);
   for (const n of notes) ctx.log('warn', n);
   ctx.log('info', `loss: ${head.description}`);
@@ -163,7 +164,7 @@ function batchEvent(
   ctx: RunContext,
 ): BatchEvent {
   const ev: BatchEvent = {
-    v: 2,
+    v: PROTOCOL_VERSION,
     type: 'batch',
     time: now(),
     epoch: s.epoch,
@@ -219,17 +220,18 @@ function growBatch(nextEpoch: number, plan: TrainingPlan, data: Data, p: Progres
   p.plannedSteps = Math.min(p.globalStep + remaining, maxSteps ?? Infinity);
   const message = `Batch ${d.from} → ${d.to} from epoch ${nextEpoch}: the noise scale measured during the run is ${Number(d.bSimple.toPrecision(3))} (it grows as the loss falls), so batch ${d.to} is predicted to reach the target sooner; learning rate ${Number(lr.toPrecision(3))}.`;
   ctx.log('info', message);
-  ctx.emit({ v: 2, type: 'batch-growth', time: now(), epoch: nextEpoch, globalStep: p.globalStep, from: d.from, to: d.to, learningRate: lr, bSimple: d.bSimple, message });
+  ctx.emit({ v: PROTOCOL_VERSION, type: 'batch-growth', time: now(), epoch: nextEpoch, globalStep: p.globalStep, from: d.from, to: d.to, learningRate: lr, bSimple: d.bSimple, message });
 }
 
 /** The run-start event, then the epochs; ends the run (completed, or stopped). */
-export async function trainEpochs(msg: TrainRequest, plan: TrainingPlan, backend: BackendName, data: Data, built: { model: tf.LayersModel; optimizer: tf.Optimizer; head: Head }, ctx: RunContext, limit?: MemoryLimit): Promise<void> {
+export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Data, built: { model: tf.LayersModel; optimizer: tf.Optimizer; head: Head }, ctx: RunContext, limit?: MemoryLimit): Promise<void> {
   const { model, optimizer, head } = built;
+  const { plan, limits } = spec;
   const { emit, log, end, files, signal } = ctx;
   const stepsPerEpoch = Math.ceil(data.train.batchesPerEpoch / plan.accumulationSteps);
   const p: Progress = {
     globalStep: 0,
-    plannedSteps: Math.min(plan.epochs * stepsPerEpoch, msg.maxSteps ?? Infinity),
+    plannedSteps: Math.min(plan.epochs * stepsPerEpoch, limits.maxSteps ?? Infinity),
     timeSum: 0,
     nonFinite: 0,
     savedEpoch: 0,
@@ -237,7 +239,7 @@ export async function trainEpochs(msg: TrainRequest, plan: TrainingPlan, backend
     ...(plan.batchGrowth ? { growth: new BatchGrowth(plan.batchGrowth, plan.microBatchSize) } : {}),
   };
   // The trainer loaded the model: the loss it computes is the plan's (the same decision the host's description made).
-  emit({ v: 2, type: 'run-start', time: now(), runDir: msg.runDir, backend, plan: { ...plan, loss: head.description }, stepsPerEpoch, trainImages: data.trainFiles, validationImages: data.validationFiles, params: model.countParams() });
+  emit({ v: PROTOCOL_VERSION, type: 'run-start', time: now(), runDir: spec.runDir, backend, plan: { ...plan, loss: head.description }, stepsPerEpoch, trainImages: data.trainFiles, validationImages: data.validationFiles, params: model.countParams() });
   for (let epoch = 1; epoch <= plan.epochs; epoch++) {
     const t0 = performance.now();
     const totals = await trainEpoch(epoch, plan, model, optimizer, head, data, p, ctx);
@@ -253,12 +255,12 @@ export async function trainEpochs(msg: TrainRequest, plan: TrainingPlan, backend
     if (!weightsAreFinite(model)) throw divergedError(NaN, p, epoch, p.globalStep, learningRateAt(plan, p.globalStep), ctx, 'a model weight');
     const savedModel = await files.saveModel(model);
     p.savedEpoch = epoch;
-    emit({ v: 2, type: 'epoch', time: now(), epoch, loss: totals.loss, accuracy: totals.accuracy, ...val, durationMs: performance.now() - t0, savedModel });
+    emit({ v: PROTOCOL_VERSION, type: 'epoch', time: now(), epoch, loss: totals.loss, accuracy: totals.accuracy, ...val, durationMs: performance.now() - t0, savedModel });
     if (totals.hitMax || p.globalStep >= p.plannedSteps) {
       if (epoch < plan.epochs) log('info', `stopped after ${p.globalStep} steps (maxSteps)`);
       break;
     }
-    if (epoch < plan.epochs) growBatch(epoch + 1, plan, data, p, ctx, msg.maxSteps);
+    if (epoch < plan.epochs) growBatch(epoch + 1, plan, data, p, ctx, limits.maxSteps);
   }
   end({ status: 'completed' });
 }

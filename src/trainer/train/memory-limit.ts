@@ -1,16 +1,12 @@
 /**
- * A memory limit for a run, as if on a device of that size (`BATCH_ADVISOR_MEMORY_LIMIT=<bytes>`;
- * used by bench/probe-epoch.ts and the tests). The run's live tensor bytes are tracked as a probe
+ * A memory limit for a run, as if on a device of that size (the RunSpec's `test.memoryLimitBytes`,
+ * from BATCH_ADVISOR_MEMORY_LIMIT=<bytes> read by the host's entry points; used by bench/probe-epoch.ts
+ * and the tests). The run's live tensor bytes are tracked as a probe
  * trial tracks them (src/trainer/probe/peak.ts), and a peak above the limit ends the run as out of
  * memory — what the probe counts as "does not fit" when planning for a device given by size.
  */
 import { formatBytes } from '../../core/shared/format';
 import { trackBuffers, trackEngine, type PeakTracker } from '../probe/peak';
-
-export function memoryLimitFromEnv(env: NodeJS.ProcessEnv): number | undefined {
-  const v = Number(env['BATCH_ADVISOR_MEMORY_LIMIT']);
-  return Number.isFinite(v) && v > 0 ? v : undefined;
-}
 
 export class MemoryLimit {
   private readonly tracker: PeakTracker;

@@ -3,11 +3,11 @@
  * one run-end, whose status and message say why the run ended (stopped, out of memory with the
  * batch to try, diverged, bad input, internal error).
  */
-import type { TrainConfig } from '../../core/config';
 import { WASM_HEAP_MAX, estimateMemory, maxBatchSize } from '../../core/memory';
 import { batchAfterOom } from '../../core/shared/constants';
 import { describeFsError } from '../../core/runs';
-import type { BackendName, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
+import { PROTOCOL_VERSION, type BackendName, type LogEvent, type RunEndEvent, type TrainerMessage, type TrainEvent } from '../../core/shared/protocol';
+import type { RunSpec } from '../../core/shared/run-spec';
 import type { Head } from '../../core/shared/head';
 import { isOutOfMemoryError as isOutOfMemory } from '../../core/shared/oom';
 import { BadInputError, DivergedError, classifyTrainerError } from '../errors';
@@ -37,7 +37,7 @@ export class RunReport {
       if (!this.writeFailed) {
         this.writeFailed = true;
         try {
-          this.send({ v: 2, type: 'log', level: 'warn', message: `cannot write ${this.files.dir}/metrics.jsonl: ${describeFsError(e)}; events reach this window only until it is fixed` });
+          this.send({ v: PROTOCOL_VERSION, type: 'log', level: 'warn', message: `cannot write ${this.files.dir}/metrics.jsonl: ${describeFsError(e)}; events reach this window only until it is fixed` });
         } catch {
           /* the host is gone too */
         }
@@ -51,9 +51,9 @@ export class RunReport {
     if (ev.type === 'run-end') this.ended = true;
   };
 
-  log = (level: LogEvent['level'], message: string): void => this.emit({ v: 2, type: 'log', level, message });
+  log = (level: LogEvent['level'], message: string): void => this.emit({ v: PROTOCOL_VERSION, type: 'log', level, message });
 
-  end = (e: RunEnd): void => this.emit({ v: 2, type: 'run-end', time: now(), ...e });
+  end = (e: RunEnd): void => this.emit({ v: PROTOCOL_VERSION, type: 'run-end', time: now(), ...e });
 }
 
 /** What the run had loaded when it failed (for the out-of-memory advice). */
@@ -64,16 +64,15 @@ export interface Loaded {
 }
 
 /** Ends a run that threw: stopped, out of memory (with the batch to try), diverged, or its error's kind. */
-export function endAfterError(e: unknown, msg: TrainRequest, loaded: Loaded, report: RunReport, files: RunFiles, signal: AbortSignal): void {
-  const config = msg.config;
+export function endAfterError(e: unknown, spec: RunSpec, loaded: Loaded, report: RunReport, files: RunFiles, signal: AbortSignal): void {
   if (signal.aborted && !isOutOfMemory(e) && !(e instanceof BadInputError) && !(e instanceof DivergedError)) {
     report.end({ status: 'stopped', message: 'stopped by request' });
   } else if (isOutOfMemory(e)) {
-    const k = msg.plan?.accumulationSteps ?? 1;
-    const fits = wasmFittingBatch(loaded.model, config, loaded.backend, k, loaded.head);
-    const { message, suggestedBatchSize } = oomMessage(msg.plan?.microBatchSize ?? 1, k, e instanceof Error ? e.message : String(e), {
+    const k = spec.plan.accumulationSteps;
+    const fits = wasmFittingBatch(loaded.model, spec, loaded.backend, k, loaded.head);
+    const { message, suggestedBatchSize } = oomMessage(spec.plan.microBatchSize, k, e instanceof Error ? e.message : String(e), {
       ...(fits !== undefined ? { fits } : {}),
-      imageSize: config.imageSize,
+      imageSize: spec.data.imageSize,
     });
     report.log('error', message);
     report.end({ status: 'failed', error: 'oom', message, ...(suggestedBatchSize !== undefined ? { suggestedBatchSize } : {}) });
@@ -116,12 +115,13 @@ export function oomMessage(
 }
 
 /** The largest batch the memory model fits in the wasm heap for this model (undefined off wasm). */
-export function wasmFittingBatch(model: tf.LayersModel | undefined, config: TrainConfig, backend: BackendName | undefined, accumulationSteps: number, head?: Head): number | undefined {
+export function wasmFittingBatch(model: tf.LayersModel | undefined, spec: Pick<RunSpec, 'data' | 'model'>, backend: BackendName | undefined, accumulationSteps: number, head?: Head): number | undefined {
   if (!model || backend !== 'wasm') return undefined;
+  const { data } = spec;
   try {
     const classes = head ? (head.loss === 'binary' ? 2 : head.units) : ((model.outputs[0]?.shape ?? []).at(-1) ?? 2);
-    const desc = describeModel(model, config.model, [config.imageSize[0], config.imageSize[1], config.channels], classes, head);
-    return maxBatchSize(estimateMemory(desc, { optimizer: config.optimizer, budgetBytes: WASM_HEAP_MAX, headroom: 0, backend: 'wasm', accumulationSteps }));
+    const desc = describeModel(model, spec.model.model, [data.imageSize[0], data.imageSize[1], data.channels], classes, head);
+    return maxBatchSize(estimateMemory(desc, { optimizer: spec.model.optimizer, budgetBytes: WASM_HEAP_MAX, headroom: 0, backend: 'wasm', accumulationSteps }));
   } catch {
     return undefined;
   }

@@ -1,35 +1,41 @@
 /**
- * A training run in the trainer child: backend → dataset (Keras split) → input pipeline → model →
- * epochs of optimizer steps (with gradient accumulation) → validation → model saved each epoch.
- * The steps live in setup.ts, data.ts, loop.ts and outcome.ts; this file orders them.
+ * A training run in the trainer child: it executes the train request's RunSpec and decides nothing.
+ * backend (exactly the spec's) → dataset (Keras split) → input pipeline → model → epochs of
+ * optimizer steps (with gradient accumulation) → validation → model saved each epoch. The steps
+ * live in setup.ts, data.ts, loop.ts and outcome.ts; this file orders them.
  *
  * Every event goes to `<runDir>/metrics.jsonl` first, then to the host (`send`). The run always
  * ends with exactly one run-end: 'completed', 'stopped' (the AbortSignal, honoured within one
- * batch) or 'failed' (out of memory with a suggested batch size, bad input, internal error).
+ * batch) or 'failed' (a spec that is not valid, a backend that cannot load, out of memory with a
+ * suggested batch size, bad input, internal error).
  */
 import { describeFsError } from '../../core/runs';
 import { isResourceFsError } from '../../core/fs-errors';
 import { PROTOCOL_VERSION, type TrainerMessage, type TrainRequest } from '../../core/shared/protocol';
+import { checkRunSpec, type RunSpec } from '../../core/shared/run-spec';
 import type { tf } from '../tf';
 import { loadData } from './data';
+import { withFault } from './faults';
 import { buildModelAndOptimizer, trainEpochs } from './loop';
 import { MemoryLimit } from './memory-limit';
 import { RunReport, endAfterError, type Loaded } from './outcome';
 import { RunFiles } from './run-files';
-import { GpuMemoryPoller, checkPlan, now, setupBackend, type RunContext, type RunHooks } from './setup';
+import { GpuMemoryPoller, now, setupBackend, type RunContext, type RunHooks } from './setup';
 
-export { hooksFromEnv } from './faults';
 export { oomMessage, wasmFittingBatch } from './outcome';
-export { checkPlan, type RunHooks } from './setup';
+export type { RunHooks } from './setup';
 export { setLearningRate, weightsAreFinite } from './loop';
 
 export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) => void, signal: AbortSignal, hooks: RunHooks = {}): Promise<void> {
+  const fail = (error: 'bad-input' | 'internal', message: string): void => send({ v: PROTOCOL_VERSION, type: 'run-end', time: now(), status: 'failed', error, message });
+  const checked = checkRunSpec(msg.spec);
+  if (!checked.ok) return fail('bad-input', `the train request cannot be run: ${checked.error}`);
+  const spec = checked.value;
   let files: RunFiles;
   try {
-    files = new RunFiles(msg.runDir);
+    files = new RunFiles(spec.runDir);
   } catch (e) {
-    send({ v: PROTOCOL_VERSION, type: 'run-end', time: now(), status: 'failed', error: isResourceFsError(e) ? 'internal' : 'bad-input', message: `cannot write the run folder ${msg.runDir}: ${describeFsError(e)}` });
-    return;
+    return fail(isResourceFsError(e) ? 'internal' : 'bad-input', `cannot write the run folder ${spec.runDir}: ${describeFsError(e)}`);
   }
   const report = new RunReport(files, send);
   const loaded: Loaded & { optimizer?: tf.Optimizer } = {};
@@ -40,16 +46,16 @@ export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) =
     end: report.end,
     files,
     signal,
-    hooks,
+    hooks: withFault(hooks, spec.test),
     gpu,
     setModel: (model, optimizer, head) => Object.assign(loaded, { model, optimizer, head }),
     setBackend: (backend) => (loaded.backend = backend),
-    nanPatience: msg.config.nanPatience ?? 0,
+    nanPatience: spec.callbacks.nanPatience,
   };
   try {
-    await train(msg, ctx);
+    await train(spec, ctx);
   } catch (e) {
-    endAfterError(e, msg, loaded, report, files, signal);
+    endAfterError(e, spec, loaded, report, files, signal);
   } finally {
     gpu.stop();
     try {
@@ -63,12 +69,12 @@ export async function runTraining(msg: TrainRequest, send: (m: TrainerMessage) =
   }
 }
 
-async function train(msg: TrainRequest, outer: RunContext): Promise<void> {
-  const plan = checkPlan(msg.plan);
+async function train(spec: RunSpec, outer: RunContext): Promise<void> {
   // A stop that arrived while the run was setting up ends it before the next phase.
-  if (outer.signal.aborted) return outer.end({ status: 'stopped', message: 'stopped by request before training started' });
-  const backend = await setupBackend(msg.config, msg.runDir, outer);
-  const limitBytes = outer.hooks.memoryLimitBytes;
+  const stopped = (): boolean => outer.signal.aborted && (outer.end({ status: 'stopped', message: 'stopped by request before training started' }), true);
+  if (stopped()) return;
+  const backend = await setupBackend(spec.backend, outer);
+  const limitBytes = spec.test?.memoryLimitBytes;
   const limit = limitBytes === undefined ? undefined : new MemoryLimit(limitBytes);
   const before = outer.hooks.beforeStep;
   const ctx: RunContext = !limit
@@ -84,13 +90,12 @@ async function train(msg: TrainRequest, outer: RunContext): Promise<void> {
         },
       };
   try {
-    const stopped = (): boolean => ctx.signal.aborted && (ctx.end({ status: 'stopped', message: 'stopped by request before training started' }), true);
     if (stopped()) return;
-    const data = await loadData(msg.config, plan, ctx);
+    const data = await loadData(spec.data, spec.plan, ctx);
     if (stopped()) return;
-    const built = await buildModelAndOptimizer(msg.config, plan, data.numClasses, ctx);
+    const built = await buildModelAndOptimizer(spec, data.numClasses, ctx);
     if (stopped()) return;
-    await trainEpochs(msg, plan, backend, data, built, ctx, limit);
+    await trainEpochs(spec, backend, data, built, ctx, limit);
   } finally {
     limit?.restore();
   }

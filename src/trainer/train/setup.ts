@@ -1,28 +1,22 @@
 /**
- * What a run sets up before it reads data: its context (events, hooks, the GPU poller), the plan's
- * numbers checked, and the backend initialised.
+ * What a run sets up before it reads data: its context (events, hooks, the GPU poller) and exactly
+ * the backend its RunSpec names (or a clear failure: never another backend's memory model).
  */
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
-import type { TrainConfig } from '../../core/config';
-import type { TrainingPlan } from '../../core/shared/plan';
-import type { BackendName, LogEvent, RunEndEvent, TrainEvent } from '../../core/shared/protocol';
+import type { RunSetup } from '../../core/shared/run-spec';
+import { PROTOCOL_VERSION, type BackendName, type LogEvent, type RunEndEvent, type TrainEvent } from '../../core/shared/protocol';
 import type { Head } from '../../core/shared/head';
 import { initBackend } from '../backend';
 import { BadInputError } from '../errors';
 import type { tf } from '../tf';
 import type { RunFiles } from './run-files';
 
-/** What the entry point (main.ts) passes in: test seams, and settings that reach the child through its environment. */
+/** Seams for tests and benchmarks that run the trainer in-process (the child's faults come from the RunSpec's `test`). */
 export interface RunHooks {
-  /** Folder of a user-installed @tensorflow/tfjs-node(-gpu) (the batchAdvisor.tfjsNodePath setting). */
-  tfjsNodePath?: string;
   /** Called before each optimizer step (1-based global step); throw to inject a failure. */
   beforeStep?: (globalStep: number, model: tf.LayersModel) => void;
   /** Options passed to the input pipeline (e.g. prefetch depth). */
   pipeline?: { prefetchBatches?: number; concurrency?: number };
-  /** End the run as out of memory when its live tensors peak above this (memory-limit.ts). */
-  memoryLimitBytes?: number;
 }
 
 export interface RunContext {
@@ -35,7 +29,7 @@ export interface RunContext {
   gpu: GpuMemoryPoller;
   setModel: (m: tf.LayersModel, o: tf.Optimizer, h: Head) => void;
   setBackend: (b: BackendName) => void;
-  /** Consecutive non-finite losses tolerated (config.nanPatience, default 0). */
+  /** Consecutive non-finite losses tolerated (the spec's callbacks.nanPatience). */
   nanPatience: number;
 }
 
@@ -44,11 +38,6 @@ export function now(): string {
 }
 
 export const yieldToEventLoop = (): Promise<void> => new Promise((r) => setImmediate(r));
-
-/** The workspace folder of a run folder `<ws>/.batch-advisor/runs/<id>`. */
-function workspaceOf(runDir: string): string {
-  return resolve(runDir, '..', '..', '..');
-}
 
 /** Polls nvidia-smi now and then (tensorflow-gpu only); the latest reading is attached to batch events. */
 export class GpuMemoryPoller {
@@ -71,30 +60,19 @@ export class GpuMemoryPoller {
   }
 }
 
-/** Checks the plan's numbers before anything is loaded: a malformed plan is bad input, not a crash. */
-export function checkPlan(plan: TrainingPlan | undefined): TrainingPlan {
-  if (!plan || typeof plan !== 'object') throw new BadInputError('the train request carries no plan');
-  const positive = (v: unknown): boolean => Number.isInteger(v) && (v as number) >= 1;
-  if (!positive(plan.microBatchSize)) throw new BadInputError(`plan: microBatchSize must be a positive integer; got ${String(plan.microBatchSize)}`);
-  if (!positive(plan.accumulationSteps)) throw new BadInputError(`plan: accumulationSteps must be a positive integer; got ${String(plan.accumulationSteps)}`);
-  if (!positive(plan.epochs)) throw new BadInputError(`plan: epochs must be a positive integer; got ${String(plan.epochs)}`);
-  if (!positive(plan.validationBatchSize)) throw new BadInputError(`plan: validationBatchSize must be a positive integer; got ${String(plan.validationBatchSize)}`);
-  if (!(plan.learningRate?.value > 0)) throw new BadInputError(`plan: learningRate.value must be positive; got ${String(plan.learningRate?.value)}`);
-  if (!(Number.isInteger(plan.warmup?.steps) && plan.warmup.steps >= 0)) throw new BadInputError(`plan: warmup.steps must be a whole number ≥ 0; got ${String(plan.warmup?.steps)}`);
-  if (plan.loading?.strategy !== 'preload' && plan.loading?.strategy !== 'stream') throw new BadInputError(`plan: loading.strategy must be "preload" or "stream"`);
-  return plan;
-}
-
-export async function setupBackend(config: TrainConfig, runDir: string, ctx: RunContext): Promise<BackendName> {
+/** Initialises exactly the spec's backend, looking for its package where the spec says (as the probe and the description did). */
+export async function setupBackend(backend: RunSetup['backend'], ctx: RunContext): Promise<BackendName> {
+  const { name, ...where } = backend;
+  let r;
   try {
-    const { tfjsNodePath } = ctx.hooks;
-    const r = await initBackend(config.backend, { workspaceFolder: workspaceOf(runDir), ...(tfjsNodePath ? { tfjsNodePath } : {}) });
-    ctx.setBackend(r.name);
-    ctx.emit({ v: 2, type: 'backend', name: r.name, skipped: r.skipped });
-    if (r.from) ctx.log('info', `backend ${r.name}: @tensorflow/tfjs-node loaded from ${r.from}`);
-    if (r.name === 'tensorflow-gpu') ctx.gpu.start();
-    return r.name;
+    r = await initBackend(name, where);
   } catch (e) {
-    throw new BadInputError(e instanceof Error ? e.message : String(e));
+    const reason = (e instanceof Error ? e.message : String(e)).replace(/^backend '[^']+' is not available: /, '');
+    throw new BadInputError(`The plan was made for the ${name} backend, which cannot be loaded here: ${reason}. Nothing was trained on another backend (its memory is not the plan's); plan again (Suggest), or set "backend" in the config.`);
   }
+  ctx.setBackend(r.name);
+  ctx.emit({ v: PROTOCOL_VERSION, type: 'backend', name: r.name, skipped: r.skipped });
+  if (r.from) ctx.log('info', `backend ${r.name}: @tensorflow/tfjs-node loaded from ${r.from}`);
+  if (r.name === 'tensorflow-gpu') ctx.gpu.start();
+  return r.name;
 }

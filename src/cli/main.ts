@@ -144,7 +144,7 @@ export function buildProgram(): Command {
     .option('--no-probe', 'do not probe, even when the config sets "probe": true')
     .action(async (input: string, flags: SuggestFlags) => {
       const config = await configFromInput(input, flags);
-      const [{ suggest }, { formatSuggest }, { findWorkspaceRoot }, { PROBE_CACHE_FOLDER }] = await Promise.all([import('../core/suggest.js'), import('./report.js'), import('./train.js'), import('../core/probe/cache.js')]);
+      const [{ suggest }, { formatSuggest }, { findWorkspaceRoot }, { PROBE_CACHE_FOLDER }, { backendLocation }] = await Promise.all([import('../core/suggest.js'), import('./report.js'), import('./train.js'), import('../core/probe/cache.js'), import('../core/run-spec.js')]);
       const bar = progressLine();
       // The probe cache lives with the runs: the workspace of the config (or of the dataset folder).
       const workspace = findWorkspaceRoot(config.configPath ? dirname(config.configPath) : config.dataset);
@@ -156,6 +156,8 @@ export function buildProgram(): Command {
           ...(flags.headroom !== undefined ? { headroom: flags.headroom } : {}),
           ...(flags.probe !== undefined ? { probe: flags.probe } : {}),
           probeCacheDir: join(workspace, PROBE_CACHE_FOLDER),
+          // Where `train` will look for tfjs-node: the plan is made for the backend found there.
+          backendLocation: backendLocation(config, { workspaceRoot: workspace }),
           onProgress: (p) => bar.update(p.message),
         },
       );

@@ -12,7 +12,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { BACKENDS, loadConfigFile, withOverrides, type BackendChoice, type TrainConfig } from '../core/config';
 import { classifyError, EXIT_CODES } from '../core/shared/errors';
 import { formatCount, formatDuration, plural } from '../core/shared/format';
-import { describeBatch, type TrainingPlan } from '../core/shared/plan';
+import { describeBatch, plannedFor, type TrainingPlan } from '../core/shared/plan';
 import type { BatchEvent, TrainEvent } from '../core/shared/protocol';
 import { TrainFlow } from '../core/train-flow';
 import type { RunTest } from '../core/shared/run-spec';
@@ -167,6 +167,7 @@ export function planLines(plan: TrainingPlan): string[] {
     `Plan: batch ${describeBatch(plan)}${from('batchSize')}, learning rate ${Number(lr.value.toPrecision(3))}${lr.rule !== 'none' ? ` (${lr.rule} scaling from ${lr.base} at batch ${lr.baseBatchSize})` : ''}${from('learningRate')}` +
       `${plan.warmup.steps > 0 ? `, warmup ${plural(plan.warmup.steps, 'step')}` : ''}, ${plan.loading.strategy}${from('loading')}`,
   ];
+  lines.push(`Planned for ${plannedFor(plan)}`);
   if (plan.basis.kind === 'fallback') lines.push(`Warning: no plan could be made (${plan.basis.why}); fixed fallback values are used.`);
   for (const w of plan.warnings) if (plan.basis.kind !== 'fallback') lines.push(`Warning: ${w}`);
   return lines;

@@ -18,6 +18,7 @@ import type { SuggestReport } from '../../src/core/shared/report';
 import type { BatchEvent, RunStartEvent } from '../../src/core/shared/protocol';
 import { SAMPLE_DATASET, ensureSample } from './fixtures';
 import { ROOT, VSCode, buildVsix, e2eAvailable, withVSCode } from './harness';
+import { plannedFor } from '../../src/core/shared/plan';
 
 const available = e2eAvailable();
 const skip = available.ok ? false : available.reason;
@@ -267,8 +268,15 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
         const second = runDirs(ws)[1]!;
         const start = events(second).find((e) => e.type === 'run-start') as RunStartEvent;
         assert.equal(start.plan.microBatchSize, n);
-        const again = await panelFrame(vsc, `[data-testid="run"][data-run-id="${second.split('/').pop()}"] [data-testid="plan-micro-batch"]`);
+        const runSel = `[data-testid="run"][data-run-id="${second.split('/').pop()}"]`;
+        const again = await panelFrame(vsc, `${runSel} [data-testid="plan-micro-batch"]`);
         assert.equal(await again.locator('[data-testid="plan-micro-batch"]').first().textContent(), String(n));
+        // The header's two facts agree: the backend that runs, and the plan made for that backend on its memory
+        // (the device memory setting is host memory when the run trains on wasm, never "Planned GPU").
+        await waitText(again, `${runSel} [data-testid="backend"]`, new RegExp(`^${start.backend}$`));
+        assert.equal(await again.locator(`${runSel} [data-testid="plan-device"]`).textContent(), plannedFor(start.plan));
+        assert.ok(plannedFor(start.plan).startsWith(`${start.backend} on `));
+        if (start.backend !== 'tensorflow-gpu') assert.doesNotMatch(plannedFor(start.plan), /GPU/);
         await vsc.screenshot('retried');
       });
     } finally {

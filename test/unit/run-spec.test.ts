@@ -15,6 +15,9 @@ import { createRunDir } from '../../src/core/runs';
 import { parseHostMessage, PROTOCOL_VERSION, type TrainEvent, type TrainerMessage } from '../../src/core/shared/protocol';
 import { checkRunSpec, type RunSpec } from '../../src/core/shared/run-spec';
 import { TrainerClient } from '../../src/core/trainer-client';
+import { suggest } from '../../src/core/suggest';
+import { plannedFor } from '../../src/core/shared/plan';
+import type { DeviceInfo } from '../../src/core/shared/device-types';
 import { runTraining } from '../../src/trainer/train/run';
 import { planFor } from '../helpers/plan';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
@@ -101,6 +104,17 @@ describe('RunSpec', () => {
     } finally {
       client.dispose();
     }
+  });
+
+  test('the plan is made for the backend that runs: a GPU read from nvidia-smi while the run trains on wasm is a host-memory plan, said as two facts that agree', async () => {
+    const gpu: DeviceInfo = { kind: 'gpu', name: 'NVIDIA Test GPU', memoryTotalBytes: 8 * 2 ** 30, memoryFreeBytes: 0.334 * 2 ** 30, source: 'nvidia-smi' };
+    const host: DeviceInfo = { kind: 'cpu', name: 'Host RAM', memoryTotalBytes: 16 * 2 ** 30, memoryFreeBytes: 6 * 2 ** 30, source: 'os' };
+    const report = await suggest({ config: config({ backend: 'wasm' }) }, { trainerScript: TRAINER, probe: false, listDevices: async () => [gpu, host] });
+    assert.deepEqual([report.plan.backend.planned, report.plan.device.name, report.plan.device.kind], ['wasm', 'Host RAM', 'cpu']);
+    assert.equal(plannedFor(report.plan), 'wasm on Host RAM, 6.0 GiB free');
+    const given = await suggest({ config: config({ backend: 'wasm' }) }, { trainerScript: TRAINER, probe: false, deviceMemoryGiB: 2, listDevices: async () => [gpu, host] });
+    assert.equal(plannedFor(given.plan), 'wasm on host memory of 2.0 GiB (given by size)');
+    assert.equal(given.plan.device.name, 'Planned host memory (2 GiB)');
   });
 
   test('the entry points read the test faults from their environment into the spec', () => {

@@ -7,6 +7,7 @@
  */
 import type { BackendChoice } from './config-types';
 import type { DeviceInfo } from './device-types';
+import { formatBytes } from './format';
 import type { BackendName } from './protocol';
 
 export const PLAN_VERSION = 1;
@@ -142,6 +143,18 @@ export function learningRateAt(plan: Pick<TrainingPlan, 'learningRate' | 'warmup
   if (steps <= 0 || step > steps) return target;
   const s = Math.max(1, step);
   return startLearningRate + ((target - startLearningRate) * s) / steps;
+}
+
+/**
+ * What the plan was made for, in words: the backend that trains (the run uses exactly it) and the
+ * memory it trains in — "wasm on Host RAM, 5.2 GiB free", "tensorflow-gpu on a GPU of 8.0 GiB
+ * (given by size)". The device is the backend's: a GPU only for tensorflow-gpu.
+ */
+export function plannedFor(plan: Pick<TrainingPlan, 'backend' | 'device'>): string {
+  const d = plan.device;
+  if (d.source !== 'override' && !(d.memoryTotalBytes > 0)) return `${plan.backend.planned} (the device's memory was not read: a fallback plan)`;
+  const where = d.source === 'override' ? `${d.kind === 'gpu' ? 'a GPU' : 'host memory'} of ${formatBytes(d.memoryTotalBytes)} (given by size)` : `${d.name}, ${formatBytes(d.memoryFreeBytes)} free`;
+  return `${plan.backend.planned} on ${where}`;
 }
 
 /** "4 × 8 accumulated = 32" or "32". */

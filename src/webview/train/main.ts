@@ -14,7 +14,7 @@ import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import uplotCss from 'uplot/dist/uPlot.min.css';
 import { formatBytes, formatCount, formatDuration } from '../../core/shared/format';
-import { describeBatch } from '../../core/shared/plan';
+import { describeBatch, plannedFor } from '../../core/shared/plan';
 import { isTrainHostToWebview, type PanelRun, type PanelRunInfo, type TrainHostToWebview, type TrainWebviewToHost } from '../../core/shared/train-webview-protocol';
 import { Charts, runColour, type ChartOptions } from './charts';
 import { addEvent, emptySeries, type RunSeries, type XAxis } from './series';
@@ -165,7 +165,9 @@ function renderFacts(r: ViewRun): HTMLElement {
   const { info, series: s } = r;
   const plan = s.plan;
   const facts = el('div', { class: 'facts' });
-  if (s.backend) facts.append(fact('Backend', `${s.backend}${plan ? ` · ${plan.device.name}` : ''}`, 'backend'));
+  // Two plain facts: the backend that runs, and what the plan was made for (the same backend, on its memory).
+  if (s.backend) facts.append(fact('Backend', s.backend, 'backend'));
+  if (plan) facts.append(fact('Planned for', plannedFor(plan), 'plan-device'));
   if (plan) {
     facts.append(
       fact('Batch', describeBatch(plan), 'plan-batch'),

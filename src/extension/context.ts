@@ -12,20 +12,11 @@ import { SUGGEST_VIEW_TYPE } from '../core/shared/webview-protocol';
 import { TrainConfigCodeLensProvider, TRAIN_CONFIG_SELECTOR } from './codelens';
 import { ConfigEditing } from './config';
 import { Training } from './train';
-
-import type { RunTest } from '../core/shared/run-spec';
+import type { FeatureHost, TestHooks } from './host';
 
 export { COMMANDS } from '../core/shared/constants';
 
-/** Seams for the end-to-end tests, read once by the entry point (never inside the product code). */
-export interface TestHooks {
-  /** A pause (ms) at every yield of a dataset scan, so a test can cancel mid-scan. */
-  scanYieldDelayMs?: number;
-  /** Faults for the trainer (BATCH_ADVISOR_FAULT, _MEMORY_LIMIT): they travel in the RunSpec. */
-  run?: RunTest;
-}
-
-export class BatchAdvisor implements vscode.Disposable {
+export class BatchAdvisor implements vscode.Disposable, FeatureHost {
   readonly log: vscode.LogOutputChannel;
   private readonly disposables: vscode.Disposable[] = [];
 

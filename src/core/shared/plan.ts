@@ -8,7 +8,7 @@
 import type { BackendChoice } from './config-types';
 import type { DeviceInfo } from './device-types';
 import { formatBytes } from './format';
-import type { BackendName } from './protocol';
+import type { BackendName } from './constants';
 
 export const PLAN_VERSION = 1;
 

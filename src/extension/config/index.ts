@@ -4,7 +4,7 @@
  * (the lens lives in ../codelens.ts; the edit is here, undoable) and "New Training Config".
  */
 import * as vscode from 'vscode';
-import type { BatchAdvisor } from '../context';
+import type { FeatureHost } from '../host';
 import { isConfigPath } from '../suggest/target';
 import { checkConfig, fieldNode } from './checks';
 import { newTrainingConfig } from './new-config';
@@ -25,7 +25,7 @@ export class ConfigEditing implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [this.diagnostics];
   private readonly timers = new Map<string, ReturnType<typeof setTimeout>>();
 
-  constructor(private readonly ctx: BatchAdvisor) {
+  constructor(private readonly ctx: FeatureHost) {
     this.disposables.push(
       vscode.workspace.onDidOpenTextDocument((d) => this.checkSoon(d)),
       vscode.workspace.onDidChangeTextDocument((e) => this.checkSoon(e.document)),

@@ -7,10 +7,10 @@ import { existsSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { sanitizeRunName } from '../../core/runs';
-import type { BatchAdvisor } from '../context';
+import type { FeatureHost } from '../host';
 import { startingConfig } from './starting-config';
 
-export async function newTrainingConfig(ctx: BatchAdvisor, arg?: unknown): Promise<void> {
+export async function newTrainingConfig(ctx: FeatureHost, arg?: unknown): Promise<void> {
   let folder = arg instanceof vscode.Uri && arg.scheme === 'file' ? arg : undefined;
   if (!folder) {
     const picked = await vscode.window.showOpenDialog({

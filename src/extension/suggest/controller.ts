@@ -17,7 +17,7 @@ import { suggest } from '../../core/suggest';
 import { backendLocation } from '../../core/run-spec';
 import { isPersistedState, revealablePaths, type SuggestViewState, type WebviewToHost } from '../../core/shared/webview-protocol';
 import { configSuggestionFrom, recordSuggestion } from '../config/suggestions';
-import type { BatchAdvisor } from '../context';
+import type { FeatureHost } from '../host';
 import { affectsPlan, readSettings, settingsFor, type Settings } from '../settings';
 import { SuggestPanel } from './panel';
 import { resolveTarget, targetFromPath, type SuggestTarget } from './target';
@@ -58,7 +58,7 @@ export class SuggestController implements vscode.Disposable {
     },
   };
 
-  constructor(private readonly ctx: BatchAdvisor) {}
+  constructor(private readonly ctx: FeatureHost) {}
 
   /** The command. `arg` is a Uri from a CodeLens or a menu, or nothing from the palette. */
   async run(arg?: unknown): Promise<void> {

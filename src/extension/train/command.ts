@@ -19,7 +19,7 @@ import { describeBatch } from '../../core/shared/plan';
 import type { RunEndEvent, TrainEvent } from '../../core/shared/protocol';
 import { statusFromEnd, type PanelRunInfo } from '../../core/shared/train-webview-protocol';
 import { TrainFlow } from '../../core/train-flow';
-import type { BatchAdvisor } from '../context';
+import type { FeatureHost } from '../host';
 import { readSettings } from '../settings';
 import { CONFIG_SUFFIX, isConfigPath } from '../suggest/target';
 import type { RunPanels } from './panels';
@@ -51,7 +51,7 @@ export class TrainCommand implements vscode.Disposable {
   private readonly configOf = new Map<string, string>();
 
   constructor(
-    private readonly ctx: BatchAdvisor,
+    private readonly ctx: FeatureHost,
     private readonly panels: RunPanels,
     private readonly listener: LiveRunListener,
   ) {

@@ -6,7 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { COMMANDS } from '../../core/shared/constants';
-import type { BatchAdvisor } from '../context';
+import type { FeatureHost } from '../host';
 import type { LiveRunListener, TrainCommand } from './command';
 import { RunPanels } from './panels';
 import { RunsView } from './runs-view';
@@ -18,7 +18,7 @@ export class Training implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
   private command: Promise<TrainCommand> | undefined;
 
-  constructor(private readonly ctx: BatchAdvisor) {
+  constructor(private readonly ctx: FeatureHost) {
     const panels = new RunPanels(ctx);
     const statusBar = new TrainStatusBar();
     const view = new RunsView(ctx, panels);

@@ -10,7 +10,7 @@ import { metricsCsv, readRun, RUN_FILES } from '../../core/runs';
 import { classifyError } from '../../core/shared/errors';
 import { statusFromEnd, type PanelRun, type PanelRunInfo } from '../../core/shared/train-webview-protocol';
 import type { TrainEvent } from '../../core/shared/protocol';
-import type { BatchAdvisor } from '../context';
+import type { FeatureHost } from '../host';
 import { TrainPanel } from './panel';
 
 export interface LiveRunHandlers {
@@ -26,7 +26,7 @@ export class RunPanels implements vscode.Disposable {
   private readonly dirs = new Map<string, string>();
   handlers: LiveRunHandlers | undefined;
 
-  constructor(private readonly ctx: BatchAdvisor) {}
+  constructor(private readonly ctx: FeatureHost) {}
 
   /** Opens a panel for a run that is starting now; returns it for live updates. */
   openLive(runDir: string, info: PanelRunInfo): TrainPanel {

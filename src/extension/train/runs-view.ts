@@ -7,7 +7,7 @@
 import * as vscode from 'vscode';
 import { deleteRun, listRuns, type RunSummary } from '../../core/runs';
 import { classifyError } from '../../core/shared/errors';
-import type { BatchAdvisor } from '../context';
+import type { FeatureHost } from '../host';
 import type { LiveRunListener } from './command';
 import type { RunPanels } from './panels';
 
@@ -63,7 +63,7 @@ export class RunsView implements vscode.TreeDataProvider<RunItem>, vscode.Dispos
   private timer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(
-    private readonly ctx: BatchAdvisor,
+    private readonly ctx: FeatureHost,
     private readonly panels: RunPanels,
   ) {
     this.tree = vscode.window.createTreeView(RUNS_VIEW_ID, { treeDataProvider: this, canSelectMany: true, showCollapseAll: false });

@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { version } from '../../package.json';
 import type { TrainConfig } from '../core/config';
+import { BACKENDS } from '../core/shared/config-types';
 import { INPUT_ERROR_NAMES } from '../core/shared/errors';
 import { OPTIMIZERS, type OptimizerName } from '../core/shared/model';
 
@@ -176,7 +177,7 @@ export function buildProgram(): Command {
     .option('--device-memory <GiB>', 'plan for a device with this much memory', parsePositive)
     .option('--probe', 'measure the plan with real training steps (the default for "batchSize": "auto")')
     .option('--no-probe', 'plan from the memory model alone: batch 32 (or the config\'s) unless memory forces it lower')
-    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKENDS]))
     .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number; probe?: boolean }) => {
       const [{ trainCommand }, { watchdogOptionsFromEnv }, { runTestFromEnv }] = await Promise.all([import('./train.js'), import('../core/step-watchdog.js'), import('../core/run-spec.js')]);
       const test = runTestFromEnv(process.env);

@@ -5,13 +5,12 @@
  * onDidChangeCodeLenses (workspace trust granted, a new suggestion).
  */
 import * as vscode from 'vscode';
-import { COMMANDS } from '../core/shared/constants';
+import { COMMANDS, CONFIG_SUFFIX } from '../core/shared/constants';
 import { fieldNode } from './config/checks';
 import { planFieldsMatch } from './config/plan-edit';
-import { APPLY_BATCH_COMMAND } from './config';
 import { applyTitle, onDidChangeSuggestion, suggestionFor } from './config/suggestions';
 
-export const TRAIN_CONFIG_SELECTOR: vscode.DocumentSelector = { pattern: '**/*.train.json' };
+export const TRAIN_CONFIG_SELECTOR: vscode.DocumentSelector = { pattern: `**/*${CONFIG_SUFFIX}` };
 
 type LensKind = 'train' | 'suggest' | 'apply';
 
@@ -57,7 +56,7 @@ export class TrainConfigCodeLensProvider implements vscode.CodeLensProvider<Conf
     const f = s.fields;
     lens.command = {
       title: `$(lightbulb) ${applyTitle(f)}`,
-      command: APPLY_BATCH_COMMAND,
+      command: COMMANDS.applySuggestion,
       arguments: [document.uri, f],
       tooltip: `Set "batchSize" ${f.batchSize}, "accumulationSteps" ${f.accumulationSteps}, "learningRate" ${f.learningRate} and "warmupSteps" ${f.warmupSteps}, as the last suggestion for this config planned — one edit, Undo restores it`,
     };

@@ -3,14 +3,14 @@
  * out-of-range or mistyped one falls back to its default instead of reaching the engine.
  */
 import { BACKENDS, type BackendChoice } from '../core/shared/config-types';
-import { DEFAULT_HEADROOM } from '../core/shared/constants';
+import { DEFAULT_HEADROOM, MAX_HEADROOM } from '../core/shared/constants';
 
 export interface Settings {
   /** Absolute path of the dataset folder to use when no config is open, or undefined. */
   datasetFolder: string | undefined;
   /** Plan for a device with this much memory instead of the one detected. */
   deviceMemoryGiB: number | undefined;
-  /** Fraction of free memory kept free, 0 ≤ h < 0.9. */
+  /** Fraction of free memory kept free, 0 ≤ h ≤ MAX_HEADROOM (package.json's maximum). */
   headroom: number;
   backend: BackendChoice;
   /** Folder holding a user-installed @tensorflow/tfjs-node(-gpu), or undefined. */
@@ -39,7 +39,7 @@ export function sanitize(raw: {
   return {
     datasetFolder: nonEmptyString(raw.datasetFolder),
     deviceMemoryGiB: typeof mem === 'number' && Number.isFinite(mem) && mem > 0 && mem <= 4096 ? mem : undefined,
-    headroom: typeof head === 'number' && Number.isFinite(head) && head >= 0 && head < 0.9 ? head : DEFAULT_HEADROOM,
+    headroom: typeof head === 'number' && Number.isFinite(head) && head >= 0 && head <= MAX_HEADROOM ? head : DEFAULT_HEADROOM,
     backend: typeof raw.backend === 'string' && (BACKENDS as readonly string[]).includes(raw.backend) ? (raw.backend as BackendChoice) : 'auto',
     tfjsNodePath: nonEmptyString(raw.tfjsNodePath),
     probe: typeof raw.probe === 'boolean' ? raw.probe : true,

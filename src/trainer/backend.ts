@@ -21,6 +21,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import type { BackendName, ResolvedBackend } from '../core/shared/protocol';
+import { BACKEND_NAMES } from '../core/shared/constants';
 import { availableParallelism } from 'node:os';
 import { setThreadsCount, setWasmPaths } from '@tensorflow/tfjs-backend-wasm';
 import { runtimeSettings } from './runtime';
@@ -42,7 +43,7 @@ export interface BackendOptions {
 
 export type BackendResult = ResolvedBackend;
 
-const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+const ORDER: readonly BackendName[] = BACKEND_NAMES;
 
 const PACKAGE: Record<'tensorflow-gpu' | 'tensorflow', string> = {
   'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',

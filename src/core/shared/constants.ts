@@ -13,19 +13,32 @@ export const IMAGE_EXTENSIONS_TEXT = IMAGE_EXTENSIONS.map((e) => `.${e}`).join('
 export const BACKEND_NAMES = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendName = (typeof BACKEND_NAMES)[number];
 
-/** Command ids (package.json contributes the same). */
+/** Command ids, every one (package.json contributes the same; test/unit/constants.test.ts holds them equal). */
 export const COMMANDS = {
   suggest: 'batchAdvisor.suggest',
   train: 'batchAdvisor.train',
   showLog: 'batchAdvisor.showLog',
+  applySuggestion: 'batchAdvisor.applySuggestedBatchSize',
+  newConfig: 'batchAdvisor.newTrainingConfig',
+  stopTraining: 'batchAdvisor.stopTraining',
+  showLiveRun: 'batchAdvisor.showLiveRun',
+  openRun: 'batchAdvisor.openRun',
+  compareRuns: 'batchAdvisor.compareRuns',
+  exportRunCsv: 'batchAdvisor.exportRunCsv',
+  deleteRun: 'batchAdvisor.deleteRun',
+  refreshRuns: 'batchAdvisor.refreshRuns',
 } as const;
+
+/** The file name ending of a training config. */
+export const CONFIG_SUFFIX = '.train.json';
 
 /** The stages of a suggestion, in order. */
 export const SUGGEST_STAGES = ['scan', 'devices', 'model', 'plan', 'probe'] as const;
 export type SuggestStage = (typeof SUGGEST_STAGES)[number];
 
-/** Fraction of free device memory kept free by default. */
+/** Fraction of free device memory kept free by default, and the most a setting may keep (package.json's maximum). */
 export const DEFAULT_HEADROOM = 0.1;
+export const MAX_HEADROOM = 0.89;
 
 /** The memory a plan may use: free memory less the headroom. */
 export function memoryBudget(freeBytes: number, headroom: number): number {

@@ -10,9 +10,8 @@ import { checkConfig, fieldNode } from './checks';
 import { newTrainingConfig } from './new-config';
 import { withPlanFields } from './plan-edit';
 import { onDidChangeSuggestion, suggestionFor, type PlanFields } from './suggestions';
+import { COMMANDS } from '../../core/shared/constants';
 
-export const APPLY_BATCH_COMMAND = 'batchAdvisor.applySuggestedBatchSize';
-export const NEW_CONFIG_COMMAND = 'batchAdvisor.newTrainingConfig';
 
 function isPlanFields(v: unknown): v is PlanFields {
   const o = v as Partial<PlanFields> | null;
@@ -34,8 +33,8 @@ export class ConfigEditing implements vscode.Disposable {
         const doc = vscode.workspace.textDocuments.find((d) => d.uri.fsPath === path);
         if (doc) this.checkSoon(doc);
       }),
-      vscode.commands.registerCommand(APPLY_BATCH_COMMAND, (uri: unknown, n: unknown) => this.apply(uri, n)),
-      vscode.commands.registerCommand(NEW_CONFIG_COMMAND, (arg?: unknown) => newTrainingConfig(ctx, arg)),
+      vscode.commands.registerCommand(COMMANDS.applySuggestion, (uri: unknown, n: unknown) => this.apply(uri, n)),
+      vscode.commands.registerCommand(COMMANDS.newConfig, (arg?: unknown) => newTrainingConfig(ctx, arg)),
     );
     for (const d of vscode.workspace.textDocuments) this.checkSoon(d);
   }

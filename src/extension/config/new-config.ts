@@ -9,6 +9,7 @@ import * as vscode from 'vscode';
 import { sanitizeRunName } from '../../core/runs';
 import type { FeatureHost } from '../host';
 import { startingConfig } from './starting-config';
+import { CONFIG_SUFFIX } from '../../core/shared/constants';
 
 export async function newTrainingConfig(ctx: FeatureHost, arg?: unknown): Promise<void> {
   let folder = arg instanceof vscode.Uri && arg.scheme === 'file' ? arg : undefined;
@@ -26,8 +27,8 @@ export async function newTrainingConfig(ctx: FeatureHost, arg?: unknown): Promis
   if (!folder) return;
   const ws = vscode.workspace.getWorkspaceFolder(folder);
   const dir = ws && ws.uri.fsPath !== folder.fsPath ? dirname(folder.fsPath) : folder.fsPath;
-  let path = join(dir, `${sanitizeRunName(basename(folder.fsPath))}.train.json`);
-  for (let i = 2; existsSync(path); i++) path = join(dir, `${sanitizeRunName(basename(folder.fsPath))}-${i}.train.json`);
+  let path = join(dir, `${sanitizeRunName(basename(folder.fsPath))}${CONFIG_SUFFIX}`);
+  for (let i = 2; existsSync(path); i++) path = join(dir, `${sanitizeRunName(basename(folder.fsPath))}-${i}${CONFIG_SUFFIX}`);
   const config = startingConfig(dir, folder.fsPath);
   writeFileSync(path, JSON.stringify(config, null, 2) + '\n', { flag: 'wx' });
   ctx.log.info(`New training config ${path}`);

@@ -10,12 +10,11 @@
 import { readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as vscode from 'vscode';
-import { IMAGE_EXTENSIONS } from '../../core/shared/constants';
+import { CONFIG_SUFFIX, IMAGE_EXTENSIONS } from '../../core/shared/constants';
 import type { Settings } from '../settings';
 
 export type SuggestTarget = { kind: 'config'; path: string } | { kind: 'folder'; path: string };
 
-export const CONFIG_SUFFIX = '.train.json';
 const IMAGE_EXTENSION_SET: ReadonlySet<string> = new Set(IMAGE_EXTENSIONS.map((e) => `.${e}`));
 
 export function isConfigPath(p: string): boolean {

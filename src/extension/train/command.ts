@@ -21,8 +21,9 @@ import { statusFromEnd, type PanelRunInfo } from '../../core/shared/train-webvie
 import { TrainFlow } from '../../core/train-flow';
 import type { FeatureHost } from '../host';
 import { readSettings } from '../settings';
-import { CONFIG_SUFFIX, isConfigPath } from '../suggest/target';
+import { isConfigPath } from '../suggest/target';
 import type { RunPanels } from './panels';
+import { CONFIG_SUFFIX } from '../../core/shared/constants';
 export const RESTRICTED_TRAINING_MESSAGE =
   'Training is disabled in Restricted Mode: a run executes code and loads files from this workspace. Trust the workspace to enable it (Batch size suggestions still work).';
 

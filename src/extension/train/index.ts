@@ -10,9 +10,8 @@ import type { FeatureHost } from '../host';
 import type { LiveRunListener, TrainCommand } from './command';
 import { RunPanels } from './panels';
 import { RunsView } from './runs-view';
-import { SHOW_LIVE_RUN_COMMAND, TrainStatusBar } from './status-bar';
+import { TrainStatusBar } from './status-bar';
 
-export const STOP_TRAINING_COMMAND = 'batchAdvisor.stopTraining';
 
 export class Training implements vscode.Disposable {
   private readonly disposables: vscode.Disposable[] = [];
@@ -40,8 +39,8 @@ export class Training implements vscode.Disposable {
       statusBar,
       view,
       vscode.commands.registerCommand(COMMANDS.train, async (arg?: unknown) => (await command()).run(arg)),
-      vscode.commands.registerCommand(SHOW_LIVE_RUN_COMMAND, async () => this.command && (await this.command).showLive()),
-      vscode.commands.registerCommand(STOP_TRAINING_COMMAND, async () => this.command && (await this.command).stopLive()),
+      vscode.commands.registerCommand(COMMANDS.showLiveRun, async () => this.command && (await this.command).showLive()),
+      vscode.commands.registerCommand(COMMANDS.stopTraining, async () => this.command && (await this.command).stopLive()),
     );
   }
 

@@ -10,15 +10,9 @@ import { classifyError } from '../../core/shared/errors';
 import type { FeatureHost } from '../host';
 import type { LiveRunListener } from './command';
 import type { RunPanels } from './panels';
+import { COMMANDS } from '../../core/shared/constants';
 
 export const RUNS_VIEW_ID = 'batchAdvisor.runs';
-export const RUN_COMMANDS = {
-  open: 'batchAdvisor.openRun',
-  compare: 'batchAdvisor.compareRuns',
-  exportCsv: 'batchAdvisor.exportRunCsv',
-  delete: 'batchAdvisor.deleteRun',
-  refresh: 'batchAdvisor.refreshRuns',
-} as const;
 
 /** A run in the view (a plain element; its TreeItem is made in getTreeItem). */
 export class RunItem {
@@ -39,7 +33,7 @@ export class RunItem {
       live ? 'sync~spin' : run.status === 'completed' ? 'pass' : run.status === 'failed' ? 'error' : run.status === 'stopped' ? 'debug-stop' : 'warning',
     );
     item.contextValue = 'batchAdvisorRun';
-    item.command = { command: RUN_COMMANDS.open, title: 'Open Run', arguments: [this] };
+    item.command = { command: COMMANDS.openRun, title: 'Open Run', arguments: [this] };
     return item;
   }
 }
@@ -73,11 +67,11 @@ export class RunsView implements vscode.TreeDataProvider<RunItem>, vscode.Dispos
       watcher,
       watcher.onDidCreate(() => this.refreshSoon()),
       watcher.onDidDelete(() => this.refreshSoon()),
-      vscode.commands.registerCommand(RUN_COMMANDS.open, (item?: RunItem) => this.withItems(item, undefined, (items) => this.panels.openRuns(items.slice(0, 1).map((i) => i.run.dir)))),
-      vscode.commands.registerCommand(RUN_COMMANDS.compare, (item?: RunItem, selected?: RunItem[]) => this.withItems(item, selected, (items) => this.compare(items))),
-      vscode.commands.registerCommand(RUN_COMMANDS.exportCsv, (item?: RunItem) => this.withItems(item, undefined, (items) => this.exportCsv(items[0]!))),
-      vscode.commands.registerCommand(RUN_COMMANDS.delete, (item?: RunItem, selected?: RunItem[]) => this.withItems(item, selected, (items) => this.delete(items))),
-      vscode.commands.registerCommand(RUN_COMMANDS.refresh, () => this.changed.fire()),
+      vscode.commands.registerCommand(COMMANDS.openRun, (item?: RunItem) => this.withItems(item, undefined, (items) => this.panels.openRuns(items.slice(0, 1).map((i) => i.run.dir)))),
+      vscode.commands.registerCommand(COMMANDS.compareRuns, (item?: RunItem, selected?: RunItem[]) => this.withItems(item, selected, (items) => this.compare(items))),
+      vscode.commands.registerCommand(COMMANDS.exportRunCsv, (item?: RunItem) => this.withItems(item, undefined, (items) => this.exportCsv(items[0]!))),
+      vscode.commands.registerCommand(COMMANDS.deleteRun, (item?: RunItem, selected?: RunItem[]) => this.withItems(item, selected, (items) => this.delete(items))),
+      vscode.commands.registerCommand(COMMANDS.refreshRuns, () => this.changed.fire()),
     );
   }
 

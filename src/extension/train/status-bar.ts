@@ -1,8 +1,7 @@
 /** The status-bar item shown while a run is live: "Training mnist-cnn · epoch 2/3"; click → its panel. */
 import * as vscode from 'vscode';
 import type { LiveRunListener } from './command';
-
-export const SHOW_LIVE_RUN_COMMAND = 'batchAdvisor.showLiveRun';
+import { COMMANDS } from '../../core/shared/constants';
 
 export class TrainStatusBar implements vscode.Disposable, LiveRunListener {
   /** Created with the first live run (nothing to do at activation). */
@@ -12,7 +11,7 @@ export class TrainStatusBar implements vscode.Disposable, LiveRunListener {
     if (!this.created) {
       this.created = vscode.window.createStatusBarItem('batchAdvisor.training', vscode.StatusBarAlignment.Left, 50);
       this.created.name = 'Batch Advisor training';
-      this.created.command = SHOW_LIVE_RUN_COMMAND;
+      this.created.command = COMMANDS.showLiveRun;
     }
     return this.created;
   }

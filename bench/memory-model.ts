@@ -1,5 +1,5 @@
 /**
- * Calibrates the memory model (src/core/memory.ts) against real training steps.
+ * Calibrates the memory model (src/core/planning/memory.ts) against real training steps.
  *
  *   node --import tsx bench/memory-model.ts            # measure (cached) and compare
  *   node --import tsx bench/memory-model.ts --remeasure # ignore the cache
@@ -22,7 +22,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { bytesForBatch, estimateMemory } from '../src/core/memory';
+import { bytesForBatch, estimateMemory } from '../src/core/planning/memory';
 import type { ModelDescription, OptimizerName } from '../src/core/shared/model';
 import { describeModel } from '../src/trainer/models/describe';
 import { buildModel } from '../src/trainer/models/zoo';
@@ -287,7 +287,7 @@ async function probe(tracker: ReturnType<typeof trackBuffers>): Promise<void> {
   };
   const ref = await slope(undefined);
   console.log('Per-layer factors (extra bytes per image / (4 × output elements)):');
-  if (tf.getBackend() === 'wasm') console.log('  (wasm frees activations during the backward pass: only the "forward" column is a factor of its model, src/core/memory-sweep.ts)');
+  if (tf.getBackend() === 'wasm') console.log('  (wasm frees activations during the backward pass: only the "forward" column is a factor of its model, src/core/planning/memory-sweep.ts)');
   for (const [name, make] of probes) {
     const r = await slope(make);
     // Also per input element (16×16×8): what layers whose backward keeps their input (pooling to a vector) cost.

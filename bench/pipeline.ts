@@ -19,11 +19,11 @@ import { join, resolve } from 'node:path';
 import { makeSample } from '../src/cli/make-sample';
 import { configForFolder, type BackendChoice, type TrainConfig } from '../src/core/config';
 import type { BatchEvent, EpochEvent, RunStartEvent, TrainerMessage } from '../src/core/shared/protocol';
-import { fallbackPlan } from '../src/core/plan';
-import { createRunDir } from '../src/core/runs';
+import { fallbackPlan } from '../src/core/planning/plan';
+import { createRunDir } from '../src/core/run-folder/runs';
 import { runTraining } from '../src/trainer/train/run';
 import { flag } from './util';
-import { backendLocation, buildRunSpec } from '../src/core/run-spec';
+import { backendLocation, buildRunSpec } from '../src/core/planning/run-spec';
 import { PROTOCOL_VERSION } from '../src/core/shared/protocol';
 
 interface RunResult {

@@ -17,7 +17,7 @@
  *  - Accelerate `find_executable_batch_size`: start 128, ×0.9 after each failure, first success.
  */
 import { cpus, loadavg } from 'node:os';
-import { bytesForBatch, estimateMemory, maxBatchSize } from '../src/core/memory';
+import { bytesForBatch, estimateMemory, maxBatchSize } from '../src/core/planning/memory';
 import { searchMaxBatch } from '../src/core/probe/search';
 import type { ProbeTrialResult } from '../src/core/shared/probe';
 import { initBackend } from '../src/trainer/backend';

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import * as wasm from '@tensorflow/tfjs-backend-wasm';
 import { configForFolder } from '../src/core/config';
-import { fallbackPlan } from '../src/core/plan';
+import { fallbackPlan } from '../src/core/planning/plan';
 import type { EpochEvent, TrainerMessage } from '../src/core/shared/protocol';
-import { createRunDir } from '../src/core/runs';
+import { createRunDir } from '../src/core/run-folder/runs';
 import { initBackend } from '../src/trainer/backend';
 import { runtimeFromEnv, setRuntime } from '../src/trainer/runtime';
 import { ImagePipeline, type LabeledFile } from '../src/trainer/data/pipeline';
@@ -19,7 +19,7 @@ import { mobilenetV2, tutorialCnn } from '../src/trainer/models/zoo';
 import { tf } from '../src/trainer/tf';
 import { runTraining } from '../src/trainer/train/run';
 import { flag, median } from './util';
-import { backendLocation, buildRunSpec } from '../src/core/run-spec';
+import { backendLocation, buildRunSpec } from '../src/core/planning/run-spec';
 import { PROTOCOL_VERSION } from '../src/core/shared/protocol';
 
 // A benchmark is an entry point: the trainer's settings from this process's environment (BATCH_ADVISOR_WASM_THREADS, BATCH_ADVISOR_SIMD).

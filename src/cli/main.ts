@@ -145,7 +145,7 @@ export function buildProgram(): Command {
     .option('--no-probe', 'do not probe, even when the config sets "probe": true')
     .action(async (input: string, flags: SuggestFlags) => {
       const config = await configFromInput(input, flags);
-      const [{ suggest }, { formatSuggest }, { findWorkspaceRoot }, { PROBE_CACHE_FOLDER }, { backendLocation }] = await Promise.all([import('../core/suggest.js'), import('./report.js'), import('./train.js'), import('../core/probe/cache.js'), import('../core/run-spec.js')]);
+      const [{ suggest }, { formatSuggest }, { findWorkspaceRoot }, { PROBE_CACHE_FOLDER }, { backendLocation }] = await Promise.all([import('../core/process/suggest.js'), import('./report.js'), import('./train.js'), import('../core/probe/cache.js'), import('../core/planning/run-spec.js')]);
       const bar = progressLine();
       // The probe cache lives with the runs: the workspace of the config (or of the dataset folder).
       const workspace = findWorkspaceRoot(config.configPath ? dirname(config.configPath) : config.dataset);
@@ -179,7 +179,7 @@ export function buildProgram(): Command {
     .option('--no-probe', 'plan from the memory model alone: batch 32 (or the config\'s) unless memory forces it lower')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKENDS]))
     .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number; probe?: boolean }) => {
-      const [{ trainCommand }, { watchdogOptionsFromEnv }, { runTestFromEnv }] = await Promise.all([import('./train.js'), import('../core/step-watchdog.js'), import('../core/run-spec.js')]);
+      const [{ trainCommand }, { watchdogOptionsFromEnv }, { runTestFromEnv }] = await Promise.all([import('./train.js'), import('../core/process/step-watchdog.js'), import('../core/planning/run-spec.js')]);
       const test = runTestFromEnv(process.env);
       const code = await trainCommand(configPath, flags, {
         trainerScript: trainerScriptPath(),

@@ -6,7 +6,7 @@
  * Exit codes: 0 completed, 1 training failed (e.g. out of memory: the message suggests a batch
  * size), 2 bad input (config, dataset), 130 stopped with Ctrl-C (the run folder is kept).
  */
-import type { WatchdogOptions } from '../core/step-watchdog';
+import type { WatchdogOptions } from '../core/process/step-watchdog';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { BACKENDS, loadConfigFile, withOverrides, type BackendChoice, type TrainConfig } from '../core/config';
@@ -14,7 +14,7 @@ import { classifyError, EXIT_CODES } from '../core/shared/errors';
 import { formatCount, formatDuration, plural } from '../core/shared/format';
 import { describeBatch, plannedFor, type TrainingPlan } from '../core/shared/plan';
 import type { BatchEvent, TrainEvent } from '../core/shared/protocol';
-import { TrainFlow } from '../core/train-flow';
+import { TrainFlow } from '../core/process/train-flow';
 import type { RunTest } from '../core/shared/run-spec';
 
 export interface TrainOptions {

@@ -3,7 +3,7 @@
  * {@link BatchAdvisor}, which owns every disposable the extension creates.
  */
 import type * as vscode from 'vscode';
-import { runTestFromEnv } from '../core/run-spec';
+import { runTestFromEnv } from '../core/planning/run-spec';
 import { BatchAdvisor } from './context';
 
 let instance: BatchAdvisor | undefined;

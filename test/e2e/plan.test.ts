@@ -10,7 +10,7 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test, before } from 'node:test';
-import { bytesForBatch } from '../../src/core/memory';
+import { bytesForBatch } from '../../src/core/planning/memory';
 import { DEFAULT_HEADROOM } from '../../src/core/shared/constants';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import type { RunStartEvent } from '../../src/core/shared/protocol';

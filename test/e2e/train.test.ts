@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import type { Frame } from 'playwright-core';
-import { parseMetrics } from '../../src/core/runs';
+import { parseMetrics } from '../../src/core/run-folder/runs';
 import type { SuggestReport } from '../../src/core/shared/report';
 import type { BatchEvent, RunStartEvent } from '../../src/core/shared/protocol';
 import { SAMPLE_DATASET, ensureSample } from './fixtures';

@@ -1,6 +1,6 @@
-/** RunSpecs for tests that drive the trainer directly, made by the product's one builder (src/core/run-spec.ts). */
+/** RunSpecs for tests that drive the trainer directly, made by the product's one builder (src/core/planning/run-spec.ts). */
 import type { TrainConfig } from '../../src/core/config';
-import { backendLocation, buildRunSpec, runSetup } from '../../src/core/run-spec';
+import { backendLocation, buildRunSpec, runSetup } from '../../src/core/planning/run-spec';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import { PROTOCOL_VERSION, type TrainRequest } from '../../src/core/shared/protocol';
 import type { RunSetup, RunTest } from '../../src/core/shared/run-spec';

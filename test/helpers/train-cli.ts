@@ -4,8 +4,8 @@
  */
 import { join } from 'node:path';
 import { trainCommand, type TrainOptions } from '../../src/cli/train';
-import { runTestFromEnv } from '../../src/core/run-spec';
-import { watchdogOptionsFromEnv } from '../../src/core/step-watchdog';
+import { runTestFromEnv } from '../../src/core/planning/run-spec';
+import { watchdogOptionsFromEnv } from '../../src/core/process/step-watchdog';
 
 const args = process.argv.slice(2);
 const opts: TrainOptions = {};

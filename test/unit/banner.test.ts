@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { PROTOCOL_VERSION, type LogEvent } from '../../src/core/shared/protocol';
-import { isTfjsBanner, TrainerClient } from '../../src/core/trainer-client';
+import { isTfjsBanner, TrainerClient } from '../../src/core/process/trainer-client';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 import { until } from '../helpers/wait';
 

@@ -6,11 +6,11 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { formatSuggest } from '../../src/cli/report';
 import { configForFolder } from '../../src/core/config';
-import { dataParallelAdvice, type DataParallelInput } from '../../src/core/data-parallel';
-import { batchTable } from '../../src/core/memory';
+import { dataParallelAdvice, type DataParallelInput } from '../../src/core/planning/data-parallel';
+import { batchTable } from '../../src/core/planning/memory';
 import type { DeviceInfo } from '../../src/core/shared/device-types';
 import type { MemoryEstimate } from '../../src/core/shared/report';
-import { suggest } from '../../src/core/suggest';
+import { suggest } from '../../src/core/process/suggest';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 
 const GIB = 2 ** 30;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { budgetFromFree, bytesForBatch, estimateMemory, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, layerFactor, maxBatchSize, OPTIMIZER_SLOTS, unusedInputGradientElements, WASM_PATCH_CAP_BYTES } from '../../src/core/memory';
-import { backwardSweep, sweepForwardFactor, sweepWorkspaces, workspaceBytes } from '../../src/core/memory-sweep';
+import { budgetFromFree, bytesForBatch, estimateMemory, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, layerFactor, maxBatchSize, OPTIMIZER_SLOTS, unusedInputGradientElements, WASM_PATCH_CAP_BYTES } from '../../src/core/planning/memory';
+import { backwardSweep, sweepForwardFactor, sweepWorkspaces, workspaceBytes } from '../../src/core/planning/memory-sweep';
 import type { LayerDescription, ModelDescription } from '../../src/core/shared/model';
 
 /**

@@ -16,7 +16,7 @@ import { loadConfigFile } from '../../src/core/config';
 import { PROBE_CACHE_FOLDER, probeCacheKey } from '../../src/core/probe/cache';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import type { RunStartEvent, TrainEvent } from '../../src/core/shared/protocol';
-import { suggest } from '../../src/core/suggest';
+import { suggest } from '../../src/core/process/suggest';
 import { Capture } from '../helpers/capture';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 

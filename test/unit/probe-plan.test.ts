@@ -2,7 +2,7 @@
 import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
-import { estimateMemory, FIXED_OVERHEAD } from '../../src/core/memory';
+import { estimateMemory, FIXED_OVERHEAD } from '../../src/core/planning/memory';
 import { probePlan } from '../../src/core/probe/probe';
 import type { DatasetReport } from '../../src/core/shared/dataset-types';
 import type { DeviceInfo } from '../../src/core/shared/device-types';

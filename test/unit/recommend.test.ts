@@ -3,8 +3,8 @@ import { describe, it } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
 import type { DatasetReport } from '../../src/core/shared/dataset-types';
 import type { DeviceInfo } from '../../src/core/shared/device-types';
-import { batchTable } from '../../src/core/memory';
-import { floorPow2, recommend } from '../../src/core/recommend';
+import { batchTable } from '../../src/core/planning/memory';
+import { floorPow2, recommend } from '../../src/core/planning/recommend';
 import type { MemoryEstimate } from '../../src/core/shared/report';
 
 const GIB = 2 ** 30;

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
-import { createRunDir, readRun } from '../../src/core/runs';
+import { createRunDir, readRun } from '../../src/core/run-folder/runs';
 import type { TrainEvent, TrainerMessage } from '../../src/core/shared/protocol';
 import { inspectDataset } from '../../src/core/dataset/inspect';
 import { classifyTrainerError } from '../../src/trainer/errors';

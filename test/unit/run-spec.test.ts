@@ -1,5 +1,5 @@
 /**
- * The RunSpec (core/shared/run-spec.ts): built in one place (core/run-spec.ts), it crosses the
+ * The RunSpec (core/shared/run-spec.ts): built in one place (core/planning/run-spec.ts), it crosses the
  * protocol unchanged, the trainer refuses a bad one naming the field, and a run whose backend
  * cannot load ends saying so (no silent fallback to another backend's memory model).
  */
@@ -10,12 +10,12 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
-import { backendLocation, buildRunSpec, runTestFromEnv } from '../../src/core/run-spec';
-import { createRunDir } from '../../src/core/runs';
+import { backendLocation, buildRunSpec, runTestFromEnv } from '../../src/core/planning/run-spec';
+import { createRunDir } from '../../src/core/run-folder/runs';
 import { parseHostMessage, PROTOCOL_VERSION, type TrainEvent, type TrainerMessage } from '../../src/core/shared/protocol';
 import { checkRunSpec, type RunSpec } from '../../src/core/shared/run-spec';
-import { TrainerClient } from '../../src/core/trainer-client';
-import { suggest } from '../../src/core/suggest';
+import { TrainerClient } from '../../src/core/process/trainer-client';
+import { suggest } from '../../src/core/process/suggest';
 import { plannedFor } from '../../src/core/shared/plan';
 import type { DeviceInfo } from '../../src/core/shared/device-types';
 import { runTraining } from '../../src/trainer/train/run';

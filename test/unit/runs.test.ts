@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { after, test } from 'node:test';
 import { configForFolder } from '../../src/core/config';
-import { createRunDir, listRuns, parseMetrics, readRun, sanitizeRunName } from '../../src/core/runs';
+import { createRunDir, listRuns, parseMetrics, readRun, sanitizeRunName } from '../../src/core/run-folder/runs';
 import { planFor } from '../helpers/plan';
 
 const ws = mkdtempSync(join(tmpdir(), 'ba-runs-'));

@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { findWorkspaceRoot, progressLine, trainCommand, type TrainIo, type TrainOptions } from '../../src/cli/train';
 import { PROTOCOL_VERSION, type TrainEvent } from '../../src/core/shared/protocol';
-import { readRun } from '../../src/core/runs';
+import { readRun } from '../../src/core/run-folder/runs';
 import type { TrainConfig } from '../../src/core/config';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import { planFor } from '../helpers/plan';

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { configForFolder } from '../../src/core/config';
-import { createRunDir, deleteRun, listRuns, markRunInterrupted, metricsCsv, readRun } from '../../src/core/runs';
+import { createRunDir, deleteRun, listRuns, markRunInterrupted, metricsCsv, readRun } from '../../src/core/run-folder/runs';
 import { PROTOCOL_VERSION, type BatchEvent, type EpochEvent, type TrainEvent } from '../../src/core/shared/protocol';
 import { isTrainWebviewToHost, statusFromEnd } from '../../src/core/shared/train-webview-protocol';
 import { ema, minMaxDownsample } from '../../src/webview/train/downsample';

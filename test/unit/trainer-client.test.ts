@@ -7,7 +7,7 @@ import { after, test } from 'node:test';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import { PROTOCOL_VERSION, type TrainEvent } from '../../src/core/shared/protocol';
 import type { RunSpec } from '../../src/core/shared/run-spec';
-import { TrainerClient, TrainerError } from '../../src/core/trainer-client';
+import { TrainerClient, TrainerError } from '../../src/core/process/trainer-client';
 import { HANG_CEILING_MS, until } from '../helpers/wait';
 
 const dir = mkdtempSync(join(tmpdir(), 'ba-client-'));

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
 import type { TrainEvent, TrainerMessage } from '../../src/core/shared/protocol';
-import { createRunDir, readRun } from '../../src/core/runs';
+import { createRunDir, readRun } from '../../src/core/run-folder/runs';
 import { initBackend } from '../../src/trainer/backend';
 import { loadLayersModelFromFile } from '../../src/trainer/model-io';
 import { buildModel } from '../../src/trainer/models/zoo';

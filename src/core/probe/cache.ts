@@ -15,10 +15,9 @@ import { dirname, join, resolve } from 'node:path';
 import type { TrainConfig } from '../shared/config-types';
 import type { DatasetReport } from '../shared/dataset-types';
 import type { DeviceInfo } from '../shared/device-types';
-import type { ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
+import type { ProbeTrialResult, ProbeTrialSpec, TrialRunner } from '../shared/probe';
 import type { BackendName } from '../shared/protocol';
-import { WASM_HEAP_MAX } from '../memory';
-import type { TrialRunner } from './run-trial';
+import { WASM_HEAP_MAX } from '../planning/memory';
 
 export const PROBE_CACHE_VERSION = 1;
 export const PROBE_CACHE_FOLDER = join('.batch-advisor', 'probe-cache');

@@ -15,16 +15,15 @@ import type { TrainConfig } from '../shared/config-types';
 import type { DatasetReport } from '../shared/dataset-types';
 import type { DeviceInfo } from '../shared/device-types';
 import type { TrainingPlan } from '../shared/plan';
-import type { GradientNoiseScale, ObjectiveReport, ProbeReport, ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
+import type { GradientNoiseScale, ObjectiveReport, ProbeReport, ProbeTrialResult, ProbeTrialSpec, TrialRunner } from '../shared/probe';
 import type { BackendName } from '../shared/protocol';
 import type { MemoryEstimate, Recommendation } from '../shared/report';
-import { bytesForBatch, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, maxBatchSize, WASM_HEAP_MAX } from '../memory';
-import { makePlan } from '../plan';
-import { BASE_BATCH, datasetCap, floorPow2, MAX_BATCH, recommend, type RecommendInput } from '../recommend';
+import { bytesForBatch, FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD, maxBatchSize, WASM_HEAP_MAX } from '../planning/memory';
+import { makePlan } from '../planning/plan';
+import { BASE_BATCH, datasetCap, floorPow2, MAX_BATCH, recommend, type RecommendInput } from '../planning/recommend';
 import { estimateNoiseScale } from './noise';
 import { chooseBatch, cleanCurve, largerBatchWorthTrying, ratioText, throughputAt, type ThroughputPoint } from './objective';
 import { searchMaxBatch } from './search';
-import type { TrialRunner } from './run-trial';
 
 /** The margin is widened to the model's error when that is larger, up to this. */
 export const MAX_MARGIN = 0.5;

@@ -1,6 +1,6 @@
 /**
  * The training plan: the resolved, numeric answer to "how will this run train". Made in one place
- * on the host (`src/core/plan.ts`) from the config, the dataset report, the devices and the model;
+ * on the host (`src/core/planning/plan.ts`) from the config, the dataset report, the devices and the model;
  * shown by the Suggest panel and `suggest --json`; sent to the trainer, which executes it and
  * decides nothing it already decided; written to the run folder as `plan.json` and carried by the
  * run's `run-start` event. Browser-safe: the webviews show it.

@@ -129,3 +129,6 @@ export interface ObjectiveReport {
   chosen: number;
   rows: { batchSize: number; imagesPerSec: number; measured: boolean; relativeTime: number }[];
 }
+
+/** Runs one probe trial (a fresh trainer child in process/run-trial.ts; a fake in tests). */
+export type TrialRunner = (spec: ProbeTrialSpec) => Promise<ProbeTrialResult>;

@@ -1,6 +1,6 @@
 /**
  * The RunSpec: everything a training run (or, without its plan, a probe trial) needs, resolved on
- * the host in one place (core/run-spec.ts) and carried by the train request alone. The trainer
+ * the host in one place (core/planning/run-spec.ts) and carried by the train request alone. The trainer
  * validates it (`checkRunSpec`) and executes it without deciding anything again: it initialises
  * exactly `backend.name` from `backend`'s package locations (or ends the run saying why not), reads
  * the data as `data` says, builds `model`, and trains at `plan`'s numbers within `limits`.

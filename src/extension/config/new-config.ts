@@ -6,7 +6,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import * as vscode from 'vscode';
-import { sanitizeRunName } from '../../core/runs';
+import { sanitizeRunName } from '../../core/run-folder/runs';
 import type { FeatureHost } from '../host';
 import { startingConfig } from './starting-config';
 import { CONFIG_SUFFIX } from '../../core/shared/constants';

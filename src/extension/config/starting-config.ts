@@ -1,6 +1,6 @@
 /** The config "New Training Config" writes (pure: unit-tested). */
 import { basename, relative } from 'node:path';
-import { sanitizeRunName } from '../../core/runs';
+import { sanitizeRunName } from '../../core/run-folder/runs';
 
 /** A starting config for `datasetFolder`, written in `configDir`: dataset relative, batch "auto". */
 export function startingConfig(configDir: string, datasetFolder: string): Record<string, unknown> {

@@ -12,13 +12,13 @@
 import { basename, dirname } from 'node:path';
 import * as vscode from 'vscode';
 import { loadConfigFile, withOverrides, type TrainConfig } from '../../core/config';
-import { markRunInterrupted, readRun } from '../../core/runs';
+import { markRunInterrupted, readRun } from '../../core/run-folder/runs';
 import { classifyError } from '../../core/shared/errors';
 import { formatDuration } from '../../core/shared/format';
 import { describeBatch } from '../../core/shared/plan';
 import type { RunEndEvent, TrainEvent } from '../../core/shared/protocol';
 import { statusFromEnd, type PanelRunInfo } from '../../core/shared/train-webview-protocol';
-import { TrainFlow } from '../../core/train-flow';
+import { TrainFlow } from '../../core/process/train-flow';
 import type { FeatureHost } from '../host';
 import { readSettings } from '../settings';
 import { isConfigPath } from '../suggest/target';

@@ -6,7 +6,7 @@
 import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
-import { metricsCsv, readRun, RUN_FILES } from '../../core/runs';
+import { metricsCsv, readRun, RUN_FILES } from '../../core/run-folder/runs';
 import { classifyError } from '../../core/shared/errors';
 import { statusFromEnd, type PanelRun, type PanelRunInfo } from '../../core/shared/train-webview-protocol';
 import type { TrainEvent } from '../../core/shared/protocol';

@@ -5,7 +5,7 @@
  * "Export Metrics as CSV" and "Delete Run" act on one run.
  */
 import * as vscode from 'vscode';
-import { deleteRun, listRuns, type RunSummary } from '../../core/runs';
+import { deleteRun, listRuns, type RunSummary } from '../../core/run-folder/runs';
 import { classifyError } from '../../core/shared/errors';
 import type { FeatureHost } from '../host';
 import type { LiveRunListener } from './command';

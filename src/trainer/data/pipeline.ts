@@ -18,7 +18,7 @@ import { DecodePool } from './decode-pool';
 import { epochOrder } from './prng';
 import { BoundedQueue } from './queue';
 import type { LabeledFile } from './split';
-import { PRELOAD_FRACTION } from '../../core/recommend';
+import { PRELOAD_FRACTION } from '../../core/planning/recommend';
 
 export type { LabeledFile } from './split';
 
@@ -81,7 +81,7 @@ export function availableMemory(): number {
 
 /**
  * Preload when the uint8 images (N×H×W×C bytes) fit in the planner's share of available memory
- * (PRELOAD_FRACTION, core/recommend.ts). A run never decides here: its RunSpec's plan says preload
+ * (PRELOAD_FRACTION, core/planning/recommend.ts). A run never decides here: its RunSpec's plan says preload
  * or stream; "auto" is for callers without a plan (benchmarks).
  */
 export function decideLoading(

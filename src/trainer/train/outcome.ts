@@ -3,9 +3,9 @@
  * one run-end, whose status and message say why the run ended (stopped, out of memory with the
  * batch to try, diverged, bad input, internal error).
  */
-import { WASM_HEAP_MAX, estimateMemory, maxBatchSize } from '../../core/memory';
+import { WASM_HEAP_MAX, estimateMemory, maxBatchSize } from '../../core/planning/memory';
 import { batchAfterOom } from '../../core/shared/constants';
-import { describeFsError } from '../../core/runs';
+import { describeFsError } from '../../core/run-folder/runs';
 import { PROTOCOL_VERSION, type BackendName, type LogEvent, type RunEndEvent, type TrainerMessage, type TrainEvent } from '../../core/shared/protocol';
 import type { RunSpec } from '../../core/shared/run-spec';
 import type { Head } from '../../core/shared/head';

@@ -1,12 +1,12 @@
 /**
- * The trainer's side of a run folder: every TrainEvent is appended to metrics.jsonl (core/runs.ts
+ * The trainer's side of a run folder: every TrainEvent is appended to metrics.jsonl (core/run-folder/runs.ts
  * MetricsWriter: one synchronous line per event, so a host that dies loses nothing), log lines to train.log, and the model is saved into model/ by swapping in a
  * freshly written folder (a crash mid-save leaves the previous epoch's model intact).
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { LogEvent, TrainEvent } from '../../core/shared/protocol';
-import { MetricsWriter, RUN_FILES, describeFsError } from '../../core/runs';
+import { MetricsWriter, RUN_FILES, describeFsError } from '../../core/run-folder/runs';
 import { FsResourceError, isResourceFsError } from '../../core/fs-errors';
 import { BadInputError } from '../errors';
 import { fileSaveHandler } from '../model-io';

@@ -9,7 +9,7 @@
  * batch) or 'failed' (a spec that is not valid, a backend that cannot load, out of memory with a
  * suggested batch size, bad input, internal error).
  */
-import { describeFsError } from '../../core/runs';
+import { describeFsError } from '../../core/run-folder/runs';
 import { isResourceFsError } from '../../core/fs-errors';
 import { PROTOCOL_VERSION, type TrainerMessage, type TrainRequest } from '../../core/shared/protocol';
 import { checkRunSpec, type RunSpec } from '../../core/shared/run-spec';

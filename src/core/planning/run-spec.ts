@@ -5,10 +5,10 @@
  * for where the probe looked. A probe trial gets the same `RunSetup`, without the plan.
  */
 import { dirname } from 'node:path';
-import type { TrainConfig } from './config';
-import type { BackendName } from './shared/constants';
-import type { TrainingPlan } from './shared/plan';
-import { RUN_SPEC_VERSION, type BackendLocation, type RunSetup, type RunSpec, type RunTest } from './shared/run-spec';
+import type { TrainConfig } from '../config';
+import type { BackendName } from '../shared/constants';
+import type { TrainingPlan } from '../shared/plan';
+import { RUN_SPEC_VERSION, type BackendLocation, type RunSetup, type RunSpec, type RunTest } from '../shared/run-spec';
 
 /** Where the trainer looks for tfjs-node(-gpu): the workspace (else the config's folder, else the dataset's) and the tfjsNodePath setting. */
 export function backendLocation(config: Pick<TrainConfig, 'configPath' | 'dataset'>, opts: { workspaceRoot?: string; tfjsNodePath?: string } = {}): BackendLocation {

@@ -10,10 +10,10 @@
  * if it stalls.
  */
 import { WASM_HEAP_MAX } from './memory';
-import { appendRunEvent } from './runs';
-import { formatBytes } from './shared/format';
-import type { TrainingPlan } from './shared/plan';
-import { PROTOCOL_VERSION, type RunEndEvent } from './shared/protocol';
+import { appendRunEvent } from '../run-folder/runs';
+import { formatBytes } from '../shared/format';
+import type { TrainingPlan } from '../shared/plan';
+import { PROTOCOL_VERSION, type RunEndEvent } from '../shared/protocol';
 
 /** A micro-batch predicted to need more than this × the budget is not started. */
 export const FAR_OVER = 2;

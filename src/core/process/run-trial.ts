@@ -6,10 +6,10 @@
  */
 import { abortError } from '../shared/errors';
 import type { RunSetup } from '../shared/run-spec';
-import type { ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
-import { TrainerClient } from '../trainer-client';
+import type { ProbeTrialResult, ProbeTrialSpec, TrialRunner } from '../shared/probe';
+import { TrainerClient } from './trainer-client';
 import { firstLine, isOutOfMemoryText } from '../shared/oom';
-import { TrialPace } from './trial-pace';
+import { TrialPace } from '../probe/trial-pace';
 
 /** Default time a trial may take before it is killed and counted as a failure. */
 export const DEFAULT_TRIAL_TIMEOUT_MS = 180_000;
@@ -22,7 +22,6 @@ export interface TrialRunnerOptions {
   log?: (message: string) => void;
 }
 
-export type TrialRunner = (spec: ProbeTrialSpec) => Promise<ProbeTrialResult>;
 
 function failed(spec: ProbeTrialSpec, failure: ProbeTrialResult['failure'], error: string, durationMs: number): ProbeTrialResult {
   return { batchSize: spec.microBatchSize, accumulationSteps: spec.accumulationSteps, ok: false, failure, error, peakBytes: 0, tensorPeakBytes: 0, rssBytes: 0, imagesPerSec: 0, steps: 0, durationMs };

@@ -6,12 +6,12 @@
  * per-device batch is limited by the GPU with the least free memory.
  */
 import { maxBatchSize } from './memory';
-import { memoryBudget } from './shared/constants';
-import type { DeviceInfo } from './shared/device-types';
-import { formatBytes, formatCount } from './shared/format';
-import type { OptimizerName } from './shared/model';
-import type { DataParallelAdvice, TrainingPlan } from './shared/plan';
-import type { MemoryEstimate } from './shared/report';
+import { memoryBudget } from '../shared/constants';
+import type { DeviceInfo } from '../shared/device-types';
+import { formatBytes, formatCount } from '../shared/format';
+import type { OptimizerName } from '../shared/model';
+import type { DataParallelAdvice, TrainingPlan } from '../shared/plan';
+import type { MemoryEstimate } from '../shared/report';
 
 export interface DataParallelInput {
   plan: Pick<TrainingPlan, 'microBatchSize' | 'accumulationSteps' | 'learningRate' | 'sources' | 'trainImages'>;

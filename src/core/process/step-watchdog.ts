@@ -9,9 +9,9 @@
  * the step that ends an epoch (or the run's last step) is followed by validation and the model's
  * save, so its allowance covers the validation batches too.
  */
-import { batchAfterOom } from './shared/constants';
-import type { TrainingPlan } from './shared/plan';
-import { PROTOCOL_VERSION, type BatchEvent, type RunEndEvent, type TrainEvent } from './shared/protocol';
+import { batchAfterOom } from '../shared/constants';
+import type { TrainingPlan } from '../shared/plan';
+import { PROTOCOL_VERSION, type BatchEvent, type RunEndEvent, type TrainEvent } from '../shared/protocol';
 
 export const STALL_FACTOR = 10;
 export const STALL_FLOOR_MS = 30_000;

@@ -18,12 +18,12 @@
  *  - Loading: preload decoded uint8 images when they take at most PRELOAD_FRACTION of the free host
  *    RAM (less what training itself takes when it trains on the host), else stream from disk.
  */
-import { DEFAULTS, type TrainConfig } from './shared/config-types';
-import type { DatasetReport } from './shared/dataset-types';
-import type { DeviceInfo } from './shared/device-types';
-import { formatBytes, formatCount } from './shared/format';
+import { DEFAULTS, type TrainConfig } from '../shared/config-types';
+import type { DatasetReport } from '../shared/dataset-types';
+import type { DeviceInfo } from '../shared/device-types';
+import { formatBytes, formatCount } from '../shared/format';
 import { bytesForBatch, DEFAULT_ACTIVATION_FACTOR, maxBatchSize } from './memory';
-import type { MemoryEstimate, Recommendation } from './shared/report';
+import type { MemoryEstimate, Recommendation } from '../shared/report';
 
 export const BASE_BATCH = 32;
 export const MIN_STEPS_PER_EPOCH = 50;

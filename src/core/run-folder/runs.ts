@@ -8,10 +8,10 @@
  */
 import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync, writeSync, openSync, readSync, closeSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
-import type { TrainConfig } from './config';
-import { describeFsError, FsResourceError, isResourceFsError, trueMkdirError } from './fs-errors';
-import type { TrainingPlan } from './shared/plan';
-import { PROTOCOL_VERSION, type EpochEvent, type RunEndEvent, type RunStartEvent, type TrainEvent } from './shared/protocol';
+import type { TrainConfig } from '../config';
+import { describeFsError, FsResourceError, isResourceFsError, trueMkdirError } from '../fs-errors';
+import type { TrainingPlan } from '../shared/plan';
+import { PROTOCOL_VERSION, type EpochEvent, type RunEndEvent, type RunStartEvent, type TrainEvent } from '../shared/protocol';
 
 export const RUNS_FOLDER = join('.batch-advisor', 'runs');
 export const RUN_FILES = { config: 'config.json', plan: 'plan.json', metrics: 'metrics.jsonl', log: 'train.log', model: 'model' } as const;
@@ -101,7 +101,7 @@ export class RunDirError extends Error {
   override readonly name = 'RunDirError';
 }
 
-export { describeFsError } from './fs-errors';
+export { describeFsError } from '../fs-errors';
 
 /** Input to fix (read-only, permissions: RunDirError, exit 2) or a failure while working (full disk: exit 1). */
 function runDirError(what: string, e: unknown): Error {

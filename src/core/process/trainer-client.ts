@@ -10,9 +10,9 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
-import type { ModelDescription, ModelSpec } from './shared/model';
-import type { ProbeTrialResult, ProbeTrialSpec } from './shared/probe';
-import type { RunSetup, RunSpec } from './shared/run-spec';
+import type { ModelDescription, ModelSpec } from '../shared/model';
+import type { ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
+import type { RunSetup, RunSpec } from '../shared/run-spec';
 import {
   PROTOCOL_VERSION,
   parseTrainerMessage,
@@ -26,9 +26,9 @@ import {
   type TrainRequest,
   type TrainerErrorKind,
   type TrainerMessage,
-} from './shared/protocol';
-import { appendRunEvent } from './runs';
-import { isOutOfMemoryText } from './shared/oom';
+} from '../shared/protocol';
+import { appendRunEvent } from '../run-folder/runs';
+import { isOutOfMemoryText } from '../shared/oom';
 
 export interface TrainerClientOptions {
   /** Path of the trainer entry: dist/trainer.js, or src/trainer/main.ts (run through tsx, for tests). */

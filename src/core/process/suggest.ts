@@ -2,29 +2,29 @@
  * The whole suggestion, shared by the CLI and the extension: scan the dataset and read the devices
  * (in parallel), have the trainer child describe the model, then plan memory and recommend.
  */
-import type { TrainConfig } from './config';
-import { tooFewClasses } from './dataset/list';
-import { inspectDataset } from './dataset/inspect';
-import { noUsableImagesMessage } from './dataset/verdict';
-import { chooseDevice, listDevices } from './devices/devices';
-import { dataParallelAdvice, type DataParallelInput } from './data-parallel';
-import { estimateMemory } from './memory';
-import { makePlan } from './plan';
-import { DEFAULT_HEADROOM, memoryBudget, type SuggestStage } from './shared/constants';
-import { probePlan } from './probe/probe';
-import { ProbeCache, probeCacheKey } from './probe/cache';
-import { childTrialRunner, type TrialRunner } from './probe/run-trial';
-import type { ProbeTrialResult } from './shared/probe';
-import { abortError } from './shared/errors';
+import type { TrainConfig } from '../config';
+import { tooFewClasses } from '../dataset/list';
+import { inspectDataset } from '../dataset/inspect';
+import { noUsableImagesMessage } from '../dataset/verdict';
+import { chooseDevice, listDevices } from '../devices/devices';
+import { dataParallelAdvice, type DataParallelInput } from '../planning/data-parallel';
+import { estimateMemory } from '../planning/memory';
+import { makePlan } from '../planning/plan';
+import { DEFAULT_HEADROOM, memoryBudget, type SuggestStage } from '../shared/constants';
+import { probePlan } from '../probe/probe';
+import { ProbeCache, probeCacheKey } from '../probe/cache';
+import { childTrialRunner } from './run-trial';
+import type { ProbeTrialResult, TrialRunner } from '../shared/probe';
+import { abortError } from '../shared/errors';
 
-export { DEFAULT_HEADROOM, type SuggestStage } from './shared/constants';
-import { recommend } from './recommend';
-import type { DeviceInfo } from './shared/device-types';
-import type { TrainingPlan } from './shared/plan';
-import type { BackendName, DescribedMessage } from './shared/protocol';
-import type { BackendLocation } from './shared/run-spec';
-import { backendLocation, runSetup } from './run-spec';
-import type { SuggestReport } from './shared/report';
+export { DEFAULT_HEADROOM, type SuggestStage } from '../shared/constants';
+import { recommend } from '../planning/recommend';
+import type { DeviceInfo } from '../shared/device-types';
+import type { TrainingPlan } from '../shared/plan';
+import type { BackendName, DescribedMessage } from '../shared/protocol';
+import type { BackendLocation } from '../shared/run-spec';
+import { backendLocation, runSetup } from '../planning/run-spec';
+import type { SuggestReport } from '../shared/report';
 import { TrainerClient } from './trainer-client';
 
 /** The input is readable but cannot be planned for (e.g. a folder without images). */
@@ -60,7 +60,7 @@ export interface SuggestOptions {
   onProbeTrial?: (r: ProbeTrialResult, phase: 'search' | 'confirm') => void;
   /** Time a probe trial may take before it is killed (ms). */
   probeTimeoutMs?: number;
-  /** Where the trainer looks for tfjs-node(-gpu) (default: the config's folder; see core/run-spec.ts backendLocation). */
+  /** Where the trainer looks for tfjs-node(-gpu) (default: the config's folder; see core/planning/run-spec.ts backendLocation). */
   backendLocation?: BackendLocation;
   /** Extra environment for the trial processes (e.g. the tfjs-node path). */
   env?: Record<string, string>;

@@ -10,20 +10,20 @@
  * run folder exists it asks the trainer to stop after the current batch (the run ends 'stopped').
  */
 import { basename, join } from 'node:path';
-import type { TrainConfig } from './config';
-import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from './dataset/list';
-import { fallbackPlan } from './plan';
-import { PROBE_CACHE_FOLDER } from './probe/cache';
-import { createRunDir } from './runs';
-import { backendLocation, buildRunSpec } from './run-spec';
-import type { BackendLocation, RunTest } from './shared/run-spec';
-import { cannotFitEnd, planCannotFit } from './fit-gate';
+import type { TrainConfig } from '../config';
+import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../dataset/list';
+import { fallbackPlan } from '../planning/plan';
+import { PROBE_CACHE_FOLDER } from '../probe/cache';
+import { createRunDir } from '../run-folder/runs';
+import { backendLocation, buildRunSpec } from '../planning/run-spec';
+import type { BackendLocation, RunTest } from '../shared/run-spec';
+import { cannotFitEnd, planCannotFit } from '../planning/fit-gate';
 import { StepWatchdog, stallEnd, type WatchdogOptions } from './step-watchdog';
-import type { DatasetReport } from './shared/dataset-types';
-import { IMAGE_EXTENSIONS_TEXT } from './shared/constants';
-import { abortError, classifyError } from './shared/errors';
-import type { TrainingPlan } from './shared/plan';
-import type { LogEvent, RunEndEvent, TrainEvent } from './shared/protocol';
+import type { DatasetReport } from '../shared/dataset-types';
+import { IMAGE_EXTENSIONS_TEXT } from '../shared/constants';
+import { abortError, classifyError } from '../shared/errors';
+import type { TrainingPlan } from '../shared/plan';
+import type { LogEvent, RunEndEvent, TrainEvent } from '../shared/protocol';
 import { suggest } from './suggest';
 import { TrainerClient } from './trainer-client';
 

@@ -4,12 +4,12 @@
  * when a suggestion cannot be made (e.g. the devices cannot be read), `fallbackPlan` applies one
  * fixed rule and says why. Nothing downstream (CLI, extension, trainer) decides these numbers again.
  */
-import type { TrainConfig } from './shared/config-types';
-import type { DatasetReport } from './shared/dataset-types';
-import type { DeviceInfo } from './shared/device-types';
-import { PLAN_VERSION, type PlanSource, type TrainingPlan } from './shared/plan';
-import type { BackendName } from './shared/protocol';
-import type { MemoryEstimate, Recommendation } from './shared/report';
+import type { TrainConfig } from '../shared/config-types';
+import type { DatasetReport } from '../shared/dataset-types';
+import type { DeviceInfo } from '../shared/device-types';
+import { PLAN_VERSION, type PlanSource, type TrainingPlan } from '../shared/plan';
+import type { BackendName } from '../shared/protocol';
+import type { MemoryEstimate, Recommendation } from '../shared/report';
 import { bytesForBatch } from './memory';
 import { BASE_BATCH } from './recommend';
 

@@ -25,7 +25,7 @@
  * fused BatchNormalization and the one-op ReLU6 keep 1 per element, a Conv2D with bias and relu 3).
  * The rest was fitted on real steps of bench/probe.ts's models (bench/probe.ts reports the error).
  */
-import type { LayerDescription, ModelDescription } from './shared/model';
+import type { LayerDescription, ModelDescription } from '../shared/model';
 
 const F32 = 4;
 

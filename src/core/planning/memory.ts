@@ -29,9 +29,9 @@
  *    the largest of those stages per image. The conv gradients' scratch is added at its own
  *    stage, per conv, as the workspace term of bytesForBatch.
  */
-import { DEFAULT_HEADROOM, memoryBudget } from './shared/constants';
-import type { LayerDescription, ModelDescription, OptimizerName } from './shared/model';
-import type { MemoryEstimate } from './shared/report';
+import { DEFAULT_HEADROOM, memoryBudget } from '../shared/constants';
+import type { LayerDescription, ModelDescription, OptimizerName } from '../shared/model';
+import type { MemoryEstimate } from '../shared/report';
 import { backwardSweep, elements, sweepWorkspaces, trainedLayers, unusedInputGradientElements, workspaceBytes, type Workspace } from './memory-sweep';
 
 export { unusedInputGradientElements };

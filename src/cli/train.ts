@@ -13,6 +13,7 @@ import { BACKENDS, loadConfigFile, withOverrides, type BackendChoice, type Train
 import { classifyError, EXIT_CODES } from '../core/shared/errors';
 import { formatCount, formatDuration, plural } from '../core/shared/format';
 import { describeBatch, type TrainingPlan } from '../core/shared/plan';
+import type { LrSchedule } from '../core/shared/schedule';
 import type { BatchEvent, TrainEvent } from '../core/shared/protocol';
 import { TrainFlow } from '../core/train-flow';
 
@@ -26,6 +27,8 @@ export interface TrainOptions {
   deviceMemory?: number;
   /** --probe / --no-probe: measure the plan with real training steps (default: on for "batchSize": "auto"). */
   probe?: boolean;
+  /** --lr-schedule: the config's `lrSchedule` (commander checks the choices). */
+  lrSchedule?: LrSchedule;
 }
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -162,7 +165,7 @@ export function planLines(plan: TrainingPlan): string[] {
   const from = (f: keyof TrainingPlan['sources']): string => (plan.sources[f] === 'config' ? ' (from the config)' : plan.sources[f] === 'fallback' ? ' (fallback)' : '');
   const lines = [
     `Plan: batch ${describeBatch(plan)}${from('batchSize')}, learning rate ${Number(lr.value.toPrecision(3))}${lr.rule !== 'none' ? ` (${lr.rule} scaling from ${lr.base} at batch ${lr.baseBatchSize})` : ''}${from('learningRate')}` +
-      `${plan.warmup.steps > 0 ? `, warmup ${plural(plan.warmup.steps, 'step')}` : ''}, ${plan.loading.strategy}${from('loading')}`,
+      `${plan.warmup.steps > 0 ? `, warmup ${plural(plan.warmup.steps, 'step')}` : ''}${plan.lrSchedule && plan.lrSchedule !== 'constant' ? `, ${plan.lrSchedule} schedule` : ''}, ${plan.loading.strategy}${from('loading')}`,
   ];
   if (plan.basis.kind === 'fallback') lines.push(`Warning: no plan could be made (${plan.basis.why}); fixed fallback values are used.`);
   for (const w of plan.warnings) if (plan.basis.kind !== 'fallback') lines.push(`Warning: ${w}`);
@@ -185,6 +188,7 @@ function applyOverrides(config: TrainConfig, opts: TrainOptions): TrainConfig | 
     ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}),
     ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
     ...(opts.deviceMemory !== undefined ? { deviceMemoryGiB: opts.deviceMemory } : {}),
+    ...(opts.lrSchedule !== undefined ? { lrSchedule: opts.lrSchedule } : {}),
   });
 }
 

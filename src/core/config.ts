@@ -54,6 +54,7 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     epochs: c.epochs ?? DEFAULTS.epochs,
     accumulationSteps: c.accumulationSteps ?? DEFAULTS.accumulationSteps,
     ...(c.warmupSteps !== undefined ? { warmupSteps: c.warmupSteps } : {}),
+    ...(c.lrSchedule !== undefined ? { lrSchedule: c.lrSchedule } : {}),
     loading: c.loading ?? DEFAULTS.loading,
     backend: c.backend ?? DEFAULTS.backend,
     ...(c.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: c.deviceMemoryGiB } : {}),

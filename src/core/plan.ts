@@ -48,6 +48,7 @@ export function makePlan(input: PlanInput): TrainingPlan {
     learningRate: { value: r.learningRate.recommended, base: r.learningRate.base, baseBatchSize: r.learningRate.baseBatchSize, rule: r.learningRate.rule },
     // Goyal et al.: ramp from the unscaled rate to the scaled one; an unscaled rate ramps from 0.
     warmup: { steps: r.warmupSteps, epochs: r.warmupEpochs, startLearningRate: r.learningRate.rule === 'none' ? 0 : Math.min(r.learningRate.base, r.learningRate.recommended) },
+    lrSchedule: config.lrSchedule ?? 'constant',
     epochs: config.epochs,
     stepsPerEpoch: r.stepsPerEpoch,
     trainImages: dataset.train,
@@ -96,6 +97,7 @@ export function fallbackPlan(config: TrainConfig, dataset: Pick<DatasetReport, '
     dataParallelDevices: 1,
     learningRate: { value: config.learningRate, base: config.learningRate, baseBatchSize: BASE_BATCH, rule: 'none' },
     warmup: { steps: warmupSteps, epochs: warmupSteps / stepsPerEpoch, startLearningRate: 0 },
+    lrSchedule: config.lrSchedule ?? 'constant',
     epochs: config.epochs,
     stepsPerEpoch,
     trainImages: dataset.train,

@@ -4,6 +4,7 @@
  */
 import { BACKEND_NAMES } from './constants';
 import type { OptimizerName } from './model';
+import type { LrSchedule } from './schedule';
 
 export const BACKENDS = ['auto', ...BACKEND_NAMES] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -31,6 +32,8 @@ export interface TrainConfigFile {
   accumulationSteps?: number;
   /** Optimizer steps of linear learning-rate warmup (0 = none). Default: planned with the batch. */
   warmupSteps?: number;
+  /** Learning-rate schedule after warmup (./schedule.ts). Default "constant". */
+  lrSchedule?: LrSchedule;
   loading?: LoadingChoice;
   backend?: BackendChoice;
   /** Plan for a device with this much memory instead of the one present. */
@@ -61,6 +64,8 @@ export interface TrainConfig {
   accumulationSteps: number;
   /** Explicit warmup in optimizer steps; absent = planned. */
   warmupSteps?: number;
+  /** Learning-rate schedule after warmup (absent = constant). */
+  lrSchedule?: LrSchedule;
   loading: LoadingChoice;
   backend: BackendChoice;
   deviceMemoryGiB?: number;
@@ -96,6 +101,7 @@ export const DEFAULTS = {
   batchSize: 'auto' as const,
   epochs: 10,
   accumulationSteps: 1,
+  lrSchedule: 'constant' as LrSchedule,
   loading: 'auto' as LoadingChoice,
   backend: 'auto' as BackendChoice,
 };

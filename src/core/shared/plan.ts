@@ -8,6 +8,7 @@
 import type { BackendChoice } from './config-types';
 import type { DeviceInfo } from './device-types';
 import type { BackendName } from './protocol';
+import { scheduleFactor, type LrSchedule } from './schedule';
 
 export const PLAN_VERSION = 1;
 
@@ -44,6 +45,8 @@ export interface TrainingPlan {
   };
   /** Linear warmup from `startLearningRate` to `learningRate.value` over `steps` optimizer steps (0 = none). */
   warmup: { steps: number; epochs: number; startLearningRate: number };
+  /** The schedule after warmup (./schedule.ts); absent = constant (plans written before it existed). */
+  lrSchedule?: LrSchedule;
   epochs: number;
   /** Optimizer steps per epoch: ceil(trainImages / effectiveBatchSize). */
   stepsPerEpoch: number;
@@ -135,11 +138,14 @@ export function learningRateForBatch(plan: Pick<TrainingPlan, 'learningRate'>, r
   return rule === 'linear' ? base * ratio : rule === 'sqrt' ? base * Math.sqrt(ratio) : plan.learningRate.value;
 }
 
-/** The learning rate at a 1-based optimizer step under the plan's linear warmup. */
-export function learningRateAt(plan: Pick<TrainingPlan, 'learningRate' | 'warmup'>, step: number): number {
+/** The learning rate at a 1-based optimizer step under the plan's linear warmup, then its schedule over epochs × stepsPerEpoch steps. */
+export function learningRateAt(plan: Pick<TrainingPlan, 'learningRate' | 'warmup' | 'lrSchedule'> & Partial<Pick<TrainingPlan, 'epochs' | 'stepsPerEpoch'>>, step: number): number {
   const { steps, startLearningRate } = plan.warmup;
   const target = plan.learningRate.value;
-  if (steps <= 0 || step > steps) return target;
+  if (steps <= 0 || step > steps) {
+    const total = (plan.epochs ?? 0) * (plan.stepsPerEpoch ?? 0);
+    return target * scheduleFactor(plan.lrSchedule ?? 'constant', step, Math.max(0, steps), total);
+  }
   const s = Math.max(1, step);
   return startLearningRate + ((target - startLearningRate) * s) / steps;
 }

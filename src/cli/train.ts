@@ -268,7 +268,7 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
 
   const { end, plan } = result;
   if (end.status === 'completed') {
-    if (!opts.json) reporter.out(`Done. Model: ${join(shownDir, 'model', 'model.json')}`);
+    if (!opts.json) reporter.out(`Done${end.message ? ` (${end.message})` : ''}. Model: ${join(shownDir, 'model', 'model.json')}`);
     return 0;
   }
   if (end.status === 'stopped') {

@@ -49,6 +49,7 @@ export function makePlan(input: PlanInput): TrainingPlan {
     // Goyal et al.: ramp from the unscaled rate to the scaled one; an unscaled rate ramps from 0.
     warmup: { steps: r.warmupSteps, epochs: r.warmupEpochs, startLearningRate: r.learningRate.rule === 'none' ? 0 : Math.min(r.learningRate.base, r.learningRate.recommended) },
     lrSchedule: config.lrSchedule ?? 'constant',
+    ...(config.earlyStopping ? { earlyStopping: { ...config.earlyStopping } } : {}),
     epochs: config.epochs,
     stepsPerEpoch: r.stepsPerEpoch,
     trainImages: dataset.train,
@@ -98,6 +99,7 @@ export function fallbackPlan(config: TrainConfig, dataset: Pick<DatasetReport, '
     learningRate: { value: config.learningRate, base: config.learningRate, baseBatchSize: BASE_BATCH, rule: 'none' },
     warmup: { steps: warmupSteps, epochs: warmupSteps / stepsPerEpoch, startLearningRate: 0 },
     lrSchedule: config.lrSchedule ?? 'constant',
+    ...(config.earlyStopping ? { earlyStopping: { ...config.earlyStopping } } : {}),
     epochs: config.epochs,
     stepsPerEpoch,
     trainImages: dataset.train,

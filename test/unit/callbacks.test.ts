@@ -1,6 +1,6 @@
 /**
  * Keras-callback equivalents in the config (issue 19, part 2): the learning-rate schedule after
- * warmup — the formula, its validation, and a real run whose batch events carry it.
+ * warmup and early stopping — the rules, their validation, and real runs that honour them.
  */
 import { strict as assert } from 'node:assert';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,6 +11,7 @@ import { trainCommand, type TrainOptions } from '../../src/cli/train';
 import { learningRateAt } from '../../src/core/shared/plan';
 import type { BatchEvent, TrainEvent } from '../../src/core/shared/protocol';
 import { COSINE_FLOOR, scheduleFactor } from '../../src/core/shared/schedule';
+import { EarlyStopping, type EpochMetrics } from '../../src/trainer/train/callbacks/early-stopping';
 import { Capture } from '../helpers/capture';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
 
@@ -73,4 +74,54 @@ describe('lrSchedule', () => {
     }
     assert.ok(batches.at(-1)!.learningRate < 0.01 * 0.05, 'the last step is near the floor');
   });
+});
+
+describe('earlyStopping', () => {
+  const m = (valLoss: number | null, loss = 1): EpochMetrics => ({ loss, accuracy: 0.5, valLoss, valAccuracy: valLoss === null ? null : 1 - valLoss });
+  test('stops after `patience` epochs without an improvement larger than minDelta, and says why', () => {
+    const es = new EarlyStopping({ monitor: 'val_loss', patience: 2, minDelta: 0.01 }, () => {});
+    assert.deepEqual([0.9, 0.5, 0.495, 0.3, 0.31].map((v, i) => es.update(i + 1, m(v))), [undefined, undefined, undefined, undefined, undefined]);
+    assert.equal(es.update(6, m(0.295)), 'early stopping: val_loss did not improve by 0.01 for 2 epochs (best 0.3 at epoch 4)');
+    const acc = new EarlyStopping({ monitor: 'val_accuracy', patience: 1, minDelta: 0 }, () => {});
+    assert.equal(acc.update(1, m(0.5)), undefined);
+    assert.equal(acc.update(2, m(0.4)), undefined, 'accuracy 0.6 > 0.5 is an improvement');
+    assert.match(acc.update(3, m(0.45)) ?? '', /^early stopping: val_accuracy did not improve by 0 for 1 epoch \(best 0\.6 at epoch 2\)$/);
+  });
+  test('without validation it watches the training loss and logs it once', () => {
+    const logs: string[] = [];
+    const es = new EarlyStopping({ monitor: 'val_loss', patience: 1, minDelta: 0 }, (l) => logs.push(l));
+    es.update(1, m(null, 1));
+    assert.match(es.update(2, m(null, 1.2)) ?? '', /^early stopping: loss did not improve/);
+    assert.deepEqual(logs, ['early stopping: no validation data, so it monitors the training loss instead of val_loss']);
+  });
+
+  test('a run stops at the patience: run-end completed with the reason, plan records it, CLI prints it', async () => {
+    // minDelta 100: no epoch after the first can improve, so a patience of 2 ends the run after epoch 3 of 6.
+    const earlyStopping = { patience: 2, minDelta: 100 };
+    const r = await train({ ...tiny, epochs: 6, earlyStopping }, { json: true });
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as TrainEvent);
+    const start = events.find((e) => e.type === 'run-start');
+    assert.ok(start && start.type === 'run-start');
+    assert.deepEqual(start.plan.earlyStopping, { patience: 2, monitor: 'val_loss', minDelta: 100 });
+    assert.deepEqual(events.filter((e) => e.type === 'epoch').map((e) => e.type === 'epoch' && e.epoch), [1, 2, 3]);
+    const end = events.find((e) => e.type === 'run-end');
+    assert.ok(end && end.type === 'run-end');
+    assert.equal(end.status, 'completed');
+    assert.match(end.message ?? '', /^early stopping: val_loss did not improve by 100 for 2 epochs \(best [\d.]+ at epoch 1\)$/);
+    const people = await train({ ...tiny, epochs: 6, earlyStopping });
+    assert.match(people.stdout, /Done \(early stopping: val_loss did not improve by 100 for 2 epochs/);
+  });
+
+  for (const [bad, field] of [
+    [{ patience: -1 }, 'patience'],
+    [{ patience: 2, monitor: 'loss' }, 'monitor'],
+    [{ patience: 2, minDelta: -0.1 }, 'minDelta'],
+  ] as const) {
+    test(`earlyStopping ${JSON.stringify(bad)} → exit 2 naming ${field}`, async () => {
+      const r = await train({ ...tiny, earlyStopping: bad });
+      assert.equal(r.code, 2);
+      assert.match(r.stderr, new RegExp(`earlyStopping.*${field}|${field}.*earlyStopping`));
+    });
+  }
 });

@@ -34,6 +34,8 @@ export interface TrainConfigFile {
   warmupSteps?: number;
   /** Learning-rate schedule after warmup (./schedule.ts). Default "constant". */
   lrSchedule?: LrSchedule;
+  /** Stop when the monitored metric stops improving. Defaults: monitor "val_loss", minDelta 0. */
+  earlyStopping?: { patience: number; monitor?: 'val_loss' | 'val_accuracy'; minDelta?: number };
   loading?: LoadingChoice;
   backend?: BackendChoice;
   /** Plan for a device with this much memory instead of the one present. */
@@ -66,6 +68,7 @@ export interface TrainConfig {
   warmupSteps?: number;
   /** Learning-rate schedule after warmup (absent = constant). */
   lrSchedule?: LrSchedule;
+  earlyStopping?: { patience: number; monitor: 'val_loss' | 'val_accuracy'; minDelta: number };
   loading: LoadingChoice;
   backend: BackendChoice;
   deviceMemoryGiB?: number;

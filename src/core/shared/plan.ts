@@ -47,6 +47,8 @@ export interface TrainingPlan {
   warmup: { steps: number; epochs: number; startLearningRate: number };
   /** The schedule after warmup (./schedule.ts); absent = constant (plans written before it existed). */
   lrSchedule?: LrSchedule;
+  /** Config `earlyStopping` with its defaults filled in; absent = train every epoch. */
+  earlyStopping?: EarlyStoppingPlan;
   epochs: number;
   /** Optimizer steps per epoch: ceil(trainImages / effectiveBatchSize). */
   stepsPerEpoch: number;
@@ -95,6 +97,13 @@ export interface TrainingPlan {
   reasons: string[];
   /** What the person should read before training (e.g. an explicit batch predicted not to fit). */
   warnings: string[];
+}
+
+/** Stop when `monitor` has not improved by more than `minDelta` for `patience` epochs (Keras's EarlyStopping). */
+export interface EarlyStoppingPlan {
+  monitor: 'val_loss' | 'val_accuracy';
+  patience: number;
+  minDelta: number;
 }
 
 /** Per-device and global batch for data-parallel training over several GPUs, with its learning rate. */

@@ -16,6 +16,7 @@ import { isResourceFsError } from '../../core/fs-errors';
 import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../../core/dataset/list';
 import { Prober, unusableReason } from '../../core/dataset/probe';
 import { abortError } from '../../core/shared/errors';
+import { EarlyStopping } from './callbacks/early-stopping';
 import { learningRateAt, learningRateForBatch, type TrainingPlan } from '../../core/shared/plan';
 import type { BackendName, BatchEvent, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
 import { initBackend } from '../backend';
@@ -606,6 +607,8 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
     params: model.countParams(),
   });
 
+  const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping, (m) => log('info', m)) : undefined;
+  let stopReason: string | undefined;
   for (let epoch = 1; epoch <= plan.epochs; epoch++) {
     const t0 = performance.now();
     const totals = await trainEpoch(epoch, plan, model, optimizer, head, data, p, ctx);
@@ -622,11 +625,13 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
     const savedModel = await files.saveModel(model);
     p.savedEpoch = epoch;
     emit({ v: 2, type: 'epoch', time: now(), epoch, loss: totals.loss, accuracy: totals.accuracy, ...val, durationMs: performance.now() - t0, savedModel });
+    stopReason = early?.update(epoch, { loss: totals.loss, accuracy: totals.accuracy, ...val });
+    if (stopReason) break;
     if (totals.hitMax || p.globalStep >= p.plannedSteps) {
       if (epoch < plan.epochs) log('info', `stopped after ${p.globalStep} steps (maxSteps)`);
       break;
     }
     if (epoch < plan.epochs) growBatch(epoch + 1, plan, data, p, ctx, msg.maxSteps);
   }
-  end({ status: 'completed' });
+  end({ status: 'completed', ...(stopReason ? { message: stopReason } : {}) });
 }

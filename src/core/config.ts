@@ -55,6 +55,7 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     accumulationSteps: c.accumulationSteps ?? DEFAULTS.accumulationSteps,
     ...(c.warmupSteps !== undefined ? { warmupSteps: c.warmupSteps } : {}),
     ...(c.lrSchedule !== undefined ? { lrSchedule: c.lrSchedule } : {}),
+    ...(c.checkpoint !== undefined ? { checkpoint: c.checkpoint } : {}),
     ...(c.earlyStopping !== undefined ? { earlyStopping: { patience: c.earlyStopping.patience, monitor: c.earlyStopping.monitor ?? 'val_loss', minDelta: c.earlyStopping.minDelta ?? 0 } } : {}),
     loading: c.loading ?? DEFAULTS.loading,
     backend: c.backend ?? DEFAULTS.backend,

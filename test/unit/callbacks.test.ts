@@ -1,9 +1,9 @@
 /**
  * Keras-callback equivalents in the config (issue 19, part 2): the learning-rate schedule after
- * warmup and early stopping — the rules, their validation, and real runs that honour them.
+ * warmup, early stopping and the best-epoch checkpoint — the rules, their validation, and real runs that honour them.
  */
 import { strict as assert } from 'node:assert';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -11,6 +11,7 @@ import { trainCommand, type TrainOptions } from '../../src/cli/train';
 import { learningRateAt } from '../../src/core/shared/plan';
 import type { BatchEvent, TrainEvent } from '../../src/core/shared/protocol';
 import { COSINE_FLOOR, scheduleFactor } from '../../src/core/shared/schedule';
+import { BestCheckpoint } from '../../src/trainer/train/callbacks/best-checkpoint';
 import { EarlyStopping, type EpochMetrics } from '../../src/trainer/train/callbacks/early-stopping';
 import { Capture } from '../helpers/capture';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
@@ -124,4 +125,49 @@ describe('earlyStopping', () => {
       assert.match(r.stderr, new RegExp(`earlyStopping.*${field}|${field}.*earlyStopping`));
     });
   }
+});
+
+describe('checkpoint "best"', () => {
+  test('the loss rising in the last epoch keeps the earlier epoch in model-best/, model/ holds the last', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ba-best-'));
+    try {
+      const logs: string[] = [];
+      const best = new BestCheckpoint({ mode: 'best', monitor: 'val_loss' }, (l) => logs.push(l));
+      const saveEpoch = (epoch: number, valLoss: number): void => {
+        mkdirSync(join(dir, 'model'), { recursive: true });
+        writeFileSync(join(dir, 'model', 'weights.bin'), `weights of epoch ${epoch}`);
+        writeFileSync(join(dir, 'model', 'model.json'), '{}');
+        best.update(epoch, { loss: 1, accuracy: 0.5, valLoss, valAccuracy: 0.5 }, join(dir, 'model', 'model.json'));
+      };
+      saveEpoch(1, 0.9);
+      saveEpoch(2, 0.4);
+      saveEpoch(3, 0.7); // rises
+      assert.equal(readFileSync(join(dir, 'model', 'weights.bin'), 'utf8'), 'weights of epoch 3');
+      assert.equal(readFileSync(join(dir, 'model-best', 'weights.bin'), 'utf8'), 'weights of epoch 2');
+      assert.deepEqual(JSON.parse(readFileSync(join(dir, 'model-best', 'checkpoint.json'), 'utf8')), { epoch: 2, monitor: 'val_loss', value: 0.4 });
+      assert.equal(logs.at(-1), 'best model so far: epoch 2 (val_loss 0.4), saved in model-best/');
+      assert.ok(!existsSync(join(dir, 'model-best.saving')));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  test('a real run keeps model/ and model-best/ with the epoch of the lowest validation loss', async () => {
+    const r = await train({ ...tiny, epochs: 3 }, { json: true });
+    assert.equal(r.code, 0, r.stderr);
+    const events = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as TrainEvent);
+    const start = events.find((e) => e.type === 'run-start');
+    assert.ok(start && start.type === 'run-start');
+    assert.deepEqual(start.plan.checkpoint, { mode: 'best', monitor: 'val_loss' });
+    const epochs = events.filter((e) => e.type === 'epoch');
+    const lowest = epochs.reduce((a, b) => ((b.valLoss ?? Infinity) < (a.valLoss ?? Infinity) ? b : a));
+    const record = JSON.parse(readFileSync(join(start.runDir, 'model-best', 'checkpoint.json'), 'utf8')) as { epoch: number; value: number };
+    assert.equal(record.epoch, lowest.epoch);
+    assert.equal(record.value, lowest.valLoss);
+    assert.ok(existsSync(join(start.runDir, 'model-best', 'weights.bin')) && existsSync(join(start.runDir, 'model', 'model.json')));
+    const last = await train({ ...tiny, epochs: 1, checkpoint: 'last' }, { json: true });
+    const lastStart = last.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as TrainEvent).find((e) => e.type === 'run-start');
+    assert.ok(lastStart && lastStart.type === 'run-start');
+    assert.ok(!existsSync(join(lastStart.runDir, 'model-best')), '"last" keeps model/ only');
+  });
 });

@@ -36,6 +36,8 @@ export interface TrainConfigFile {
   lrSchedule?: LrSchedule;
   /** Stop when the monitored metric stops improving. Defaults: monitor "val_loss", minDelta 0. */
   earlyStopping?: { patience: number; monitor?: 'val_loss' | 'val_accuracy'; minDelta?: number };
+  /** "best" (default): keep the best epoch in model-best/ as well as the last in model/; "last": model/ only. */
+  checkpoint?: 'best' | 'last';
   loading?: LoadingChoice;
   backend?: BackendChoice;
   /** Plan for a device with this much memory instead of the one present. */
@@ -69,6 +71,8 @@ export interface TrainConfig {
   /** Learning-rate schedule after warmup (absent = constant). */
   lrSchedule?: LrSchedule;
   earlyStopping?: { patience: number; monitor: 'val_loss' | 'val_accuracy'; minDelta: number };
+  /** Absent = "best". */
+  checkpoint?: 'best' | 'last';
   loading: LoadingChoice;
   backend: BackendChoice;
   deviceMemoryGiB?: number;

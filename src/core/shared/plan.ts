@@ -49,6 +49,8 @@ export interface TrainingPlan {
   lrSchedule?: LrSchedule;
   /** Config `earlyStopping` with its defaults filled in; absent = train every epoch. */
   earlyStopping?: EarlyStoppingPlan;
+  /** Config `checkpoint`: "best" also keeps the best epoch by `monitor` in model-best/; absent = "last" only (older plans). */
+  checkpoint?: CheckpointPlan;
   epochs: number;
   /** Optimizer steps per epoch: ceil(trainImages / effectiveBatchSize). */
   stepsPerEpoch: number;
@@ -104,6 +106,13 @@ export interface EarlyStoppingPlan {
   monitor: 'val_loss' | 'val_accuracy';
   patience: number;
   minDelta: number;
+}
+
+/** Which models a run keeps: model/ (the last epoch) always; with "best" also model-best/. */
+export interface CheckpointPlan {
+  mode: 'best' | 'last';
+  /** The earlyStopping monitor when set, else val_loss. */
+  monitor: 'val_loss' | 'val_accuracy';
 }
 
 /** Per-device and global batch for data-parallel training over several GPUs, with its learning rate. */

@@ -16,6 +16,7 @@ import { isResourceFsError } from '../../core/fs-errors';
 import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../../core/dataset/list';
 import { Prober, unusableReason } from '../../core/dataset/probe';
 import { abortError } from '../../core/shared/errors';
+import { BestCheckpoint } from './callbacks/best-checkpoint';
 import { EarlyStopping } from './callbacks/early-stopping';
 import { learningRateAt, learningRateForBatch, type TrainingPlan } from '../../core/shared/plan';
 import type { BackendName, BatchEvent, LogEvent, RunEndEvent, TrainerMessage, TrainEvent, TrainRequest } from '../../core/shared/protocol';
@@ -608,6 +609,7 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
   });
 
   const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping, (m) => log('info', m)) : undefined;
+  const best = plan.checkpoint?.mode === 'best' ? new BestCheckpoint(plan.checkpoint, (m) => log('info', m)) : undefined;
   let stopReason: string | undefined;
   for (let epoch = 1; epoch <= plan.epochs; epoch++) {
     const t0 = performance.now();
@@ -625,6 +627,7 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
     const savedModel = await files.saveModel(model);
     p.savedEpoch = epoch;
     emit({ v: 2, type: 'epoch', time: now(), epoch, loss: totals.loss, accuracy: totals.accuracy, ...val, durationMs: performance.now() - t0, savedModel });
+    best?.update(epoch, { loss: totals.loss, accuracy: totals.accuracy, ...val }, savedModel);
     stopReason = early?.update(epoch, { loss: totals.loss, accuracy: totals.accuracy, ...val });
     if (stopReason) break;
     if (totals.hitMax || p.globalStep >= p.plannedSteps) {

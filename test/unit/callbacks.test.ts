@@ -65,6 +65,7 @@ describe('lrSchedule', () => {
     const start = events.find((e) => e.type === 'run-start');
     assert.ok(start && start.type === 'run-start');
     assert.equal(start.plan.lrSchedule, 'cosine');
+    assert.equal((JSON.parse(readFileSync(join(start.runDir, 'plan.json'), 'utf8')) as { lrSchedule?: string }).lrSchedule, 'cosine');
     const batches = events.filter((e): e is BatchEvent => e.type === 'batch');
     const total = start.plan.epochs * start.plan.stepsPerEpoch;
     assert.equal(batches.length, total);

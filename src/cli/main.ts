@@ -178,7 +178,8 @@ export function buildProgram(): Command {
     .option('--probe', 'measure the plan with real training steps (the default for "batchSize": "auto")')
     .option('--no-probe', 'plan from the memory model alone: batch 32 (or the config\'s) unless memory forces it lower')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKENDS]))
-    .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number; probe?: boolean }) => {
+    .addOption(new Option('--lr-schedule <name>', 'learning-rate schedule after warmup').choices(['constant', 'cosine', 'step']))
+    .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number; probe?: boolean; lrSchedule?: 'constant' | 'cosine' | 'step' }) => {
       const [{ trainCommand }, { watchdogOptionsFromEnv }, { runTestFromEnv }] = await Promise.all([import('./train.js'), import('../core/process/step-watchdog.js'), import('../core/planning/run-spec.js')]);
       const test = runTestFromEnv(process.env);
       const code = await trainCommand(configPath, flags, {

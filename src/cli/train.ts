@@ -13,6 +13,7 @@ import { BACKENDS, loadConfigFile, withOverrides, type BackendChoice, type Train
 import { classifyError, EXIT_CODES } from '../core/shared/errors';
 import { formatCount, formatDuration, plural } from '../core/shared/format';
 import { describeBatch, plannedFor, type TrainingPlan } from '../core/shared/plan';
+import type { LrSchedule } from '../core/shared/schedule';
 import type { BatchEvent, TrainEvent } from '../core/shared/protocol';
 import { TrainFlow } from '../core/process/train-flow';
 import type { RunTest } from '../core/shared/run-spec';
@@ -27,6 +28,8 @@ export interface TrainOptions {
   deviceMemory?: number;
   /** --probe / --no-probe: measure the plan with real training steps (default: on for "batchSize": "auto"). */
   probe?: boolean;
+  /** --lr-schedule: the config's `lrSchedule` (commander checks the choices). */
+  lrSchedule?: LrSchedule;
 }
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -165,7 +168,7 @@ export function planLines(plan: TrainingPlan): string[] {
   const from = (f: keyof TrainingPlan['sources']): string => (plan.sources[f] === 'config' ? ' (from the config)' : plan.sources[f] === 'fallback' ? ' (fallback)' : '');
   const lines = [
     `Plan: batch ${describeBatch(plan)}${from('batchSize')}, learning rate ${Number(lr.value.toPrecision(3))}${lr.rule !== 'none' ? ` (${lr.rule} scaling from ${lr.base} at batch ${lr.baseBatchSize})` : ''}${from('learningRate')}` +
-      `${plan.warmup.steps > 0 ? `, warmup ${plural(plan.warmup.steps, 'step')}` : ''}, ${plan.loading.strategy}${from('loading')}`,
+      `${plan.warmup.steps > 0 ? `, warmup ${plural(plan.warmup.steps, 'step')}` : ''}${plan.lrSchedule && plan.lrSchedule !== 'constant' ? `, ${plan.lrSchedule} schedule` : ''}, ${plan.loading.strategy}${from('loading')}`,
   ];
   lines.push(`Planned for ${plannedFor(plan)}`);
   if (plan.basis.kind === 'fallback') lines.push(`Warning: no plan could be made (${plan.basis.why}); fixed fallback values are used.`);
@@ -189,6 +192,7 @@ function applyOverrides(config: TrainConfig, opts: TrainOptions): TrainConfig | 
     ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}),
     ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
     ...(opts.deviceMemory !== undefined ? { deviceMemoryGiB: opts.deviceMemory } : {}),
+    ...(opts.lrSchedule !== undefined ? { lrSchedule: opts.lrSchedule } : {}),
   });
 }
 
@@ -269,7 +273,7 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
 
   const { end, plan } = result;
   if (end.status === 'completed') {
-    if (!opts.json) reporter.out(`Done. Model: ${join(shownDir, 'model', 'model.json')}`);
+    if (!opts.json) reporter.out(`Done${end.message ? ` (${end.message})` : ''}. Model: ${join(shownDir, 'model', 'model.json')}`);
     return 0;
   }
   if (end.status === 'stopped') {

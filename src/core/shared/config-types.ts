@@ -4,6 +4,7 @@
  */
 import { BACKEND_NAMES } from './constants';
 import type { OptimizerName } from './model';
+import type { LrSchedule } from './schedule';
 
 export const BACKENDS = ['auto', ...BACKEND_NAMES] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
@@ -31,6 +32,12 @@ export interface TrainConfigFile {
   accumulationSteps?: number;
   /** Optimizer steps of linear learning-rate warmup (0 = none). Default: planned with the batch. */
   warmupSteps?: number;
+  /** Learning-rate schedule after warmup (./schedule.ts). Default "constant". */
+  lrSchedule?: LrSchedule;
+  /** Stop when the monitored metric stops improving. Defaults: monitor "val_loss", minDelta 0. */
+  earlyStopping?: { patience: number; monitor?: 'val_loss' | 'val_accuracy'; minDelta?: number };
+  /** "best" (default): keep the best epoch in model-best/ as well as the last in model/; "last": model/ only. */
+  checkpoint?: 'best' | 'last';
   loading?: LoadingChoice;
   backend?: BackendChoice;
   /** Plan for a device with this much memory instead of the one present. */
@@ -61,6 +68,11 @@ export interface TrainConfig {
   accumulationSteps: number;
   /** Explicit warmup in optimizer steps; absent = planned. */
   warmupSteps?: number;
+  /** Learning-rate schedule after warmup (absent = constant). */
+  lrSchedule?: LrSchedule;
+  earlyStopping?: { patience: number; monitor: 'val_loss' | 'val_accuracy'; minDelta: number };
+  /** Absent = "best". */
+  checkpoint?: 'best' | 'last';
   loading: LoadingChoice;
   backend: BackendChoice;
   deviceMemoryGiB?: number;
@@ -96,6 +108,7 @@ export const DEFAULTS = {
   batchSize: 'auto' as const,
   epochs: 10,
   accumulationSteps: 1,
+  lrSchedule: 'constant' as LrSchedule,
   loading: 'auto' as LoadingChoice,
   backend: 'auto' as BackendChoice,
 };

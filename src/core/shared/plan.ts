@@ -9,6 +9,7 @@ import type { BackendChoice } from './config-types';
 import type { DeviceInfo } from './device-types';
 import { formatBytes } from './format';
 import type { BackendName } from './constants';
+import { scheduleFactor, type LrSchedule } from './schedule';
 
 export const PLAN_VERSION = 1;
 
@@ -45,6 +46,12 @@ export interface TrainingPlan {
   };
   /** Linear warmup from `startLearningRate` to `learningRate.value` over `steps` optimizer steps (0 = none). */
   warmup: { steps: number; epochs: number; startLearningRate: number };
+  /** The schedule after warmup (./schedule.ts); absent = constant (plans written before it existed). */
+  lrSchedule?: LrSchedule;
+  /** Config `earlyStopping` with its defaults filled in; absent = train every epoch. */
+  earlyStopping?: EarlyStoppingPlan;
+  /** Config `checkpoint`: "best" also keeps the best epoch by `monitor` in model-best/; absent = "last" only (older plans). */
+  checkpoint?: CheckpointPlan;
   epochs: number;
   /** Optimizer steps per epoch: ceil(trainImages / effectiveBatchSize). */
   stepsPerEpoch: number;
@@ -95,6 +102,20 @@ export interface TrainingPlan {
   warnings: string[];
 }
 
+/** Stop when `monitor` has not improved by more than `minDelta` for `patience` epochs (Keras's EarlyStopping). */
+export interface EarlyStoppingPlan {
+  monitor: 'val_loss' | 'val_accuracy';
+  patience: number;
+  minDelta: number;
+}
+
+/** Which models a run keeps: model/ (the last epoch) always; with "best" also model-best/. */
+export interface CheckpointPlan {
+  mode: 'best' | 'last';
+  /** The earlyStopping monitor when set, else val_loss. */
+  monitor: 'val_loss' | 'val_accuracy';
+}
+
 /** Per-device and global batch for data-parallel training over several GPUs, with its learning rate. */
 export interface DataParallelAdvice {
   devices: number;
@@ -136,11 +157,14 @@ export function learningRateForBatch(plan: Pick<TrainingPlan, 'learningRate'>, r
   return rule === 'linear' ? base * ratio : rule === 'sqrt' ? base * Math.sqrt(ratio) : plan.learningRate.value;
 }
 
-/** The learning rate at a 1-based optimizer step under the plan's linear warmup. */
-export function learningRateAt(plan: Pick<TrainingPlan, 'learningRate' | 'warmup'>, step: number): number {
+/** The learning rate at a 1-based optimizer step under the plan's linear warmup, then its schedule over epochs × stepsPerEpoch steps. */
+export function learningRateAt(plan: Pick<TrainingPlan, 'learningRate' | 'warmup' | 'lrSchedule'> & Partial<Pick<TrainingPlan, 'epochs' | 'stepsPerEpoch'>>, step: number): number {
   const { steps, startLearningRate } = plan.warmup;
   const target = plan.learningRate.value;
-  if (steps <= 0 || step > steps) return target;
+  if (steps <= 0 || step > steps) {
+    const total = (plan.epochs ?? 0) * (plan.stepsPerEpoch ?? 0);
+    return target * scheduleFactor(plan.lrSchedule ?? 'constant', step, Math.max(0, steps), total);
+  }
   const s = Math.max(1, step);
   return startLearningRate + ((target - startLearningRate) * s) / steps;
 }

@@ -98,7 +98,8 @@ export function statusFromEnd(end: RunEndEvent | null, live: boolean): Pick<Pane
       ? { status: 'running' }
       : { status: 'interrupted', message: 'The trainer ended without finishing the run (the window was closed or reloaded, or the process was killed). The metrics up to that point are kept.' };
   }
-  if (end.status === 'completed') return { status: 'finished' };
+  // A completed run's message is why it ended early (early stopping): shown under the status.
+  if (end.status === 'completed') return { status: 'finished', ...(end.message ? { message: end.message } : {}) };
   if (end.status === 'stopped') return { status: 'stopped', ...(end.message ? { message: end.message } : {}) };
   return {
     status: 'failed',

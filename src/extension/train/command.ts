@@ -234,7 +234,7 @@ export class TrainCommand implements vscode.Disposable {
 
   private reportEnd(end: RunEndEvent, runDir: string): void {
     this.ctx.log.info(`Train: run ${end.status}${end.message ? `: ${end.message}` : ''} (${runDir})`);
-    if (end.status === 'completed') void vscode.window.showInformationMessage(`Batch Advisor: training finished. Run saved in ${runDir}.`);
+    if (end.status === 'completed') void vscode.window.showInformationMessage(`Batch Advisor: training finished${end.message ? ` (${end.message})` : ''}. Run saved in ${runDir}.`);
     else if (end.status === 'stopped') void vscode.window.showInformationMessage(`Batch Advisor: training stopped. Run saved in ${runDir}.`);
     else {
       const hint = end.suggestedBatchSize ? ` Use "Retry at batch ${end.suggestedBatchSize}" in its panel.` : '';

@@ -16,6 +16,8 @@ import { BatchGrowth, halves } from './growth';
 import type { MemoryLimit } from './memory-limit';
 import { now, yieldToEventLoop, type RunContext } from './setup';
 import { evaluateBatch, makeOptimizer, trainStep } from './step';
+import { BestCheckpoint } from './callbacks/best-checkpoint';
+import { EarlyStopping } from './callbacks/early-stopping';
 
 /** Mutable counters of the whole run. */
 interface Progress {
@@ -240,6 +242,9 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
   };
   // The trainer loaded the model: the loss it computes is the plan's (the same decision the host's description made).
   emit({ v: PROTOCOL_VERSION, type: 'run-start', time: now(), runDir: spec.runDir, backend, plan: { ...plan, loss: head.description }, stepsPerEpoch, trainImages: data.trainFiles, validationImages: data.validationFiles, params: model.countParams() });
+  const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping, (m) => log('info', m)) : undefined;
+  const best = plan.checkpoint?.mode === 'best' ? new BestCheckpoint(plan.checkpoint, (m) => log('info', m)) : undefined;
+  let stopReason: string | undefined;
   for (let epoch = 1; epoch <= plan.epochs; epoch++) {
     const t0 = performance.now();
     const totals = await trainEpoch(epoch, plan, model, optimizer, head, data, p, ctx);
@@ -256,11 +261,14 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
     const savedModel = await files.saveModel(model);
     p.savedEpoch = epoch;
     emit({ v: PROTOCOL_VERSION, type: 'epoch', time: now(), epoch, loss: totals.loss, accuracy: totals.accuracy, ...val, durationMs: performance.now() - t0, savedModel });
+    best?.update(epoch, { loss: totals.loss, accuracy: totals.accuracy, ...val }, savedModel);
+    stopReason = early?.update(epoch, { loss: totals.loss, accuracy: totals.accuracy, ...val });
+    if (stopReason) break;
     if (totals.hitMax || p.globalStep >= p.plannedSteps) {
       if (epoch < plan.epochs) log('info', `stopped after ${p.globalStep} steps (maxSteps)`);
       break;
     }
     if (epoch < plan.epochs) growBatch(epoch + 1, plan, data, p, ctx, limits.maxSteps);
   }
-  end({ status: 'completed' });
+  end({ status: 'completed', ...(stopReason ? { message: stopReason } : {}) });
 }

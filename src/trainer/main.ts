@@ -56,6 +56,12 @@ async function handle(msg: HostMessage, signal: AbortSignal): Promise<void> {
       send({ v: 2, type: 'probe-result', id: msg.id, result });
       return;
     }
+    case 'evaluate': {
+      const { evaluateRequest } = await import('./eval/evaluate.js');
+      const result = await evaluateRequest(msg);
+      send({ v: 2, type: 'evaluated', id: msg.id, result });
+      return;
+    }
     case 'stop':
       return;
   }

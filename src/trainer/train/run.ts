@@ -30,6 +30,7 @@ import { BatchGrowth, halves } from './growth';
 import { RunFiles } from './run-files';
 import { MemoryLimit, memoryLimitFromEnv } from './memory-limit';
 import { evaluateBatch, makeOptimizer, trainStep, type MicroBatch } from './step';
+import { evaluateAtRunEnd } from '../eval/run-eval';
 
 /** What the entry point (main.ts) passes in: test seams, and settings that reach the child through its environment. */
 export interface RunHooks {
@@ -303,6 +304,7 @@ async function setupBackend(config: TrainConfig, runDir: string, ctx: RunContext
 
 interface Data {
   numClasses: number;
+  classNames: string[];
   train: ImagePipeline;
   validation: ImagePipeline | undefined;
   trainFiles: number;
@@ -347,7 +349,7 @@ async function loadData(config: TrainConfig, plan: TrainingPlan, ctx: RunContext
   const train = await ImagePipeline.create(split.train, { ...base, batchSize: plan.microBatchSize }, plan.loading.strategy === 'preload' ? progress : undefined);
   const validation = split.validation.length ? await ImagePipeline.create(split.validation, { ...base, batchSize: plan.validationBatchSize }) : undefined;
   if (train.size === 0) throw new BadInputError(`${config.dataset}: none of the ${split.train.length} training images could be decoded`);
-  return { numClasses, train, validation, trainFiles: split.train.length, validationFiles: split.validation.length };
+  return { numClasses, classNames: listing.classNames, train, validation, trainFiles: split.train.length, validationFiles: split.validation.length };
 }
 
 /** The files whose header the inspection accepts (probe.ts unusableReason), yielding now and then. */
@@ -604,7 +606,10 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
     trainImages: data.trainFiles,
     validationImages: data.validationFiles,
     params: model.countParams(),
+    classNames: data.classNames,
   });
+  // The saved model.json carries its class names (`batch-advisor evaluate` matches folders by them).
+  model.setUserDefinedMetadata({ ...(model.getUserDefinedMetadata() ?? {}), classNames: data.classNames });
 
   for (let epoch = 1; epoch <= plan.epochs; epoch++) {
     const t0 = performance.now();
@@ -628,5 +633,7 @@ async function trainWith(msg: TrainRequest, config: TrainConfig, plan: TrainingP
     }
     if (epoch < plan.epochs) growBatch(epoch + 1, plan, data, p, ctx, msg.maxSteps);
   }
+  await evaluateAtRunEnd(model, head, data.validation, data.classNames, { runDir: msg.runDir, emit, log, signal });
+  if (stopped()) return end({ status: 'stopped', message: 'stopped by request' });
   end({ status: 'completed' });
 }

@@ -193,6 +193,19 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('evaluate')
+    .description('Evaluate a trained model on a folder of labelled images (one subfolder per class, matched by name with the model\'s classes)')
+    .argument('<model>', 'a run folder (.batch-advisor/runs/<run>) or a tfjs Layers model.json')
+    .argument('<folder>', 'image folder, one subfolder per class')
+    .option('--json', 'print one JSON document')
+    .option('--batch-size <n>', 'images per prediction batch (default 32)', parsePositiveInt)
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
+    .action(async (model: string, folder: string, flags: { json?: boolean; batchSize?: number; backend?: string }) => {
+      const { evaluateCommand } = await import('./evaluate.js');
+      process.exitCode = await evaluateCommand(model, folder, flags, { trainerScript: trainerScriptPath(), stdout: process.stdout, stderr: process.stderr });
+    });
+
+  program
     .command('make-sample')
     .description('Write the bundled MNIST digits as an image folder (one subfolder per digit)')
     .argument('[folder]', 'where to write it', 'samples/mnist')

@@ -2,11 +2,11 @@
 import * as vscode from 'vscode';
 import { panelHtml } from './panel-page';
 
-/** Scripts on; local files only from the bundled webview code and media. */
-export function panelOptions(extensionUri: vscode.Uri): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+/** Scripts on; local files only from the bundled webview code and media (and `extraRoots`: e.g. a dataset whose images a panel shows). */
+export function panelOptions(extensionUri: vscode.Uri, extraRoots: vscode.Uri[] = []): vscode.WebviewOptions & vscode.WebviewPanelOptions {
   return {
     enableScripts: true,
-    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media')],
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media'), ...extraRoots],
   };
 }
 

@@ -58,6 +58,12 @@ async function handle(msg: HostMessage, signal: AbortSignal): Promise<void> {
       send({ v: PROTOCOL_VERSION, type: 'probe-result', id: msg.id, result });
       return;
     }
+    case 'evaluate': {
+      const { evaluateRequest } = await import('./eval/evaluate.js');
+      const result = await evaluateRequest(msg);
+      send({ v: PROTOCOL_VERSION, type: 'evaluated', id: msg.id, result });
+      return;
+    }
     case 'stop':
       return;
   }

@@ -13,11 +13,13 @@ import { pathToFileURL } from 'node:url';
 import type { ModelDescription, ModelSpec } from '../shared/model';
 import type { ProbeTrialResult, ProbeTrialSpec } from '../shared/probe';
 import type { RunSetup, RunSpec } from '../shared/run-spec';
+import type { EvaluationResult } from '../shared/evaluation';
 import {
   PROTOCOL_VERSION,
   parseTrainerMessage,
   type DescribeRequest,
   type DescribedMessage,
+  type EvaluateRequest,
   type HostMessage,
   type LogEvent,
   type ReadyMessage,
@@ -99,6 +101,7 @@ export class TrainerClient {
   private nextId = 1;
   private readonly describes = new Map<number, PendingDescribe>();
   private readonly probes = new Map<number, { resolve: (r: ProbeTrialResult) => void; reject: (e: Error) => void }>();
+  private readonly evaluations = new Map<number, { resolve: (r: EvaluationResult) => void; reject: (e: Error) => void }>();
   private active: ActiveTrain | undefined;
   private readonly stderrTail: string[] = [];
   private disposed = false;
@@ -236,7 +239,19 @@ export class TrainerClient {
         p?.resolve(m.result);
         return;
       }
+      case 'evaluated': {
+        const p = this.evaluations.get(m.id);
+        this.evaluations.delete(m.id);
+        p?.resolve(m.result);
+        return;
+      }
       case 'error': {
+        const evaluation = m.id !== undefined ? this.evaluations.get(m.id) : undefined;
+        if (evaluation && m.id !== undefined) {
+          this.evaluations.delete(m.id);
+          evaluation.reject(new TrainerError(m.message, m.kind));
+          return;
+        }
         const probe = m.id !== undefined ? this.probes.get(m.id) : undefined;
         if (probe && m.id !== undefined) {
           this.probes.delete(m.id);
@@ -294,6 +309,8 @@ export class TrainerClient {
     this.describes.clear();
     for (const p of this.probes.values()) p.reject(new TrainerError(message, kind));
     this.probes.clear();
+    for (const p of this.evaluations.values()) p.reject(new TrainerError(message, kind));
+    this.evaluations.clear();
     if (this.active) {
       this.finishTrain(
         this.disposed
@@ -351,6 +368,21 @@ export class TrainerClient {
         this.send({ v: PROTOCOL_VERSION, type: 'probe', id, setup, trial });
       } catch (e) {
         this.probes.delete(id);
+        reject(e as Error);
+      }
+    });
+  }
+
+  /** A saved model evaluated on labelled files in the child (src/trainer/eval/); rejects when the child dies. */
+  async evaluate(req: Omit<EvaluateRequest, 'v' | 'type' | 'id'>): Promise<EvaluationResult> {
+    await this.start();
+    const id = this.nextId++;
+    return new Promise<EvaluationResult>((resolve, reject) => {
+      this.evaluations.set(id, { resolve, reject });
+      try {
+        this.send({ ...req, v: PROTOCOL_VERSION, type: 'evaluate', id });
+      } catch (e) {
+        this.evaluations.delete(id);
         reject(e as Error);
       }
     });

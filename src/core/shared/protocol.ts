@@ -6,6 +6,7 @@
  * The training events (`batch`, `epoch`, `run-start`, `run-end`, …) are also the lines of a run's
  * `metrics.jsonl`, so a run can be replayed from its folder alone.
  */
+import type { EvaluationResult } from './evaluation';
 import { message, parseMessage, type MessageDescriptor, type Parsed } from './ipc';
 import type { ModelDescription, ModelSpec } from './model';
 import type { TrainingPlan } from './plan';
@@ -54,7 +55,27 @@ export interface ProbeRequest {
   trial: ProbeTrialSpec;
 }
 
-export type HostMessage = DescribeRequest | TrainRequest | StopRequest | ProbeRequest;
+/** Evaluate a saved model on labelled images (src/trainer/eval/): answered by 'evaluated'. */
+export interface EvaluateRequest {
+  v: typeof PROTOCOL_VERSION;
+  type: 'evaluate';
+  id: number;
+  /** The model.json to evaluate. */
+  modelPath: string;
+  /** The model's classes in its output order. */
+  classNames: string[];
+  /** The images, labelled with the model's class indices. */
+  files: { path: string; label: number }[];
+  /** [height, width] the images are resized to; default: the model's input shape. */
+  imageSize?: [number, number];
+  channels?: 1 | 3 | 4;
+  batchSize?: number;
+  backend?: BackendName | 'auto';
+  /** The folder the host's workspace lives in (where tfjs-node may be installed). */
+  workspaceFolder?: string;
+}
+
+export type HostMessage = DescribeRequest | TrainRequest | StopRequest | ProbeRequest | EvaluateRequest;
 
 // ---- trainer → host -------------------------------------------------------------------------
 
@@ -109,6 +130,8 @@ export interface RunStartEvent {
   trainImages: number;
   validationImages: number;
   params: number;
+  /** The dataset's class names in label order (the model's output order). */
+  classNames?: string[];
 }
 
 export interface BatchEvent {
@@ -194,7 +217,15 @@ export interface RunEndEvent {
   divergedAtStep?: number;
 }
 
-export type TrainEvent = RunStartEvent | BatchEvent | EpochEvent | BatchGrowthEvent | SkippedFileEvent | RunEndEvent | BackendEvent | LogEvent;
+/** The run's model evaluated on its validation split at the end (also written to evaluation.json). */
+export interface EvaluationEvent {
+  v: typeof PROTOCOL_VERSION;
+  type: 'evaluation';
+  time: string;
+  result: EvaluationResult;
+}
+
+export type TrainEvent = EvaluationEvent | RunStartEvent | BatchEvent | EpochEvent | BatchGrowthEvent | SkippedFileEvent | RunEndEvent | BackendEvent | LogEvent;
 
 /** 'diverged': the loss became NaN or infinite (the run stopped; the last finite model is kept). */
 export type TrainerErrorKind = 'oom' | 'bad-input' | 'diverged' | 'internal';
@@ -215,7 +246,14 @@ export interface ProbeResultMessage {
   result: ProbeTrialResult;
 }
 
-export type TrainerMessage = ReadyMessage | DescribedMessage | ErrorMessage | ProbeResultMessage | TrainEvent;
+export interface EvaluatedMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: 'evaluated';
+  id: number;
+  result: EvaluationResult;
+}
+
+export type TrainerMessage = ReadyMessage | DescribedMessage | ErrorMessage | ProbeResultMessage | EvaluatedMessage | TrainEvent;
 
 // ---- descriptors: each side validates what it receives -------------------------------------
 
@@ -226,6 +264,7 @@ export const HOST_MESSAGES: readonly MessageDescriptor<HostMessage>[] = [
   message<TrainRequest>('train', { id: 'integer', spec: 'object' }),
   message<StopRequest>('stop'),
   message<ProbeRequest>('probe', { id: 'integer', setup: 'object', trial: 'object' }),
+  message<EvaluateRequest>('evaluate', { id: 'integer', modelPath: 'string', classNames: 'array', files: 'array', imageSize: 'array?', channels: 'integer?', batchSize: 'integer?', backend: 'string?', workspaceFolder: 'string?' }),
 ];
 
 /** What the host accepts from the trainer. */
@@ -234,6 +273,8 @@ export const TRAINER_MESSAGES: readonly MessageDescriptor<TrainerMessage>[] = [
   message<DescribedMessage>('described', { id: 'integer', description: 'object', backend: 'object?' }),
   message<ErrorMessage>('error', { id: 'integer?', kind: 'string', message: 'string' }),
   message<ProbeResultMessage>('probe-result', { id: 'integer', result: 'object' }),
+  message<EvaluatedMessage>('evaluated', { id: 'integer', result: 'object' }),
+  message<EvaluationEvent>('evaluation', { time: 'string', result: 'object' }),
   message<BackendEvent>('backend', { name: 'string', skipped: 'array' }),
   message<LogEvent>('log', { level: 'string', message: 'string' }),
   message<RunStartEvent>('run-start', { time: 'string', runDir: 'string', backend: 'string', plan: 'object', stepsPerEpoch: 'integer', trainImages: 'integer', validationImages: 'integer', params: 'integer' }),

@@ -52,7 +52,14 @@ export interface RunStatusMessage {
   run: PanelRunInfo;
 }
 
-export type TrainHostToWebview = ResetMessage | EventsMessage | RunStatusMessage;
+/** Webview URIs of images the panel asked for (evaluation thumbnails); a path the host would not show is left out. */
+export interface ThumbnailsMessage {
+  type: 'thumbnails';
+  runId: string;
+  uris: Record<string, string>;
+}
+
+export type TrainHostToWebview = ResetMessage | EventsMessage | RunStatusMessage | ThumbnailsMessage;
 
 // ---- webview → host -------------------------------------------------------------------------
 
@@ -61,7 +68,11 @@ export type TrainWebviewToHost =
   | { type: 'stop'; runId: string }
   | { type: 'retry'; runId: string }
   | { type: 'export-csv'; runId: string }
-  | { type: 'csp-violation'; directive: string; blocked: string };
+  | { type: 'csp-violation'; directive: string; blocked: string }
+  /** Webview URIs for these images of the run's evaluation (answered by 'thumbnails'). */
+  | { type: 'thumbnails'; runId: string; paths: string[] }
+  /** Open an image of the run's evaluation in an editor. */
+  | { type: 'open-file'; runId: string; path: string };
 
 const RUN_ACTIONS: ReadonlySet<string> = new Set(['stop', 'retry', 'export-csv']);
 
@@ -76,6 +87,8 @@ export function isTrainWebviewToHost(m: unknown): m is TrainWebviewToHost {
   const type = (m as { type?: unknown }).type;
   if (type === 'ready') return true;
   if (typeof type === 'string' && RUN_ACTIONS.has(type)) return str(m, 'runId');
+  if (type === 'thumbnails') return str(m, 'runId') && Array.isArray((m as { paths?: unknown }).paths) && (m as { paths: unknown[] }).paths.length <= 1000 && (m as { paths: unknown[] }).paths.every((p) => typeof p === 'string' && p.length < 4096);
+  if (type === 'open-file') return str(m, 'runId') && typeof (m as { path?: unknown }).path === 'string' && (m as { path: string }).path.length < 4096;
   if (type === 'csp-violation') return typeof (m as { directive?: unknown }).directive === 'string' && typeof (m as { blocked?: unknown }).blocked === 'string';
   return false;
 }
@@ -86,6 +99,7 @@ export function isTrainHostToWebview(m: unknown): m is TrainHostToWebview {
   if (o.type === 'reset') return Array.isArray(o.runs);
   if (o.type === 'events') return typeof o.runId === 'string' && Array.isArray(o.events);
   if (o.type === 'status') return typeof o.run?.id === 'string';
+  if (o.type === 'thumbnails') return typeof o.runId === 'string' && typeof (m as { uris?: unknown }).uris === 'object' && (m as { uris?: unknown }).uris !== null;
   return false;
 }
 

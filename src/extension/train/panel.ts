@@ -7,6 +7,7 @@
 import * as vscode from 'vscode';
 import type { TrainEvent } from '../../core/shared/protocol';
 import { panelOptions, panelPage } from '../panel-host';
+import { openEvaluatedImage, thumbnails } from './evaluation-host';
 import {
   TRAIN_VIEW_TYPE,
   isTrainWebviewToHost,
@@ -19,7 +20,7 @@ import {
 const FLUSH_MS = 200;
 
 export interface TrainPanelEvents {
-  onMessage(message: Exclude<TrainWebviewToHost, { type: 'ready' | 'csp-violation' }>): void;
+  onMessage(message: Exclude<TrainWebviewToHost, { type: 'ready' | 'csp-violation' | 'thumbnails' | 'open-file' }>): void;
   onCspViolation(directive: string, blocked: string): void;
   onDispose(): void;
 }
@@ -31,8 +32,9 @@ export class TrainPanel implements vscode.Disposable {
   private timer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
 
-  static create(extensionUri: vscode.Uri, title: string, runs: PanelRun[], events: TrainPanelEvents): TrainPanel {
-    const panel = vscode.window.createWebviewPanel(TRAIN_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, panelOptions(extensionUri));
+  /** `imageRoots`: folders whose images the panel may show (the runs' datasets, for the evaluation's thumbnails). */
+  static create(extensionUri: vscode.Uri, title: string, runs: PanelRun[], events: TrainPanelEvents, imageRoots: vscode.Uri[] = []): TrainPanel {
+    const panel = vscode.window.createWebviewPanel(TRAIN_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, panelOptions(extensionUri, imageRoots));
     return new TrainPanel(panel, extensionUri, runs, events);
   }
 
@@ -50,6 +52,7 @@ export class TrainPanel implements vscode.Disposable {
         if (!isTrainWebviewToHost(m)) return; // untrusted input: ignore anything malformed
         if (m.type === 'ready') this.reset();
         else if (m.type === 'csp-violation') this.events.onCspViolation(m.directive, m.blocked);
+        else if (m.type === 'thumbnails' || m.type === 'open-file') this.evaluationMessage(m);
         else if (this.runs.some((r) => r.id === m.runId)) this.events.onMessage(m);
       }),
       panel.onDidChangeViewState((e) => {
@@ -87,6 +90,13 @@ export class TrainPanel implements vscode.Disposable {
     for (const k of Object.keys(run) as (keyof PanelRun)[]) if (k !== 'events') delete run[k];
     Object.assign(run, info, { events });
     this.post({ type: 'status', run: info });
+  }
+
+  private evaluationMessage(m: Extract<TrainWebviewToHost, { type: 'thumbnails' | 'open-file' }>): void {
+    const run = this.runs.find((r) => r.id === m.runId);
+    if (!run) return;
+    if (m.type === 'thumbnails') this.post(thumbnails(this.panel.webview, run.id, run.events, m.paths));
+    else void openEvaluatedImage(run.events, m.path);
   }
 
   reveal(): void {

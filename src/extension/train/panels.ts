@@ -12,6 +12,7 @@ import { statusFromEnd, type PanelRun, type PanelRunInfo } from '../../core/shar
 import type { TrainEvent } from '../../core/shared/protocol';
 import type { FeatureHost } from '../host';
 import { TrainPanel } from './panel';
+import { datasetRoots } from './evaluation-host';
 
 export interface LiveRunHandlers {
   /** The run folder of the live run, if `runId` is it. */
@@ -88,7 +89,7 @@ export class RunPanels implements vscode.Disposable {
       onMessage: (m) => void this.onMessage(m),
       onCspViolation: (directive, blocked) => this.ctx.log.error(`Training panel: Content-Security-Policy blocked ${blocked} (${directive})`),
       onDispose: () => this.panels.delete(panel),
-    });
+    }, datasetRoots(runs.map((r) => this.dirs.get(r.id)).filter((d): d is string => d !== undefined)));
     this.panels.add(panel);
     return panel;
   }

@@ -15,6 +15,8 @@ import { PROTOCOL_VERSION } from '../../core/shared/protocol';
 
 export interface Data {
   numClasses: number;
+  /** The dataset's class names in label order (the model's output order). */
+  classNames: string[];
   train: ImagePipeline;
   validation: ImagePipeline | undefined;
   trainFiles: number;
@@ -43,11 +45,11 @@ export async function loadData(config: RunData, plan: TrainingPlan, ctx: RunCont
   const train = await ImagePipeline.create(split.train, { ...base, batchSize: plan.microBatchSize }, plan.loading.strategy === 'preload' ? progress : undefined);
   const validation = split.validation.length ? await ImagePipeline.create(split.validation, { ...base, batchSize: plan.validationBatchSize }) : undefined;
   if (train.size === 0) throw new BadInputError(`${config.dataset}: none of the ${split.train.length} training images could be decoded`);
-  return { numClasses: split.numClasses, train, validation, trainFiles: split.train.length, validationFiles: split.validation.length };
+  return { numClasses: split.numClasses, classNames: split.classNames, train, validation, trainFiles: split.train.length, validationFiles: split.validation.length };
 }
 
 /** The dataset listed, its unusable files left out (and reported), split into training and validation. */
-async function splitUsable(config: RunData, ctx: RunContext): Promise<Split<LabeledFile> & { numClasses: number }> {
+async function splitUsable(config: RunData, ctx: RunContext): Promise<Split<LabeledFile> & { numClasses: number; classNames: string[] }> {
   const { signal, log } = ctx;
   let listing: Awaited<ReturnType<typeof listDatasetFiles>>;
   try {
@@ -69,7 +71,7 @@ async function splitUsable(config: RunData, ctx: RunContext): Promise<Split<Labe
   const split = splitFiles(usable, config.validationSplit, config.seed);
   if (split.train.length === 0) throw new BadInputError(`${config.dataset}: no training images left after the validation split of ${config.validationSplit}`);
   log('info', `Found ${usable.length} files belonging to ${numClasses} classes: ${split.train.length} for training, ${split.validation.length} for validation.`);
-  return { ...split, numClasses };
+  return { ...split, numClasses, classNames: listing.classNames };
 }
 
 /** The files whose header the inspection accepts (probe.ts unusableReason), yielding now and then. */

@@ -18,6 +18,7 @@ import { now, yieldToEventLoop, type RunContext } from './setup';
 import { evaluateBatch, makeOptimizer, trainStep } from './step';
 import { BestCheckpoint } from './callbacks/best-checkpoint';
 import { EarlyStopping } from './callbacks/early-stopping';
+import { evaluateAtRunEnd } from '../eval/run-eval';
 
 /** Mutable counters of the whole run. */
 interface Progress {
@@ -241,7 +242,9 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
     ...(plan.batchGrowth ? { growth: new BatchGrowth(plan.batchGrowth, plan.microBatchSize) } : {}),
   };
   // The trainer loaded the model: the loss it computes is the plan's (the same decision the host's description made).
-  emit({ v: PROTOCOL_VERSION, type: 'run-start', time: now(), runDir: spec.runDir, backend, plan: { ...plan, loss: head.description }, stepsPerEpoch, trainImages: data.trainFiles, validationImages: data.validationFiles, params: model.countParams() });
+  emit({ v: PROTOCOL_VERSION, type: 'run-start', time: now(), runDir: spec.runDir, backend, plan: { ...plan, loss: head.description }, stepsPerEpoch, trainImages: data.trainFiles, validationImages: data.validationFiles, params: model.countParams(), classNames: data.classNames });
+  // The saved model.json carries its class names (`batch-advisor evaluate` matches folders by them).
+  model.setUserDefinedMetadata({ ...(model.getUserDefinedMetadata() ?? {}), classNames: data.classNames });
   const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping, (m) => log('info', m)) : undefined;
   const best = plan.checkpoint?.mode === 'best' ? new BestCheckpoint(plan.checkpoint, (m) => log('info', m)) : undefined;
   let stopReason: string | undefined;
@@ -270,5 +273,7 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
     }
     if (epoch < plan.epochs) growBatch(epoch + 1, plan, data, p, ctx, limits.maxSteps);
   }
+  await evaluateAtRunEnd(model, head, data.validation, data.classNames, { runDir: spec.runDir, emit, log, signal });
+  if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
   end({ status: 'completed', ...(stopReason ? { message: stopReason } : {}) });
 }

@@ -18,6 +18,7 @@ import { describeBatch, plannedFor } from '../../core/shared/plan';
 import { isTrainHostToWebview, type PanelRun, type PanelRunInfo, type TrainHostToWebview, type TrainWebviewToHost } from '../../core/shared/train-webview-protocol';
 import { Charts, runColour, type ChartOptions } from './charts';
 import { addEvent, emptySeries, type RunSeries, type XAxis } from './series';
+import { EvaluationSection } from './evaluation';
 import css from './styles.css';
 
 interface VsCodeApi {
@@ -74,7 +75,8 @@ const headers = el('div', { class: 'runs' });
 const controls = el('div', { class: 'controls' });
 const chartRoot = el('div', { class: 'charts', 'data-testid': 'charts' });
 const charts = new Charts(chartRoot);
-app.replaceChildren(headers, controls, chartRoot);
+const evaluation = new EvaluationSection((m) => vscode.postMessage(m));
+app.replaceChildren(headers, controls, chartRoot, evaluation.root);
 
 function buildControls(): void {
   const axis = el('vscode-single-select', { 'data-testid': 'x-axis', 'aria-label': 'X axis' });
@@ -242,15 +244,18 @@ function draw(): void {
     [...runs.values()].map((r) => ({ id: r.info.id, name: r.info.name, series: r.series, colour: r.colour })),
     options,
   );
+  evaluation.render();
   document.body.dataset['points'] = String([...runs.values()].reduce((n, r) => n + r.series.step.length, 0));
 }
 
 function load(list: PanelRun[]): void {
   runs.clear();
   headerDoms.clear();
+  evaluation.clear();
   list.forEach((r, i) => {
     const series = emptySeries();
     for (const e of r.events) addEvent(series, e);
+    for (const e of r.events) evaluation.onEvent(r.id, r.name, e);
     const { events: _events, ...info } = r;
     runs.set(r.id, { info, series, colour: i });
   });
@@ -260,7 +265,12 @@ function onMessage(m: TrainHostToWebview): void {
   if (m.type === 'reset') load(m.runs);
   else if (m.type === 'events') {
     const r = runs.get(m.runId);
-    if (r) for (const e of m.events) addEvent(r.series, e);
+    for (const e of r ? m.events : []) {
+      addEvent(r!.series, e);
+      evaluation.onEvent(r!.info.id, r!.info.name, e);
+    }
+  } else if (m.type === 'thumbnails') {
+    evaluation.onThumbnails(m);
   } else {
     const r = runs.get(m.run.id);
     if (r) r.info = m.run;

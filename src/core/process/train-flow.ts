@@ -15,7 +15,11 @@ import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../datas
 import { fallbackPlan } from '../planning/plan';
 import { PROBE_CACHE_FOLDER } from '../probe/cache';
 import { createRunDir } from '../run-folder/runs';
-import { backendLocation, buildRunSpec } from '../planning/run-spec';
+import { backendLocation, buildRunSpec, runSetup } from '../planning/run-spec';
+import { preflight, type PreflightOutcome, type PreflightRunnerFactory } from './preflight';
+import { childTrialRunner } from './run-trial';
+import { appendRunEvent } from '../run-folder/runs';
+import { PROTOCOL_VERSION } from '../shared/protocol';
 import type { BackendLocation, RunTest } from '../shared/run-spec';
 import { cannotFitEnd, planCannotFit } from '../planning/fit-gate';
 import { StepWatchdog, stallEnd, type WatchdogOptions } from './step-watchdog';
@@ -61,6 +65,8 @@ export interface TrainFlowOptions {
   onPlan?: (plan: TrainingPlan, runDir: string) => void;
   onEvent?: (e: TrainEvent) => void;
   onLog?: (level: LogEvent['level'], message: string) => void;
+  /** Runs the trials of the pre-flight check (preflight.ts; test seam). Default: the probe's child trial runner. */
+  preflightRunner?: PreflightRunnerFactory;
   /** Makes the plan (test seam). Default: the suggestion's plan. */
   makePlan?: (config: TrainConfig, signal: AbortSignal) => Promise<TrainingPlan>;
 }
@@ -188,6 +194,11 @@ export class TrainFlow {
     // A plan predicted far over the device ends now, as out of memory, instead of never moving.
     const cannot = planCannotFit(plan, config.imageSize);
     if (cannot) return this.ended(runDir, plan, cannotFitEnd(runDir, cannot), extra);
+    // A micro-batch predicted near the budget is tried first: one that does not fit ends now.
+    const pre = await this.preflight(config, plan);
+    if (pre.kind === 'stopped') return this.ended(runDir, plan, this.stoppedBeforeTraining(runDir), extra);
+    if (pre.kind === 'cannot-fit') return this.ended(runDir, plan, cannotFitEnd(runDir, pre.verdict), extra);
+    const firstStepMs = pre.kind === 'fits' ? Math.min(opts.watchdog?.firstStepMs ?? Infinity, pre.firstStepMs) : opts.watchdog?.firstStepMs;
     this.setPhase('starting', `Starting the trainer in ${basename(runDir)}`);
     const client = new TrainerClient({
       trainerScript: opts.trainerScript,
@@ -199,7 +210,7 @@ export class TrainFlow {
     // it right after the train request).
     if (this.stopAsked) client.stop();
     // A step that never ends (the trainer's thread is blocked) is ended from here as out of memory.
-    const watchdog = new StepWatchdog({ ...opts.watchdog, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (s) => client.abortRun(stallEnd(s, plan)));
+    const watchdog = new StepWatchdog({ ...opts.watchdog, ...(firstStepMs !== undefined ? { firstStepMs } : {}), ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (s) => client.abortRun(stallEnd(s, plan)));
     try {
       const spec = buildRunSpec(config, plan, { runDir, location: this.location, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}), ...(opts.test ? { test: opts.test } : {}) });
       const end = await client.train(spec, (e) => {
@@ -215,6 +226,35 @@ export class TrainFlow {
       client.dispose();
       this.client = undefined;
     }
+  }
+
+  /** The pre-flight trial (preflight.ts), or 'stopped' when the person stopped during it. */
+  private async preflight(config: TrainConfig, plan: TrainingPlan): Promise<PreflightOutcome | { kind: 'stopped' }> {
+    const { opts } = this;
+    const signal = this.abort.signal;
+    const setup = runSetup(config, plan.backend.planned, this.location, opts.test);
+    const runner: PreflightRunnerFactory =
+      opts.preflightRunner ??
+      ((timeoutMs) => childTrialRunner(setup, { trainerScript: opts.trainerScript, timeoutMs, signal, ...(opts.env ? { env: opts.env } : {}), log: (line) => opts.onLog?.('info', line) }));
+    try {
+      return await preflight(plan, runner, (line) => {
+        this.setPhase('planning', `Trying batch ${plan.microBatchSize} before the run…`);
+        opts.onLog?.('info', line);
+      });
+    } catch (e) {
+      if (signal.aborted) return { kind: 'stopped' };
+      throw e;
+    }
+  }
+
+  private stoppedBeforeTraining(runDir: string): RunEndEvent {
+    const end: RunEndEvent = { v: PROTOCOL_VERSION, type: 'run-end', time: new Date().toISOString(), status: 'stopped', message: 'Stopped before training started.' };
+    try {
+      appendRunEvent(runDir, end);
+    } catch {
+      /* the caller still gets the run-end */
+    }
+    return end;
   }
 
   private ended(runDir: string, plan: TrainingPlan, end: RunEndEvent, extra: Pick<TrainFlowOptions, 'onEvent'>): TrainFlowResult {

@@ -196,7 +196,7 @@ export class TrainCommand implements vscode.Disposable {
   private onEvent(e: TrainEvent): void {
     const info = this.live?.info;
     if (!info) return;
-    if (e.type === 'batch' || e.type === 'epoch' || e.type === 'run-start' || e.type === 'run-end') this.panels.append(info.id, [e]);
+    if (e.type === 'batch' || e.type === 'epoch' || e.type === 'run-start' || e.type === 'run-end' || e.type === 'evaluation') this.panels.append(info.id, [e]);
     switch (e.type) {
       case 'run-start':
         this.ctx.log.info(`Train: ${e.backend} backend, batch ${describeBatch(e.plan)}, ${e.plan.epochs} epochs × ${e.stepsPerEpoch} steps, ${e.trainImages} train / ${e.validationImages} validation images (${e.plan.loading.strategy})`);

@@ -17,7 +17,8 @@ export interface TinyDatasetOptions {
   seed?: number;
 }
 
-function rng(seed: number): () => number {
+/** A small seeded generator (mulberry32): the same numbers for the same seed. */
+export function rng(seed: number): () => number {
   let a = seed >>> 0;
   return () => {
     a = (a + 0x6d2b79f5) >>> 0;

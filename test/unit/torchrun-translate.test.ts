@@ -17,6 +17,7 @@ import { templatePath } from '../../src/core/torchrun/template-files';
 import { fileSaveHandler, loadLayersModelFromFile } from '../../src/trainer/model-io';
 import { mobilenetV2, resnetSmall, tutorialCnn } from '../../src/trainer/models/zoo';
 import { tf } from '../../src/trainer/tf';
+import { rng } from '../helpers/tiny-dataset';
 
 type Build = () => tf.LayersModel;
 // Height 8 with stride 2 and kernel 3: 'same' pads 1 in all, TensorFlow's row at the bottom; width 9 pads evenly.
@@ -99,16 +100,6 @@ function perturbBatchNorm(model: tf.LayersModel, rand: () => number): void {
   }
 }
 
-function mulberry(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(a ^ (a >>> 15), a | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 /** A file's bytes as float32 (a Buffer may be a view into a larger pool). */
 function floats(b: Buffer): Float32Array {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
@@ -153,7 +144,7 @@ describe('torchrun translator: tfjs Layers → torch.nn, forward pass equal', ()
       return;
     }
     dir = mkdtempSync(join(tmpdir(), 'ba-translate-'));
-    const rand = mulberry(7);
+    const rand = rng(7);
     const list = [...LAYER_CASES.map(([n, b]) => [n, b, S] as [string, Build, number[]]), ...ZOO_CASES];
     const specs: object[] = [];
     for (const [i, [name, build, shape]] of list.entries()) {

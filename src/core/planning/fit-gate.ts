@@ -11,6 +11,7 @@
  */
 import { WASM_HEAP_MAX } from './memory';
 import { appendRunEvent } from '../run-folder/runs';
+import { keepEffectiveBatch } from '../shared/constants';
 import { formatBytes } from '../shared/format';
 import type { TrainingPlan } from '../shared/plan';
 import { PROTOCOL_VERSION, type RunEndEvent } from '../shared/protocol';
@@ -46,9 +47,7 @@ export function planCannotFit(plan: TrainingPlan, imageSize?: [number, number]):
     const why = plan.warnings.find((w) => w.startsWith('Not even one image fits')) ?? `Not even one image fits: ${figures}. Use a smaller imageSize (or a smaller model).`;
     return { message: `Out of memory (predicted, not started): batch ${micro}${size} cannot train on ${plan.device.name}. ${why}` };
   }
-  const effective = micro * plan.accumulationSteps;
-  const k = Math.ceil(effective / fits);
-  const keep = fits * k === effective ? `, or ${fits} with accumulationSteps ${k} to keep the effective batch of ${effective}` : `, or ${fits} with accumulationSteps ${k} for an effective batch of ${fits * k}`;
+  const keep = keepEffectiveBatch(fits, micro, plan.accumulationSteps);
   return {
     message: `Out of memory (predicted, not started): ${figures}; the largest batch that fits is ${fits}. Try ${fits}${keep}.`,
     suggestedBatchSize: fits,
@@ -57,7 +56,11 @@ export function planCannotFit(plan: TrainingPlan, imageSize?: [number, number]):
 
 /** The run-end of a plan that cannot fit, also recorded in the run folder's metrics.jsonl (the runs view and "Retry at batch N" read it there). */
 export function cannotFitEnd(runDir: string, verdict: FitVerdict): RunEndEvent {
-  const end: RunEndEvent = { v: PROTOCOL_VERSION, type: 'run-end', time: new Date().toISOString(), status: 'failed', error: 'oom', message: verdict.message, ...(verdict.suggestedBatchSize !== undefined ? { suggestedBatchSize: verdict.suggestedBatchSize } : {}) };
+  return recordRunEnd(runDir, { v: PROTOCOL_VERSION, type: 'run-end', time: new Date().toISOString(), status: 'failed', error: 'oom', message: verdict.message, ...(verdict.suggestedBatchSize !== undefined ? { suggestedBatchSize: verdict.suggestedBatchSize } : {}) });
+}
+
+/** A run-end the host decided (no trainer ran), appended to the run folder's metrics.jsonl. */
+export function recordRunEnd(runDir: string, end: RunEndEvent): RunEndEvent {
   try {
     appendRunEvent(runDir, end);
   } catch {

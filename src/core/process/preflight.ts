@@ -15,7 +15,7 @@
 import { WASM_HEAP_MAX } from '../planning/memory';
 import type { FitVerdict } from '../planning/fit-gate';
 import { DEFAULT_TRIAL_TIMEOUT_MS } from './run-trial';
-import { batchAfterOom } from '../shared/constants';
+import { batchAfterOom, keepEffectiveBatch } from '../shared/constants';
 import { formatBytes } from '../shared/format';
 import type { TrainingPlan } from '../shared/plan';
 import type { ProbeTrialResult, ProbeTrialSpec, TrialRunner } from '../shared/probe';
@@ -82,9 +82,7 @@ function verdictFor(plan: PreflightPlan, failed: ProbeTrialResult, small: ProbeT
   if (suggested < 1) {
     return { message: `Out of memory (tried before training, not started): ${figures}${paced}. Use a smaller imageSize (or a smaller model).` };
   }
-  const effective = micro * plan.accumulationSteps;
-  const k = Math.ceil(effective / suggested);
-  const keep = suggested * k === effective ? `, or ${suggested} with accumulationSteps ${k} to keep the effective batch of ${effective}` : `, or ${suggested} with accumulationSteps ${k} for an effective batch of ${suggested * k}`;
+  const keep = keepEffectiveBatch(suggested, micro, plan.accumulationSteps);
   return { message: `Out of memory (tried before training, not started): ${figures}${paced}. Try ${suggested}${keep}.`, suggestedBatchSize: suggested };
 }
 

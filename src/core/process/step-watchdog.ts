@@ -9,7 +9,7 @@
  * the step that ends an epoch (or the run's last step) is followed by validation and the model's
  * save, so its allowance covers the validation batches too.
  */
-import { batchAfterOom } from '../shared/constants';
+import { batchAfterOom, keepEffectiveBatch } from '../shared/constants';
 import type { TrainingPlan } from '../shared/plan';
 import { PROTOCOL_VERSION, type BatchEvent, type RunEndEvent, type TrainEvent } from '../shared/protocol';
 
@@ -153,8 +153,6 @@ export function stallEnd(s: Stall, plan: Pick<TrainingPlan, 'microBatchSize' | '
   if (suggested < 1) {
     return { v: PROTOCOL_VERSION, type: 'run-end', time, status: 'failed', error: 'oom', message: `Out of memory: even batch size 1 does not train on this device: ${cause}. Use a smaller imageSize (or a smaller model).` };
   }
-  const effective = micro * plan.accumulationSteps;
-  const k = Math.ceil(effective / suggested);
-  const keep = suggested * k === effective ? `, or ${suggested} with accumulationSteps ${k} to keep the effective batch of ${effective}` : `, or ${suggested} with accumulationSteps ${k} for an effective batch of ${suggested * k}`;
+  const keep = keepEffectiveBatch(suggested, micro, plan.accumulationSteps);
   return { v: PROTOCOL_VERSION, type: 'run-end', time, status: 'failed', error: 'oom', message: `Out of memory at batch size ${micro}: ${cause}. Try ${suggested}${keep}.`, suggestedBatchSize: suggested };
 }

@@ -18,10 +18,9 @@ import { createRunDir } from '../run-folder/runs';
 import { backendLocation, buildRunSpec, runSetup } from '../planning/run-spec';
 import { preflight, type PreflightOutcome, type PreflightRunnerFactory } from './preflight';
 import { childTrialRunner } from './run-trial';
-import { appendRunEvent } from '../run-folder/runs';
 import { PROTOCOL_VERSION } from '../shared/protocol';
 import type { BackendLocation, RunTest } from '../shared/run-spec';
-import { cannotFitEnd, planCannotFit } from '../planning/fit-gate';
+import { cannotFitEnd, planCannotFit, recordRunEnd } from '../planning/fit-gate';
 import { StepWatchdog, stallEnd, type WatchdogOptions } from './step-watchdog';
 import type { DatasetReport } from '../shared/dataset-types';
 import { IMAGE_EXTENSIONS_TEXT } from '../shared/constants';
@@ -248,13 +247,7 @@ export class TrainFlow {
   }
 
   private stoppedBeforeTraining(runDir: string): RunEndEvent {
-    const end: RunEndEvent = { v: PROTOCOL_VERSION, type: 'run-end', time: new Date().toISOString(), status: 'stopped', message: 'Stopped before training started.' };
-    try {
-      appendRunEvent(runDir, end);
-    } catch {
-      /* the caller still gets the run-end */
-    }
-    return end;
+    return recordRunEnd(runDir, { v: PROTOCOL_VERSION, type: 'run-end', time: new Date().toISOString(), status: 'stopped', message: 'Stopped before training started.' });
   }
 
   private ended(runDir: string, plan: TrainingPlan, end: RunEndEvent, extra: Pick<TrainFlowOptions, 'onEvent'>): TrainFlowResult {

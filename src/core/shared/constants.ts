@@ -49,3 +49,16 @@ export function memoryBudget(freeBytes: number, headroom: number): number {
 export function batchAfterOom(batchSize: number): number {
   return Math.max(1, Math.floor(batchSize / 2));
 }
+
+/**
+ * The second half of "Try 16, or 16 with accumulationSteps 2 to keep the effective batch of 32":
+ * the accumulation that keeps (or comes nearest to) the effective batch at a smaller micro-batch.
+ * `showNow` adds the effective batch the run had when it cannot be kept exactly.
+ */
+export function keepEffectiveBatch(suggested: number, microBatch: number, accumulationSteps: number, showNow = false): string {
+  const effective = microBatch * accumulationSteps;
+  const k = Math.ceil(effective / suggested);
+  return suggested * k === effective
+    ? `, or ${suggested} with accumulationSteps ${k} to keep the effective batch of ${effective}`
+    : `, or ${suggested} with accumulationSteps ${k} for an effective batch of ${suggested * k}${showNow ? ` (now ${effective})` : ''}`;
+}

@@ -4,7 +4,7 @@
  * batch to try, diverged, bad input, internal error).
  */
 import { WASM_HEAP_MAX, estimateMemory, maxBatchSize } from '../../core/planning/memory';
-import { batchAfterOom } from '../../core/shared/constants';
+import { batchAfterOom, keepEffectiveBatch } from '../../core/shared/constants';
 import { describeFsError } from '../../core/run-folder/runs';
 import { PROTOCOL_VERSION, type BackendName, type LogEvent, type RunEndEvent, type TrainerMessage, type TrainEvent } from '../../core/shared/protocol';
 import type { RunSpec } from '../../core/shared/run-spec';
@@ -108,9 +108,7 @@ export function oomMessage(
   if (batchSize <= 1 || suggested < 1) {
     return { message: `Out of memory: even batch size 1 does not fit${size} on this device${opts.fits === 0 ? ' (estimated for the wasm backend\'s 4 GiB heap)' : ''}: use a smaller imageSize (or a smaller model). (${first})` };
   }
-  const effective = batchSize * accumulationSteps;
-  const k = Math.ceil(effective / suggested);
-  const keep = suggested * k === effective ? `, or ${suggested} with accumulationSteps ${k} to keep the effective batch of ${effective}` : `, or ${suggested} with accumulationSteps ${k} for an effective batch of ${suggested * k} (now ${effective})`;
+  const keep = keepEffectiveBatch(suggested, batchSize, accumulationSteps, true);
   return { message: `Out of memory at batch size ${batchSize}: try ${suggested}${keep}. (${first})`, suggestedBatchSize: suggested };
 }
 

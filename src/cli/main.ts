@@ -169,9 +169,10 @@ export function buildProgram(): Command {
   program
     .command('train')
     .description('Train with a *.train.json config in a child process; the run is kept in .batch-advisor/runs/')
-    .argument('<config>', '*.train.json config')
+    .argument('[config]', '*.train.json config (leave out with --resume)')
     .option('--json', 'print each event as one JSON line')
-    .option('--epochs <n>', 'override the number of epochs', parsePositiveInt)
+    .option('--resume <run folder>', 'continue a run: its recorded config and plan, from the epoch after its last saved one, metrics appended')
+    .option('--epochs <n>', 'override the number of epochs (with --resume: train to this many in all)', parsePositiveInt)
     .option('--max-steps <n>', 'stop after this many optimizer steps', parsePositiveInt)
     .option('--batch-size <n>', 'override the batch size', parsePositiveInt)
     .option('--device-memory <GiB>', 'plan for a device with this much memory', parsePositive)
@@ -179,7 +180,7 @@ export function buildProgram(): Command {
     .option('--no-probe', 'plan from the memory model alone: batch 32 (or the config\'s) unless memory forces it lower')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKENDS]))
     .addOption(new Option('--lr-schedule <name>', 'learning-rate schedule after warmup').choices(['constant', 'cosine', 'step']))
-    .action(async (configPath: string, flags: { json?: boolean; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number; probe?: boolean; lrSchedule?: 'constant' | 'cosine' | 'step' }) => {
+    .action(async (configPath: string | undefined, flags: { json?: boolean; resume?: string; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number; probe?: boolean; lrSchedule?: 'constant' | 'cosine' | 'step' }) => {
       const [{ trainCommand }, { watchdogOptionsFromEnv }, { runTestFromEnv }] = await Promise.all([import('./train.js'), import('../core/process/step-watchdog.js'), import('../core/planning/run-spec.js')]);
       const test = runTestFromEnv(process.env);
       const code = await trainCommand(configPath, flags, {

@@ -44,7 +44,7 @@ export function runTimestamp(d = new Date()): string {
  * the planned values, so `config.json` says what ran (the full plan, with its reasons, is plan.json).
  */
 export function configAsRun(config: TrainConfig, plan: TrainingPlan): Omit<TrainConfig, 'explicit'> {
-  const { explicit: _explicit, ...rest } = config;
+  const { explicit: _explicit, resume: _resume, ...rest } = config;
   return {
     ...rest,
     batchSize: plan.microBatchSize,

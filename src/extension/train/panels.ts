@@ -32,7 +32,8 @@ export class RunPanels implements vscode.Disposable {
   /** Opens a panel for a run that is starting now; returns it for live updates. */
   openLive(runDir: string, info: PanelRunInfo): TrainPanel {
     this.dirs.set(info.id, runDir);
-    return this.open(`Training: ${info.name}`, [{ ...info, events: [] }]);
+    // A resumed run's panel starts with what the run folder holds; a new run's holds nothing yet.
+    return this.open(`Training: ${info.name}`, [{ ...info, events: eventsOnDisk(runDir) }]);
   }
 
   /** Shows runs from their folders (one run, or several compared). A live run's panel is revealed. */
@@ -111,5 +112,13 @@ export class RunPanels implements vscode.Disposable {
   dispose(): void {
     for (const p of [...this.panels]) p.dispose();
     this.panels.clear();
+  }
+}
+
+function eventsOnDisk(runDir: string): TrainEvent[] {
+  try {
+    return readRun(runDir).events;
+  } catch {
+    return [];
   }
 }

@@ -168,6 +168,18 @@ describe('resume: what cannot be resumed says why', () => {
     assert.equal(listRuns(root).filter((x) => x.name === 'more').length, 0, 'no new run folder');
   });
 
+  test('a damaged optimizer state → exit 2 naming the file and what to do; nothing trained', async () => {
+    const dir = `${runDirOf('done')}-damaged`;
+    cpSync(runDirOf('done'), dir, { recursive: true });
+    const bin = join(dir, 'model', 'optimizer.bin');
+    writeFileSync(bin, readFileSync(bin).subarray(0, 10));
+    const before = events(dir).length;
+    const r = await cli(undefined, { resume: dir, epochs: 5 });
+    assert.equal(r.code, 2, r.stderr);
+    assert.match(r.stderr, /optimizer\.json: the optimizer state cannot be read \(optimizer\.bin holds 10 bytes, \d+ expected\); delete optimizer\.json and optimizer\.bin to resume with a fresh optimizer/);
+    assert.equal(events(dir).filter((e) => e.type === 'batch').length, events(dir).slice(0, before).filter((e) => e.type === 'batch').length, 'no step was taken');
+  });
+
   test('no finished epoch, or a missing model → ResumeError naming the folder', () => {
     const dir = mkdtempSync(join(root, 'bare-'));
     writeFileSync(join(dir, 'config.json'), '{}');

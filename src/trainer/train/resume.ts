@@ -55,10 +55,20 @@ export async function restoreWeights(model: tf.LayersModel, modelDir: string): P
 export async function restoreOptimizerState(optimizer: tf.Optimizer, modelDir: string): Promise<boolean> {
   const specsPath = join(modelDir, OPTIMIZER_FILES.specs);
   if (!existsSync(specsPath)) return false;
-  const saved = JSON.parse(await readFile(specsPath, 'utf8')) as { optimizer: string; weights: tf.io.WeightsManifestEntry[] };
-  if (saved.optimizer !== optimizer.getClassName()) throw new BadInputError(`${specsPath}: saved for ${saved.optimizer}, but the run's optimizer is ${optimizer.getClassName()}; the run cannot be resumed`);
-  const buf = await readFile(join(modelDir, OPTIMIZER_FILES.weights));
-  const decoded = tf.io.decodeWeights(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer, saved.weights);
+  const unreadable = (why: string): BadInputError => new BadInputError(`${specsPath}: the optimizer state cannot be read (${why}); delete ${OPTIMIZER_FILES.specs} and ${OPTIMIZER_FILES.weights} to resume with a fresh optimizer`);
+  let saved: { optimizer: string; weights: tf.io.WeightsManifestEntry[] };
+  let decoded: tf.NamedTensorMap;
+  try {
+    saved = JSON.parse(await readFile(specsPath, 'utf8')) as typeof saved;
+    if (saved.optimizer !== optimizer.getClassName()) throw new BadInputError(`${specsPath}: saved for ${saved.optimizer}, but the run's optimizer is ${optimizer.getClassName()}; the run cannot be resumed`);
+    const buf = await readFile(join(modelDir, OPTIMIZER_FILES.weights));
+    const expected = saved.weights.reduce((n, w) => n + w.shape.reduce((a, b) => a * b, 1) * 4, 0);
+    if (buf.byteLength !== expected) throw unreadable(`${OPTIMIZER_FILES.weights} holds ${buf.byteLength} bytes, ${expected} expected`);
+    decoded = tf.io.decodeWeights(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength) as ArrayBuffer, saved.weights);
+  } catch (e) {
+    if (e instanceof BadInputError) throw e;
+    throw unreadable(e instanceof Error ? e.message : String(e));
+  }
   const named = saved.weights.map((s) => ({ name: s.name, tensor: decoded[s.name]! }));
   try {
     await optimizer.setWeights(named);

@@ -74,7 +74,7 @@ describe('Resume Run in VS Code (code-server)', { skip, timeout: 900_000 }, () =
       await withVSCode({ name: 'resume', workspace: ws }, async (vsc) => {
         await resumeFromRow(vsc);
         const panel = (await vsc.findInWebview('[data-testid="run"][data-status="running"]', { timeoutMs: 120_000 })).frame;
-        await panelStatus(panel, /completed/, 240_000);
+        await panelStatus(panel, /finished/, 240_000);
         const all = events(dir);
         const starts = all.filter((e): e is RunStartEvent => e.type === 'run-start');
         assert.equal(starts.length, 2, 'the resumed run appended to the same metrics.jsonl');

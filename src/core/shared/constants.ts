@@ -26,6 +26,7 @@ export const COMMANDS = {
   compareRuns: 'batchAdvisor.compareRuns',
   exportRunCsv: 'batchAdvisor.exportRunCsv',
   deleteRun: 'batchAdvisor.deleteRun',
+  renameRun: 'batchAdvisor.renameRun',
   refreshRuns: 'batchAdvisor.refreshRuns',
 } as const;
 

@@ -77,6 +77,23 @@ export class TrainPanel implements vscode.Disposable {
     return this.runs.map((r) => r.id);
   }
 
+  get runNames(): string[] {
+    return this.runs.map((r) => r.name);
+  }
+
+  /** A run's new name: the header and the Compare table show it. */
+  rename(runId: string, name: string): void {
+    const run = this.runs.find((r) => r.id === runId);
+    if (!run || run.name === name) return;
+    run.name = name;
+    const { events: _events, config: _config, ...info } = run;
+    this.post({ type: 'status', run: info });
+  }
+
+  retitle(title: string): void {
+    if (!this.disposed) this.panel.title = title;
+  }
+
   /** Appends a live run's events (sent within FLUSH_MS). */
   append(runId: string, events: TrainEvent[]): void {
     const run = this.runs.find((r) => r.id === runId);
@@ -93,9 +110,9 @@ export class TrainPanel implements vscode.Disposable {
     const run = this.runs.find((r) => r.id === info.id);
     if (!run) return;
     this.flush();
-    const { events } = run;
-    for (const k of Object.keys(run) as (keyof PanelRun)[]) if (k !== 'events') delete run[k];
-    Object.assign(run, info, { events });
+    const { events, config } = run;
+    for (const k of Object.keys(run) as (keyof PanelRun)[]) if (k !== 'events' && k !== 'config') delete run[k];
+    Object.assign(run, info, { events, config });
     this.post({ type: 'status', run: info });
   }
 

@@ -73,7 +73,7 @@ test('bestRun: the run with the best value, lower or higher; none with fewer tha
   assert.equal(bestRun([null, 0.3], false), -1);
 });
 
-test('a runs-view row: a short description (status and one headline metric), every detail in the tooltip', () => {
+test('a runs-view row: a short description (one headline metric, the status unless completed), every detail in the tooltip', () => {
   const base = { id: '20260102-030405-mnist', dir: '/ws/.batch-advisor/runs/20260102-030405-mnist', name: 'mnist', startedAt: new Date(2026, 0, 2, 3, 4, 5), lastEpoch: 3, endMessage: 'Stopped by you.' };
   const run = { ...base, status: 'stopped' as const, lastEpochEvent: epoch(3, 0.1234, 0.2345, 0.9712) };
   assert.equal(rowDescription(run, false), 'stopped · val acc 97.1%');
@@ -81,6 +81,8 @@ test('a runs-view row: a short description (status and one headline metric), eve
   assert.equal(rowDescription({ ...run, status: 'running' }, false), 'interrupted · val acc 97.1%');
   assert.equal(rowDescription({ ...run, lastEpochEvent: epoch(1, 0.5, null, null) }, false), 'stopped · loss 0.500');
   assert.equal(rowDescription({ ...run, lastEpochEvent: null }, false), 'stopped');
+  assert.equal(rowDescription({ ...run, status: 'completed' }, false), 'val acc 97.1%', 'a completed run: its icon says so');
+  assert.equal(rowDescription({ ...run, status: 'completed', lastEpochEvent: null }, false), 'completed');
   assert.ok(rowDescription(run, false).length <= 30, 'fits the Explorer beside the name');
   const tip = rowTooltip(run, false).split('\n');
   assert.deepEqual(tip, [

@@ -1,6 +1,6 @@
 /**
  * What a row of the runs view says (pure, no `vscode`): a description short enough for the
- * Explorer's width (the status and one headline metric) and a tooltip with everything else.
+ * Explorer's width (one headline metric, and the status unless it completed) and a tooltip with everything else.
  */
 import type { RunSummary } from '../../core/run-folder/runs';
 
@@ -21,9 +21,13 @@ export function headlineMetric(run: RunSummary): string {
   return `loss ${e.loss.toFixed(3)}`;
 }
 
-/** "stopped · val acc 97.1%". */
+/**
+ * "val acc 97.1%" for a completed run (its icon says so), "stopped · val acc 97.1%" otherwise: short,
+ * so that a long name still leaves it room.
+ */
 export function rowDescription(run: RunSummary, live: boolean): string {
-  return [rowStatus(run, live), headlineMetric(run)].filter(Boolean).join(' · ');
+  const status = rowStatus(run, live);
+  return [status === 'completed' ? '' : status, headlineMetric(run)].filter(Boolean).join(' · ') || status;
 }
 
 function localTime(d: Date): string {

@@ -110,7 +110,7 @@ describe('Runs view and Compare in VS Code (code-server)', { skip, timeout: 600_
         await vsc.runCommand('View: Single Column Editor Layout');
         await vsc.page.locator('.tab', { hasText: 'Compare: ' }).first().click();
         const { frame } = await vsc.findInWebview('[data-testid="compare"] [data-testid="param-table"]', { timeoutMs: 30_000, state: 'visible' });
-        const columns = (await frame.locator('[data-testid="param-table"] thead th.run-col').allTextContents()).map((t) => t.trim());
+        const columns = (await frame.locator('[data-testid="param-table"] thead th.run-col .run-name').allTextContents()).map((t) => t.trim());
         assert.deepEqual([...columns].sort(), RUNS.map((r) => r.name).sort());
         const params = await frame.locator('[data-testid="param-row"]').evaluateAll((els) =>
           els.map((e) => ({ key: e.getAttribute('data-key')!, differs: e.hasAttribute('data-differs'), values: [...e.querySelectorAll('td')].map((td) => td.textContent) })),

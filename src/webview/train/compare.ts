@@ -14,6 +14,7 @@ sheet.replaceSync(css);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
 interface CompareRun {
+  id: string;
   name: string;
   colour: number;
   config: Record<string, unknown> | undefined;
@@ -39,7 +40,7 @@ export class CompareSection {
   }
 
   addRun(id: string, name: string, colour: number, config: Record<string, unknown> | undefined): void {
-    this.runs.set(id, { name, colour, config, start: undefined, stats: METRICS.map(() => null) });
+    this.runs.set(id, { id, name, colour, config, start: undefined, stats: METRICS.map(() => null) });
     this.dirty = true;
   }
 
@@ -74,7 +75,8 @@ export class CompareSection {
       el('tr', {}, el('th', {}, first), ...runs.map((r) => {
         const swatch = el('span', { class: 'swatch' });
         swatch.style.background = runColour(r.colour);
-        return el('th', { class: 'run-col' }, swatch, r.name);
+        // The run id under the name: two runs of one config share their name.
+        return el('th', { class: 'run-col' }, swatch, el('span', { class: 'run-name' }, r.name), el('div', { class: 'run-id muted' }, r.id));
       })),
     );
   }

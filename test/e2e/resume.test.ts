@@ -45,7 +45,7 @@ async function resumeFromRow(vsc: VSCode): Promise<void> {
   const row = runRow(vsc, 'resumable').first();
   await row.waitFor({ state: 'visible', timeout: 60_000 });
   await row.click({ button: 'right' });
-  await vsc.page.locator('.context-view .action-label', { hasText: 'Resume Run' }).first().click();
+  await vsc.contextMenuItem('Resume Run');
 }
 
 async function panelStatus(frame: Frame, pattern: RegExp, timeoutMs: number): Promise<string> {

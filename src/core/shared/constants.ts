@@ -27,6 +27,7 @@ export const COMMANDS = {
   exportRunCsv: 'batchAdvisor.exportRunCsv',
   deleteRun: 'batchAdvisor.deleteRun',
   resumeRun: 'batchAdvisor.resumeRun',
+  renameRun: 'batchAdvisor.renameRun',
   refreshRuns: 'batchAdvisor.refreshRuns',
 } as const;
 

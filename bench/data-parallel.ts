@@ -22,7 +22,7 @@ import { initBackend } from '../src/trainer/backend';
 import { runtimeFromEnv, setRuntime } from '../src/trainer/runtime';
 import { mobilenetV2, tutorialCnn } from '../src/trainer/models/zoo';
 import { tf } from '../src/trainer/tf';
-import { flag, median } from './util';
+import { flag, median, cpuLine } from './util';
 
 type ModelName = 'cnn' | 'mobilenet';
 const SETUPS: Record<ModelName, { shape: [number, number, number]; batch: number; label: string }> = {
@@ -143,7 +143,7 @@ function parent(): void {
   const rounds = Number(flag('rounds') ?? '2');
   const models = (flag('models') ?? 'cnn,mobilenet').split(',') as ModelName[];
   const configs = ['threads-1', 'threads-2', 'workers-2'];
-  console.log(`load average before: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+  console.log(`CPU: ${cpuLine()}; load average before: ${loadavg().map((v) => v.toFixed(2)).join(' ')}`);
   for (const model of models) {
     const res: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c, []]));
     const rss: Record<string, number[]> = Object.fromEntries(configs.map((c) => [c, []]));

@@ -28,6 +28,7 @@ import { describeModel } from '../src/trainer/models/describe';
 import { buildModel } from '../src/trainer/models/zoo';
 import { initBackend } from '../src/trainer/backend';
 import { tf } from '../src/trainer/tf';
+import { cpuLine } from './util';
 
 interface Point {
   backend?: 'cpu' | 'wasm';
@@ -361,7 +362,7 @@ async function main(): Promise<void> {
   }
   const sorted = [...errors].sort((a, b) => a - b);
   const median = sorted.length % 2 ? sorted[(sorted.length - 1) / 2]! : (sorted[sorted.length / 2 - 1]! + sorted[sorted.length / 2]!) / 2;
-  console.log(`mean |error| ${((sumAbs / results.length) * 100).toFixed(1)}%, median ${(median * 100).toFixed(1)}%, worst ${(worst * 100).toFixed(1)}% over ${results.length} points; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`mean |error| ${((sumAbs / results.length) * 100).toFixed(1)}%, median ${(median * 100).toFixed(1)}%, worst ${(worst * 100).toFixed(1)}% over ${results.length} points; CPU: ${cpuLine()}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 }
 
 void main();

@@ -12,7 +12,7 @@
  * measured here in-process), so a plan at the true maximum would be one image from failing.
  */
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
-import { cpus, loadavg, tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { configForFolder, type TrainConfig } from '../src/core/config';
 import { FIXED_OVERHEAD, GPU_RUNTIME_OVERHEAD } from '../src/core/planning/memory';
@@ -24,6 +24,7 @@ import { fileSaveHandler } from '../src/trainer/model-io';
 import { trackBuffers } from '../src/trainer/probe/peak';
 import { makeTinyDataset } from '../test/helpers/tiny-dataset';
 import { CASES, CLASSES, Oracle, SHAPE, type Case } from './probe-models';
+import { cpuLine } from './util';
 
 const TRAINER = resolve(__dirname, '../src/trainer/main.ts');
 const GIB = 2 ** 30;
@@ -93,7 +94,7 @@ async function runCase(c: Case, limit: number, dataset: string, dir: string): Pr
 async function main(): Promise<void> {
   const onlyAt = process.argv.indexOf('--only');
   const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
-  console.log(`bench/probe-epoch.ts — wasm, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`bench/probe-epoch.ts — wasm, CPU: ${cpuLine()}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const dir = mkdtempSync(join(tmpdir(), 'ba-probe-epoch-'));
   try {
     const { root } = await makeTinyDataset(join(dir, 'ds'), { classes: CLASSES, perClass: PER_CLASS, size: SHAPE[0], channels: 3 });

@@ -16,7 +16,7 @@
  *  - Lightning `scale_batch_size(mode='binsearch')`: init 2, double until a failure, then bisect;
  *  - Accelerate `find_executable_batch_size`: start 128, ×0.9 after each failure, first success.
  */
-import { cpus, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { bytesForBatch, estimateMemory, maxBatchSize } from '../src/core/planning/memory';
 import { searchMaxBatch } from '../src/core/probe/search';
 import type { ProbeTrialResult } from '../src/core/shared/probe';
@@ -24,6 +24,7 @@ import { initBackend } from '../src/trainer/backend';
 import { describeModel } from '../src/trainer/models/describe';
 import { trackBuffers } from '../src/trainer/probe/peak';
 import { CASES, CLASSES, Oracle, SHAPE } from './probe-models';
+import { cpuLine } from './util';
 
 /** A strategy's questions to the oracle: the distinct batch sizes it asked about. */
 function counter(oracle: Oracle, limit: number): { fits: (b: number) => Promise<boolean>; asked: Set<number> } {
@@ -78,7 +79,7 @@ async function main(): Promise<void> {
   const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined;
   const tracker = trackBuffers();
   if (!tracker) throw new Error('the backend cannot be tracked');
-  console.log(`bench/probe.ts — wasm, ${cpus().length} cores, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`bench/probe.ts — wasm, CPU: ${cpuLine()}; load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   console.log('model               budget   true | ours trials  found  | Lightning trials found | Accelerate trials found');
   const errors: number[] = [];
   const ours: number[] = [];

@@ -9,7 +9,7 @@ import { initBackend } from '../src/trainer/backend';
 import { runtimeFromEnv, setRuntime } from '../src/trainer/runtime';
 import { mobilenetV2, tutorialCnn } from '../src/trainer/models/zoo';
 import { tf } from '../src/trainer/tf';
-import { flag } from './util';
+import { flag, cpuLine } from './util';
 
 // A benchmark is an entry point: the trainer's settings from this process's environment (BATCH_ADVISOR_WASM_THREADS, BATCH_ADVISOR_SIMD).
 setRuntime(runtimeFromEnv(process.env));
@@ -57,7 +57,7 @@ async function main(): Promise<void> {
   }
   const rows = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms);
   const total = rows.filter(([k]) => !k.includes(' ')).reduce((a, [, v]) => a + v.ms, 0);
-  console.log(`${name} batch ${batch}: step ${(wall / steps).toFixed(1)} ms under the profiler, kernels ${(total / steps).toFixed(1)} ms; load average ${loadavg().map((l: number) => l.toFixed(2)).join(' ')}`);
+  console.log(`${name} batch ${batch}: step ${(wall / steps).toFixed(1)} ms under the profiler, kernels ${(total / steps).toFixed(1)} ms; CPU: ${cpuLine()}; load average ${loadavg().map((l: number) => l.toFixed(2)).join(' ')}`);
   for (const [k, v] of rows.slice(0, Number(flag('top') ?? '30'))) {
     console.log(`${(v.ms / steps).toFixed(2).padStart(8)} ms ${((100 * v.ms) / total).toFixed(1).padStart(5)}%  ${String(v.calls / steps).padStart(5)}×  ${k}`);
   }

@@ -17,7 +17,7 @@ import { join, resolve } from 'node:path';
 import sharp from 'sharp';
 import { listDatasetFiles } from '../src/core/dataset/list';
 import { inspectDataset } from '../src/core/dataset/inspect';
-import { median } from './util';
+import { median, cpuLine } from './util';
 
 const PYTHON = '/usr/bin/python3';
 const CLASSES = 10;
@@ -160,7 +160,7 @@ async function main(): Promise<void> {
       `${name.padEnd(42)} wall best ${best(t.wall).toFixed(0).padStart(5)} ms, median ${median(t.wall).toFixed(0).padStart(5)} ms (${Math.round(n / (best(t.wall) / 1000))} images/s); CPU best ${best(t.cpu).toFixed(0)} ms`,
     );
   };
-  console.log(`load average (1 min) ${load0.toFixed(2)} at start, ${(loadavg()[0] ?? 0).toFixed(2)} at end, ${availableParallelism()} CPUs`);
+  console.log(`CPU: ${cpuLine()}; load average (1 min) ${load0.toFixed(2)} at start, ${(loadavg()[0] ?? 0).toFixed(2)} at end, ${availableParallelism()} CPUs`);
   line('ours, default', ours);
   line('ours, worker from the start (workers: 1)', oursWorker);
   line('ours, main thread only (workers: 0)', oursNoWorker);

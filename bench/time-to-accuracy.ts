@@ -22,7 +22,7 @@ import { join, resolve } from 'node:path';
 import { makeSample } from '../src/cli/make-sample';
 import type { TrainEvent } from '../src/core/shared/protocol';
 import { writeFashionMnist } from './fashion-mnist';
-import { flag, median } from './util';
+import { flag, median, cpuLine } from './util';
 
 const ROOT = resolve(__dirname, '..');
 /** The CLI that trains (--cli: a copy of dist/ keeps a long run on one build while dist/ is rebuilt). */
@@ -146,7 +146,7 @@ async function main(): Promise<void> {
     await writeFashionMnist(folder);
     datasets.push({ name: 'fashion', folder, epochs: Number(flag('epochs-fashion') ?? 3), validationSplit: 0.1 });
   }
-  console.log(`CPU: ${cpus()[0]?.model ?? '?'} × ${cpus().length}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+  console.log(`CPU: ${cpuLine()}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const work = mkdtempSync(join(tmpdir(), 'ba-tta-'));
   const results: RunResult[] = [];
   try {

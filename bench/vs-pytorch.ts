@@ -11,15 +11,17 @@
  * MobileNetV2 α=1 96×96×3 batch 16 (also its peak RSS), one epoch on the MNIST sample (8,000 +
  * 2,000 images, batch 32, validation and save: ours is the whole run's wall time), and the data
  * pipeline alone (sample PNGs → 64×64×3 float batches of 32). PyTorch uses as many threads (and
- * DataLoader workers) as there are cores. PyTorch is installed with apt-get when missing and this
- * runs as root; otherwise its column is skipped with a message.
+ * DataLoader workers) as there are cores, and once more with 1 thread (columns "PyTorch 1
+ * thread"; --no-single leaves them out). The header names the CPU and its vector extensions and
+ * PyTorch's CPU capability (figures differ between CPU classes: issue 22). PyTorch is installed
+ * with apt-get when missing and this runs as root; otherwise its column is skipped with a message.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { makeSample } from '../src/cli/make-sample';
-import { flag } from './util';
+import { flag, cpuLine } from './util';
 
 const PYTHON = '/usr/bin/python3';
 const ALL_ROWS = ['cnn-64-32', 'cnn-64-128', 'cnn-180-32', 'mobilenet-96-16', 'mnist-epoch', 'pipeline'];
@@ -59,6 +61,12 @@ function ensureTorch(): string | undefined {
   return undefined;
 }
 
+/** PyTorch's version and the vector code its kernels use ("1.13.0, CPU capability usage: AVX2, oneDNN v2.6.3"). */
+function torchCapability(): string {
+  const r = spawnSync(PYTHON, ['-c', "import torch; c = torch.__config__.show().splitlines(); print(torch.__version__ + ', ' + ', '.join(l.strip(' -') for l in c if 'CPU capability' in l or 'MKL-DNN' in l or 'oneDNN' in l))"], { encoding: 'utf8' });
+  return r.status === 0 ? r.stdout.trim() : 'version unknown';
+}
+
 function runJson(cmd: string, args: string[]): Result | string {
   try {
     const out = execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], maxBuffer: 1 << 24 });
@@ -92,13 +100,18 @@ async function main(): Promise<void> {
   const noTorch = ensureTorch();
   if (noTorch) console.log(`PyTorch column skipped: ${noTorch}`);
   const threads = String(cpus().length);
-  console.log(`node ${process.version}, ${cpus().length} cores (${cpus()[0]?.model ?? '?'}); load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+  console.log(`node ${process.version}; CPU: ${cpuLine()}; load average at start ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
 
-  const table: string[][] = [['row', 'ours', 'PyTorch', 'ours/PyTorch speed', 'load avg (1 min)']];
+  // PyTorch with one thread as well (issue 22): where its oneDNN kernels, not its threading, make the difference.
+  const single = !noTorch && threads !== '1' && !process.argv.includes('--no-single');
+  if (!noTorch) console.log(`PyTorch: ${torchCapability()}`);
+  const table: string[][] = [['row', 'ours', 'PyTorch', 'ours/PyTorch speed', ...(single ? ['PyTorch 1 thread', 'ours/PyTorch-1'] : []), 'load avg (1 min)']];
   let mobile: { ours?: Result; torch?: Result } = {};
   for (const row of rows) {
     const ours: Result[] = [];
     const torch: Result[] = [];
+    const torch1: Result[] = [];
+    let torch1Err: string | undefined;
     let oursErr: string | undefined;
     let torchErr: string | undefined;
     const loads: number[] = [];
@@ -113,12 +126,19 @@ async function main(): Promise<void> {
         else torch.push(t);
         loads.push(loadavg()[0]!);
       }
+      if (single && row !== 'pipeline') {
+        const t1 = runJson(PYTHON, [join(__dirname, 'vs_pytorch.py'), row, '--threads', '1', ...pass]);
+        if (typeof t1 === 'string') torch1Err = t1;
+        else torch1.push(t1);
+        loads.push(loadavg()[0]!);
+      }
     }
     const unit = ours[0]?.unit ?? torch[0]?.unit ?? '';
     const o = best(ours, unit) ?? oursErr;
     const t = noTorch ? undefined : (best(torch, unit) ?? torchErr);
     if (row === 'mobilenet-96-16') mobile = { ...(typeof o === 'object' ? { ours: o } : {}), ...(typeof t === 'object' ? { torch: t } : {}) };
-    table.push([LABEL[row]!, fmt(o), fmt(t), ratio(o, t), (loads.reduce((a, b) => a + b, 0) / loads.length).toFixed(2)]);
+    const t1 = single && row !== 'pipeline' ? (best(torch1, unit) ?? torch1Err) : undefined;
+    table.push([LABEL[row]!, fmt(o), fmt(t), ratio(o, t), ...(single ? [fmt(t1), ratio(o, t1)] : []), (loads.reduce((a, b) => a + b, 0) / loads.length).toFixed(2)]);
     console.log(`${row}: ours ${typeof o === 'object' ? `${o.detail} (${o.threads} threads, peak RSS ${o.peakRssMiB.toFixed(0)} MiB)` : fmt(o)} | PyTorch ${typeof t === 'object' ? `${t.detail} (${t.threads} threads)` : fmt(t)}`);
     // Every repeat, in run order: the best of each side goes in the table, the spread shows here.
     if (repeat > 1) console.log(`  all runs (${unit}): ours ${ours.map((r) => fmt(r)).join(' / ')} | PyTorch ${torch.map((r) => fmt(r)).join(' / ')}`);
@@ -126,7 +146,7 @@ async function main(): Promise<void> {
   if (mobile.ours || mobile.torch) {
     const m = (r?: Result): string => (r ? r.peakRssMiB.toFixed(0) : '–');
     const rr = mobile.ours && mobile.torch ? `${(mobile.ours.peakRssMiB / mobile.torch.peakRssMiB).toFixed(2)}× (ours/PyTorch)` : '–';
-    table.push(['peak RSS, MobileNetV2 step (MiB)', m(mobile.ours), m(mobile.torch), rr, '']);
+    table.push(['peak RSS, MobileNetV2 step (MiB)', m(mobile.ours), m(mobile.torch), rr, ...(single ? ['', ''] : []), '']);
   }
   const widths = table[0]!.map((_, c) => Math.max(...table.map((r) => r[c]!.length)));
   console.log('');

@@ -197,28 +197,11 @@ export async function runProbeTrial(setup: RunSetup, spec: ProbeTrialSpec): Prom
     const batches = Array.from({ length: k }, (_, i) => tensors(img, i * micro, micro, config));
     for (const b of batches) held.push(b.x, b.y);
 
-    const steps = Math.max(MIN_PROBE_STEPS, spec.steps);
-    let timed = 0;
-    for (let s = 0; s < steps; s++) {
-      const ts = performance.now();
-      const r = await trainStep(model, optimizer, batches, head);
-      if (s > 0) timed += performance.now() - ts; // the first step warms up kernels and creates the optimizer's slots
-      result.steps++;
-      if (s === 0) result.lossFirst = r.loss;
-      result.lossLast = r.loss;
-    }
-    result.imagesPerSec = ((steps - 1) * micro * k) / (timed / 1000);
+    const steps = await timeSteps(model, optimizer, batches, head, spec, result);
     const v = tensors(val, 0, spec.validationBatchSize, config);
     held.push(v.x, v.y);
     await evaluateBatch(model, v.x, v.y, head);
-    result.tensorPeakBytes = tracker.peak();
-    result.wasmHeapBytes = wasmHeapBytes();
-    if (result.wasmHeapBytes === undefined) delete result.wasmHeapBytes;
-    if ((backend.name as BackendName) === 'tensorflow-gpu') {
-      const gpu = gpuBytesOfThisProcess();
-      if (gpu !== undefined) result.gpuBytes = gpu;
-    }
-    result.peakBytes = result.gpuBytes ?? result.tensorPeakBytes;
+    recordPeaks(result, tracker, backend.name as BackendName);
     const trained = result.steps >= steps && Number.isFinite(result.lossFirst) && Number.isFinite(result.lossLast) && result.lossFirst !== result.lossLast;
     if (!trained) {
       result.failure = 'no-training';
@@ -226,23 +209,7 @@ export async function runProbeTrial(setup: RunSetup, spec: ProbeTrialSpec): Prom
     } else {
       result.ok = true;
       tf.dispose(held.splice(0));
-      const runMs = predictedRunMs(spec, result.imagesPerSec);
-      if (spec.throughputBatches?.length) {
-        try {
-          const each = Math.min(THROUGHPUT_MS, (THROUGHPUT_SHARE * runMs) / spec.throughputBatches.length);
-          result.throughput = await measureThroughput(model, optimizer, img, head, config, spec.throughputBatches, each);
-        } catch (e) {
-          result.error = `throughput not measured: ${firstLine(e)}`;
-        }
-      }
-      if (spec.noise) {
-        try {
-          const budgetMs = Math.min(spec.noise.budgetMs ?? 0, NOISE_SHARE * runMs);
-          result.gradientNorms = await measureNoise(model, optimizer, files.train, head, config, { ...spec.noise, budgetMs });
-        } catch (e) {
-          result.error = `noise scale not measured: ${firstLine(e)}`; // the trial itself fitted and trained
-        }
-      }
+      await measureExtras(model, optimizer, head, img, files, config, spec, result);
     }
   } catch (e) {
     result.ok = false;
@@ -262,4 +229,62 @@ export async function runProbeTrial(setup: RunSetup, spec: ProbeTrialSpec): Prom
     tracker?.restore();
   }
   return result;
+}
+
+/** The trial's steps at the spec's batch: images/s over all but the first (which warms up kernels and creates the optimizer's slots). Returns the steps asked for. */
+async function timeSteps(model: tf.LayersModel, optimizer: tf.Optimizer, batches: MicroBatch[], head: LossHead, spec: ProbeTrialSpec, result: ProbeTrialResult): Promise<number> {
+  const steps = Math.max(MIN_PROBE_STEPS, spec.steps);
+  let timed = 0;
+  for (let s = 0; s < steps; s++) {
+    const ts = performance.now();
+    const r = await trainStep(model, optimizer, batches, head);
+    if (s > 0) timed += performance.now() - ts;
+    result.steps++;
+    if (s === 0) result.lossFirst = r.loss;
+    result.lossLast = r.loss;
+  }
+  result.imagesPerSec = ((steps - 1) * spec.microBatchSize * Math.max(1, spec.accumulationSteps)) / (timed / 1000);
+  return steps;
+}
+
+/** The peaks the trial reached: tensors (the tracker), the wasm heap, the GPU's bytes for this process; `peakBytes` is what decides a fit. */
+function recordPeaks(result: ProbeTrialResult, tracker: PeakTracker, backend: BackendName): void {
+  result.tensorPeakBytes = tracker.peak();
+  result.wasmHeapBytes = wasmHeapBytes();
+  if (result.wasmHeapBytes === undefined) delete result.wasmHeapBytes;
+  if (backend === 'tensorflow-gpu') {
+    const gpu = gpuBytesOfThisProcess();
+    if (gpu !== undefined) result.gpuBytes = gpu;
+  }
+  result.peakBytes = result.gpuBytes ?? result.tensorPeakBytes;
+}
+
+/** After a trial that trained: the throughput of the smaller batches and the gradient noise scale, when asked for, within their share of the predicted run. */
+async function measureExtras(
+  model: tf.LayersModel,
+  optimizer: tf.Optimizer,
+  head: LossHead,
+  img: Awaited<ReturnType<typeof decodeBatch>>,
+  files: Loaded,
+  config: RunData,
+  spec: ProbeTrialSpec,
+  result: ProbeTrialResult,
+): Promise<void> {
+  const runMs = predictedRunMs(spec, result.imagesPerSec);
+  if (spec.throughputBatches?.length) {
+    try {
+      const each = Math.min(THROUGHPUT_MS, (THROUGHPUT_SHARE * runMs) / spec.throughputBatches.length);
+      result.throughput = await measureThroughput(model, optimizer, img, head, config, spec.throughputBatches, each);
+    } catch (e) {
+      result.error = `throughput not measured: ${firstLine(e)}`;
+    }
+  }
+  if (spec.noise) {
+    try {
+      const budgetMs = Math.min(spec.noise.budgetMs ?? 0, NOISE_SHARE * runMs);
+      result.gradientNorms = await measureNoise(model, optimizer, files.train, head, config, { ...spec.noise, budgetMs });
+    } catch (e) {
+      result.error = `noise scale not measured: ${firstLine(e)}`; // the trial itself fitted and trained
+    }
+  }
 }

@@ -101,6 +101,11 @@ function progressLine(): { update: (s: string) => void; done: () => void } {
   };
 }
 
+/**
+ * The command table (commander): one declaration per command, its arguments, options and an action
+ * that imports the command's module on first use. Longer than 80 lines because it is a table — each
+ * action is a few lines handing over to src/cli/<command>.ts, where the work is.
+ */
 export function buildProgram(): Command {
   const program = new Command('batch-advisor')
     .description('Which batch size to use for your image dataset, device and model — and why.')

@@ -49,6 +49,28 @@ export interface SearchResult {
 const UP = [1.05, 1.25, 2];
 const DOWN = [0.95, 0.8, 0.5];
 
+/**
+ * The batch whose peak reaches `limitBytes` by the measured peaks: a line through the two largest
+ * measurements, or with one, the model's per-image bytes rescaled to it; undefined when the line
+ * does not rise.
+ */
+export function batchAtLimit(peaks: ReadonlyMap<number, number>, limitBytes: number, predictedBytes: (b: number) => number): number | undefined {
+  const pts = [...peaks].sort((a, b) => b[0] - a[0]);
+  if (pts.length === 0) return undefined;
+  let slope: number;
+  let intercept: number;
+  if (pts.length >= 2) {
+    const [[b1, p1], [b2, p2]] = pts as [[number, number], [number, number]];
+    slope = (p1 - p2) / (b1 - b2);
+    intercept = p1 - slope * b1;
+  } else {
+    const [[b1, p1]] = pts as [[number, number]];
+    intercept = 2 * predictedBytes(1) - predictedBytes(2);
+    slope = (p1 - intercept) / b1;
+  }
+  return slope > 0 ? Math.max(0, Math.floor((limitBytes - intercept) / slope)) : undefined;
+}
+
 export async function searchMaxBatch(input: SearchInput): Promise<SearchResult> {
   const tol = input.tolerance ?? DEFAULT_TOLERANCE;
   const maxTrials = Math.max(1, input.maxTrials ?? DEFAULT_MAX_TRIALS);
@@ -62,28 +84,14 @@ export async function searchMaxBatch(input: SearchInput): Promise<SearchResult> 
   let downs = 0;
   let memoryFailures = 0;
 
-  // With a known limit, measured peaks correct the model: a line through the two largest
-  // measurements, or with one, the model's per-image bytes rescaled to it.
+  // With a known limit, measured peaks correct the model (batchAtLimit).
   let guess: number | undefined;
   const peaks = new Map<number, number>();
   const tried = new Set<number>();
   const correct = (r: ProbeTrialResult): void => {
     if (input.limitBytes === undefined || !(r.peakBytes > 0)) return;
     peaks.set(r.batchSize, r.peakBytes);
-    const pts = [...peaks].sort((a, b) => b[0] - a[0]);
-    let slope: number;
-    let intercept: number;
-    if (pts.length >= 2) {
-      const [[b1, p1], [b2, p2]] = pts as [[number, number], [number, number]];
-      slope = (p1 - p2) / (b1 - b2);
-      intercept = p1 - slope * b1;
-    } else {
-      const p1 = input.predictedBytes(1);
-      const p2 = input.predictedBytes(2);
-      intercept = 2 * p1 - p2;
-      slope = (r.peakBytes - intercept) / r.batchSize;
-    }
-    guess = slope > 0 ? Math.max(0, Math.floor((input.limitBytes - intercept) / slope)) : undefined;
+    guess = batchAtLimit(peaks, input.limitBytes, input.predictedBytes);
   };
 
   const done = (stop: string): SearchResult => {

@@ -12,6 +12,7 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { appendFileSync, closeSync, existsSync, openSync, readSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { appendRunEvent, RUN_FILES } from '../run-folder/runs';
 import { isOutOfMemoryText } from '../shared/oom';
@@ -71,8 +72,9 @@ export class TorchrunProcess {
       const child = spawn(opts.python, args, {
         cwd: opts.runDir,
         stdio: ['ignore', 'pipe', 'pipe'],
+        // The CPU's threads shared among this node's ranks (torchrun would set 1 each, and say so at length).
         // eslint-disable-next-line no-restricted-properties -- passed on to the launcher, not read here
-        env: { ...process.env, PYTHONUNBUFFERED: '1', ...opts.env },
+        env: { OMP_NUM_THREADS: String(Math.max(1, Math.floor(availableParallelism() / opts.launch.nprocPerNode))), ...process.env, PYTHONUNBUFFERED: '1', ...opts.env },
         detached: process.platform !== 'win32',
       });
       this.child = child;

@@ -60,6 +60,7 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     loading: c.loading ?? DEFAULTS.loading,
     backend: c.backend ?? DEFAULTS.backend,
     ...(c.engine !== undefined ? { engine: c.engine } : {}),
+    ...(c.nprocPerNode !== undefined ? { nprocPerNode: c.nprocPerNode } : {}),
     ...(c.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: c.deviceMemoryGiB } : {}),
     ...(c.nanPatience !== undefined ? { nanPatience: c.nanPatience } : {}),
     ...(c.probe !== undefined ? { probe: c.probe } : {}),

@@ -44,6 +44,8 @@ export interface TrainConfigFile {
   loading?: LoadingChoice;
   /** What trains the plan: "tfjs" (default) or "torchrun" (PyTorch DDP). */
   engine?: EngineName;
+  /** torchrun engine: processes on this machine (default: the CUDA devices, else 1). */
+  nprocPerNode?: number;
   backend?: BackendChoice;
   /** Plan for a device with this much memory instead of the one present. */
   deviceMemoryGiB?: number;
@@ -81,6 +83,7 @@ export interface TrainConfig {
   loading: LoadingChoice;
   /** Absent = "tfjs". */
   engine?: EngineName;
+  nprocPerNode?: number;
   backend: BackendChoice;
   deviceMemoryGiB?: number;
   /** Consecutive non-finite losses tolerated before the run stops as diverged (absent = 0). */

@@ -20,7 +20,7 @@ import { copyTemplates } from './template-files';
 
 /** The command line's (or a caller's) torchrun settings. */
 export interface TorchrunOptions {
-  /** Processes on this node. Default: the CUDA devices, else 1. */
+  /** Processes on this node. Default: the config's nprocPerNode, else the CUDA devices, else 1. */
   nprocPerNode?: number;
   nnodes?: number;
   nodeRank?: number;
@@ -70,7 +70,7 @@ export async function checkTorchrun(config: TrainConfig, o: TorchrunOptions): Pr
       throw new TorchrunInputError(e instanceof Error ? e.message : String(e));
     }
   }
-  const nprocPerNode = o.nprocPerNode ?? (python?.cuda ? Math.max(1, python.cudaDevices) : 1);
+  const nprocPerNode = o.nprocPerNode ?? config.nprocPerNode ?? (python?.cuda ? Math.max(1, python.cudaDevices) : 1);
   const nnodes = o.nnodes ?? 1;
   const launch: TorchrunLaunch = { name: 'torchrun', nprocPerNode, nnodes, ...(o.nodeRank !== undefined ? { nodeRank: o.nodeRank } : {}), ...(o.rdzvEndpoint ? { rdzvEndpoint: o.rdzvEndpoint } : {}) };
   return { launch, ...(python ? { python } : {}), ...(o.export ? { export: o.export } : {}) };

@@ -148,6 +148,7 @@ export class TorchrunRun {
 
   stop(): void {
     this.stopAsked = true;
+    this.client?.stop(); // a prepare still listing the data ends now
     this.proc?.stop();
   }
 

@@ -2,7 +2,8 @@
  * The torchrun engine end to end: `batch-advisor train --engine torchrun --nproc-per-node 2` on part
  * of the MNIST sample (CPU, Gloo), one epoch, against our own trainer on the same plan, the same
  * split and the same initial weights (the torchrun run's model-init/); the metrics file in our
- * protocol; the model it writes back evaluated by our trainer; Stop mid-run; the cluster exports.
+ * protocol (an image that cannot be decoded reported, not fatal); the model it writes back
+ * evaluated by our trainer; Stop mid-run; the cluster exports.
  * Needs Python with torch (Debian's python3-torch; CI installs it): those parts skip, saying so,
  * without it. The exports need no torch.
  */
@@ -27,6 +28,7 @@ const TRAINER = join(__dirname, '..', '..', 'src', 'trainer', 'main.ts');
 const PER_DIGIT = 300;
 
 let ws: string;
+const CORRUPT = (): string => join(ws, 'mnist', '3', '3-0007.png');
 let torchWhy: string | undefined;
 
 /** stdout that hands each complete line to `onLine` as it arrives (the --json events). */
@@ -72,6 +74,8 @@ before(async () => {
   ws = mkdtempSync(join(tmpdir(), 'ba-torchrun-'));
   writeFileSync(join(ws, 'package.json'), '{}');
   await makeSample(join(ws, 'mnist'), { perDigit: PER_DIGIT });
+  // A PNG whose header is fine and whose data is cut off: listed, then skipped by both engines when decoded.
+  writeFileSync(CORRUPT(), readFileSync(CORRUPT()).subarray(0, 60));
   try {
     await findTorchPython();
   } catch (e) {
@@ -117,6 +121,8 @@ describe('train --engine torchrun (2 processes, CPU)', () => {
     assert.equal((evs.at(-1) as RunEndEvent).status, 'completed');
     assert.equal(readRun(runDir).runEnd?.status, 'completed');
     assert.equal(metricsCsv(evs).trim().split('\n').length, 1 + start.stepsPerEpoch + 1);
+    const skipped = evs.filter((e) => e.type === 'skipped-file');
+    assert.deepEqual(skipped.map((e) => e.type === 'skipped-file' && e.path), [CORRUPT()], 'the undecodable image is reported once, whichever rank read it');
   });
 
   it('learns as our trainer does on the same plan, split and initial weights: validation accuracy within 1.5 points', async (t) => {
@@ -136,7 +142,7 @@ describe('train --engine torchrun (2 processes, CPU)', () => {
     const client = new TrainerClient({ trainerScript: TRAINER });
     try {
       const r = await client.evaluate({ modelPath: join(runDir, 'model', 'model.json'), classNames: run.classNames, files: run.validation.map(([path, label]) => ({ path, label })), imageSize: [28, 28], channels: 1, backend: 'cpu' });
-      assert.equal(r.images, run.validation.length);
+      assert.equal(r.images + (r.skipped ?? 0), run.validation.length);
       assert.ok(Math.abs(r.accuracy - lastEpoch(runDir).valAccuracy!) < 1e-9, `evaluate ${r.accuracy} vs the run's ${lastEpoch(runDir).valAccuracy}`);
     } finally {
       client.dispose();

@@ -90,16 +90,29 @@ def decode(path, size, channels):
     return a.reshape(size[0], size[1], channels)
 
 
+SKIPPED = -1  # the label of an image that cannot be decoded: left out of the loss and the counts
+
+
 class Files(torch.utils.data.Dataset):
-    def __init__(self, files, size, channels):
-        self.files, self.size, self.channels = files, size, channels
+    """The images; one that cannot be decoded comes as zeros labelled SKIPPED (every rank keeps its batch shape, so DDP stays in step) and is reported once."""
+
+    def __init__(self, files, size, channels, on_skip=None):
+        self.files, self.size, self.channels, self.on_skip = files, size, channels, on_skip
+        self.reported = set()
 
     def __len__(self):
         return len(self.files)
 
     def __getitem__(self, i):
         path, label = self.files[i]
-        return torch.from_numpy(decode(path, self.size, self.channels).astype(np.float32)), label
+        try:
+            return torch.from_numpy(decode(path, self.size, self.channels).astype(np.float32)), label
+        except Exception as e:  # noqa: BLE001 -- a file we cannot decode is skipped, not fatal
+            if path not in self.reported:
+                self.reported.add(path)
+                if self.on_skip:
+                    self.on_skip(path, f'cannot be decoded: {e}')
+            return torch.zeros(self.size[0], self.size[1], self.channels), SKIPPED
 
 
 def learning_rate_at(r, step):
@@ -129,11 +142,16 @@ def make_optimizer(name, params, lr):
 
 
 def loss_and_hits(logits, y, head):
-    """(mean loss, correct predictions) for the head: softmax cross-entropy, or sigmoid on one unit."""
+    """(mean loss, correct predictions, images) for the head: softmax cross-entropy, or sigmoid on one unit; SKIPPED images left out."""
+    keep = y != SKIPPED
+    n = int(keep.sum())
+    if n == 0:  # still a loss in the graph: every rank runs its backward and all-reduce
+        return logits.sum() * 0.0, torch.zeros((), dtype=torch.long), 0
+    logits, y = logits[keep], y[keep]
     if head['loss'] == 'binary':
         z = logits.reshape(-1)
-        return F.binary_cross_entropy_with_logits(z, y.float()), ((z > 0).long() == y).sum()
-    return F.cross_entropy(logits, y), (logits.argmax(1) == y).sum()
+        return F.binary_cross_entropy_with_logits(z, y.float()), ((z > 0).long() == y).sum(), n
+    return F.cross_entropy(logits, y), (logits.argmax(1) == y).sum(), n
 
 
 def memory_bytes(device):
@@ -150,17 +168,17 @@ def on_signal(signum, frame):
     STOP['asked'] = True
 
 
-def validate(model, files, r, device, rank, world):
+def validate(model, files, r, device, rank, world, on_skip):
     """Loss and accuracy over the validation files, each rank a share, summed over ranks."""
     share = files[rank::world]
     sums = torch.zeros(3, dtype=torch.float64, device=device)
     model.eval()
-    loader = torch.utils.data.DataLoader(Files(share, r['imageSize'], r['channels']), batch_size=r['validationBatchSize'])
+    loader = torch.utils.data.DataLoader(Files(share, r['imageSize'], r['channels'], on_skip), batch_size=r['validationBatchSize'])
     with torch.no_grad():
         for x, y in loader:
             x, y = x.to(device), y.to(device)
-            loss, hits = loss_and_hits(model(x, logits=True), y, r['head'])
-            sums += torch.tensor([loss.item() * len(y), hits.item(), len(y)], dtype=torch.float64, device=device)
+            loss, hits, n = loss_and_hits(model(x, logits=True), y, r['head'])
+            sums += torch.tensor([loss.item() * n, hits.item(), n], dtype=torch.float64, device=device)
     model.train()
     dist.all_reduce(sums)
     n = sums[2].item()
@@ -174,7 +192,20 @@ def train(r, metrics, rank, world, local_rank, backend):
     net.to(device)
     ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[local_rank] if device.type == 'cuda' else None)
     optimizer = make_optimizer(r['optimizer'], ddp.parameters(), learning_rate_at(r, 1))
-    train_set = Files(r['train'], r['imageSize'], r['channels'])
+    skipped = []  # this rank's undecodable files since the last epoch end; rank 0 reports every rank's
+
+    def on_skip(path, reason):
+        skipped.append((path, reason))
+        print(f'batch-advisor torchrun: rank {rank}: skipped {path}: {reason}', file=sys.stderr)
+
+    def report_skipped():
+        every = [None] * world
+        dist.all_gather_object(every, list(skipped))
+        skipped.clear()
+        for path, reason in (s for rank_list in every for s in rank_list or []):
+            metrics.emit('skipped-file', path=path, reason=reason)
+
+    train_set = Files(r['train'], r['imageSize'], r['channels'], on_skip)
     sampler = torch.utils.data.distributed.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=r['seed'])
     loader = torch.utils.data.DataLoader(train_set, batch_size=r['microBatchSize'], sampler=sampler, num_workers=r.get('loaderWorkers', 0))
     k = r['accumulationSteps']
@@ -214,11 +245,11 @@ def train(r, metrics, rank, world, local_rank, backend):
                 # Gradients are averaged over the ranks once per optimizer step: no all-reduce between micro-steps.
                 sync = contextlib.nullcontext() if i == len(batches) - 1 else ddp.no_sync()
                 with sync:
-                    loss, hits = loss_and_hits(ddp(x, logits=True), y, r['head'])
+                    loss, hits, n = loss_and_hits(ddp(x, logits=True), y, r['head'])
                     (loss / len(batches)).backward()
-                local[0] += loss.item() * len(y)
+                local[0] += loss.item() * n
                 local[1] += hits.item()
-                local[2] += len(y)
+                local[2] += n
             optimizer.step()
             # One small all-reduce per step: the step's loss and accuracy over every rank, and whether any rank was asked to stop.
             local[3] = 1.0 if STOP['asked'] else 0.0
@@ -229,11 +260,11 @@ def train(r, metrics, rank, world, local_rank, backend):
             global_step += 1
             time_sum += step_s + wait
             n = summed[2].item()
-            step_loss = summed[0].item() / n
+            step_loss = summed[0].item() / n if n else 0.0
             totals += summed[:3]
             metrics.emit(
                 'batch', epoch=epoch, step=step, stepsPerEpoch=steps_per_epoch, globalStep=global_step,
-                loss=clean(step_loss), accuracy=summed[1].item() / n, learningRate=lr,
+                loss=clean(step_loss), accuracy=summed[1].item() / n if n else 0.0, learningRate=lr,
                 imagesPerSec=n / max(1e-9, step_s + wait), stepMs=step_s * 1000, dataWaitMs=wait * 1000,
                 tensorBytes=memory_bytes(device), etaSec=time_sum / global_step * (planned - global_step),
             )
@@ -242,7 +273,8 @@ def train(r, metrics, rank, world, local_rank, backend):
             if not math.isfinite(step_loss):
                 lower = float(f'{lr / 10:.2g}')
                 return 'diverged', f'Training diverged: the loss became {"NaN" if math.isnan(step_loss) else "infinite"} at step {global_step} (epoch {epoch}, step {step}, learning rate {lr:.3g}). Lower the learning rate (e.g. "learningRate": {lower}).'
-        val_loss, val_acc = validate(ddp.module, r['validation'], r, device, rank, world) if r['validation'] else (None, None)
+        val_loss, val_acc = validate(ddp.module, r['validation'], r, device, rank, world, on_skip) if r['validation'] else (None, None)
+        report_skipped()
         saved = os.path.join(r['runDir'], 'model', 'model.json')
         if rank == 0:
             tfjs_torch.save_tfjs(net, model_json, os.path.dirname(saved), {'classNames': r['classNames']})

@@ -176,9 +176,10 @@ export function buildProgram(): Command {
   program
     .command('train')
     .description('Train with a *.train.json config in a child process; the run is kept in .batch-advisor/runs/')
-    .argument('<config>', '*.train.json config')
+    .argument('[config]', '*.train.json config (leave out with --resume)')
     .option('--json', 'print each event as one JSON line')
-    .option('--epochs <n>', 'override the number of epochs', parsePositiveInt)
+    .option('--resume <run folder>', 'continue a run: its recorded config and plan, from the epoch after its last saved one, metrics appended')
+    .option('--epochs <n>', 'override the number of epochs (with --resume: train to this many in all)', parsePositiveInt)
     .option('--max-steps <n>', 'stop after this many optimizer steps', parsePositiveInt)
     .option('--batch-size <n>', 'override the batch size', parsePositiveInt)
     .option('--device-memory <GiB>', 'plan for a device with this much memory', parsePositive)
@@ -193,7 +194,7 @@ export function buildProgram(): Command {
     .option('--rdzv-endpoint <host:port>', 'torchrun: the rendezvous address (the first node)')
     .addOption(new Option('--export <kind>', 'torchrun: write a Slurm batch script or a SkyPilot task into the run folder instead of launching').choices(['slurm', 'skypilot']))
     .option('--python <path>', 'torchrun: the Python interpreter with torch (default: python3, then /usr/bin/python3)')
-    .action(async (configPath: string, flags: TrainFlags) => {
+    .action(async (configPath: string | undefined, flags: TrainFlags) => {
       const [{ trainCommand }, { watchdogOptionsFromEnv }, { runTestFromEnv }] = await Promise.all([import('./train.js'), import('../core/process/step-watchdog.js'), import('../core/planning/run-spec.js')]);
       const test = runTestFromEnv(process.env);
       const code = await trainCommand(configPath, flags, {
@@ -257,6 +258,13 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 if (require.main === module) {
+  // `batch-advisor … | head`: the reader closing the pipe ends the output, not with a stack trace.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (e: NodeJS.ErrnoException) => {
+      if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw e;
+    });
+  }
   void main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });

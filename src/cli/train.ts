@@ -18,6 +18,7 @@ import { describeBatch, plannedFor, type TrainingPlan } from '../core/shared/pla
 import type { LrSchedule } from '../core/shared/schedule';
 import type { BatchEvent, TrainEvent } from '../core/shared/protocol';
 import { TrainFlow } from '../core/process/train-flow';
+import { readRunConfig, ResumeError, runWorkspace } from '../core/run-folder/resume';
 import type { RunTest } from '../core/shared/run-spec';
 
 export interface TrainOptions {
@@ -41,6 +42,8 @@ export interface TrainOptions {
   rdzvEndpoint?: string;
   export?: string;
   python?: string;
+  /** --resume <run folder>: continue that run (its recorded config and plan) instead of starting one. */
+  resume?: string;
 }
 
 type Out = NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
@@ -133,6 +136,7 @@ class Reporter {
         const p = e.plan;
         this.epochs = p.epochs;
         this.runDir = e.runDir;
+        if (e.resumed) this.out(`Resuming after epoch ${e.resumed.afterEpoch} of ${p.epochs} (optimizer step ${formatCount(e.resumed.globalStep)}), metrics appended to ${join(e.runDir, 'metrics.jsonl')}`);
         this.out(
           `Training on ${formatCount(e.trainImages)} images (${formatCount(e.validationImages)} for validation), batch ${describeBatch(p)}, ` +
             `${plural(p.epochs, 'epoch')} × ${plural(e.stepsPerEpoch, 'step')}, ${formatCount(e.params)} parameters, ${p.loading.strategy === 'preload' ? 'images preloaded' : 'images streamed from disk'}, backend ${e.backend}`,
@@ -236,15 +240,38 @@ function torchrunOptions(opts: TrainOptions): TorchrunOptions {
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-export async function trainCommand(configPath: string, opts: TrainOptions, io: TrainIo): Promise<number> {
+/** The flags that would change a resumed run's plan (it keeps the one it was started with). */
+const PLAN_FLAGS = [
+  ['--batch-size', 'batchSize'],
+  ['--backend', 'backend'],
+  ['--device-memory', 'deviceMemory'],
+  ['--lr-schedule', 'lrSchedule'],
+  ['--probe / --no-probe', 'probe'],
+] as const;
+
+/** The run folder's recorded config (resume.ts reads it again with its plan); a message when it cannot be resumed. */
+function resumeConfig(runDir: string, opts: TrainOptions): TrainConfig | string {
+  const changed = PLAN_FLAGS.filter(([, k]) => opts[k] !== undefined).map(([f]) => f);
+  if (changed.length) return `--resume continues a run with the plan it was started with: leave out ${changed.join(', ')} (only --epochs and --max-steps apply)`;
+  try {
+    return readRunConfig(runDir);
+  } catch (e) {
+    if (e instanceof ResumeError) return e.message;
+    throw e;
+  }
+}
+
+export async function trainCommand(configPath: string | undefined, opts: TrainOptions, io: TrainIo): Promise<number> {
   const fail = (message: string, code: number): number => {
     io.stderr.write(`batch-advisor: ${message.split('\n')[0]}\n`);
     return code;
   };
+  if (configPath === undefined && opts.resume === undefined) return fail('pass a *.train.json config, or --resume <run folder> to continue a run', EXIT_CODES['bad-input']);
+  if (configPath !== undefined && opts.resume !== undefined) return fail(`--resume continues ${opts.resume} with its own recorded config: leave out ${configPath}`, EXIT_CODES['bad-input']);
 
   let config: TrainConfig;
   try {
-    const c = applyOverrides(loadConfigFile(configPath), opts);
+    const c = opts.resume !== undefined ? resumeConfig(opts.resume, opts) : applyOverrides(loadConfigFile(configPath!), opts);
     if (typeof c === 'string') return fail(c, EXIT_CODES['bad-input']);
     config = c;
   } catch (e) {
@@ -252,9 +279,13 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
     if (c.kind === 'bad-input') return fail(c.message, EXIT_CODES['bad-input']);
     throw e;
   }
+  // --resume, or a config's "resume" (its "epochs", or --epochs, train to that many in all).
+  const resume = opts.resume !== undefined ? { runDir: resolve(opts.resume) } : config.resume;
+  const resumeEpochs = opts.epochs ?? resume?.epochs;
+  const shownConfig = configPath ?? join(opts.resume ?? '', 'config.json');
 
   const reporter = new Reporter(io, opts.json === true);
-  const workspaceRoot = io.workspaceRoot ?? findWorkspaceRoot(dirname(resolve(configPath)));
+  const workspaceRoot = io.workspaceRoot ?? (opts.resume !== undefined ? runWorkspace(opts.resume) : findWorkspaceRoot(dirname(resolve(shownConfig))));
   let shownDir = '';
   const flow = new TrainFlow({
     config,
@@ -267,6 +298,7 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
     ...(io.makePlan ? { makePlan: io.makePlan } : {}),
     ...(io.test ? { test: io.test } : {}),
     torchrun: torchrunOptions(opts),
+    ...(resume ? { resume: { runDir: resume.runDir, ...(resumeEpochs !== undefined ? { epochs: resumeEpochs } : {}) } } : {}),
     onPhase: (phase, message) => {
       if (!opts.json && phase === 'planning') reporter.out(message);
     },
@@ -329,8 +361,8 @@ export async function trainCommand(configPath: string, opts: TrainOptions, io: T
   if (end.error === 'oom') {
     reporter.err(message);
     const smaller = end.suggestedBatchSize;
-    if (smaller !== undefined && smaller < plan.microBatchSize) reporter.err(`Run again with "batchSize": ${smaller} in ${configPath} (or --batch-size ${smaller}). Run folder: ${shownDir}`);
-    else reporter.err(`Run again with a smaller "imageSize" in ${configPath}. Run folder: ${shownDir}`);
+    if (smaller !== undefined && smaller < plan.microBatchSize) reporter.err(`Run again with "batchSize": ${smaller} in ${shownConfig} (or --batch-size ${smaller}). Run folder: ${shownDir}`);
+    else reporter.err(`Run again with a smaller "imageSize" in ${shownConfig}. Run folder: ${shownDir}`);
     return EXIT_CODES.oom;
   }
   if (end.error === 'diverged') {

@@ -65,6 +65,7 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     ...(c.nanPatience !== undefined ? { nanPatience: c.nanPatience } : {}),
     ...(c.probe !== undefined ? { probe: c.probe } : {}),
     ...(c.batchGrowth !== undefined ? { batchGrowth: c.batchGrowth } : {}),
+    ...(c.resume !== undefined ? { resume: { runDir: resolve(base, c.resume), ...(c.epochs !== undefined ? { epochs: c.epochs } : {}) } } : {}),
     explicit: explicitFields(c),
   };
 }

@@ -62,10 +62,9 @@ async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 
 describe('Evaluation in VS Code (code-server)', { skip, timeout: 600_000 }, () => {
   before(() => buildVsix());
 
-  // TODO(#19): the matrix, the gallery and its thumbnails pass; the images of a clicked cell that are
-  // not also in the gallery never get their webview URIs from the host (seen in CI and locally), so
-  // the cell list shows placeholders. Marked todo so it still runs and reports, to be fixed next.
-  test('a finished run shows its confusion matrix and wrong gallery; a cell lists its images; a thumbnail opens; reopened from the runs view', { timeout: 420_000, todo: 'cell thumbnails outside the gallery are not served (issue 19)' }, async () => {
+  // The click on a cell also focuses the panel: the cell list must survive that (a focus change is
+  // not a reason to replay the panel), and every image it lists is served.
+  test('a finished run shows its confusion matrix and wrong gallery; a cell lists its images; a thumbnail opens; reopened from the runs view', { timeout: 420_000 }, async () => {
     const ws = await evalWorkspace();
     try {
       await withVSCode({ name: 'evaluation', workspace: ws, viewport: { width: 1400, height: 1000 }, settings: { 'workbench.colorTheme': 'Default Dark Modern', 'batchAdvisor.probe': false } }, async (vsc) => {

@@ -106,8 +106,7 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
   });
   after(() => undefined);
 
-  // TODO(#21): Compare Runs from the runs view no longer opens the two-run panel in this session's runs (quiet machine too); marked todo so it still runs and reports, to be fixed next.
-  test('Train lens → live panel (plan = CLI, loss falls, epochs advance) → Stop → runs view: reopen, compare, CSV', { timeout: 420_000, todo: 'Compare Runs regression under investigation (issue 21)' }, async () => {
+  test('Train lens → live panel (plan = CLI, loss falls, epochs advance) → Stop → runs view: reopen, compare, CSV', { timeout: 420_000 }, async () => {
     const ws = trainWorkspace(4);
     const configPath = join(ws, CONFIG_NAME);
     const deviceGiB = accumulationDeviceGiB(configPath);
@@ -162,7 +161,7 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
         await showRunsView(vsc);
         const row = runRow(vsc, 'mnist-auto').first();
         await row.waitFor({ state: 'visible', timeout: 20_000 });
-        assert.match((await row.textContent()) ?? '', /stopped · epoch 1 · loss [\d.]+ · val loss [\d.]+ · val acc [\d.]+/);
+        assert.match((await row.textContent()) ?? '', /stopped · val acc [\d.]+%/);
         await row.click();
         const reopened = await panelFrame(vsc);
         await waitText(reopened, '[data-testid="run-status"]', /stopped/, 30_000);
@@ -188,7 +187,7 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
         await runRow(vsc, 'mnist-auto').nth(0).click();
         await runRow(vsc, 'mnist-auto').nth(1).click({ modifiers: ['Control'] });
         await runRow(vsc, 'mnist-auto').nth(1).click({ button: 'right' });
-        await vsc.page.locator('.context-view .action-label', { hasText: 'Compare Runs' }).first().click();
+        await vsc.contextMenuItem('Compare Runs');
         const compare = (await vsc.findInWebview('[data-testid="run"] + [data-testid="run"]', { timeoutMs: 180_000 })).frame;
         assert.equal(await compare.locator('[data-testid="run"]').count(), 2);
         await vsc.page.waitForTimeout(1000);

@@ -112,115 +112,120 @@ function fixedParts(memory: MemoryEstimate): string {
   return `Before any image, the weights, gradients and optimizer state take ${formatBytes(model)}${runtime}.`;
 }
 
-export function recommend(input: RecommendInput): Recommendation {
+/** The batch decision so far: micro-batch, accumulation, and whether the accumulation still needs its sentence. */
+interface BatchChoice {
+  micro: number;
+  accumulation: number;
+  explainAccumulation: boolean;
+}
+
+/** The micro-batch (and accumulation up to BASE_BATCH) from memory, the dataset, the config and the probe's choice. */
+function chooseBatch(input: RecommendInput, maxFit: number, reasons: string[], warnings: string[]): BatchChoice {
   const { dataset, memory, config, device } = input;
-  const reasons: string[] = [];
-  const warnings: string[] = [];
-  const maxFit = Math.max(0, Math.floor(input.maxBatch ?? maxBatchSize(memory)));
   const train = Math.max(0, dataset.train);
+  const accumulationSet = config.explicit.includes('accumulationSteps');
+  const c: BatchChoice = { micro: 1, accumulation: Math.max(1, Math.floor(config.accumulationSteps || 1)), explainAccumulation: false };
   const freePart = memory.budgetNote
     ? `${memory.budgetNote}; ${formatBytes(device.memoryFreeBytes)} free on ${device.name}`
     : `${pct(1 - memory.headroom)} of ${formatBytes(device.memoryFreeBytes)} free on ${device.name}`;
-
-  let micro: number;
-  let accumulation = Math.max(1, Math.floor(config.accumulationSteps || 1));
-  const accumulationSet = config.explicit.includes('accumulationSteps');
-  const batchSet = typeof config.batchSize === 'number';
-  let explainAccumulation = false;
   if (maxFit === 0) {
-    micro = 1;
     notEvenOneFits(input, warnings);
     reasons.push(`Batch 1: nothing larger can be tried, and even 1 is predicted not to fit in ${formatBytes(memory.budgetBytes)} (${freePart}).`);
+    return c;
+  }
+  const memCap = Math.min(floorPow2(maxFit), floorPow2(MAX_BATCH * 64));
+  const fitText = input.maxBatchText
+    ? `${input.maxBatchText}; ${formatCount(memCap)} is the largest power of two ${maxFit === memCap ? 'within that' : 'below that'}.`
+    : maxFit >= Number.MAX_SAFE_INTEGER / 2
+      ? `Memory is no limit here (budget ${formatBytes(memory.budgetBytes)}, ${freePart}).`
+      : `Up to ${formatCount(maxFit)} images fit in ${formatBytes(memory.budgetBytes)} (${freePart}); ${formatCount(memCap)} is the largest power of two ${maxFit === memCap ? 'that fits' : 'below that'}.`;
+  const data = datasetCap(Math.max(1, train));
+  if (typeof config.batchSize === 'number') {
+    c.micro = keptBatch(input, config.batchSize, maxFit, memCap, fitText, reasons, warnings);
   } else {
-    const memCap = Math.min(floorPow2(maxFit), floorPow2(MAX_BATCH * 64));
-    const fitText = input.maxBatchText
-      ? `${input.maxBatchText}; ${formatCount(memCap)} is the largest power of two ${maxFit === memCap ? 'within that' : 'below that'}.`
-      : maxFit >= Number.MAX_SAFE_INTEGER / 2
-        ? `Memory is no limit here (budget ${formatBytes(memory.budgetBytes)}, ${freePart}).`
-        : `Up to ${formatCount(maxFit)} images fit in ${formatBytes(memory.budgetBytes)} (${freePart}); ${formatCount(memCap)} is the largest power of two ${maxFit === memCap ? 'that fits' : 'below that'}.`;
-    const data = datasetCap(Math.max(1, train));
-    const wanted = typeof config.batchSize === 'number' ? config.batchSize : undefined;
-    if (wanted !== undefined) {
-      // The user's batch is kept as written; a warning says when it is predicted not to fit.
-      micro = wanted;
-      if (wanted <= maxFit) {
-        reasons.push(`Batch ${wanted} as the config sets it; it fits: ${fitText}`);
-      } else {
-        const k = Math.ceil(wanted / memCap);
-        reasons.push(`Batch ${wanted} as the config sets it, although it is predicted not to fit. ${fitText}`);
-        warnings.push(
-          `Batch ${wanted} is predicted to need ${formatBytes(bytesForBatch(memory, wanted))}, more than the ${formatBytes(memory.budgetBytes)} budget: the run will likely run out of memory. ` +
-            `Set "batchSize": "auto" to train on micro-batches of ${memCap} accumulated over ${k} (effective ${memCap * k}), or set a batch of ${memCap} or less.`,
-        );
-      }
-    } else {
-      const hard = Math.min(memCap, data.cap, floorPow2(MAX_BATCH));
-      if (input.chosen) {
-        micro = Math.max(1, Math.min(input.chosen.batch, hard));
-        const capped = micro < input.chosen.batch ? (micro === data.cap && data.cap <= memCap ? ` Capped at ${micro}: ${data.reason}` : ` Capped at ${micro} by memory.`) : '';
-        reasons.push(`Batch ${micro}: ${input.chosen.reason}${capped} ${fitText}`);
-      } else {
-        micro = Math.min(BASE_BATCH, hard);
-        const why =
-          micro === BASE_BATCH
-            ? `Batch ${micro}, Keras's default: without the probe's measurements (throughput per batch, gradient noise scale) nothing says another batch reaches the target accuracy sooner; the probe would choose by measurement.`
-            : micro === memCap && memCap < data.cap
-              ? `Batch ${micro}, bound by memory.`
-              : `Batch ${micro}, bound by the dataset. ${data.reason}`;
-        reasons.push(`${why} ${fitText}`);
-      }
-      // Too little fits for a stable step: accumulate up to the base batch when the dataset allows it.
-      const target = Math.min(BASE_BATCH, data.cap);
-      if (micro < target && !accumulationSet) {
-        accumulation = Math.ceil(target / micro);
-        explainAccumulation = true;
-      }
-    }
-    if (train >= 1 && micro > train) {
-      micro = floorPow2(train);
-      reasons.push(`Capped at ${micro}: never more than the ${formatCount(train)} training images.`);
+    c.micro = automaticBatch(input, Math.min(memCap, data.cap, floorPow2(MAX_BATCH)), memCap, data, fitText, reasons);
+    // Too little fits for a stable step: accumulate up to the base batch when the dataset allows it.
+    const target = Math.min(BASE_BATCH, data.cap);
+    if (c.micro < target && !accumulationSet) {
+      c.accumulation = Math.ceil(target / c.micro);
+      c.explainAccumulation = true;
     }
   }
-
-  // Accumulation keeps the running gradient sum next to the new gradients: halve the micro-batch until that fits too.
-  // With a measured maximum (the probe) the model's bytes at that maximum are what fits, whatever
-  // the model says of the budget (it may over-predict a device's runtime share, e.g. a planned GPU's).
-  if (accumulation > 1 && maxFit > 0 && !batchSet && !accumulationSet) {
-    const extra = memory.breakdown.gradientsBytes;
-    const target = micro * accumulation;
-    const room = input.maxBatch !== undefined ? Math.max(memory.budgetBytes, bytesForBatch(memory, maxFit)) : memory.budgetBytes;
-    let halved = false;
-    if (bytesForBatch(memory, 1) + extra > room) {
-      // Not even one image fits next to the running sum (a model that is mostly weights): no accumulation.
-      accumulation = 1;
-      explainAccumulation = false;
-      reasons.push(`No gradient accumulation: its running sum of the gradients (${formatBytes(extra)}) does not fit next to even one image, so the effective batch stays ${micro}.`);
-    }
-    while (accumulation > 1 && micro > 1 && bytesForBatch(memory, micro) + extra > room) {
-      micro = Math.floor(micro / 2);
-      accumulation = Math.ceil(target / micro);
-      halved = true;
-    }
-    if (halved && !explainAccumulation) {
-      reasons.push(
-        `Micro-batch lowered to ${micro} (accumulating ${accumulation} of them): accumulation keeps a running sum of the gradients (${formatBytes(extra)} more), which does not fit next to a larger micro-batch.`,
-      );
-    }
+  if (train >= 1 && c.micro > train) {
+    c.micro = floorPow2(train);
+    reasons.push(`Capped at ${c.micro}: never more than the ${formatCount(train)} training images.`);
   }
+  return c;
+}
 
-  if (explainAccumulation) {
+/** The user's batch is kept as written; a warning says when it is predicted not to fit. */
+function keptBatch(input: RecommendInput, wanted: number, maxFit: number, memCap: number, fitText: string, reasons: string[], warnings: string[]): number {
+  const { memory } = input;
+  if (wanted <= maxFit) {
+    reasons.push(`Batch ${wanted} as the config sets it; it fits: ${fitText}`);
+    return wanted;
+  }
+  const k = Math.ceil(wanted / memCap);
+  reasons.push(`Batch ${wanted} as the config sets it, although it is predicted not to fit. ${fitText}`);
+  warnings.push(
+    `Batch ${wanted} is predicted to need ${formatBytes(bytesForBatch(memory, wanted))}, more than the ${formatBytes(memory.budgetBytes)} budget: the run will likely run out of memory. ` +
+      `Set "batchSize": "auto" to train on micro-batches of ${memCap} accumulated over ${k} (effective ${memCap * k}), or set a batch of ${memCap} or less.`,
+  );
+  return wanted;
+}
+
+/** "auto": the probe's choice, else Keras's default, within the hard caps (`hard`). */
+function automaticBatch(input: RecommendInput, hard: number, memCap: number, data: { cap: number; reason: string }, fitText: string, reasons: string[]): number {
+  if (input.chosen) {
+    const micro = Math.max(1, Math.min(input.chosen.batch, hard));
+    const capped = micro < input.chosen.batch ? (micro === data.cap && data.cap <= memCap ? ` Capped at ${micro}: ${data.reason}` : ` Capped at ${micro} by memory.`) : '';
+    reasons.push(`Batch ${micro}: ${input.chosen.reason}${capped} ${fitText}`);
+    return micro;
+  }
+  const micro = Math.min(BASE_BATCH, hard);
+  const why =
+    micro === BASE_BATCH
+      ? `Batch ${micro}, Keras's default: without the probe's measurements (throughput per batch, gradient noise scale) nothing says another batch reaches the target accuracy sooner; the probe would choose by measurement.`
+      : micro === memCap && memCap < data.cap
+        ? `Batch ${micro}, bound by memory.`
+        : `Batch ${micro}, bound by the dataset. ${data.reason}`;
+  reasons.push(`${why} ${fitText}`);
+  return micro;
+}
+
+/**
+ * Accumulation keeps the running gradient sum next to the new gradients: halve the micro-batch
+ * until that fits too. With a measured maximum (the probe) the model's bytes at that maximum are
+ * what fits, whatever the model says of the budget (it may over-predict a device's runtime share,
+ * e.g. a planned GPU's).
+ */
+function fitAccumulation(input: RecommendInput, maxFit: number, c: BatchChoice, reasons: string[]): void {
+  const { memory, config } = input;
+  if (!(c.accumulation > 1 && maxFit > 0 && typeof config.batchSize !== 'number' && !config.explicit.includes('accumulationSteps'))) return;
+  const extra = memory.breakdown.gradientsBytes;
+  const target = c.micro * c.accumulation;
+  const room = input.maxBatch !== undefined ? Math.max(memory.budgetBytes, bytesForBatch(memory, maxFit)) : memory.budgetBytes;
+  let halved = false;
+  if (bytesForBatch(memory, 1) + extra > room) {
+    // Not even one image fits next to the running sum (a model that is mostly weights): no accumulation.
+    c.accumulation = 1;
+    c.explainAccumulation = false;
+    reasons.push(`No gradient accumulation: its running sum of the gradients (${formatBytes(extra)}) does not fit next to even one image, so the effective batch stays ${c.micro}.`);
+  }
+  while (c.accumulation > 1 && c.micro > 1 && bytesForBatch(memory, c.micro) + extra > room) {
+    c.micro = Math.floor(c.micro / 2);
+    c.accumulation = Math.ceil(target / c.micro);
+    halved = true;
+  }
+  if (halved && !c.explainAccumulation) {
     reasons.push(
-      `Only ${micro} per step fits, so gradients are accumulated over ${accumulation} micro-batches for an effective batch of ${micro * accumulation} (the batch the learning rate is tuned for). BatchNorm layers still see batches of ${micro}.`,
+      `Micro-batch lowered to ${c.micro} (accumulating ${c.accumulation} of them): accumulation keeps a running sum of the gradients (${formatBytes(extra)} more), which does not fit next to a larger micro-batch.`,
     );
   }
+}
 
-  const effective = micro * accumulation;
-  const stepsPerEpoch = Math.max(1, Math.ceil(Math.max(train, 1) / effective));
-  if (accumulationSet && accumulation > 1) {
-    reasons.push(`Accumulating gradients over ${accumulation} micro-batches as the config sets it (effective batch ${effective}).`);
-  }
-
-  // Learning rate.
+/** The learning rate for the effective batch by the optimizer's rule (or as the config sets it). */
+function learningRateFor(config: TrainConfig, effective: number, reasons: string[]): { lr: number; factor: number; rule: Recommendation['learningRate']['rule'] } {
   const ratio = effective / BASE_BATCH;
   const linear = config.optimizer === 'sgd' || config.optimizer === 'momentum';
   const lrSet = config.explicit.includes('learningRate');
@@ -239,38 +244,57 @@ export function recommend(input: RecommendInput): Recommendation {
           : `${config.optimizer} scales it with the square root (×${num(factor)}), the usual rule for Adam-family optimizers.`),
     );
   }
+  return { lr, factor, rule };
+}
 
-  // Warmup.
-  let warmupEpochs = 0;
-  let warmupSteps = 0;
+/** Warmup in optimizer steps: as the config sets it, or WARMUP_FRACTION of the run when the rate goes up. */
+function warmupFor(config: TrainConfig, stepsPerEpoch: number, lr: number, factor: number, reasons: string[]): { warmupSteps: number; warmupEpochs: number } {
   if (config.warmupSteps !== undefined) {
-    warmupSteps = config.warmupSteps;
-    warmupEpochs = warmupSteps / stepsPerEpoch;
+    const warmupSteps = config.warmupSteps;
     reasons.push(`Warmup over ${warmupSteps} optimizer step${warmupSteps === 1 ? '' : 's'} as the config sets it.`);
-  } else if (factor > 1) {
-    const total = stepsPerEpoch * Math.max(1, config.epochs);
-    // Never more than the fraction: a run too short for one step of it gets none.
-    warmupSteps = Math.min(Math.floor(WARMUP_FRACTION * total), MAX_WARMUP_EPOCHS * stepsPerEpoch);
-    warmupEpochs = warmupSteps / stepsPerEpoch;
-    if (warmupSteps === 0) reasons.push(`No warmup: the run has ${formatCount(total)} optimizer steps, too few for ${pct(WARMUP_FRACTION)} of them to be one step; it starts at ${num(lr)}.`);
-    else reasons.push(
-      `Warm up over ${formatCount(warmupSteps)} optimizer step${warmupSteps === 1 ? '' : 's'} (${pct(warmupSteps / total)} of the run's ${formatCount(total)}): start at ${num(config.learningRate)} and ramp to ${num(lr)}, since a rate ×${num(factor)} from the first step can diverge (Goyal et al. 2017 warm up 5 of 90 epochs; here ${pct(WARMUP_FRACTION)} of the run, at most ${MAX_WARMUP_EPOCHS} epochs).`,
-    );
-  } else if (factor < 1) {
-    reasons.push('No warmup: the learning rate goes down, not up.');
+    return { warmupSteps, warmupEpochs: warmupSteps / stepsPerEpoch };
   }
+  if (factor < 1) reasons.push('No warmup: the learning rate goes down, not up.');
+  if (!(factor > 1)) return { warmupSteps: 0, warmupEpochs: 0 };
+  const total = stepsPerEpoch * Math.max(1, config.epochs);
+  // Never more than the fraction: a run too short for one step of it gets none.
+  const warmupSteps = Math.min(Math.floor(WARMUP_FRACTION * total), MAX_WARMUP_EPOCHS * stepsPerEpoch);
+  if (warmupSteps === 0) reasons.push(`No warmup: the run has ${formatCount(total)} optimizer steps, too few for ${pct(WARMUP_FRACTION)} of them to be one step; it starts at ${num(lr)}.`);
+  else reasons.push(
+    `Warm up over ${formatCount(warmupSteps)} optimizer step${warmupSteps === 1 ? '' : 's'} (${pct(warmupSteps / total)} of the run's ${formatCount(total)}): start at ${num(config.learningRate)} and ramp to ${num(lr)}, since a rate ×${num(factor)} from the first step can diverge (Goyal et al. 2017 warm up 5 of 90 epochs; here ${pct(WARMUP_FRACTION)} of the run, at most ${MAX_WARMUP_EPOCHS} epochs).`,
+  );
+  return { warmupSteps, warmupEpochs: warmupSteps / stepsPerEpoch };
+}
 
+export function recommend(input: RecommendInput): Recommendation {
+  const { dataset, memory, config, device } = input;
+  const reasons: string[] = [];
+  const warnings: string[] = [];
+  const maxFit = Math.max(0, Math.floor(input.maxBatch ?? maxBatchSize(memory)));
+  const train = Math.max(0, dataset.train);
+  const c = chooseBatch(input, maxFit, reasons, warnings);
+  fitAccumulation(input, maxFit, c, reasons);
+  const { micro, accumulation } = c;
+  if (c.explainAccumulation) {
+    reasons.push(
+      `Only ${micro} per step fits, so gradients are accumulated over ${accumulation} micro-batches for an effective batch of ${micro * accumulation} (the batch the learning rate is tuned for). BatchNorm layers still see batches of ${micro}.`,
+    );
+  }
+  const effective = micro * accumulation;
+  const stepsPerEpoch = Math.max(1, Math.ceil(Math.max(train, 1) / effective));
+  if (config.explicit.includes('accumulationSteps') && accumulation > 1) {
+    reasons.push(`Accumulating gradients over ${accumulation} micro-batches as the config sets it (effective batch ${effective}).`);
+  }
+  const { lr, factor, rule } = learningRateFor(config, effective, reasons);
+  const { warmupSteps, warmupEpochs } = warmupFor(config, stepsPerEpoch, lr, factor, reasons);
   if (memory.unknownLayers?.length) {
     reasons.push(
       `The memory model has no measured factor for ${memory.unknownLayers.join(', ')}: counted conservatively as ${DEFAULT_ACTIVATION_FACTOR} float32 tensors of their output size per image (run with the probe to measure).`,
     );
   }
-
   const loading = chooseLoading(input, micro);
   if (loading.warning) warnings.push(loading.warning);
-
   if (device.source === 'override') warnings.push(`This plan is for a device given by size only (${device.name}); check the real ${device.kind === 'gpu' ? "card's" : "machine's"} free memory before training.`);
-
   return {
     batchSize: micro,
     maxBatchSize: maxFit >= Number.MAX_SAFE_INTEGER / 2 ? Number.MAX_SAFE_INTEGER : maxFit,

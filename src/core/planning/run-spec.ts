@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type { TrainConfig } from '../config';
 import type { BackendName } from '../shared/constants';
 import type { TrainingPlan } from '../shared/plan';
-import { RUN_SPEC_VERSION, type BackendLocation, type RunSetup, type RunSpec, type RunTest, type TorchrunLaunch } from '../shared/run-spec';
+import { RUN_SPEC_VERSION, type BackendLocation, type RunResume, type RunSetup, type RunSpec, type RunTest, type TorchrunLaunch } from '../shared/run-spec';
 
 /** Where the trainer looks for tfjs-node(-gpu): the workspace (else the config's folder, else the dataset's) and the tfjsNodePath setting. */
 export function backendLocation(config: Pick<TrainConfig, 'configPath' | 'dataset'>, opts: { workspaceRoot?: string; tfjsNodePath?: string } = {}): BackendLocation {
@@ -33,6 +33,8 @@ export interface RunPlace {
   test?: RunTest;
   /** Train with torchrun instead of the tfjs trainer. */
   engine?: TorchrunLaunch;
+  /** Continue the run folder's training from here (core/run-folder/resume.ts). */
+  resume?: RunResume;
 }
 
 /** The RunSpec of a run at `plan`: everything the trainer needs, nothing it has to decide. */
@@ -44,7 +46,7 @@ export function buildRunSpec(config: TrainConfig, plan: TrainingPlan, place: Run
     ...runSetup(config, plan.backend.planned, place.location, place.test),
     plan,
     limits: place.maxSteps !== undefined ? { maxSteps: place.maxSteps } : {},
-    callbacks: { nanPatience: config.nanPatience ?? 0 },
+    callbacks: { nanPatience: config.nanPatience ?? 0, ...(place.resume ? { resume: place.resume } : {}) },
     ...(place.engine ? { engine: place.engine } : {}),
   };
 }

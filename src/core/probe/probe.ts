@@ -155,15 +155,8 @@ async function probeByMaximum(input: ProbeInput, opts: ProbeOptions): Promise<Pr
     maxSearched: true,
   };
 
-  if (search.maxBatchSize === undefined) {
-    // Every trial failed for a reason other than memory: keep the model's plan and say why.
-    const recommendation = recommend(base);
-    const why = trials.at(-1)?.error ?? 'no trial finished';
-    recommendation.warnings.push(`The probe could not confirm the plan (${why}); the batch size comes from the memory model alone.`);
-    const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
-    for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
-    return { probe: report, recommendation, plan };
-  }
+  // Every trial failed for a reason other than memory: keep the model's plan and say why.
+  if (search.maxBatchSize === undefined) return unconfirmed(input, report, trials.at(-1)?.error ?? 'no trial finished');
 
   const measuredMax = search.maxBatchSize;
   let usable = Math.floor(measuredMax * (1 - margin));
@@ -306,21 +299,10 @@ export function objectiveChoice(curve: readonly ThroughputPoint[], g: GradientNo
  * to what trained.
  */
 async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: number): Promise<ProbeOutcome> {
-  const { config, dataset, device, memory, plannedBackend } = input;
-  const base: Omit<RecommendInput, 'maxBatch'> = { dataset, memory, config, device, freeHostRamBytes: input.freeHostRamBytes };
-  const limitBytes = deviceLimit(device, plannedBackend);
+  const { config, dataset, plannedBackend } = input;
+  const limitBytes = deviceLimit(input.device, plannedBackend);
   const k0 = config.explicit.includes('accumulationSteps') ? config.accumulationSteps : 1;
-  const trials: ProbeTrialResult[] = [];
-  let processes = 0;
-  const run = async (s: ProbeTrialSpec): Promise<ProbeTrialResult> => {
-    let r = await opts.runTrial(s);
-    if (!r.cached) processes++;
-    if (limitBytes !== undefined && r.ok && r.peakBytes > limitBytes) r = { ...r, ok: false, failure: 'over-budget', error: `peak ${Math.round(r.peakBytes / 2 ** 20)} MiB is above the planned device's ${Math.round(limitBytes / 2 ** 20)} MiB` };
-    opts.onTrial?.(r, 'search');
-    trials.push(r);
-    return r;
-  };
-  const memoryFailure = (r: ProbeTrialResult): boolean => r.failure === 'oom' || r.failure === 'over-budget' || r.failure === 'timeout';
+  const t = new TrialLog(opts, limitBytes);
   const measure = (b: number, below: number[], noise: boolean): ProbeTrialSpec => ({
     ...spec(config, b, k0, b, noise ? noiseSpec(b, dataset.train) : undefined),
     throughputBatches: below.filter((x) => x < b),
@@ -328,80 +310,127 @@ async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: 
   });
 
   let first = Math.min(ceiling, plannedBackend === 'tensorflow-gpu' ? FIRST_TRIAL_BATCH.gpu : FIRST_TRIAL_BATCH.host);
-  let r = await run(measure(first, powersOfTwo(BASE_BATCH, first), true));
-  if (!r.ok && !memoryFailure(r)) r = await run(measure(first, powersOfTwo(BASE_BATCH, first), true)); // one retry: a flaky failure is not a memory limit
+  let r = await t.run(measure(first, powersOfTwo(BASE_BATCH, first), true));
+  if (!r.ok && !isMemoryFailure(r)) r = await t.run(measure(first, powersOfTwo(BASE_BATCH, first), true)); // one retry: a flaky failure is not a memory limit
   let failedAt = Infinity;
-  while (!r.ok && memoryFailure(r) && first > BASE_BATCH) {
+  while (!r.ok && isMemoryFailure(r) && first > BASE_BATCH) {
     // The memory model over-predicted what fits: halve down to the base batch.
     failedAt = first;
     first = first / 2;
-    r = await run(measure(first, powersOfTwo(BASE_BATCH, first), true));
+    r = await t.run(measure(first, powersOfTwo(BASE_BATCH, first), true));
   }
   if (!r.ok) {
-    if (memoryFailure(r)) {
-      return fallback(input, opts, trials, processes, `batch ${first} did not fit (${r.error ?? r.failure}): the plan falls back to the largest batch that trains`);
-    }
-    const recommendation = recommend({ ...base, maxBatch: Math.max(1, Math.floor(maxBatchSize(memory) * (1 - input.margin))) });
+    if (isMemoryFailure(r)) return fallback(input, opts, t.trials, t.processes, `batch ${first} did not fit (${r.error ?? r.failure}): the plan falls back to the largest batch that trains`);
     const why = r.error ?? r.failure ?? 'no trial finished';
-    recommendation.warnings.push(`The probe could not confirm the plan (${why}); the batch size comes from the memory model alone.`);
-    const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
-    for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
-    const report: ProbeReport = { trials, maxBatchSize: 0, atCap: false, modelError: null, margin: input.margin, ...(limitBytes !== undefined ? { limitBytes } : {}), usableBatchSize: 0, processes, stop: `the trials failed: ${why}`, maxSearched: false };
-    return { probe: report, recommendation, plan };
+    const report: ProbeReport = { trials: t.trials, maxBatchSize: 0, atCap: false, modelError: null, margin: input.margin, ...(limitBytes !== undefined ? { limitBytes } : {}), usableBatchSize: 0, processes: t.processes, stop: `the trials failed: ${why}`, maxSearched: false };
+    return unconfirmed(input, report, why, Math.max(1, Math.floor(maxBatchSize(input.memory) * (1 - input.margin))));
   }
-
-  const noiseTrial = trials.find((t) => t.ok && t.gradientNorms);
+  const noiseTrial = t.trials.find((x) => x.ok && x.gradientNorms);
   const gradientNoiseScale = noiseTrial?.gradientNorms ? estimateNoiseScale(noiseTrial.gradientNorms) : undefined;
-  const bNoise = gradientNoiseScale?.bSimple;
+  const grown = await growWhileWorth(t, measure, first, ceiling, failedAt, gradientNoiseScale?.bSimple);
+  return objectiveOutcome(input, t, { ...grown, ceiling, limitBytes, ...(gradientNoiseScale ? { gradientNoiseScale } : {}) });
+}
+
+/** The probe's trials in order and the processes they took; a trial whose peak is above the planned device's limit counts as over budget. */
+class TrialLog {
+  readonly trials: ProbeTrialResult[] = [];
+  processes = 0;
+
+  constructor(
+    private readonly opts: ProbeOptions,
+    private readonly limitBytes: number | undefined,
+  ) {}
+
+  async run(s: ProbeTrialSpec): Promise<ProbeTrialResult> {
+    let r = await this.opts.runTrial(s);
+    if (!r.cached) this.processes++;
+    const limit = this.limitBytes;
+    if (limit !== undefined && r.ok && r.peakBytes > limit) r = { ...r, ok: false, failure: 'over-budget', error: `peak ${Math.round(r.peakBytes / 2 ** 20)} MiB is above the planned device's ${Math.round(limit / 2 ** 20)} MiB` };
+    this.opts.onTrial?.(r, 'search');
+    this.trials.push(r);
+    return r;
+  }
+}
+
+function isMemoryFailure(r: ProbeTrialResult): boolean {
+  return r.failure === 'oom' || r.failure === 'over-budget' || r.failure === 'timeout';
+}
+
+/** Every trial failed for a reason other than memory: the memory model's plan, saying why it is not confirmed. */
+function unconfirmed(input: ProbeInput, report: ProbeReport, why: string, maxBatch?: number): ProbeOutcome {
+  const { config, dataset, device, memory, plannedBackend } = input;
+  const recommendation = recommend({ dataset, memory, config, device, freeHostRamBytes: input.freeHostRamBytes, ...(maxBatch !== undefined ? { maxBatch } : {}) });
+  recommendation.warnings.push(`The probe could not confirm the plan (${why}); the batch size comes from the memory model alone.`);
+  const plan = makePlan({ config, dataset, device, memory, recommendation, plannedBackend });
+  for (const t of report.trials) t.predictedBytes = predictedForTrial(memory, t);
+  return { probe: report, recommendation, plan };
+}
+
+/** Larger batches than the first confirmed one, only while one could still win (a GPU whose throughput still grows). */
+async function growWhileWorth(
+  t: TrialLog,
+  measure: (b: number, below: number[], noise: boolean) => ProbeTrialSpec,
+  first: number,
+  ceiling: number,
+  failedAtFirst: number,
+  bNoise: number | undefined,
+): Promise<{ confirmed: number; failedAt: number; stop: string }> {
   let confirmed = first;
-  let stop = `larger batches than ${formatCount(confirmed)} cannot reach the target sooner here`;
-  if (ceiling <= confirmed) stop = `batch ${formatCount(confirmed)} is the largest the plan could use (the memory model's, the dataset's and the ${formatCount(MAX_BATCH)} ceiling)`;
-  // Larger batches only while one could still win (a GPU whose throughput still grows).
-  while (bNoise !== undefined && trials.length < MAX_MEASURE_TRIALS && failedAt === Infinity) {
-    const curve = curveOf(trials);
-    const next = largerBatchWorthTrying(curve, bNoise, powersOfTwo(BASE_BATCH, confirmed), Math.min(ceiling, failedAt - 1));
+  let failedAt = failedAtFirst;
+  let stop = ceiling <= confirmed ? `batch ${formatCount(confirmed)} is the largest the plan could use (the memory model's, the dataset's and the ${formatCount(MAX_BATCH)} ceiling)` : `larger batches than ${formatCount(confirmed)} cannot reach the target sooner here`;
+  while (bNoise !== undefined && t.trials.length < MAX_MEASURE_TRIALS && failedAt === Infinity) {
+    const next = largerBatchWorthTrying(curveOf(t.trials), bNoise, powersOfTwo(BASE_BATCH, confirmed), Math.min(ceiling, failedAt - 1));
     if (next === undefined) break;
-    const t = await run(measure(next, powersOfTwo(confirmed * 2, next), false));
-    if (t.ok) {
+    const r = await t.run(measure(next, powersOfTwo(confirmed * 2, next), false));
+    if (r.ok) {
       confirmed = next;
       stop = ceiling <= confirmed ? `batch ${formatCount(confirmed)} is the largest the plan could use` : `larger batches than ${formatCount(confirmed)} cannot reach the target sooner here`;
     } else {
       failedAt = next;
-      stop = `batch ${formatCount(next)} did not train (${t.error ?? t.failure})`;
+      stop = `batch ${formatCount(next)} did not train (${r.error ?? r.failure})`;
     }
   }
-  if (trials.length >= MAX_MEASURE_TRIALS && stop.startsWith('larger')) stop = `${MAX_MEASURE_TRIALS} trials`;
+  if (t.trials.length >= MAX_MEASURE_TRIALS && stop.startsWith('larger')) stop = `${MAX_MEASURE_TRIALS} trials`;
+  return { confirmed, failedAt, stop };
+}
 
+/** The objective's choice among the confirmed batches (within the margin), its reasons, and the probe's report. */
+function objectiveOutcome(
+  input: ProbeInput,
+  t: TrialLog,
+  m: { confirmed: number; failedAt: number; stop: string; ceiling: number; limitBytes: number | undefined; gradientNoiseScale?: GradientNoiseScale },
+): ProbeOutcome {
+  const { config, dataset, device, memory, plannedBackend } = input;
+  const { trials, processes } = t;
+  const { confirmed, failedAt, stop, limitBytes, gradientNoiseScale } = m;
   const curve = curveOf(trials);
   let candidates = powersOfTwo(BASE_BATCH, confirmed);
   let { report: objective, reason } = objectiveChoice(curve, gradientNoiseScale, candidates);
   // The margin: a confirmed batch whose measured peak leaves less than the margin below the device is not planned.
-  const atEdge = trials.find((t) => t.ok && t.batchSize === objective.chosen && t.peakBytes > 0);
+  const atEdge = trials.find((x) => x.ok && x.batchSize === objective.chosen && x.peakBytes > 0);
   if (limitBytes !== undefined && atEdge && atEdge.peakBytes > limitBytes * (1 - input.margin) && objective.chosen > BASE_BATCH) {
     candidates = candidates.filter((b) => b < objective.chosen);
     ({ report: objective, reason } = objectiveChoice(curve, gradientNoiseScale, candidates));
     reason += ` (batch ${formatCount(atEdge.batchSize)} trained but left less than the ${pct(input.margin)} margin free.)`;
   }
-
-  const largestOk = trials.filter((t) => t.ok).sort((a, b) => b.batchSize - a.batchSize)[0];
-  const err = modelError(memory, largestOk);
-  const reused = trials.filter((t) => t.cached).length;
+  const largestOk = trials.filter((x) => x.ok).sort((a, b) => b.batchSize - a.batchSize)[0];
+  const reused = trials.filter((x) => x.cached).length;
   const how = [processes > 0 ? `${processes} trial process${processes === 1 ? '' : 'es'}` : '', reused > 0 ? `${plural(reused, 'trial')} reused from the probe cache` : ''].filter(Boolean).join(', ');
   const maxText =
     `Real training steps trained batch ${formatCount(confirmed)} (${how}) and timed every batch from ${BASE_BATCH} up to it` +
     (failedAt !== Infinity
       ? `; batch ${formatCount(failedAt)} did not fit`
       : `. Larger batches were not tried: ${stop}. The memory model predicts up to ${formatCount(Math.floor(maxBatchSize(memory) * (1 - input.margin)))} fit with a ${pct(input.margin)} margin`);
-  const recommendation = recommend({ ...base, maxBatch: confirmed, maxBatchText: maxText, chosen: { batch: objective.chosen, reason } });
+  const recommendation = recommend({ dataset, memory, config, device, freeHostRamBytes: input.freeHostRamBytes, maxBatch: confirmed, maxBatchText: maxText, chosen: { batch: objective.chosen, reason } });
   const plan = finish(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), confirmed);
   if (gradientNoiseScale) plan.reasons.push(`Gradient noise scale: ${gradientNoiseScale.note}.`);
   if (config.batchGrowth) planGrowth(plan, config, curve, candidates);
-  for (const t of trials) t.predictedBytes = predictedForTrial(memory, t);
+  for (const x of trials) x.predictedBytes = predictedForTrial(memory, x);
   const report: ProbeReport = {
     trials,
     maxBatchSize: confirmed,
-    atCap: ceiling <= confirmed,
-    modelError: err,
+    atCap: m.ceiling <= confirmed,
+    modelError: modelError(memory, largestOk),
     margin: input.margin,
     ...(limitBytes !== undefined ? { limitBytes } : {}),
     usableBatchSize: Math.max(...candidates),

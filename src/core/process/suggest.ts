@@ -20,6 +20,7 @@ import { abortError } from '../shared/errors';
 export { DEFAULT_HEADROOM, type SuggestStage } from '../shared/constants';
 import { recommend } from '../planning/recommend';
 import type { DeviceInfo } from '../shared/device-types';
+import type { DatasetReport } from '../shared/dataset-types';
 import type { TrainingPlan } from '../shared/plan';
 import type { BackendName, DescribedMessage } from '../shared/protocol';
 import type { BackendLocation } from '../shared/run-spec';
@@ -111,14 +112,10 @@ async function describeAndResolve(config: TrainConfig, numClasses: number, locat
   }
 }
 
-export async function suggest(input: { config: TrainConfig }, opts: SuggestOptions): Promise<SuggestReport> {
-  const { config } = input;
+/** Scans the dataset folder; a folder that cannot be trained on is a SuggestInputError naming it. */
+async function scanDataset(config: TrainConfig, opts: SuggestOptions): Promise<DatasetReport> {
   const { signal, onProgress } = opts;
-  const headroom = opts.headroom ?? DEFAULT_HEADROOM;
-  if (signal?.aborted) throw abortError();
-
   onProgress?.({ stage: 'scan', message: `Scanning ${config.dataset}`, filesSeen: 0 });
-  const devicesPromise = (opts.listDevices ?? listDevices)();
   const dataset = await inspectDataset(config.dataset, {
     validationSplit: config.validationSplit,
     imageSize: config.imageSize,
@@ -130,55 +127,69 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   opts.log?.(`Scanned ${dataset.root}: ${dataset.totalImages} images in ${dataset.classes.length} classes (${dataset.scanMs} ms)`);
   const classes = tooFewClasses(dataset.root, dataset.classes.map((c) => c.name));
   if (classes && dataset.classes.length > 0) throw new SuggestInputError(classes);
-  if (dataset.totalImages === 0) {
-    throw new SuggestInputError(noUsableImagesMessage(dataset));
-  }
+  if (dataset.totalImages === 0) throw new SuggestInputError(noUsableImagesMessage(dataset));
+  return dataset;
+}
+
+/** What the probe needs besides the memory model's report. */
+interface ProbeContext {
+  location: BackendLocation;
+  plannedBackend: BackendName;
+  headroom: number;
+  freeHostRamBytes: number;
+}
+
+export async function suggest(input: { config: TrainConfig }, opts: SuggestOptions): Promise<SuggestReport> {
+  const { config } = input;
+  const { signal, onProgress } = opts;
+  const headroom = opts.headroom ?? DEFAULT_HEADROOM;
+  if (signal?.aborted) throw abortError();
+  const devicesPromise = (opts.listDevices ?? listDevices)();
+  const dataset = await scanDataset(config, opts);
 
   onProgress?.({ stage: 'devices', message: 'Reading device memory' });
   const devices = await devicesPromise;
   if (signal?.aborted) throw abortError();
 
   onProgress?.({ stage: 'model', message: `Describing model ${config.model}` });
-  const log = opts.log;
   const location = opts.backendLocation ?? backendLocation(config);
   const { description: model, backend: resolved } = await describeAndResolve(config, dataset.classes.length, location, opts);
   if (signal?.aborted) throw abortError();
   // The device the backend that will run trains on (a GPU only for tensorflow-gpu), and the plan made for that backend.
   const device = chooseDevice(devices, opts.deviceMemoryGiB ?? config.deviceMemoryGiB, resolved?.name);
   const plannedBackend = planBackend(config, device, resolved?.name);
-  if (resolved) log?.(`backend: ${resolved.name} loads here${resolved.skipped.length ? ` (${resolved.skipped.map((x) => `${x.name}: ${x.reason}`).join('; ')})` : ''}; the plan is made for it`);
+  if (resolved) opts.log?.(`backend: ${resolved.name} loads here${resolved.skipped.length ? ` (${resolved.skipped.map((x) => `${x.name}: ${x.reason}`).join('; ')})` : ''}; the plan is made for it`);
 
   onProgress?.({ stage: 'plan', message: 'Planning memory' });
   const budgetBytes = memoryBudget(device.memoryFreeBytes, headroom);
   const memory = estimateMemory(model, { optimizer: config.optimizer, budgetBytes, headroom, backend: plannedBackend });
-  const hostRam = devices.find((d) => d.kind === 'cpu');
-  const recommendation = recommend({
-    dataset,
-    memory,
-    config,
-    device,
-    freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes,
-  });
+  const freeHostRamBytes = devices.find((d) => d.kind === 'cpu')?.memoryFreeBytes ?? device.memoryFreeBytes;
+  const recommendation = recommend({ dataset, memory, config, device, freeHostRamBytes });
   const plan = withDataParallel(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), { devices, device, memory, headroom, optimizer: config.optimizer });
   const report: SuggestReport = { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation, plan };
   if (config.batchGrowth) plan.warnings.push('Batch growth needs the probe\'s measurements ("batchSize": "auto" with the probe): it is off for this plan.');
   if (!(opts.probe ?? config.probe ?? config.batchSize === 'auto')) return report;
+  return probeReport(report, { location, plannedBackend, headroom, freeHostRamBytes }, opts);
+}
 
+/** The memory model's report confirmed (and its batch chosen) by the probe's real training steps. */
+async function probeReport(report: SuggestReport, p: ProbeContext, opts: SuggestOptions): Promise<SuggestReport> {
+  const { config, dataset, devices, device, memory, recommendation, plan } = report;
+  const { signal, onProgress, log } = opts;
+  const { plannedBackend, headroom } = p;
   onProgress?.({ stage: 'probe', message: `Probing: real training steps at batch ${Math.max(1, recommendation.maxBatchSize === Number.MAX_SAFE_INTEGER ? recommendation.batchSize : recommendation.maxBatchSize)}…` });
   const skip = opts.probeSkipSignal;
   const trialSignal = signal && skip ? AbortSignal.any([signal, skip]) : (signal ?? skip);
   const runTrial =
     opts.probeRunner ??
-    childTrialRunner(runSetup(config, plannedBackend, location), {
+    childTrialRunner(runSetup(config, plannedBackend, p.location), {
       trainerScript: opts.trainerScript,
       ...(trialSignal ? { signal: trialSignal } : {}),
       ...(opts.env ? { env: opts.env } : {}),
       ...(opts.probeTimeoutMs !== undefined ? { timeoutMs: opts.probeTimeoutMs } : {}),
       ...(log ? { log } : {}),
     });
-  const cache = opts.probeCacheDir
-    ? new ProbeCache(opts.probeCacheDir, probeCacheKey({ config, dataset, device, plannedBackend, headroom }), log)
-    : undefined;
+  const cache = opts.probeCacheDir ? new ProbeCache(opts.probeCacheDir, probeCacheKey({ config, dataset, device, plannedBackend, headroom }), log) : undefined;
   const runner = cache ? cache.runner(runTrial) : runTrial;
   let trialNo = 0;
   const skipped = (): SuggestReport => {
@@ -192,7 +203,7 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   let probed;
   try {
     probed = await probePlan(
-      { config, dataset, device, memory, plannedBackend, freeHostRamBytes: hostRam?.memoryFreeBytes ?? device.memoryFreeBytes, margin: headroom },
+      { config, dataset, device, memory, plannedBackend, freeHostRamBytes: p.freeHostRamBytes, margin: headroom },
       {
         runTrial: runner,
         onTrial: (r, phase) => {

@@ -15,11 +15,12 @@ import { listDatasetFiles, tooFewClasses, unreadableClassFolder } from '../datas
 import { fallbackPlan } from '../planning/plan';
 import { PROBE_CACHE_FOLDER } from '../probe/cache';
 import { createRunDir } from '../run-folder/runs';
+import { readResumePoint, recordResumedPlan, ResumeError, type ResumePoint } from '../run-folder/resume';
 import { backendLocation, buildRunSpec, runSetup } from '../planning/run-spec';
 import { preflight, type PreflightOutcome, type PreflightRunnerFactory } from './preflight';
 import { childTrialRunner } from './run-trial';
 import { PROTOCOL_VERSION } from '../shared/protocol';
-import type { BackendLocation, RunTest } from '../shared/run-spec';
+import type { BackendLocation, RunResume, RunTest } from '../shared/run-spec';
 import { cannotFitEnd, planCannotFit, recordRunEnd } from '../planning/fit-gate';
 import { StepWatchdog, stallEnd, type WatchdogOptions } from './step-watchdog';
 import type { DatasetReport } from '../shared/dataset-types';
@@ -72,6 +73,12 @@ export interface TrainFlowOptions {
   makePlan?: (config: TrainConfig, signal: AbortSignal) => Promise<TrainingPlan>;
   /** For a config with "engine": "torchrun": processes, nodes, an export instead of a launch (src/core/torchrun/flow.ts). */
   torchrun?: TorchrunOptions;
+  /**
+   * Continue this run folder's training instead of starting a new run (core/run-folder/resume.ts):
+   * its recorded config and plan, nothing planned again; `epochs` trains to that many in all.
+   * `config` is then only where the request came from.
+   */
+  resume?: { runDir: string; epochs?: number };
 }
 
 export interface TrainFlowResult {
@@ -187,6 +194,8 @@ export class TrainFlow {
   async run(extra: Pick<TrainFlowOptions, 'onPhase' | 'onEvent'> = {}): Promise<TrainFlowResult> {
     this.extra = extra;
     const { opts } = this;
+    const resume = opts.resume ?? opts.config.resume;
+    if (resume) return this.resumeRun(resume);
     const config = opts.config;
     this.setPhase('checking', `Checking ${config.dataset}`);
     const total = await checkDataset(config, this.abort.signal);
@@ -210,6 +219,34 @@ export class TrainFlow {
     if (pre.kind === 'stopped') return this.ended(runDir, plan, this.stoppedBeforeTraining(runDir), extra);
     if (pre.kind === 'cannot-fit') return this.ended(runDir, plan, cannotFitEnd(runDir, pre.verdict), extra);
     const firstStepMs = pre.kind === 'fits' ? Math.min(opts.watchdog?.firstStepMs ?? Infinity, pre.firstStepMs) : opts.watchdog?.firstStepMs;
+    return this.train(config, plan, runDir, firstStepMs);
+  }
+
+  /** Continues a run folder's training: its recorded config and plan, from the epoch after its last saved one. */
+  private async resumeRun(resume: NonNullable<TrainFlowOptions['resume']>): Promise<TrainFlowResult> {
+    const { opts } = this;
+    this.setPhase('checking', `Reading ${resume.runDir}`);
+    let point: ResumePoint;
+    try {
+      point = readResumePoint(resume.runDir, resume.epochs !== undefined ? { epochs: resume.epochs } : {});
+    } catch (e) {
+      if (e instanceof ResumeError) throw new FlowInputError(e.message);
+      throw e;
+    }
+    // Our trainer would continue it on another engine than it started on.
+    if (point.config.engine === 'torchrun') throw new FlowInputError(`${resume.runDir}: a torchrun engine run cannot be resumed yet; start a new run (its model/ holds the last epoch's weights: "model": "${join(resume.runDir, 'model', 'model.json')}")`);
+    await checkDataset(point.config, this.abort.signal);
+    if (this.abort.signal.aborted) throw abortError();
+    recordResumedPlan(point);
+    opts.onPlan?.(point.plan, point.runDir);
+    opts.onLog?.('info', `resuming ${basename(point.runDir)} after epoch ${point.resume.epoch} of ${point.plan.epochs} (optimizer step ${point.resume.globalStep})`);
+    // The batch already trained in this run: no pre-flight trial.
+    return this.train(point.config, point.plan, point.runDir, opts.watchdog?.firstStepMs, point.resume);
+  }
+
+  /** Starts the trainer on the RunSpec and streams its events to the run-end. */
+  private async train(config: TrainConfig, plan: TrainingPlan, runDir: string, firstStepMs: number | undefined, resume?: RunResume): Promise<TrainFlowResult> {
+    const { opts, extra } = this;
     this.setPhase('starting', `Starting the trainer in ${basename(runDir)}`);
     const client = new TrainerClient({
       trainerScript: opts.trainerScript,
@@ -221,9 +258,11 @@ export class TrainFlow {
     // it right after the train request).
     if (this.stopAsked) client.stop();
     // A step that never ends (the trainer's thread is blocked) is ended from here as out of memory.
-    const watchdog = new StepWatchdog({ ...opts.watchdog, ...(firstStepMs !== undefined ? { firstStepMs } : {}), ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) }, (s) => client.abortRun(stallEnd(s, plan)));
+    // maxSteps counts this process's steps: a resumed run's last one is past the steps it had.
+    const lastStep = opts.maxSteps !== undefined ? { maxSteps: (resume?.globalStep ?? 0) + opts.maxSteps } : {};
+    const watchdog = new StepWatchdog({ ...opts.watchdog, ...(firstStepMs !== undefined ? { firstStepMs } : {}), ...lastStep }, (s) => client.abortRun(stallEnd(s, plan)));
     try {
-      const spec = buildRunSpec(config, plan, { runDir, location: this.location, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}), ...(opts.test ? { test: opts.test } : {}) });
+      const spec = buildRunSpec(config, plan, { runDir, location: this.location, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}), ...(opts.test ? { test: opts.test } : {}), ...(resume ? { resume } : {}) });
       const end = await client.train(spec, (e) => {
         watchdog.event(e);
         if (e.type === 'run-start') this.setPhase('training', `Training in ${basename(runDir)}`);

@@ -10,6 +10,7 @@ import { appendFileSync, existsSync, mkdirSync, readdirSync, readFileSync, rmSyn
 import { dirname, join, resolve } from 'node:path';
 import type { TrainConfig } from '../config';
 import { describeFsError, FsResourceError, isResourceFsError, trueMkdirError } from '../fs-errors';
+import { readRunMeta } from './run-meta';
 import type { TrainingPlan } from '../shared/plan';
 import { PROTOCOL_VERSION, type EpochEvent, type RunEndEvent, type RunStartEvent, type TrainEvent } from '../shared/protocol';
 
@@ -44,7 +45,7 @@ export function runTimestamp(d = new Date()): string {
  * the planned values, so `config.json` says what ran (the full plan, with its reasons, is plan.json).
  */
 export function configAsRun(config: TrainConfig, plan: TrainingPlan): Omit<TrainConfig, 'explicit'> {
-  const { explicit: _explicit, ...rest } = config;
+  const { explicit: _explicit, resume: _resume, ...rest } = config;
   return {
     ...rest,
     batchSize: plan.microBatchSize,
@@ -112,6 +113,7 @@ export interface RunSummary {
   /** Folder name, e.g. "20260123-101500-mnist". */
   id: string;
   dir: string;
+  /** The name a person gave it (meta.json), else the name part of the folder name. */
   name: string;
   /** Parsed from the folder name (local time); null if the name does not follow the pattern. */
   startedAt: Date | null;
@@ -170,7 +172,7 @@ export function listRuns(workspaceRoot: string): RunSummary[] {
         }
       }
     }
-    out.push({ id: entry.name, dir, name: m ? m[7]! : entry.name, startedAt, status, lastEpoch, lastEpochEvent, endMessage });
+    out.push({ id: entry.name, dir, name: readRunMeta(dir).name ?? (m ? m[7]! : entry.name), startedAt, status, lastEpoch, lastEpochEvent, endMessage });
   }
   return out.sort((a, b) => (a.id < b.id ? 1 : a.id > b.id ? -1 : 0));
 }

@@ -55,6 +55,8 @@ export interface TrainConfigFile {
   probe?: boolean;
   /** Grow the batch during training when the measured noise scale says a larger one reaches the target sooner. Default false. */
   batchGrowth?: boolean;
+  /** A run folder (relative to the config file) whose training continues: its recorded config and plan, from the epoch after its last saved one; `epochs`, when set here, trains to that many in all. */
+  resume?: string;
 }
 
 /** A config with every default filled in and every path absolute. */
@@ -92,6 +94,8 @@ export interface TrainConfig {
   probe?: boolean;
   /** Grow the batch during training by the re-measured noise scale (needs the probe's throughput curve). */
   batchGrowth?: boolean;
+  /** The run folder to continue (TrainConfigFile `resume`, absolute) and the file's `epochs` when it set them. */
+  resume?: { runDir: string; epochs?: number };
   /** The plan-relevant fields the config (or the command line) sets; the plan keeps these as written. */
   explicit: ExplicitField[];
 }

@@ -26,6 +26,8 @@ export const COMMANDS = {
   compareRuns: 'batchAdvisor.compareRuns',
   exportRunCsv: 'batchAdvisor.exportRunCsv',
   deleteRun: 'batchAdvisor.deleteRun',
+  resumeRun: 'batchAdvisor.resumeRun',
+  renameRun: 'batchAdvisor.renameRun',
   refreshRuns: 'batchAdvisor.refreshRuns',
 } as const;
 

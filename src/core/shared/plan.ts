@@ -53,6 +53,8 @@ export interface TrainingPlan {
   /** Config `checkpoint`: "best" also keeps the best epoch by `monitor` in model-best/; absent = "last" only (older plans). */
   checkpoint?: CheckpointPlan;
   epochs: number;
+  /** The epochs the learning-rate schedule spans, when a resumed run was given more epochs than planned (the schedule keeps its course; the extra steps keep its last rate). Absent: `epochs`. */
+  scheduleEpochs?: number;
   /** Optimizer steps per epoch: ceil(trainImages / effectiveBatchSize). */
   stepsPerEpoch: number;
   trainImages: number;
@@ -158,11 +160,11 @@ export function learningRateForBatch(plan: Pick<TrainingPlan, 'learningRate'>, r
 }
 
 /** The learning rate at a 1-based optimizer step under the plan's linear warmup, then its schedule over epochs × stepsPerEpoch steps. */
-export function learningRateAt(plan: Pick<TrainingPlan, 'learningRate' | 'warmup' | 'lrSchedule'> & Partial<Pick<TrainingPlan, 'epochs' | 'stepsPerEpoch'>>, step: number): number {
+export function learningRateAt(plan: Pick<TrainingPlan, 'learningRate' | 'warmup' | 'lrSchedule'> & Partial<Pick<TrainingPlan, 'epochs' | 'scheduleEpochs' | 'stepsPerEpoch'>>, step: number): number {
   const { steps, startLearningRate } = plan.warmup;
   const target = plan.learningRate.value;
   if (steps <= 0 || step > steps) {
-    const total = (plan.epochs ?? 0) * (plan.stepsPerEpoch ?? 0);
+    const total = (plan.scheduleEpochs ?? plan.epochs ?? 0) * (plan.stepsPerEpoch ?? 0);
     return target * scheduleFactor(plan.lrSchedule ?? 'constant', step, Math.max(0, steps), total);
   }
   const s = Math.max(1, step);

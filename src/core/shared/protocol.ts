@@ -185,6 +185,8 @@ export interface RunStartEvent {
   params: number;
   /** The dataset's class names in label order (the model's output order). */
   classNames?: string[];
+  /** A resumed run (`train --resume`): it continues after this epoch and optimizer step, appending to the same metrics.jsonl. */
+  resumed?: { afterEpoch: number; globalStep: number };
 }
 
 export interface BatchEvent {
@@ -227,6 +229,15 @@ export interface EpochEvent {
   durationMs: number;
   /** Path of the model saved at the end of this epoch. */
   savedModel: string;
+  /** The best epoch so far (checkpoint "best"), kept in model-best/: this one when `best.epoch` equals `epoch`. */
+  best?: BestEpoch;
+}
+
+/** The best epoch by the checkpoint's metric (the plan's monitor, or the training one without validation). */
+export interface BestEpoch {
+  epoch: number;
+  monitor: string;
+  value: number;
 }
 
 /** The run grew its batch at an epoch end (the plan's batchGrowth): from the next epoch on it trains at `to`. */
@@ -268,6 +279,8 @@ export interface RunEndEvent {
   error?: TrainerErrorKind;
   /** For a diverged run: the global optimizer step whose loss was first non-finite. */
   divergedAtStep?: number;
+  /** The best epoch of a run that kept one (checkpoint "best"; its model is in model-best/). */
+  best?: BestEpoch;
 }
 
 /** The run's model evaluated on its validation split at the end (also written to evaluation.json). */

@@ -49,6 +49,35 @@ export interface RunLimits {
 export interface RunCallbacks {
   /** Consecutive optimizer steps with a non-finite loss tolerated before the run ends as diverged. */
   nanPatience: number;
+  /** Continue a run folder's training (config `resume`, `train --resume`): absent = a new run. */
+  resume?: RunResume;
+}
+
+/** The metrics of one finished epoch, as its `epoch` event recorded them. */
+export interface ResumeEpoch {
+  epoch: number;
+  loss: number;
+  accuracy: number;
+  valLoss: number | null;
+  valAccuracy: number | null;
+}
+
+/**
+ * Where a resumed run continues (core/run-folder/resume.ts reads it from the run folder): the model
+ * and optimizer state saved at the end of `epoch` (`<runDir>/model/`), the optimizer steps taken by
+ * then, the batch the run was at (batch growth may have grown it) and the finished epochs' metrics
+ * (early stopping and the best checkpoint continue from them).
+ */
+export interface RunResume {
+  /** The last finished (saved) epoch; training continues at epoch + 1. */
+  epoch: number;
+  /** Optimizer steps taken up to the end of that epoch. */
+  globalStep: number;
+  /** The micro-batch in effect after that epoch (differs from the plan's when batch growth grew it). */
+  microBatchSize: number;
+  /** The learning rate relative to the plan's after batch growth (1 without). */
+  lrScale: number;
+  history: ResumeEpoch[];
 }
 
 /** Fault injection, set only by tests (the entry points read it from their environment). */
@@ -134,6 +163,11 @@ export function planProblem(plan: unknown): string | undefined {
 }
 
 /** The RunSpec, or why it is not one: every field a run reads is checked, so a bad spec ends the run with a clear message before anything loads. */
+function isResume(r: unknown): r is RunResume {
+  const whole = (v: unknown, min: number): boolean => Number.isInteger(v) && (v as number) >= min;
+  return isObject(r) && whole(r['epoch'], 1) && whole(r['globalStep'], 0) && whole(r['microBatchSize'], 1) && typeof r['lrScale'] === 'number' && r['lrScale'] > 0 && Array.isArray(r['history']);
+}
+
 export function checkRunSpec(raw: unknown): Checked<RunSpec> {
   const fail = (why: string): Checked<RunSpec> => ({ ok: false, error: `run spec: ${why}` });
   if (!isObject(raw)) return fail('not an object');
@@ -145,5 +179,7 @@ export function checkRunSpec(raw: unknown): Checked<RunSpec> {
   if (!isObject(limits) || (limits['maxSteps'] !== undefined && !(Number.isInteger(limits['maxSteps']) && (limits['maxSteps'] as number) >= 0))) return fail(`limits.maxSteps must be a whole number when set; got ${JSON.stringify(isObject(limits) ? limits['maxSteps'] : limits)}`);
   const callbacks = raw['callbacks'];
   if (!isObject(callbacks) || !(Number.isInteger(callbacks['nanPatience']) && (callbacks['nanPatience'] as number) >= 0)) return fail('callbacks.nanPatience must be a whole number ≥ 0');
+  const resume = callbacks['resume'];
+  if (resume !== undefined && !isResume(resume)) return fail('callbacks.resume must give the epoch, globalStep, microBatchSize, lrScale and history to continue from');
   return { ok: true, value: raw as unknown as RunSpec };
 }

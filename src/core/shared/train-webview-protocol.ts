@@ -29,6 +29,8 @@ export interface PanelRunInfo {
 
 export interface PanelRun extends PanelRunInfo {
   events: TrainEvent[];
+  /** The run folder's config.json (what ran), for the Compare table of hyper-parameters. */
+  config?: Record<string, unknown>;
 }
 
 // ---- host → webview -------------------------------------------------------------------------
@@ -72,7 +74,22 @@ export type TrainWebviewToHost =
   /** Webview URIs for these images of the run's evaluation (answered by 'thumbnails'). */
   | { type: 'thumbnails'; runId: string; paths: string[] }
   /** Open an image of the run's evaluation in an editor. */
-  | { type: 'open-file'; runId: string; path: string };
+  | { type: 'open-file'; runId: string; path: string }
+  /** Save a chart as a PNG (`dataUrl`: data:image/png;base64,…); the host asks where, next to the run's folder. */
+  | ExportPngMessage;
+
+export interface ExportPngMessage {
+  type: 'export-png';
+  /** The panel's first run (the save dialog starts in its folder). */
+  runId: string;
+  /** The chart's id (loss, accuracy, …): the file name offered. */
+  chart: string;
+  dataUrl: string;
+}
+
+/** The largest chart image the host accepts (a data URL's length). */
+export const PNG_DATA_URL_MAX = 32 * 1024 * 1024;
+export const PNG_PREFIX = 'data:image/png;base64,';
 
 const RUN_ACTIONS: ReadonlySet<string> = new Set(['stop', 'retry', 'export-csv']);
 
@@ -89,6 +106,10 @@ export function isTrainWebviewToHost(m: unknown): m is TrainWebviewToHost {
   if (typeof type === 'string' && RUN_ACTIONS.has(type)) return str(m, 'runId');
   if (type === 'thumbnails') return str(m, 'runId') && Array.isArray((m as { paths?: unknown }).paths) && (m as { paths: unknown[] }).paths.length <= 1000 && (m as { paths: unknown[] }).paths.every((p) => typeof p === 'string' && p.length < 4096);
   if (type === 'open-file') return str(m, 'runId') && typeof (m as { path?: unknown }).path === 'string' && (m as { path: string }).path.length < 4096;
+  if (type === 'export-png') {
+    const { chart, dataUrl } = m as { chart?: unknown; dataUrl?: unknown };
+    return str(m, 'runId') && typeof chart === 'string' && /^[a-z0-9-]{1,40}$/.test(chart) && typeof dataUrl === 'string' && dataUrl.startsWith(PNG_PREFIX) && dataUrl.length <= PNG_DATA_URL_MAX;
+  }
   if (type === 'csp-violation') return typeof (m as { directive?: unknown }).directive === 'string' && typeof (m as { blocked?: unknown }).blocked === 'string';
   return false;
 }

@@ -9,10 +9,11 @@
  * host; the run folder gets a final "stopped" line saying why, so the run reads as stopped, with
  * its metrics so far, in the runs view after the reload.
  */
-import { basename, dirname } from 'node:path';
+import { basename, dirname, join } from 'node:path';
 import * as vscode from 'vscode';
 import { loadConfigFile, withOverrides, type TrainConfig } from '../../core/config';
 import { markRunInterrupted, readRun } from '../../core/run-folder/runs';
+import { readResumePoint, readRunConfig, ResumeError, runWorkspace, type ResumePoint } from '../../core/run-folder/resume';
 import { classifyError } from '../../core/shared/errors';
 import { formatDuration } from '../../core/shared/format';
 import { describeBatch } from '../../core/shared/plan';
@@ -77,7 +78,7 @@ export class TrainCommand implements vscode.Disposable {
     this.live?.flow.stop();
   }
 
-  async run(arg?: unknown, overrides: Partial<Omit<TrainConfig, 'explicit'>> = {}): Promise<void> {
+  async run(arg?: unknown, overrides: Partial<Omit<TrainConfig, 'explicit'>> = {}, resume?: { runDir: string; epochs?: number }): Promise<void> {
     if (!vscode.workspace.isTrusted) {
       this.ctx.log.info('Train: refused in Restricted Mode');
       const choice = await vscode.window.showWarningMessage(RESTRICTED_TRAINING_MESSAGE, 'Manage Workspace Trust');
@@ -91,7 +92,7 @@ export class TrainCommand implements vscode.Disposable {
     }
     this.busy = true;
     try {
-      await this.runOnce(arg, overrides);
+      await this.runOnce(arg, overrides, resume);
     } finally {
       this.busy = false;
     }
@@ -109,15 +110,41 @@ export class TrainCommand implements vscode.Disposable {
     await this.run(vscode.Uri.file(configPath), { batchSize: batch });
   }
 
-  private async runOnce(arg: unknown, overrides: Partial<Omit<TrainConfig, 'explicit'>>): Promise<void> {
-    const configPath = await pickConfig(arg);
+  /**
+   * "Resume Run" on a run of the runs view: its training continues (its recorded config and plan, from
+   * the epoch after its last saved one). A run that trained every epoch asks how many epochs in all.
+   */
+  async resume(runDir: string): Promise<void> {
+    let point: ResumePoint;
+    try {
+      point = readResumePoint(runDir);
+    } catch (e) {
+      const trained = e instanceof ResumeError ? e.trainedEpochs : undefined;
+      if (trained === undefined) {
+        void vscode.window.showErrorMessage(`Batch Advisor: ${classifyError(e).message}`);
+        return;
+      }
+      const answer = await vscode.window.showInputBox({
+        title: `Resume ${basename(runDir)}`,
+        prompt: `Every epoch of this run (${trained}) is trained. Train to how many epochs in all?`,
+        value: String(trained * 2),
+        validateInput: (v) => (/^\d+$/.test(v.trim()) && Number(v) > trained ? undefined : `A whole number above ${trained}`),
+      });
+      if (!answer) return;
+      return this.run(undefined, {}, { runDir, epochs: Number(answer) });
+    }
+    return this.run(undefined, {}, { runDir: point.runDir });
+  }
+
+  private async runOnce(arg: unknown, overrides: Partial<Omit<TrainConfig, 'explicit'>>, resume?: { runDir: string; epochs?: number }): Promise<void> {
+    const configPath = resume ? join(resume.runDir, 'config.json') : await pickConfig(arg);
     if (!configPath) return;
 
     let config: TrainConfig;
     const folder = vscode.workspace.getWorkspaceFolder(vscode.Uri.file(configPath));
     const settings = readSettings(folder);
     try {
-      config = withOverrides(loadConfigFile(configPath), overrides);
+      config = resume ? readRunConfig(resume.runDir) : withOverrides(loadConfigFile(configPath), overrides);
     } catch (e) {
       const { message } = classifyError(e);
       this.ctx.log.warn(`Train: ${message}`);
@@ -126,7 +153,7 @@ export class TrainCommand implements vscode.Disposable {
     }
     if (config.backend === 'auto' && settings.backend !== 'auto') config = { ...config, backend: settings.backend };
     const trainerScript = vscode.Uri.joinPath(this.ctx.extensionUri, 'dist', 'trainer.js').fsPath;
-    const workspaceRoot = folder?.uri.fsPath ?? dirname(configPath);
+    const workspaceRoot = resume ? runWorkspace(resume.runDir) : (folder?.uri.fsPath ?? dirname(configPath));
 
     const live: LiveRun = { configPath, epochs: 0 } as LiveRun;
     const flow = new TrainFlow({
@@ -140,6 +167,7 @@ export class TrainCommand implements vscode.Disposable {
       ...(settings.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: settings.deviceMemoryGiB } : {}),
       ...(settings.tfjsNodePath ? { tfjsNodePath: settings.tfjsNodePath } : {}),
       ...(this.ctx.testHooks.run ? { test: this.ctx.testHooks.run } : {}),
+      ...(resume ? { resume } : {}),
       onLog: (level, message) => this.ctx.log[level](`[trainer] ${message}`),
       onPlan: (plan, runDir) => {
         live.epochs = plan.epochs;

@@ -39,6 +39,10 @@ export class Training implements vscode.Disposable {
       statusBar,
       view,
       vscode.commands.registerCommand(COMMANDS.train, async (arg?: unknown) => (await command()).run(arg)),
+      vscode.commands.registerCommand(COMMANDS.resumeRun, async (item?: { run?: { dir?: string } }) => {
+        const dir = item?.run?.dir;
+        if (dir) await (await command()).resume(dir);
+      }),
       vscode.commands.registerCommand(COMMANDS.showLiveRun, async () => this.command && (await this.command).showLive()),
       vscode.commands.registerCommand(COMMANDS.stopTraining, async () => this.command && (await this.command).stopLive()),
     );

@@ -31,6 +31,7 @@ export class TrainPanel implements vscode.Disposable {
   private readonly pending = new Map<string, TrainEvent[]>();
   private timer: ReturnType<typeof setTimeout> | undefined;
   private disposed = false;
+  private wasVisible: boolean;
 
   /** `imageRoots`: folders whose images the panel may show (the runs' datasets, for the evaluation's thumbnails). */
   static create(extensionUri: vscode.Uri, title: string, runs: PanelRun[], events: TrainPanelEvents, imageRoots: vscode.Uri[] = []): TrainPanel {
@@ -45,6 +46,7 @@ export class TrainPanel implements vscode.Disposable {
     private readonly events: TrainPanelEvents,
   ) {
     this.runs = runs;
+    this.wasVisible = panel.visible;
     panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.png');
     panel.webview.html = this.html(panel.webview);
     this.disposables.push(
@@ -55,8 +57,13 @@ export class TrainPanel implements vscode.Disposable {
         else if (m.type === 'thumbnails' || m.type === 'open-file') this.evaluationMessage(m);
         else if (this.runs.some((r) => r.id === m.runId)) this.events.onMessage(m);
       }),
+      // Only a panel shown again needs the replay (what was posted while hidden was dropped); a
+      // focus change (clicking into the panel) fires this too and must not reset the webview's
+      // state, e.g. the selected confusion-matrix cell.
       panel.onDidChangeViewState((e) => {
-        if (e.webviewPanel.visible) this.reset();
+        const shown = e.webviewPanel.visible && !this.wasVisible;
+        this.wasVisible = e.webviewPanel.visible;
+        if (shown) this.reset();
       }),
       panel.onDidDispose(() => {
         this.disposed = true;
@@ -68,6 +75,23 @@ export class TrainPanel implements vscode.Disposable {
 
   get runIds(): string[] {
     return this.runs.map((r) => r.id);
+  }
+
+  get runNames(): string[] {
+    return this.runs.map((r) => r.name);
+  }
+
+  /** A run's new name: the header and the Compare table show it. */
+  rename(runId: string, name: string): void {
+    const run = this.runs.find((r) => r.id === runId);
+    if (!run || run.name === name) return;
+    run.name = name;
+    const { events: _events, config: _config, ...info } = run;
+    this.post({ type: 'status', run: info });
+  }
+
+  retitle(title: string): void {
+    if (!this.disposed) this.panel.title = title;
   }
 
   /** Appends a live run's events (sent within FLUSH_MS). */
@@ -86,9 +110,9 @@ export class TrainPanel implements vscode.Disposable {
     const run = this.runs.find((r) => r.id === info.id);
     if (!run) return;
     this.flush();
-    const { events } = run;
-    for (const k of Object.keys(run) as (keyof PanelRun)[]) if (k !== 'events') delete run[k];
-    Object.assign(run, info, { events });
+    const { events, config } = run;
+    for (const k of Object.keys(run) as (keyof PanelRun)[]) if (k !== 'events' && k !== 'config') delete run[k];
+    Object.assign(run, info, { events, config });
     this.post({ type: 'status', run: info });
   }
 

@@ -7,12 +7,27 @@ import { writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { metricsCsv, readRun, RUN_FILES } from '../../core/run-folder/runs';
+import { readRunMeta } from '../../core/run-folder/run-meta';
 import { classifyError } from '../../core/shared/errors';
 import { statusFromEnd, type PanelRun, type PanelRunInfo } from '../../core/shared/train-webview-protocol';
 import type { TrainEvent } from '../../core/shared/protocol';
 import type { FeatureHost } from '../host';
-import { TrainPanel } from './panel';
+import { TrainPanel, type TrainPanelEvents } from './panel';
 import { datasetRoots } from './evaluation-host';
+import { saveChartPng } from './png-export';
+
+/** A panel's title: the live run's, one past run's, or the runs compared. */
+function panelTitle(live: boolean, names: string[]): string {
+  return live ? `Training: ${names[0]}` : names.length === 1 ? `Run: ${names[0]}` : `Compare: ${names.join(', ')}`;
+}
+
+function configOf(dir: string): Record<string, unknown> | undefined {
+  try {
+    return readRun(dir).config as unknown as Record<string, unknown>;
+  } catch {
+    return undefined; // no table row for a config that cannot be read; the panel still shows the run
+  }
+}
 
 export interface LiveRunHandlers {
   /** The run folder of the live run, if `runId` is it. */
@@ -25,6 +40,9 @@ export class RunPanels implements vscode.Disposable {
   private readonly panels = new Set<TrainPanel>();
   /** Run folders by run id, for every run shown in a panel. */
   private readonly dirs = new Map<string, string>();
+  /** Names given to runs while shown (a live run's status updates keep the given name). */
+  private readonly names = new Map<string, string>();
+  private readonly livePanels = new WeakSet<TrainPanel>();
   handlers: LiveRunHandlers | undefined;
 
   constructor(private readonly ctx: FeatureHost) {}
@@ -32,7 +50,11 @@ export class RunPanels implements vscode.Disposable {
   /** Opens a panel for a run that is starting now; returns it for live updates. */
   openLive(runDir: string, info: PanelRunInfo): TrainPanel {
     this.dirs.set(info.id, runDir);
-    return this.open(`Training: ${info.name}`, [{ ...info, events: [] }]);
+    const config = configOf(runDir);
+    // A resumed run's panel starts with what the run folder holds; a new run's holds nothing yet.
+    const panel = this.open(panelTitle(true, [info.name]), [{ ...info, events: eventsOnDisk(runDir), ...(config ? { config } : {}) }]);
+    this.livePanels.add(panel);
+    return panel;
   }
 
   /** Shows runs from their folders (one run, or several compared). A live run's panel is revealed. */
@@ -51,8 +73,7 @@ export class RunPanels implements vscode.Disposable {
       }
     }
     if (!runs.length) return;
-    const title = runs.length === 1 ? `Run: ${runs[0]!.name}` : `Compare: ${runs.map((r) => r.name).join(', ')}`;
-    this.open(title, runs).reveal();
+    this.open(panelTitle(false, runs.map((r) => r.name)), runs).reveal();
   }
 
   /** The panel showing exactly this one run, if open. */
@@ -66,7 +87,23 @@ export class RunPanels implements vscode.Disposable {
   }
 
   setStatus(info: PanelRunInfo): void {
-    for (const p of this.panels) if (p.runIds.includes(info.id)) p.setStatus(info);
+    const name = this.names.get(info.id);
+    for (const p of this.panels) if (p.runIds.includes(info.id)) p.setStatus(name ? { ...info, name } : info);
+  }
+
+  /** A run was renamed: its panels' headers, tables and titles say the new name. */
+  rename(runId: string, name: string): void {
+    this.names.set(runId, name);
+    for (const p of this.panels) {
+      if (!p.runIds.includes(runId)) continue;
+      p.rename(runId, name);
+      p.retitle(panelTitle(this.livePanels.has(p), p.runNames));
+    }
+  }
+
+  /** Runs deleted from disk: their panels close (nothing there to export or replay any more). */
+  closeRuns(runIds: readonly string[]): void {
+    for (const p of [...this.panels]) if (p.runIds.some((id) => runIds.includes(id))) p.dispose();
   }
 
   exportCsv(runDir: string): string {
@@ -81,7 +118,8 @@ export class RunPanels implements vscode.Disposable {
     const id = basename(dir);
     this.dirs.set(id, dir);
     const live = this.handlers?.liveRunDir(id) !== undefined;
-    return { id, name: run.config.name, live, ...statusFromEnd(run.runEnd, live), events: run.events };
+    const name = readRunMeta(dir).name ?? run.config.name;
+    return { id, name, live, ...statusFromEnd(run.runEnd, live), events: run.events, config: run.config as unknown as Record<string, unknown> };
   }
 
   private open(title: string, runs: PanelRun[]): TrainPanel {
@@ -94,10 +132,11 @@ export class RunPanels implements vscode.Disposable {
     return panel;
   }
 
-  private async onMessage(m: { type: 'stop' | 'retry' | 'export-csv'; runId: string }): Promise<void> {
+  private async onMessage(m: Parameters<TrainPanelEvents['onMessage']>[0]): Promise<void> {
     const dir = this.dirs.get(m.runId);
     if (m.type === 'stop') return this.handlers?.stop(m.runId);
     if (m.type === 'retry') return this.handlers?.retry(m.runId, dir);
+    if (m.type === 'export-png') return void (await saveChartPng(dir, m.chart, m.dataUrl));
     if (!dir) return;
     try {
       const out = this.exportCsv(dir);
@@ -111,5 +150,13 @@ export class RunPanels implements vscode.Disposable {
   dispose(): void {
     for (const p of [...this.panels]) p.dispose();
     this.panels.clear();
+  }
+}
+
+function eventsOnDisk(runDir: string): TrainEvent[] {
+  try {
+    return readRun(runDir).events;
+  } catch {
+    return [];
   }
 }

@@ -1,11 +1,14 @@
 /**
  * The "Batch Advisor Runs" view (Explorer): every run under each workspace folder's
  * .batch-advisor/runs, newest first, with its status and final metrics. Click opens a run's panel
- * (from metrics.jsonl alone); select two or more and "Compare Runs" draws them on the same charts;
- * "Export Metrics as CSV" and "Delete Run" act on one run.
+ * (from metrics.jsonl alone); select two or more and "Compare Runs" draws them on the same charts
+ * with their hyper-parameters and metrics tabulated; "Rename Run…" (a name in the run folder's
+ * meta.json), "Export Metrics as CSV" act on one run, "Delete Run" on the selection.
  */
 import * as vscode from 'vscode';
 import { deleteRun, listRuns, type RunSummary } from '../../core/run-folder/runs';
+import { renameRun, runNameProblem } from '../../core/run-folder/run-meta';
+import { rowDescription, rowTooltip } from './run-row';
 import { classifyError } from '../../core/shared/errors';
 import type { FeatureHost } from '../host';
 import type { LiveRunListener } from './command';
@@ -26,9 +29,8 @@ export class RunItem {
     const { run, live } = this;
     const item = new vscode.TreeItem(run.name, vscode.TreeItemCollapsibleState.None);
     item.id = run.dir;
-    const status = live ? 'training' : run.status === 'running' ? 'interrupted' : run.status;
-    item.description = [status, describeMetrics(run)].filter(Boolean).join(' · ');
-    item.tooltip = `${run.id}\n${status}${run.endMessage ? `: ${run.endMessage}` : ''}\n${run.dir}`;
+    item.description = rowDescription(run, live);
+    item.tooltip = rowTooltip(run, live);
     item.iconPath = new vscode.ThemeIcon(
       live ? 'sync~spin' : run.status === 'completed' ? 'pass' : run.status === 'failed' ? 'error' : run.status === 'stopped' ? 'debug-stop' : 'warning',
     );
@@ -36,16 +38,6 @@ export class RunItem {
     item.command = { command: COMMANDS.openRun, title: 'Open Run', arguments: [this] };
     return item;
   }
-}
-
-/** "epoch 3 · loss 0.12 · val acc 0.97" from the last epoch event. */
-export function describeMetrics(run: RunSummary): string {
-  const e = run.lastEpochEvent;
-  if (!e) return '';
-  const parts = [`epoch ${e.epoch}`, `loss ${e.loss.toFixed(3)}`];
-  if (e.valLoss !== null) parts.push(`val loss ${e.valLoss.toFixed(3)}`);
-  if (e.valAccuracy !== null) parts.push(`val acc ${e.valAccuracy.toFixed(3)}`);
-  return parts.join(' · ');
 }
 
 export class RunsView implements vscode.TreeDataProvider<RunItem>, vscode.Disposable, LiveRunListener {
@@ -70,6 +62,7 @@ export class RunsView implements vscode.TreeDataProvider<RunItem>, vscode.Dispos
       vscode.commands.registerCommand(COMMANDS.openRun, (item?: RunItem) => this.withItems(item, undefined, (items) => this.panels.openRuns(items.slice(0, 1).map((i) => i.run.dir)))),
       vscode.commands.registerCommand(COMMANDS.compareRuns, (item?: RunItem, selected?: RunItem[]) => this.withItems(item, selected, (items) => this.compare(items))),
       vscode.commands.registerCommand(COMMANDS.exportRunCsv, (item?: RunItem) => this.withItems(item, undefined, (items) => this.exportCsv(items[0]!))),
+      vscode.commands.registerCommand(COMMANDS.renameRun, (item?: RunItem) => this.withItems(item, undefined, (items) => this.rename(items[0]!))),
       vscode.commands.registerCommand(COMMANDS.deleteRun, (item?: RunItem, selected?: RunItem[]) => this.withItems(item, selected, (items) => this.delete(items))),
       vscode.commands.registerCommand(COMMANDS.refreshRuns, () => this.changed.fire()),
     );
@@ -134,17 +127,36 @@ export class RunsView implements vscode.TreeDataProvider<RunItem>, vscode.Dispos
     }
   }
 
+  private async rename(item: RunItem): Promise<void> {
+    const name = await vscode.window.showInputBox({
+      title: `Rename run ${item.run.id}`,
+      prompt: 'The name the runs view and the panels show (the run folder keeps its name).',
+      value: item.run.name,
+      validateInput: (v) => runNameProblem(v),
+    });
+    if (name === undefined) return;
+    try {
+      const stored = renameRun(item.run.dir, name);
+      this.ctx.log.info(`Runs: renamed ${item.run.id} to "${stored}"`);
+      this.panels.rename(item.run.id, stored);
+    } catch (e) {
+      void vscode.window.showErrorMessage(`Batch Advisor: could not rename ${item.run.id}: ${classifyError(e).message}`);
+    }
+    this.changed.fire();
+  }
+
   private async delete(items: RunItem[]): Promise<void> {
     if (items.some((i) => i.run.dir === this.liveDir)) {
       void vscode.window.showWarningMessage('Batch Advisor: stop the run that is training before deleting it.');
       return;
     }
-    const what = items.length === 1 ? `run ${items[0]!.run.id}` : `${items.length} runs`;
+    const what = items.length === 1 ? `run "${items[0]!.run.name}" (${items[0]!.run.id})` : `${items.length} runs`;
     const ok = await vscode.window.showWarningMessage(`Delete ${what}? Its metrics, logs and saved model are removed from disk.`, { modal: true }, 'Delete');
     if (ok !== 'Delete') return;
     for (const i of items) {
       try {
         deleteRun(i.workspaceRoot, i.run.dir);
+        this.panels.closeRuns([i.run.id]);
         this.ctx.log.info(`Runs: deleted ${i.run.dir}`);
       } catch (e) {
         void vscode.window.showErrorMessage(`Batch Advisor: could not delete ${i.run.id}: ${classifyError(e).message}`);

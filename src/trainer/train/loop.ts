@@ -19,12 +19,20 @@ import { evaluateBatch, makeOptimizer, trainStep } from './step';
 import { BestCheckpoint } from './callbacks/best-checkpoint';
 import { EarlyStopping } from './callbacks/early-stopping';
 import { evaluateAtRunEnd } from '../eval/run-eval';
+import type { BestEpoch } from '../../core/shared/protocol';
+import type { RunResume } from '../../core/shared/run-spec';
+import { readBestRecord } from './callbacks/best-checkpoint';
+import { restoreOptimizerState, restoreWeights } from './resume';
 
 /** Mutable counters of the whole run. */
 interface Progress {
   globalStep: number;
   plannedSteps: number;
+  /** Wall time of this process's steps (the ETA's pace) and how many they were. */
   timeSum: number;
+  timedSteps: number;
+  /** The global step this process stops at (maxSteps counts this process's steps). */
+  stepLimit: number;
   /** Consecutive steps with a non-finite loss. */
   nonFinite: number;
   /** The last epoch whose model was saved (0: none). */
@@ -149,6 +157,7 @@ async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersMod
         sum.images += r.images;
       }
       p.timeSum += stepMs + g.dataWaitMs;
+      p.timedSteps++;
       ctx.emit(batchEvent({ epoch, step: sum.step, stepsPerEpoch: spe, lr, stepMs, dataWaitMs: g.dataWaitMs }, r, p, ctx));
       if (p.nonFinite > ctx.nanPatience) throw divergedError(r.loss, p, epoch, sum.step, lr, ctx);
       // Let the input pipeline, IPC (stop) and timers run: tfjs steps are synchronous.
@@ -181,7 +190,7 @@ function batchEvent(
     stepMs: s.stepMs,
     dataWaitMs: s.dataWaitMs,
     tensorBytes: tf.memory().numBytes,
-    etaSec: (p.timeSum / p.globalStep / 1000) * (p.plannedSteps - p.globalStep),
+    etaSec: (p.timeSum / p.timedSteps / 1000) * (p.plannedSteps - p.globalStep),
   };
   if (ctx.gpu.reading) {
     ev.gpuMemoryUsedBytes = ctx.gpu.reading.used;
@@ -213,17 +222,32 @@ async function validate(model: tf.LayersModel, head: Head, data: Data, signal: A
 }
 
 /** At an epoch end, with batch growth: the next epochs train at the batch the re-measured noise scale prefers. */
-function growBatch(nextEpoch: number, plan: TrainingPlan, data: Data, p: Progress, ctx: RunContext, maxSteps: number | undefined): void {
+function growBatch(nextEpoch: number, plan: TrainingPlan, data: Data, p: Progress, ctx: RunContext): void {
   const d = p.growth?.decide();
   if (!d || !plan.batchGrowth) return;
   data.train.setBatchSize(d.to);
   const lr = learningRateForBatch(plan, plan.batchGrowth.rule, d.to);
   p.lrScale = lr / plan.learningRate.value;
   const remaining = (plan.epochs - nextEpoch + 1) * data.train.batchesPerEpoch;
-  p.plannedSteps = Math.min(p.globalStep + remaining, maxSteps ?? Infinity);
+  p.plannedSteps = Math.min(p.globalStep + remaining, p.stepLimit);
   const message = `Batch ${d.from} → ${d.to} from epoch ${nextEpoch}: the noise scale measured during the run is ${Number(d.bSimple.toPrecision(3))} (it grows as the loss falls), so batch ${d.to} is predicted to reach the target sooner; learning rate ${Number(lr.toPrecision(3))}.`;
   ctx.log('info', message);
   ctx.emit({ v: PROTOCOL_VERSION, type: 'batch-growth', time: now(), epoch: nextEpoch, globalStep: p.globalStep, from: d.from, to: d.to, learningRate: lr, bSimple: d.bSimple, message });
+}
+
+/** A resumed run: the model and optimizer as its last finished epoch left them, the batch it was at, its step count. */
+async function resumeState(spec: RunSpec, built: { model: tf.LayersModel; optimizer: tf.Optimizer }, data: Data, p: Progress, ctx: RunContext): Promise<RunResume | undefined> {
+  const r = spec.callbacks.resume;
+  if (!r) return undefined;
+  await restoreWeights(built.model, ctx.files.modelDir);
+  if (!(await restoreOptimizerState(built.optimizer, ctx.files.modelDir))) {
+    ctx.log('warn', `${ctx.files.modelDir}: no optimizer state was saved with this model (a run from an older version): the ${spec.model.optimizer} optimizer starts afresh`);
+  }
+  if (r.microBatchSize !== spec.plan.microBatchSize) data.train.setBatchSize(r.microBatchSize);
+  p.globalStep = r.globalStep;
+  p.lrScale = r.lrScale;
+  ctx.log('info', `resuming after epoch ${r.epoch} (optimizer step ${r.globalStep}) from ${ctx.files.modelDir}`);
+  return r;
 }
 
 /** The run-start event, then the epochs; ends the run (completed, or stopped). */
@@ -231,49 +255,81 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
   const { model, optimizer, head } = built;
   const { plan, limits } = spec;
   const { emit, log, end, files, signal } = ctx;
-  const stepsPerEpoch = Math.ceil(data.train.batchesPerEpoch / plan.accumulationSteps);
   const p: Progress = {
     globalStep: 0,
-    plannedSteps: Math.min(plan.epochs * stepsPerEpoch, limits.maxSteps ?? Infinity),
+    plannedSteps: 0,
     timeSum: 0,
+    timedSteps: 0,
+    stepLimit: Infinity,
     nonFinite: 0,
     savedEpoch: 0,
     lrScale: 1,
     ...(plan.batchGrowth ? { growth: new BatchGrowth(plan.batchGrowth, plan.microBatchSize) } : {}),
   };
+  const resumed = await resumeState(spec, built, data, p, ctx);
+  const firstEpoch = (resumed?.epoch ?? 0) + 1;
+  p.savedEpoch = resumed?.epoch ?? 0;
+  const stepsPerEpoch = Math.ceil(data.train.batchesPerEpoch / plan.accumulationSteps);
+  // maxSteps bounds this process's steps (a smoke run, a benchmark), resumed or not.
+  p.stepLimit = p.globalStep + (limits.maxSteps ?? Infinity);
+  p.plannedSteps = Math.min(p.globalStep + (plan.epochs - firstEpoch + 1) * stepsPerEpoch, p.stepLimit);
   // The trainer loaded the model: the loss it computes is the plan's (the same decision the host's description made).
-  emit({ v: PROTOCOL_VERSION, type: 'run-start', time: now(), runDir: spec.runDir, backend, plan: { ...plan, loss: head.description }, stepsPerEpoch, trainImages: data.trainFiles, validationImages: data.validationFiles, params: model.countParams(), classNames: data.classNames });
+  emit({
+    v: PROTOCOL_VERSION,
+    type: 'run-start',
+    time: now(),
+    runDir: spec.runDir,
+    backend,
+    plan: { ...plan, loss: head.description },
+    stepsPerEpoch,
+    trainImages: data.trainFiles,
+    validationImages: data.validationFiles,
+    params: model.countParams(),
+    classNames: data.classNames,
+    ...(resumed ? { resumed: { afterEpoch: resumed.epoch, globalStep: resumed.globalStep } } : {}),
+  });
   // The saved model.json carries its class names (`batch-advisor evaluate` matches folders by them).
   model.setUserDefinedMetadata({ ...(model.getUserDefinedMetadata() ?? {}), classNames: data.classNames });
   const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping, (m) => log('info', m)) : undefined;
   const best = plan.checkpoint?.mode === 'best' ? new BestCheckpoint(plan.checkpoint, (m) => log('info', m)) : undefined;
+  if (resumed) {
+    early?.replay(resumed.history);
+    const kept = best && readBestRecord(files.dir);
+    if (kept) best.restore(kept);
+  }
   let stopReason: string | undefined;
-  for (let epoch = 1; epoch <= plan.epochs; epoch++) {
+  for (let epoch = firstEpoch; epoch <= plan.epochs; epoch++) {
     const t0 = performance.now();
     const totals = await trainEpoch(epoch, plan, model, optimizer, head, data, p, ctx);
-    if (totals.stopped || signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
+    if (totals.stopped || signal.aborted) return end({ status: 'stopped', message: 'stopped by request', ...bestOf(best) });
     const val = await validate(model, head, data, signal);
     if (limit) {
       limit.check(`the end of epoch ${epoch} (its last step and validation)`);
       log('info', `memory limit ${limit.limitBytes} bytes: tensors peaked at ${limit.peakBytes} bytes so far`);
     }
-    if (!val || signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
+    if (!val || signal.aborted) return end({ status: 'stopped', message: 'stopped by request', ...bestOf(best) });
     // Never replace the last good model with a diverged one (a NaN weight with a finite loss, or
     // non-finite losses tolerated by nanPatience).
     if (!weightsAreFinite(model)) throw divergedError(NaN, p, epoch, p.globalStep, learningRateAt(plan, p.globalStep), ctx, 'a model weight');
-    const savedModel = await files.saveModel(model);
+    const savedModel = await files.saveModel(model, optimizer);
     p.savedEpoch = epoch;
-    emit({ v: PROTOCOL_VERSION, type: 'epoch', time: now(), epoch, loss: totals.loss, accuracy: totals.accuracy, ...val, durationMs: performance.now() - t0, savedModel });
-    best?.update(epoch, { loss: totals.loss, accuracy: totals.accuracy, ...val }, savedModel);
-    stopReason = early?.update(epoch, { loss: totals.loss, accuracy: totals.accuracy, ...val });
+    const metrics = { loss: totals.loss, accuracy: totals.accuracy, ...val };
+    best?.update(epoch, metrics, savedModel);
+    emit({ v: PROTOCOL_VERSION, type: 'epoch', time: now(), epoch, ...metrics, durationMs: performance.now() - t0, savedModel, ...bestOf(best) });
+    stopReason = early?.update(epoch, metrics);
     if (stopReason) break;
     if (totals.hitMax || p.globalStep >= p.plannedSteps) {
       if (epoch < plan.epochs) log('info', `stopped after ${p.globalStep} steps (maxSteps)`);
       break;
     }
-    if (epoch < plan.epochs) growBatch(epoch + 1, plan, data, p, ctx, limits.maxSteps);
+    if (epoch < plan.epochs) growBatch(epoch + 1, plan, data, p, ctx);
   }
   await evaluateAtRunEnd(model, head, data.validation, data.classNames, { runDir: spec.runDir, emit, log, signal });
-  if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
-  end({ status: 'completed', ...(stopReason ? { message: stopReason } : {}) });
+  if (signal.aborted) return end({ status: 'stopped', message: 'stopped by request', ...bestOf(best) });
+  end({ status: 'completed', ...(stopReason ? { message: stopReason } : {}), ...bestOf(best) });
+}
+
+function bestOf(best: BestCheckpoint | undefined): { best?: BestEpoch } {
+  const b = best?.current;
+  return b ? { best: { ...b } } : {};
 }

@@ -1,7 +1,7 @@
 /**
  * The trainer's side of a run folder: every TrainEvent is appended to metrics.jsonl (core/run-folder/runs.ts
- * MetricsWriter: one synchronous line per event, so a host that dies loses nothing), log lines to train.log, and the model is saved into model/ by swapping in a
- * freshly written folder (a crash mid-save leaves the previous epoch's model intact).
+ * MetricsWriter: one synchronous line per event, so a host that dies loses nothing), log lines to train.log, and the model (with the
+ * optimizer's state, for resuming) is saved into model/ by swapping in a freshly written folder (a crash mid-save leaves the previous epoch's model intact).
  */
 import { closeSync, existsSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -10,6 +10,7 @@ import { MetricsWriter, RUN_FILES, describeFsError } from '../../core/run-folder
 import { FsResourceError, isResourceFsError } from '../../core/fs-errors';
 import { BadInputError } from '../errors';
 import { fileSaveHandler } from '../model-io';
+import { saveOptimizerState } from './resume';
 import type { tf } from '../tf';
 
 export class RunFiles {
@@ -35,14 +36,15 @@ export class RunFiles {
     if (this.logFd !== undefined) writeSync(this.logFd, `${new Date().toISOString()} ${level.toUpperCase().padEnd(5)} ${message}\n`);
   }
 
-  /** Saves into `<runDir>/model/` (model.json + weights.bin) and returns the model.json path. */
-  async saveModel(model: tf.LayersModel): Promise<string> {
+  /** Saves into `<runDir>/model/` (model.json + weights.bin, and the optimizer's state for resuming) and returns the model.json path. */
+  async saveModel(model: tf.LayersModel, optimizer?: tf.Optimizer): Promise<string> {
     const final = this.modelDir;
     const tmp = `${final}.saving`;
     const old = `${final}.old`;
     try {
       rmSync(tmp, { recursive: true, force: true });
       await model.save(fileSaveHandler(tmp));
+      if (optimizer) await saveOptimizerState(optimizer, tmp);
     } catch (e) {
       // A full disk mid-save: remove the half-written copy; the previous model is untouched.
       rmSync(tmp, { recursive: true, force: true });

@@ -34,9 +34,9 @@ export class EvaluationSection {
 
   constructor(private readonly post: (m: TrainWebviewToHost) => void) {}
 
+  /** Forgets the results before a replay; the selected cell stays selected if its run is replayed. */
   clear(): void {
     this.results.clear();
-    this.selected = undefined;
     this.dirty = true;
   }
 

@@ -19,6 +19,8 @@ import { isTrainHostToWebview, type PanelRun, type PanelRunInfo, type TrainHostT
 import { Charts, runColour, type ChartOptions } from './charts';
 import { addEvent, emptySeries, type RunSeries, type XAxis } from './series';
 import { EvaluationSection } from './evaluation';
+import { CompareSection } from './compare';
+import { addExportButtons } from './chart-export';
 import css from './styles.css';
 
 interface VsCodeApi {
@@ -76,7 +78,8 @@ const controls = el('div', { class: 'controls' });
 const chartRoot = el('div', { class: 'charts', 'data-testid': 'charts' });
 const charts = new Charts(chartRoot);
 const evaluation = new EvaluationSection((m) => vscode.postMessage(m));
-app.replaceChildren(headers, controls, chartRoot, evaluation.root);
+const compare = new CompareSection();
+app.replaceChildren(headers, compare.root, controls, chartRoot, evaluation.root);
 
 function buildControls(): void {
   const axis = el('vscode-single-select', { 'data-testid': 'x-axis', 'aria-label': 'X axis' });
@@ -245,6 +248,9 @@ function draw(): void {
     options,
   );
   evaluation.render();
+  compare.render();
+  const first = runs.keys().next().value;
+  if (first !== undefined) addExportButtons(chartRoot, (chart, dataUrl) => vscode.postMessage({ type: 'export-png', runId: first, chart: runs.size > 1 ? `compare-${chart}` : chart, dataUrl }));
   document.body.dataset['points'] = String([...runs.values()].reduce((n, r) => n + r.series.step.length, 0));
 }
 
@@ -252,11 +258,14 @@ function load(list: PanelRun[]): void {
   runs.clear();
   headerDoms.clear();
   evaluation.clear();
+  compare.clear();
   list.forEach((r, i) => {
+    compare.addRun(r.id, r.name, i, r.config);
     const series = emptySeries();
     for (const e of r.events) addEvent(series, e);
     for (const e of r.events) evaluation.onEvent(r.id, r.name, e);
-    const { events: _events, ...info } = r;
+    for (const e of r.events) compare.onEvent(r.id, e);
+    const { events: _events, config: _config, ...info } = r;
     runs.set(r.id, { info, series, colour: i });
   });
 }
@@ -268,12 +277,14 @@ function onMessage(m: TrainHostToWebview): void {
     for (const e of r ? m.events : []) {
       addEvent(r!.series, e);
       evaluation.onEvent(r!.info.id, r!.info.name, e);
+      compare.onEvent(r!.info.id, e);
     }
   } else if (m.type === 'thumbnails') {
     evaluation.onThumbnails(m);
   } else {
     const r = runs.get(m.run.id);
     if (r) r.info = m.run;
+    compare.rename(m.run.id, m.run.name);
   }
   scheduleDraw();
 }
@@ -286,6 +297,7 @@ window.addEventListener('message', (e: MessageEvent<unknown>) => {
 // are read again and every chart rebuilt.
 new MutationObserver(() => {
   charts.reset();
+  compare.themeChanged();
   scheduleDraw();
 }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
 

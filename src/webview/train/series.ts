@@ -91,11 +91,14 @@ function secondsSince(s: RunSeries, time: string): number {
 export function addEvent(s: RunSeries, e: TrainEvent): void {
   switch (e.type) {
     case 'run-start':
+      if (e.resumed && s.runStart) {
+        resumeSeries(s, e.resumed, Date.parse(e.time));
+      } else s.startMs = Date.parse(e.time) || null;
       s.runStart = e;
       s.plan = e.plan;
       s.backend = e.backend;
       s.stepsPerEpoch = e.stepsPerEpoch;
-      s.startMs = Date.parse(e.time) || null;
+      s.end = null;
       break;
     case 'batch': {
       const loss = finite(e.loss);
@@ -135,6 +138,29 @@ export function addEvent(s: RunSeries, e: TrainEvent): void {
     default:
       break;
   }
+}
+
+/** The per-epoch columns; every other array column of the same length as `step` is per step. */
+const EPOCH_COLUMNS = new Set(['epochStep', 'epochEpochX', 'epochTimeSec', 'valLoss', 'valAccuracy']);
+
+/**
+ * A resumed run continues the same series: the steps after its last saved epoch (trained again
+ * now) are dropped, and its time axis goes on from where it was, without the pause.
+ */
+function resumeSeries(s: RunSeries, at: { afterEpoch: number; globalStep: number }, startedMs: number): void {
+  const keepSteps = s.step.findIndex((g) => g > at.globalStep);
+  const keepEpochs = s.epochEpochX.findIndex((e) => e > at.afterEpoch);
+  const steps = s.step.length;
+  const record = s as unknown as Record<string, unknown>;
+  for (const [key, v] of Object.entries(record)) {
+    if (!Array.isArray(v) || key === 'growth') continue;
+    if (EPOCH_COLUMNS.has(key)) {
+      if (keepEpochs >= 0) v.length = keepEpochs;
+    } else if (keepSteps >= 0 && v.length === steps) v.length = keepSteps;
+  }
+  s.growth = s.growth.filter((g) => g.globalStep <= at.globalStep);
+  const lastTime = s.timeSec.length ? s.timeSec[s.timeSec.length - 1]! : 0;
+  if (Number.isFinite(startedMs)) s.startMs = startedMs - lastTime * 1000;
 }
 
 export function xOf(s: RunSeries, axis: XAxis): number[] {

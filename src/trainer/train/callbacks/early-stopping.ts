@@ -30,12 +30,17 @@ export class EarlyStopping {
     private readonly log: (message: string) => void,
   ) {}
 
+  /** A resumed run replays its finished epochs (the patience counts across the pause); the log is not repeated. */
+  replay(history: readonly ({ epoch: number } & EpochMetrics)[]): void {
+    for (const h of history) this.update(h.epoch, h, true);
+  }
+
   /** After an epoch: the reason to stop now, or undefined to go on. */
-  update(epoch: number, m: EpochMetrics): string | undefined {
+  update(epoch: number, m: EpochMetrics, quiet = false): string | undefined {
     const { name, value } = monitored(this.plan.monitor, m);
     if (!this.warned && name !== this.plan.monitor) {
       this.warned = true;
-      this.log(`early stopping: no validation data, so it monitors the training ${name} instead of ${this.plan.monitor}`);
+      if (!quiet) this.log(`early stopping: no validation data, so it monitors the training ${name} instead of ${this.plan.monitor}`);
     }
     const higherIsBetter = this.plan.monitor === 'val_accuracy';
     const improved = Number.isNaN(this.best) || (higherIsBetter ? value - this.best > this.plan.minDelta : this.best - value > this.plan.minDelta);

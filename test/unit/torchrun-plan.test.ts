@@ -1,10 +1,18 @@
-/** The plan a torchrun run trains at (src/core/torchrun/plan.ts): the global batch and its learning rate, steps and warmup. */
+/** The plan a torchrun run trains at (src/core/torchrun/plan.ts): the global batch and its learning rate, steps and warmup; `suggest` states it. */
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
+import { formatSuggest } from '../../src/cli/report';
+import { suggest } from '../../src/core/process/suggest';
 import { configForFolder } from '../../src/core/config';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import { dataParallelPlan } from '../../src/core/torchrun/plan';
 import { planFor } from '../helpers/plan';
+import { makeTinyDataset } from '../helpers/tiny-dataset';
+
+const TRAINER = resolve(__dirname, '../../src/trainer/main.ts');
 
 function plan(overrides: Partial<TrainingPlan>): TrainingPlan {
   const base = planFor(configForFolder('/data/digits'), { microBatchSize: 16, accumulationSteps: 2, trainImages: 1000, ...overrides });
@@ -30,5 +38,23 @@ describe('dataParallelPlan', () => {
     assert.equal(p.learningRate.value, 0.001);
     assert.equal(p.warmup.steps, 32);
     assert.equal(p.effectiveBatchSize, 256);
+  });
+});
+
+describe('suggest with "engine": "torchrun"', () => {
+  it('states the plan the torchrun run trains at: per device × processes = global batch, its learning rate and steps', async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ba-torchrun-suggest-'));
+    try {
+      await makeTinyDataset(join(root, 'data'), { classes: 2, perClass: 40 });
+      const config = { ...configForFolder(join(root, 'data'), { imageSize: [16, 16], batchSize: 8, probe: false }), engine: 'torchrun' as const, nprocPerNode: 4 };
+      const report = await suggest({ config }, { trainerScript: TRAINER, probe: false });
+      const dp = dataParallelPlan(report.plan, 4);
+      const line = formatSuggest(report).find((l) => l.includes('torchrun on 4 processes'));
+      assert.ok(line, formatSuggest(report).join('\n'));
+      assert.match(line, /batch 8 per device × 4 devices = 32/);
+      assert.ok(line.includes(`learning rate ${Number(dp.learningRate.value.toPrecision(3))} for the global batch, ${dp.stepsPerEpoch} steps per epoch`));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 });

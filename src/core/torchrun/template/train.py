@@ -315,7 +315,9 @@ def main():
     except Exception as e:  # noqa: BLE001 -- every failure ends the run with its message
         text = f'{type(e).__name__}: {e}'.split('\n')[0]
         oom = 'out of memory' in text.lower() or isinstance(e, MemoryError)
-        end = {'status': 'failed', 'error': 'oom' if oom else 'internal', 'message': f'rank {rank}: {text}'}
+        peer = any(s in text for s in ('Connection closed by peer', 'Connection reset by peer', 'Broken pipe'))
+        why = f'another rank ended first (its error is in train.log, "batch-advisor torchrun: rank N: …"): {text}' if peer else text
+        end = {'status': 'failed', 'error': 'oom' if oom else 'internal', 'message': f'rank {rank}: {why}'}
         print(f'batch-advisor torchrun: rank {rank}: {text}', file=sys.stderr)
     metrics.emit('run-end', **end)
     metrics.close()

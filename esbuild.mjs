@@ -105,7 +105,15 @@ function copyWasm() {
   cpSync(join(src, '..', 'wasm-out', glue), join('dist/wasm', glue));
 }
 
+/** The torchrun engine's Python files: a run folder gets copies (src/core/torchrun/template-files.ts looks in dist/torchrun/). */
+function copyTorchrunTemplates() {
+  const src = 'src/core/torchrun/template';
+  mkdirSync('dist/torchrun', { recursive: true });
+  for (const f of readdirSync(src)) if (f.endsWith('.py')) cpSync(join(src, f), join('dist/torchrun', f));
+}
+
 copyWasm();
+copyTorchrunTemplates();
 if (watch) {
   const ctxs = await Promise.all([nodeEntries, cliEntry, vendorEntries, webEntries].map((e) => esbuild.context(e)));
   await Promise.all(ctxs.map((c) => c.watch()));

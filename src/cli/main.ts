@@ -45,10 +45,17 @@ function parsePositiveInt(v: string): number {
   if (!Number.isInteger(f) || f <= 0) throw new InvalidArgumentError('expected a positive whole number');
   return f;
 }
+function parseWholeNumber(v: string): number {
+  const f = Number(v);
+  if (!Number.isInteger(f) || f < 0) throw new InvalidArgumentError('expected a whole number (0 or more)');
+  return f;
+}
 function parseChannels(v: string): 1 | 3 | 4 {
   if (v === '1' || v === '3' || v === '4') return Number(v) as 1 | 3 | 4;
   throw new InvalidArgumentError('expected 1, 3 or 4');
 }
+
+type TrainFlags = import('./train').TrainOptions & { json?: boolean };
 
 interface SuggestFlags {
   json?: boolean;
@@ -185,7 +192,14 @@ export function buildProgram(): Command {
     .option('--no-probe', 'plan from the memory model alone: batch 32 (or the config\'s) unless memory forces it lower')
     .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKENDS]))
     .addOption(new Option('--lr-schedule <name>', 'learning-rate schedule after warmup').choices(['constant', 'cosine', 'step']))
-    .action(async (configPath: string | undefined, flags: { json?: boolean; resume?: string; epochs?: number; maxSteps?: number; batchSize?: number; backend?: string; deviceMemory?: number; probe?: boolean; lrSchedule?: 'constant' | 'cosine' | 'step' }) => {
+    .addOption(new Option('--engine <name>', 'what trains: tfjs (our trainer) or torchrun (PyTorch DDP)').choices(['tfjs', 'torchrun']))
+    .option('--nproc-per-node <n>', 'torchrun: processes (devices) on this node (default: the CUDA devices, else 1)', parsePositiveInt)
+    .option('--nnodes <n>', 'torchrun: nodes in all (with --node-rank and --rdzv-endpoint)', parsePositiveInt)
+    .option('--node-rank <r>', "torchrun: this node's rank, 0 … nnodes − 1", parseWholeNumber)
+    .option('--rdzv-endpoint <host:port>', 'torchrun: the rendezvous address (the first node)')
+    .addOption(new Option('--export <kind>', 'torchrun: write a Slurm batch script or a SkyPilot task into the run folder instead of launching').choices(['slurm', 'skypilot']))
+    .option('--python <path>', 'torchrun: the Python interpreter with torch (default: python3, then /usr/bin/python3)')
+    .action(async (configPath: string | undefined, flags: TrainFlags) => {
       const [{ trainCommand }, { watchdogOptionsFromEnv }, { runTestFromEnv }] = await Promise.all([import('./train.js'), import('../core/process/step-watchdog.js'), import('../core/planning/run-spec.js')]);
       const test = runTestFromEnv(process.env);
       const code = await trainCommand(configPath, flags, {

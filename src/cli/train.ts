@@ -9,7 +9,9 @@
 import type { WatchdogOptions } from '../core/process/step-watchdog';
 import { existsSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { BACKENDS, loadConfigFile, withOverrides, type BackendChoice, type TrainConfig } from '../core/config';
+import { BACKENDS, ENGINES, loadConfigFile, withOverrides, type BackendChoice, type EngineName, type TrainConfig } from '../core/config';
+import { EXPORTS, type ExportKind } from '../core/torchrun/export';
+import type { TorchrunOptions } from '../core/torchrun/flow';
 import { classifyError, EXIT_CODES } from '../core/shared/errors';
 import { formatCount, formatDuration, plural } from '../core/shared/format';
 import { describeBatch, plannedFor, type TrainingPlan } from '../core/shared/plan';
@@ -31,6 +33,15 @@ export interface TrainOptions {
   probe?: boolean;
   /** --lr-schedule: the config's `lrSchedule` (commander checks the choices). */
   lrSchedule?: LrSchedule;
+  /** --engine: the config's `engine`. */
+  engine?: string;
+  /** torchrun: --nproc-per-node, --nnodes, --node-rank, --rdzv-endpoint, --export, --python. */
+  nprocPerNode?: number;
+  nnodes?: number;
+  nodeRank?: number;
+  rdzvEndpoint?: string;
+  export?: string;
+  python?: string;
   /** --resume <run folder>: continue that run (its recorded config and plan) instead of starting one. */
   resume?: string;
 }
@@ -191,13 +202,40 @@ function applyOverrides(config: TrainConfig, opts: TrainOptions): TrainConfig | 
     if (v !== undefined && (!Number.isInteger(v) || v < 1)) return `${flag} must be a positive whole number`;
   }
   if (opts.deviceMemory !== undefined && !(opts.deviceMemory > 0)) return `--device-memory must be a positive number of GiB`;
+  if (opts.engine !== undefined && !(ENGINES as readonly string[]).includes(opts.engine)) return `--engine must be one of ${ENGINES.join(', ')}; got "${opts.engine}"`;
+  const engine = opts.engine ?? config.engine ?? 'tfjs';
+  const torchFlag = TORCHRUN_FLAGS.find(([, k]) => opts[k] !== undefined);
+  if (torchFlag && engine !== 'torchrun') return `${torchFlag[0]} is a torchrun setting: add --engine torchrun (or "engine": "torchrun" in the config)`;
+  if (opts.export !== undefined && !(EXPORTS as readonly string[]).includes(opts.export)) return `--export must be one of ${EXPORTS.join(', ')}; got "${opts.export}"`;
   return withOverrides(config, {
+    ...(opts.engine !== undefined ? { engine: opts.engine as EngineName } : {}),
     ...(opts.backend !== undefined ? { backend: opts.backend as BackendChoice } : {}),
     ...(opts.epochs !== undefined ? { epochs: opts.epochs } : {}),
     ...(opts.batchSize !== undefined ? { batchSize: opts.batchSize } : {}),
     ...(opts.deviceMemory !== undefined ? { deviceMemoryGiB: opts.deviceMemory } : {}),
     ...(opts.lrSchedule !== undefined ? { lrSchedule: opts.lrSchedule } : {}),
   });
+}
+
+const TORCHRUN_FLAGS = [
+  ['--nproc-per-node', 'nprocPerNode'],
+  ['--nnodes', 'nnodes'],
+  ['--node-rank', 'nodeRank'],
+  ['--rdzv-endpoint', 'rdzvEndpoint'],
+  ['--export', 'export'],
+  ['--python', 'python'],
+] as const;
+
+/** The torchrun flags for the flow. */
+function torchrunOptions(opts: TrainOptions): TorchrunOptions {
+  return {
+    ...(opts.nprocPerNode !== undefined ? { nprocPerNode: opts.nprocPerNode } : {}),
+    ...(opts.nnodes !== undefined ? { nnodes: opts.nnodes } : {}),
+    ...(opts.nodeRank !== undefined ? { nodeRank: opts.nodeRank } : {}),
+    ...(opts.rdzvEndpoint !== undefined ? { rdzvEndpoint: opts.rdzvEndpoint } : {}),
+    ...(opts.export !== undefined ? { export: opts.export as ExportKind } : {}),
+    ...(opts.python !== undefined ? { python: opts.python } : {}),
+  };
 }
 
 const STOP_SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
@@ -259,6 +297,7 @@ export async function trainCommand(configPath: string | undefined, opts: TrainOp
     ...(io.watchdog ? { watchdog: io.watchdog } : {}),
     ...(io.makePlan ? { makePlan: io.makePlan } : {}),
     ...(io.test ? { test: io.test } : {}),
+    torchrun: torchrunOptions(opts),
     ...(resume ? { resume: { runDir: resume.runDir, ...(resumeEpochs !== undefined ? { epochs: resumeEpochs } : {}) } } : {}),
     onPhase: (phase, message) => {
       if (!opts.json && phase === 'planning') reporter.out(message);
@@ -304,6 +343,10 @@ export async function trainCommand(configPath: string | undefined, opts: TrainOp
   }
 
   const { end, plan } = result;
+  if (result.exported) {
+    if (!opts.json) reporter.out(`Wrote ${relative(process.cwd(), result.exported) || result.exported}: submit it on the cluster (nothing was launched here).`);
+    return 0;
+  }
   if (end.status === 'completed') {
     if (!opts.json) reporter.out(`Done${end.message ? ` (${end.message})` : ''}. Model: ${join(shownDir, 'model', 'model.json')}`);
     return 0;

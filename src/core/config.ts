@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { configValidator } from './config-validate';
 
-export { BACKENDS, DEFAULTS, explicitFields, type BackendChoice, type ExplicitField, type LoadingChoice, type TrainConfig, type TrainConfigFile } from './shared/config-types';
+export { BACKENDS, DEFAULTS, ENGINES, type EngineName, explicitFields, type BackendChoice, type ExplicitField, type LoadingChoice, type TrainConfig, type TrainConfigFile } from './shared/config-types';
 import { DEFAULTS, explicitFields, type TrainConfig } from './shared/config-types';
 
 /** Bad config: the message names the file and the field. */
@@ -59,6 +59,8 @@ export function resolveConfig(raw: unknown, source: string): TrainConfig {
     ...(c.earlyStopping !== undefined ? { earlyStopping: { patience: c.earlyStopping.patience, monitor: c.earlyStopping.monitor ?? 'val_loss', minDelta: c.earlyStopping.minDelta ?? 0 } } : {}),
     loading: c.loading ?? DEFAULTS.loading,
     backend: c.backend ?? DEFAULTS.backend,
+    ...(c.engine !== undefined ? { engine: c.engine } : {}),
+    ...(c.nprocPerNode !== undefined ? { nprocPerNode: c.nprocPerNode } : {}),
     ...(c.deviceMemoryGiB !== undefined ? { deviceMemoryGiB: c.deviceMemoryGiB } : {}),
     ...(c.nanPatience !== undefined ? { nanPatience: c.nanPatience } : {}),
     ...(c.probe !== undefined ? { probe: c.probe } : {}),

@@ -64,6 +64,12 @@ async function handle(msg: HostMessage, signal: AbortSignal): Promise<void> {
       send({ v: PROTOCOL_VERSION, type: 'evaluated', id: msg.id, result });
       return;
     }
+    case 'prepare-torchrun': {
+      const { prepareTorchrun } = await import('./torchrun/prepare.js');
+      const prepared = await prepareTorchrun(msg, signal, (level, message) => send({ v: PROTOCOL_VERSION, type: 'log', level, message }));
+      send({ v: PROTOCOL_VERSION, type: 'prepared', id: msg.id, prepared });
+      return;
+    }
     case 'stop':
       return;
   }
@@ -83,7 +89,7 @@ process.on('message', (raw: unknown) => {
     return;
   }
   const controller = new AbortController();
-  if (msg.type === 'train') runControllers.add(controller);
+  if (msg.type === 'train' || msg.type === 'prepare-torchrun') runControllers.add(controller);
   busy = busy.then(() =>
     handle(msg, controller.signal)
       .catch((e: unknown) => {

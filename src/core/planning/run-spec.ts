@@ -8,7 +8,7 @@ import { dirname } from 'node:path';
 import type { TrainConfig } from '../config';
 import type { BackendName } from '../shared/constants';
 import type { TrainingPlan } from '../shared/plan';
-import { RUN_SPEC_VERSION, type BackendLocation, type RunResume, type RunSetup, type RunSpec, type RunTest } from '../shared/run-spec';
+import { RUN_SPEC_VERSION, type BackendLocation, type RunResume, type RunSetup, type RunSpec, type RunTest, type TorchrunLaunch } from '../shared/run-spec';
 
 /** Where the trainer looks for tfjs-node(-gpu): the workspace (else the config's folder, else the dataset's) and the tfjsNodePath setting. */
 export function backendLocation(config: Pick<TrainConfig, 'configPath' | 'dataset'>, opts: { workspaceRoot?: string; tfjsNodePath?: string } = {}): BackendLocation {
@@ -31,6 +31,8 @@ export interface RunPlace {
   location: BackendLocation;
   maxSteps?: number;
   test?: RunTest;
+  /** Train with torchrun instead of the tfjs trainer. */
+  engine?: TorchrunLaunch;
   /** Continue the run folder's training from here (core/run-folder/resume.ts). */
   resume?: RunResume;
 }
@@ -45,6 +47,7 @@ export function buildRunSpec(config: TrainConfig, plan: TrainingPlan, place: Run
     plan,
     limits: place.maxSteps !== undefined ? { maxSteps: place.maxSteps } : {},
     callbacks: { nanPatience: config.nanPatience ?? 0, ...(place.resume ? { resume: place.resume } : {}) },
+    ...(place.engine ? { engine: place.engine } : {}),
   };
 }
 

@@ -30,6 +30,8 @@ import type { TrainingPlan } from '../shared/plan';
 import type { LogEvent, RunEndEvent, TrainEvent } from '../shared/protocol';
 import { suggest } from './suggest';
 import { TrainerClient } from './trainer-client';
+import { checkTorchrun, TorchrunRun, worldSize, type TorchrunOptions, type TorchrunReady } from '../torchrun/flow';
+import { dataParallelPlan } from '../torchrun/plan';
 
 /** The config or dataset cannot be trained on; the message names the file or field. */
 export class FlowInputError extends Error {
@@ -69,6 +71,8 @@ export interface TrainFlowOptions {
   preflightRunner?: PreflightRunnerFactory;
   /** Makes the plan (test seam). Default: the suggestion's plan. */
   makePlan?: (config: TrainConfig, signal: AbortSignal) => Promise<TrainingPlan>;
+  /** For a config with "engine": "torchrun": processes, nodes, an export instead of a launch (src/core/torchrun/flow.ts). */
+  torchrun?: TorchrunOptions;
   /**
    * Continue this run folder's training instead of starting a new run (core/run-folder/resume.ts):
    * its recorded config and plan, nothing planned again; `epochs` trains to that many in all.
@@ -81,6 +85,8 @@ export interface TrainFlowResult {
   runDir: string;
   plan: TrainingPlan;
   end: RunEndEvent;
+  /** The cluster script written instead of launching (torchrun --export). */
+  exported?: string;
 }
 
 /** Keras's split: validation = floor(split × N). */
@@ -112,6 +118,7 @@ export async function checkDataset(config: TrainConfig, signal?: AbortSignal): P
 export class TrainFlow {
   private readonly abort = new AbortController();
   private client: TrainerClient | undefined;
+  private torch: TorchrunRun | undefined;
   private stopAsked = false;
   phase: TrainPhase = 'checking';
 
@@ -127,13 +134,14 @@ export class TrainFlow {
     this.stopAsked = true;
     this.abort.abort();
     this.client?.stop();
+    this.torch?.stop();
   }
 
   /** Ends the trainer at once (a second Ctrl-C, the editor closing). */
   /** Ends everything now (see TrainerClient.dispose); true when a run in progress was recorded as stopped with `reason`. */
   kill(reason?: string): boolean {
     this.abort.abort();
-    return this.client?.dispose(reason) ?? false;
+    return (this.client?.dispose(reason) ?? false) || (this.torch?.kill(reason) ?? false);
   }
 
   get stopRequested(): boolean {
@@ -193,15 +201,19 @@ export class TrainFlow {
     const total = await checkDataset(config, this.abort.signal);
     if (this.abort.signal.aborted) throw abortError();
 
+    // The torchrun engine: Python with torch and a model it translates, checked before anything is made.
+    const torch = config.engine === 'torchrun' ? await this.checkTorch(config) : undefined;
     this.setPhase('planning', 'Planning the run (batch size, learning rate, loading)…');
-    const plan = await this.plan(config, total);
+    const planned = await this.plan(config, total);
     if (this.abort.signal.aborted) throw abortError();
+    const plan = torch ? dataParallelPlan(planned, worldSize(torch.launch)) : planned;
 
     const runDir = createRunDir(opts.workspaceRoot, config, plan);
     opts.onPlan?.(plan, runDir);
     // A plan predicted far over the device ends now, as out of memory, instead of never moving.
     const cannot = planCannotFit(plan, config.imageSize);
     if (cannot) return this.ended(runDir, plan, cannotFitEnd(runDir, cannot), extra);
+    if (torch) return this.runTorch(config, runDir, plan, torch, extra);
     // A micro-batch predicted near the budget is tried first: one that does not fit ends now.
     const pre = await this.preflight(config, plan);
     if (pre.kind === 'stopped') return this.ended(runDir, plan, this.stoppedBeforeTraining(runDir), extra);
@@ -221,6 +233,8 @@ export class TrainFlow {
       if (e instanceof ResumeError) throw new FlowInputError(e.message);
       throw e;
     }
+    // Our trainer would continue it on another engine than it started on.
+    if (point.config.engine === 'torchrun') throw new FlowInputError(`${resume.runDir}: a torchrun engine run cannot be resumed yet; start a new run (its model/ holds the last epoch's weights: "model": "${join(resume.runDir, 'model', 'model.json')}")`);
     await checkDataset(point.config, this.abort.signal);
     if (this.abort.signal.aborted) throw abortError();
     recordResumedPlan(point);
@@ -261,6 +275,41 @@ export class TrainFlow {
       watchdog.stop();
       client.dispose();
       this.client = undefined;
+    }
+  }
+
+  private async checkTorch(config: TrainConfig): Promise<TorchrunReady> {
+    try {
+      return await checkTorchrun(config, this.opts.torchrun ?? {});
+    } catch (e) {
+      throw new FlowInputError(e instanceof Error ? e.message : String(e));
+    }
+  }
+
+  /** A torchrun engine run in the run folder (its plan already the data-parallel one): no tfjs pre-flight, the trainer only prepares. */
+  private async runTorch(config: TrainConfig, runDir: string, plan: TrainingPlan, ready: TorchrunReady, extra: Pick<TrainFlowOptions, 'onEvent'>): Promise<TrainFlowResult> {
+    const { opts } = this;
+    this.setPhase('starting', `Starting torchrun in ${basename(runDir)}`);
+    const run = new TorchrunRun({
+      trainerScript: opts.trainerScript,
+      ...(opts.env ? { env: opts.env } : {}),
+      ready,
+      onLog: (level, message) => opts.onLog?.(level, message),
+      onEvent: (e) => {
+        if (e.type === 'run-start') this.setPhase('training', `Training in ${basename(runDir)}`);
+        opts.onEvent?.(e);
+        extra.onEvent?.(e);
+      },
+    });
+    this.torch = run;
+    if (this.stopAsked) run.stop();
+    try {
+      const spec = buildRunSpec(config, plan, { runDir, location: this.location, engine: ready.launch, ...(opts.maxSteps !== undefined ? { maxSteps: opts.maxSteps } : {}) });
+      const end = await run.run(spec);
+      this.setPhase('ended', end.status);
+      return { runDir, plan, end, ...(run.exported ? { exported: run.exported } : {}) };
+    } finally {
+      this.torch = undefined;
     }
   }
 

@@ -28,6 +28,7 @@ import {
   type TrainRequest,
   type TrainerErrorKind,
   type TrainerMessage,
+  type TorchrunPrepared,
 } from '../shared/protocol';
 import { appendRunEvent } from '../run-folder/runs';
 import { isOutOfMemoryText } from '../shared/oom';
@@ -102,6 +103,7 @@ export class TrainerClient {
   private readonly describes = new Map<number, PendingDescribe>();
   private readonly probes = new Map<number, { resolve: (r: ProbeTrialResult) => void; reject: (e: Error) => void }>();
   private readonly evaluations = new Map<number, { resolve: (r: EvaluationResult) => void; reject: (e: Error) => void }>();
+  private readonly prepares = new Map<number, { resolve: (r: TorchrunPrepared) => void; reject: (e: Error) => void }>();
   private active: ActiveTrain | undefined;
   private readonly stderrTail: string[] = [];
   private disposed = false;
@@ -245,7 +247,19 @@ export class TrainerClient {
         p?.resolve(m.result);
         return;
       }
+      case 'prepared': {
+        const p = this.prepares.get(m.id);
+        this.prepares.delete(m.id);
+        p?.resolve(m.prepared);
+        return;
+      }
       case 'error': {
+        const prepare = m.id !== undefined ? this.prepares.get(m.id) : undefined;
+        if (prepare && m.id !== undefined) {
+          this.prepares.delete(m.id);
+          prepare.reject(new TrainerError(m.message, m.kind));
+          return;
+        }
         const evaluation = m.id !== undefined ? this.evaluations.get(m.id) : undefined;
         if (evaluation && m.id !== undefined) {
           this.evaluations.delete(m.id);
@@ -311,6 +325,8 @@ export class TrainerClient {
     this.probes.clear();
     for (const p of this.evaluations.values()) p.reject(new TrainerError(message, kind));
     this.evaluations.clear();
+    for (const p of this.prepares.values()) p.reject(new TrainerError(message, kind));
+    this.prepares.clear();
     if (this.active) {
       this.finishTrain(
         this.disposed
@@ -383,6 +399,21 @@ export class TrainerClient {
         this.send({ ...req, v: PROTOCOL_VERSION, type: 'evaluate', id });
       } catch (e) {
         this.evaluations.delete(id);
+        reject(e as Error);
+      }
+    });
+  }
+
+  /** A torchrun engine run prepared in the child (src/trainer/torchrun/prepare.ts): its files, split, head and initial model. */
+  async prepareTorchrun(spec: RunSpec, initialModel: string): Promise<TorchrunPrepared> {
+    await this.start();
+    const id = this.nextId++;
+    return new Promise<TorchrunPrepared>((resolve, reject) => {
+      this.prepares.set(id, { resolve, reject });
+      try {
+        this.send({ v: PROTOCOL_VERSION, type: 'prepare-torchrun', id, spec, initialModel });
+      } catch (e) {
+        this.prepares.delete(id);
         reject(e as Error);
       }
     });

@@ -9,6 +9,9 @@ import type { LrSchedule } from './schedule';
 export const BACKENDS = ['auto', ...BACKEND_NAMES] as const;
 export type BackendChoice = (typeof BACKENDS)[number];
 export type LoadingChoice = 'auto' | 'preload' | 'stream';
+export const ENGINES = ['tfjs', 'torchrun'] as const;
+/** What trains the plan: our TensorFlow.js trainer, or PyTorch DDP through torchrun (src/core/torchrun). */
+export type EngineName = (typeof ENGINES)[number];
 
 /** The file as a person writes it. */
 export interface TrainConfigFile {
@@ -39,6 +42,10 @@ export interface TrainConfigFile {
   /** "best" (default): keep the best epoch in model-best/ as well as the last in model/; "last": model/ only. */
   checkpoint?: 'best' | 'last';
   loading?: LoadingChoice;
+  /** What trains the plan: "tfjs" (default) or "torchrun" (PyTorch DDP). */
+  engine?: EngineName;
+  /** torchrun engine: processes on this machine (default: the CUDA devices, else 1). */
+  nprocPerNode?: number;
   backend?: BackendChoice;
   /** Plan for a device with this much memory instead of the one present. */
   deviceMemoryGiB?: number;
@@ -76,6 +83,9 @@ export interface TrainConfig {
   /** Absent = "best". */
   checkpoint?: 'best' | 'last';
   loading: LoadingChoice;
+  /** Absent = "tfjs". */
+  engine?: EngineName;
+  nprocPerNode?: number;
   backend: BackendChoice;
   deviceMemoryGiB?: number;
   /** Consecutive non-finite losses tolerated before the run stops as diverged (absent = 0). */

@@ -11,7 +11,7 @@ export type ErrorKind = 'bad-input' | 'oom' | 'diverged' | 'cancelled' | 'intern
 export const EXIT_CODES: Record<ErrorKind, number> = { 'bad-input': 2, oom: 1, diverged: 1, internal: 1, cancelled: 130 };
 
 /** Errors a person fixes in their input (config, dataset, model file, workspace trust). */
-export const INPUT_ERROR_NAMES: ReadonlySet<string> = new Set(['ConfigError', 'DatasetInputError', 'SuggestInputError', 'RestrictedModeError', 'BadInputError', 'FlowInputError', 'RunDirError', 'EvaluateInputError', 'ResumeError']);
+export const INPUT_ERROR_NAMES: ReadonlySet<string> = new Set(['ConfigError', 'DatasetInputError', 'SuggestInputError', 'RestrictedModeError', 'BadInputError', 'FlowInputError', 'RunDirError', 'EvaluateInputError', 'ResumeError', 'TorchrunInputError', 'MissingTorchError']);
 
 export interface Classified {
   kind: ErrorKind;

@@ -7,6 +7,7 @@
  * `metrics.jsonl`, so a run can be replayed from its folder alone.
  */
 import type { EvaluationResult } from './evaluation';
+import type { Head } from './head';
 import { message, parseMessage, type MessageDescriptor, type Parsed } from './ipc';
 import type { ModelDescription, ModelSpec } from './model';
 import type { TrainingPlan } from './plan';
@@ -75,7 +76,21 @@ export interface EvaluateRequest {
   workspaceFolder?: string;
 }
 
-export type HostMessage = DescribeRequest | TrainRequest | StopRequest | ProbeRequest | EvaluateRequest;
+/**
+ * Prepares a torchrun engine run (src/core/torchrun): the trainer lists and splits the data as a run
+ * of its own would, builds (or loads) the model with its initial weights into `<runDir>/<initialModel>`
+ * and decides the head; answered by 'prepared'. Nothing trains.
+ */
+export interface PrepareTorchrunRequest {
+  v: typeof PROTOCOL_VERSION;
+  type: 'prepare-torchrun';
+  id: number;
+  spec: RunSpec;
+  /** The folder under the run folder the initial model.json + weights.bin go to. */
+  initialModel: string;
+}
+
+export type HostMessage = DescribeRequest | TrainRequest | StopRequest | ProbeRequest | EvaluateRequest | PrepareTorchrunRequest;
 
 // ---- trainer → host -------------------------------------------------------------------------
 
@@ -110,6 +125,27 @@ export interface ResolvedBackend {
   from?: string;
 }
 
+/** What a torchrun engine run trains on, decided by the trainer exactly as its own run decides it. */
+export interface TorchrunPrepared {
+  classNames: string[];
+  /** [path, label] of each training / validation image: the split of the tfjs trainer, not re-derived. */
+  train: [string, number][];
+  validation: [string, number][];
+  head: Head;
+  params: number;
+  /** The model.json of the initial weights, relative to the run folder. */
+  initialModel: string;
+  /** Notes for the run log (the model file's settings not used, files left out). */
+  notes: string[];
+}
+
+export interface PreparedMessage {
+  v: typeof PROTOCOL_VERSION;
+  type: 'prepared';
+  id: number;
+  prepared: TorchrunPrepared;
+}
+
 export interface LogEvent {
   v: typeof PROTOCOL_VERSION;
   type: 'log';
@@ -117,12 +153,29 @@ export interface LogEvent {
   message: string;
 }
 
+/** The backend of a torchrun engine run: PyTorch's process-group backend (Gloo on CPUs, NCCL on CUDA). */
+export type TorchBackend = 'torch-gloo' | 'torch-nccl';
+
+/** What a torchrun engine run trains on, reported in its run-start. */
+export interface TorchrunEngineInfo {
+  name: 'torchrun';
+  /** torch.__version__ */
+  torch: string;
+  distBackend: 'gloo' | 'nccl';
+  device: 'cpu' | 'cuda';
+  /** Processes in all (every node). */
+  worldSize: number;
+  nnodes: number;
+}
+
 export interface RunStartEvent {
   v: typeof PROTOCOL_VERSION;
   type: 'run-start';
   time: string;
   runDir: string;
-  backend: BackendName;
+  backend: BackendName | TorchBackend;
+  /** Set for a torchrun engine run (absent: the tfjs trainer). */
+  engine?: TorchrunEngineInfo;
   /** The plan being executed, as received (also in the run folder's plan.json). */
   plan: TrainingPlan;
   /** Optimizer steps per epoch over the images that are really there (the plan's, unless files vanished). */
@@ -266,7 +319,7 @@ export interface EvaluatedMessage {
   result: EvaluationResult;
 }
 
-export type TrainerMessage = ReadyMessage | DescribedMessage | ErrorMessage | ProbeResultMessage | EvaluatedMessage | TrainEvent;
+export type TrainerMessage = ReadyMessage | DescribedMessage | ErrorMessage | ProbeResultMessage | EvaluatedMessage | PreparedMessage | TrainEvent;
 
 // ---- descriptors: each side validates what it receives -------------------------------------
 
@@ -277,6 +330,7 @@ export const HOST_MESSAGES: readonly MessageDescriptor<HostMessage>[] = [
   message<TrainRequest>('train', { id: 'integer', spec: 'object' }),
   message<StopRequest>('stop'),
   message<ProbeRequest>('probe', { id: 'integer', setup: 'object', trial: 'object' }),
+  message<PrepareTorchrunRequest>('prepare-torchrun', { id: 'integer', spec: 'object', initialModel: 'string' }),
   message<EvaluateRequest>('evaluate', { id: 'integer', modelPath: 'string', classNames: 'array', files: 'array', imageSize: 'array?', channels: 'integer?', batchSize: 'integer?', backend: 'string?', workspaceFolder: 'string?' }),
 ];
 
@@ -287,6 +341,7 @@ export const TRAINER_MESSAGES: readonly MessageDescriptor<TrainerMessage>[] = [
   message<ErrorMessage>('error', { id: 'integer?', kind: 'string', message: 'string' }),
   message<ProbeResultMessage>('probe-result', { id: 'integer', result: 'object' }),
   message<EvaluatedMessage>('evaluated', { id: 'integer', result: 'object' }),
+  message<PreparedMessage>('prepared', { id: 'integer', prepared: 'object' }),
   message<EvaluationEvent>('evaluation', { time: 'string', result: 'object' }),
   message<BackendEvent>('backend', { name: 'string', skipped: 'array' }),
   message<LogEvent>('log', { level: 'string', message: 'string' }),

@@ -97,6 +97,19 @@ export interface RunSetup {
   test?: RunTest;
 }
 
+/** How a torchrun engine run is launched (src/core/torchrun): processes on each node, and the nodes. */
+export interface TorchrunLaunch {
+  name: 'torchrun';
+  /** Processes (devices) on this node. */
+  nprocPerNode: number;
+  /** Nodes in all (1: --standalone on this machine). */
+  nnodes: number;
+  /** This node's rank (0 … nnodes − 1), with several nodes. */
+  nodeRank?: number;
+  /** host:port of the rendezvous (node 0), with several nodes. */
+  rdzvEndpoint?: string;
+}
+
 export interface RunSpec extends RunSetup {
   v: typeof RUN_SPEC_VERSION;
   /** The run's name (config name). */
@@ -106,6 +119,8 @@ export interface RunSpec extends RunSetup {
   plan: TrainingPlan;
   limits: RunLimits;
   callbacks: RunCallbacks;
+  /** The engine that trains it when not the tfjs trainer: PyTorch DDP through torchrun. */
+  engine?: TorchrunLaunch;
 }
 
 export type Checked<T> = { ok: true; value: T } | { ok: false; error: string };

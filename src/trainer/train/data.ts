@@ -48,8 +48,8 @@ export async function loadData(config: RunData, plan: TrainingPlan, ctx: RunCont
   return { numClasses: split.numClasses, classNames: split.classNames, train, validation, trainFiles: split.train.length, validationFiles: split.validation.length };
 }
 
-/** The dataset listed, its unusable files left out (and reported), split into training and validation. */
-async function splitUsable(config: RunData, ctx: RunContext): Promise<Split<LabeledFile> & { numClasses: number; classNames: string[] }> {
+/** The dataset listed, its unusable files left out (and reported), split into training and validation (also what a torchrun run trains on). */
+export async function splitUsable(config: RunData, ctx: Pick<RunContext, 'signal' | 'log' | 'emit'>): Promise<Split<LabeledFile> & { numClasses: number; classNames: string[] }> {
   const { signal, log } = ctx;
   let listing: Awaited<ReturnType<typeof listDatasetFiles>>;
   try {

@@ -3,14 +3,14 @@
  * events in order. Pure: unit-tested in Node.
  */
 import type { TrainingPlan } from '../../core/shared/plan';
-import type { BackendName, RunEndEvent, RunStartEvent, TrainEvent } from '../../core/shared/protocol';
+import type { RunEndEvent, RunStartEvent, TrainEvent } from '../../core/shared/protocol';
 
 export type XAxis = 'step' | 'epoch' | 'time';
 
 export interface RunSeries {
   plan: TrainingPlan | null;
   runStart: RunStartEvent | null;
-  backend: BackendName | null;
+  backend: RunStartEvent['backend'] | null;
   end: RunEndEvent | null;
   startMs: number | null;
   // per optimizer step

@@ -462,7 +462,7 @@ class TfjsModel(nn.Module):
         self.head_layer = head_layer or self.output_name
 
     def forward(self, x, logits=False):
-        values = {self.input_name: x.permute(0, 3, 1, 2)}
+        values = {self.input_name: x.permute(0, 3, 1, 2).contiguous()}  # NCHW in memory too: DDP's gradient buckets expect it
         for name, inputs, multi in self.graph:
             layer = self.layers[_key(name)]
             arg = [values[i] for i in inputs] if multi else values[inputs[0]]

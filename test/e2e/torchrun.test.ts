@@ -1,0 +1,79 @@
+/**
+ * End-to-end: a torchrun engine run started from the Train lens in a real VS Code (code-server),
+ * shown live in the training panel: the config says "engine": "torchrun" and "nprocPerNode": 2, the
+ * panel shows the torch backend and the global batch (16 per device × 2 devices = 32), its step
+ * count advances while the run trains, and the run ends completed with its metrics.jsonl written
+ * by rank 0. Needs Python with torch: skipped, saying so, without it.
+ *
+ *   npm run package --silent && E2E_SKIP_PACKAGE=1 node --import tsx --test --test-concurrency=1 test/e2e/torchrun.test.ts
+ */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { before, describe, test } from 'node:test';
+import type { Frame } from 'playwright-core';
+import { makeSample } from '../../src/cli/make-sample';
+import { parseMetrics } from '../../src/core/run-folder/runs';
+import { findTorchPython } from '../../src/core/torchrun/python';
+import { buildVsix, e2eAvailable, withVSCode } from './harness';
+
+const CONFIG_NAME = 'digits.train.json';
+const available = e2eAvailable();
+
+async function waitText(frame: Frame, selector: string, pattern: RegExp, timeoutMs = 120_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const t = ((await frame.locator(selector).first().textContent({ timeout: 5_000 }).catch(() => '')) ?? '').trim();
+    if (pattern.test(t)) return t;
+    if (Date.now() > deadline) throw new Error(`${selector} shows "${t}", expected ${String(pattern)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
+describe('A torchrun run in VS Code (code-server)', { timeout: 600_000 }, () => {
+  let skip: string | undefined = available.ok ? undefined : available.reason;
+  before(async () => {
+    if (skip) return;
+    try {
+      await findTorchPython();
+    } catch (e) {
+      skip = (e as Error).message;
+      return;
+    }
+    buildVsix();
+  });
+
+  test('the Train lens starts 2 torchrun processes and the panel shows the run live', { timeout: 480_000 }, async (t) => {
+    if (skip) return t.skip(skip);
+    const ws = mkdtempSync(join(tmpdir(), 'ba-e2e-torchrun-'));
+    try {
+      await makeSample(join(ws, 'digits'), { perDigit: 100 }); // 800 to train on: 25 steps of 32 per epoch
+      const config = { name: 'digits-ddp', dataset: 'digits', imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', batchSize: 16, epochs: 3, probe: false, engine: 'torchrun', nprocPerNode: 2 };
+      writeFileSync(join(ws, CONFIG_NAME), JSON.stringify(config, null, 2) + '\n');
+      await withVSCode({ name: 'torchrun', workspace: ws, settings: { 'workbench.colorTheme': 'Default Dark Modern', 'batchAdvisor.probe': false } }, async (vsc) => {
+        await vsc.runCommand('View: Show Explorer');
+        await vsc.page.locator('.explorer-folders-view .monaco-list-row', { hasText: CONFIG_NAME }).first().click();
+        const lens = vsc.page.locator('.codelens-decoration a', { hasText: 'Train with this config' }).first();
+        await lens.waitFor({ state: 'visible', timeout: 90_000 });
+        await lens.click();
+        const { frame } = await vsc.findInWebview('[data-testid="run"] [data-testid="backend"]', { timeoutMs: 240_000 });
+        await waitText(frame, '[data-testid="backend"]', /^torch-gloo$/);
+        assert.equal((await frame.locator('[data-testid="plan-batch"]').textContent())?.trim(), '16 per device × 2 devices = 32');
+        // Live: the step count moves while it trains (before the run ends).
+        await waitText(frame, '[data-testid="step"]', /^\d+\/25$/, 120_000);
+        await waitText(frame, '[data-testid="run-status"]', /running/, 60_000);
+        await vsc.screenshot('live');
+        await waitText(frame, '[data-testid="epoch"]', /^[23]\/3$/, 180_000);
+        await waitText(frame, '[data-testid="run-status"]', /finished/, 180_000);
+        const root = join(ws, '.batch-advisor', 'runs');
+        const runDir = join(root, readdirSync(root)[0]!);
+        const evs = parseMetrics(readFileSync(join(runDir, 'metrics.jsonl'), 'utf8')).events;
+        assert.deepEqual([...new Set(evs.map((e) => e.type))], ['run-start', 'batch', 'epoch', 'run-end']);
+        assert.equal(evs.filter((e) => e.type === 'batch').length, 75);
+      });
+    } finally {
+      rmSync(ws, { recursive: true, force: true });
+    }
+  });
+});

@@ -4,6 +4,7 @@
  * the batch grown between epochs when the plan has batch growth.
  */
 import { learningRateAt, learningRateForBatch, type TrainingPlan } from '../../core/shared/plan';
+import { estimateEta } from '../../core/shared/eta';
 import { PROTOCOL_VERSION, type BackendName, type BatchEvent } from '../../core/shared/protocol';
 import type { RunSpec } from '../../core/shared/run-spec';
 import type { Head } from '../../core/shared/head';
@@ -24,7 +25,15 @@ import { evaluateAtRunEnd } from '../eval/run-eval';
 interface Progress {
   globalStep: number;
   plannedSteps: number;
+  /** Milliseconds of optimizer steps (compute and data wait), and the images they trained. */
   timeSum: number;
+  images: number;
+  /** Epochs in the plan, and images in one validation pass (0: none). */
+  epochs: number;
+  validationImages: number;
+  /** Seconds each validation pass took, and what each epoch end spent besides (saving the model). */
+  validationSec: number[];
+  epochEndSec: number[];
   /** Consecutive steps with a non-finite loss. */
   nonFinite: number;
   /** The last epoch whose model was saved (0: none). */
@@ -101,6 +110,8 @@ async function gather(it: AsyncGenerator<Batch>, k: number): Promise<{ batches: 
 /** One optimizer step on the gathered micro-batches (with batch growth, now and then as two half-batches). */
 async function step(batches: Batch[], k: number, model: tf.LayersModel, optimizer: tf.Optimizer, head: Head, p: Progress, ctx: RunContext): Promise<Awaited<ReturnType<typeof trainStep>>> {
   ctx.hooks.beforeStep?.(p.globalStep + 1, model);
+  // The step's memory window opens before its input tensors exist: they are part of what a batch costs.
+  ctx.memory?.startStep();
   const micro = batches.map(makeTensors);
   // Batch growth: now and then the step is taken as two half-batches (the same update) to re-measure the noise scale.
   const measured = p.growth && k === 1 && micro.length === 1 && p.growth.measures(p.globalStep + 1) ? halves(micro[0]!) : undefined;
@@ -149,6 +160,7 @@ async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersMod
         sum.images += r.images;
       }
       p.timeSum += stepMs + g.dataWaitMs;
+      p.images += r.images;
       ctx.emit(batchEvent({ epoch, step: sum.step, stepsPerEpoch: spe, lr, stepMs, dataWaitMs: g.dataWaitMs }, r, p, ctx));
       if (p.nonFinite > ctx.nanPatience) throw divergedError(r.loss, p, epoch, sum.step, lr, ctx);
       // Let the input pipeline, IPC (stop) and timers run: tfjs steps are synchronous.
@@ -166,6 +178,20 @@ function batchEvent(
   p: Progress,
   ctx: RunContext,
 ): BatchEvent {
+  const mem = ctx.memory?.stepMemory();
+  const eta = estimateEta({
+    epoch: s.epoch,
+    step: s.step,
+    stepsPerEpoch: s.stepsPerEpoch,
+    epochs: p.epochs,
+    globalStep: p.globalStep,
+    plannedSteps: p.plannedSteps,
+    secPerStep: p.timeSum / p.globalStep / 1000,
+    validationImages: p.validationImages,
+    validationSec: p.validationSec,
+    trainImagesPerSec: p.timeSum > 0 ? p.images / (p.timeSum / 1000) : 0,
+    epochEndSec: p.epochEndSec.length ? p.epochEndSec.reduce((a, b) => a + b, 0) / p.epochEndSec.length : 0,
+  });
   const ev: BatchEvent = {
     v: PROTOCOL_VERSION,
     type: 'batch',
@@ -181,7 +207,9 @@ function batchEvent(
     stepMs: s.stepMs,
     dataWaitMs: s.dataWaitMs,
     tensorBytes: tf.memory().numBytes,
-    etaSec: (p.timeSum / p.globalStep / 1000) * (p.plannedSteps - p.globalStep),
+    ...(mem ? { peakTensorBytes: mem.peakTensorBytes, rssBytes: mem.rssBytes, ...(mem.wasmHeapBytes !== undefined ? { wasmHeapBytes: mem.wasmHeapBytes } : {}) } : {}),
+    etaSec: eta.totalSec,
+    etaValidationSec: eta.validationSec,
   };
   if (ctx.gpu.reading) {
     ev.gpuMemoryUsedBytes = ctx.gpu.reading.used;
@@ -236,6 +264,11 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
     globalStep: 0,
     plannedSteps: Math.min(plan.epochs * stepsPerEpoch, limits.maxSteps ?? Infinity),
     timeSum: 0,
+    images: 0,
+    epochs: plan.epochs,
+    validationImages: data.validation?.size ?? 0,
+    validationSec: [],
+    epochEndSec: [],
     nonFinite: 0,
     savedEpoch: 0,
     lrScale: 1,
@@ -252,7 +285,9 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
     const t0 = performance.now();
     const totals = await trainEpoch(epoch, plan, model, optimizer, head, data, p, ctx);
     if (totals.stopped || signal.aborted) return end({ status: 'stopped', message: 'stopped by request' });
+    const tv = performance.now();
     const val = await validate(model, head, data, signal);
+    const validationMs = performance.now() - tv;
     if (limit) {
       limit.check(`the end of epoch ${epoch} (its last step and validation)`);
       log('info', `memory limit ${limit.limitBytes} bytes: tensors peaked at ${limit.peakBytes} bytes so far`);
@@ -263,8 +298,11 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
     if (!weightsAreFinite(model)) throw divergedError(NaN, p, epoch, p.globalStep, learningRateAt(plan, p.globalStep), ctx, 'a model weight');
     const savedModel = await files.saveModel(model);
     p.savedEpoch = epoch;
-    emit({ v: PROTOCOL_VERSION, type: 'epoch', time: now(), epoch, loss: totals.loss, accuracy: totals.accuracy, ...val, durationMs: performance.now() - t0, savedModel });
+    emit({ v: PROTOCOL_VERSION, type: 'epoch', time: now(), epoch, loss: totals.loss, accuracy: totals.accuracy, ...val, durationMs: performance.now() - t0, ...(p.validationImages > 0 ? { validationMs } : {}), savedModel });
     best?.update(epoch, { loss: totals.loss, accuracy: totals.accuracy, ...val }, savedModel);
+    // The ETA of the steps to come: this epoch end's validation pass, and what it spent besides.
+    if (p.validationImages > 0) p.validationSec.push(validationMs / 1000);
+    p.epochEndSec.push(Math.max(0, performance.now() - tv - validationMs) / 1000);
     stopReason = early?.update(epoch, { loss: totals.loss, accuracy: totals.accuracy, ...val });
     if (stopReason) break;
     if (totals.hitMax || p.globalStep >= p.plannedSteps) {

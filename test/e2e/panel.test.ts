@@ -9,7 +9,7 @@
  *   npm run package --silent && E2E_SKIP_PACKAGE=1 node --import tsx --test --test-concurrency=1 test/e2e/panel.test.ts
  *
  * Screenshots land in test-results/panel-*.png; E2E_UPDATE_SCREENSHOTS=1 also refreshes
- * media/screenshot-train-{dark,light,high-contrast}.png.
+ * media/screenshot-train-{dark,light,high-contrast,memory-dark}.png.
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -34,7 +34,7 @@ const CHARTS = ['loss', 'accuracy', 'lr', 'throughput', 'step-time', 'memory'];
 async function glanceWorkspace(): Promise<string> {
   const ws = mkdtempSync(join(tmpdir(), 'ba-e2e-panel-'));
   await makeSample(join(ws, 'digits'), { perDigit: 100 });
-  const config = { name: 'digits-glance', dataset: 'digits', imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', optimizer: 'adam', batchSize: 8, accumulationSteps: 4, epochs: 40, probe: false };
+  const config = { name: 'digits-glance', dataset: 'digits', imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', optimizer: 'adam', batchSize: 8, accumulationSteps: 4, warmupSteps: 50, epochs: 40, probe: false };
   writeFileSync(join(ws, CONFIG_NAME), JSON.stringify(config, null, 2) + '\n');
   return ws;
 }
@@ -162,7 +162,7 @@ describe('The training panel at a glance (code-server)', { skip, timeout: 900_00
         await assertGlance(frame, 'dark', { validated: true });
         shots['dark'] = await vsc.screenshot('live-dark');
         await vsc.scrollWebviewTo('[data-testid="chart-throughput"]');
-        await vsc.screenshot('live-dark-memory');
+        shots['memory-dark'] = await vsc.screenshot('live-dark-memory');
         await vsc.scrollWebviewTo('[data-testid="run"]');
 
         for (const [label, name] of [['Light Modern', 'light'], ['Dark High Contrast', 'high-contrast']] as const) {

@@ -139,6 +139,7 @@ interface HeaderDom {
   actions: HTMLElement;
   actionsKey: string;
   body: HTMLElement;
+  progress?: ProgressDom;
 }
 const headerDoms = new Map<string, HeaderDom>();
 
@@ -194,18 +195,33 @@ function renderFacts(r: ViewRun): HTMLElement {
   return facts;
 }
 
+/** A run's progress bar, kept between redraws (updated in place: no flicker, and it stays the same element). */
+interface ProgressDom {
+  root: HTMLElement;
+  bar: HTMLElement;
+  fill: HTMLElement;
+  pct: HTMLElement;
+  eta: HTMLElement;
+}
+
 /** The run's progress: a bar, the percentage and the ETA (validation included). */
-function renderProgress(s: RunSeries, epochs: number): HTMLElement {
+function renderProgress(d: HeaderDom, s: RunSeries, epochs: number): HTMLElement {
+  if (!d.progress) {
+    const fill = el('div', { class: 'fill', 'data-testid': 'progress-fill' });
+    const bar = el('div', { class: 'bar', role: 'progressbar', 'aria-label': 'Run progress', 'aria-valuemin': '0', 'aria-valuemax': '100', 'data-testid': 'progress' }, fill);
+    const pct = el('span', { class: 'pct', 'data-testid': 'progress-pct' });
+    const eta = el('span', { 'data-testid': 'eta' });
+    d.progress = { root: el('div', { class: 'progress' }, bar, el('div', { class: 'progress-text' }, pct, eta)), bar, fill, pct, eta };
+  }
+  const p = d.progress;
   const done = progressFraction({ epoch: s.lastEpoch, step: s.lastStep, stepsPerEpoch: s.stepsPerEpoch, epochs });
   const pct = Math.floor(done * 100);
-  const fill = el('div', { class: 'fill', 'data-testid': 'progress-fill' });
-  fill.style.width = `${(done * 100).toFixed(2)}%`;
-  const bar = el('div', { class: 'bar', role: 'progressbar', 'aria-label': 'Run progress', 'aria-valuemin': '0', 'aria-valuemax': '100', 'aria-valuenow': String(pct), 'data-testid': 'progress' }, fill);
-  const eta =
-    s.etaSec === null
-      ? null
-      : el('span', { 'data-testid': 'eta' }, `ETA ${formatDuration(s.etaSec)}`, s.etaValidationSec !== null && s.etaValidationSec >= 0.5 ? el('span', { class: 'muted', 'data-testid': 'eta-validation' }, ` (validation ${formatDuration(s.etaValidationSec)})`) : null);
-  return el('div', { class: 'progress' }, bar, el('div', { class: 'progress-text' }, el('span', { class: 'pct', 'data-testid': 'progress-pct' }, `${pct}%`), eta));
+  p.fill.style.width = `${(done * 100).toFixed(2)}%`;
+  p.bar.setAttribute('aria-valuenow', String(pct));
+  p.pct.textContent = `${pct}%`;
+  const validation = s.etaValidationSec !== null && s.etaValidationSec >= 0.5 ? el('span', { class: 'muted', 'data-testid': 'eta-validation' }, ` (validation ${formatDuration(s.etaValidationSec)})`) : '';
+  p.eta.replaceChildren(s.etaSec === null ? '' : `ETA ${formatDuration(s.etaSec)}`, validation);
+  return p.root;
 }
 
 function renderHeader(r: ViewRun): HTMLElement {
@@ -226,7 +242,7 @@ function renderHeader(r: ViewRun): HTMLElement {
   );
   renderActions(d, r);
   const body: Node[] = [renderFacts(r)];
-  if (info.live && epochs && s.stepsPerEpoch) body.push(renderProgress(s, epochs));
+  if (info.live && epochs && s.stepsPerEpoch) body.push(renderProgress(d, s, epochs));
   if (info.message) body.push(el('p', { class: `message ${info.status === 'failed' ? 'error' : ''}`, 'data-testid': 'run-message' }, info.message));
   if (s.firstBadLossStep !== null) {
     const lr = plan ? ` (now ${Number(plan.learningRate.value.toPrecision(3))}; try ${Number((plan.learningRate.value / 10).toPrecision(3))})` : '';

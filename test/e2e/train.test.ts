@@ -124,7 +124,7 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
         assert.equal(await frame.locator('[data-testid="plan-micro-batch"]').textContent(), String(cli.microBatchSize));
         assert.equal(await frame.locator('[data-testid="plan-accumulation"]').textContent(), String(cli.accumulationSteps));
         assert.equal(await frame.locator('[data-testid="plan-lr"]').textContent(), String(Number(cli.learningRate.value.toPrecision(4))));
-        assert.equal(await frame.locator('[data-testid="plan-warmup"]').textContent(), `${cli.warmup.steps} steps`);
+        assert.equal(await frame.locator('[data-testid="plan-warmup"]').textContent(), cli.warmup.steps > 0 ? `${cli.warmup.steps.toLocaleString('en-US')} steps` : 'no warmup');
         const [dir] = runDirs(ws);
         assert.ok(dir, 'a run folder was created');
         const planJson = JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')) as typeof cli;

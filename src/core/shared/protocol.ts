@@ -208,13 +208,27 @@ export interface BatchEvent {
   stepMs: number;
   /** Time the step waited for the input pipeline. */
   dataWaitMs: number;
-  /** Live tfjs tensor bytes (tf.memory().numBytes). */
+  /** Live tfjs tensor bytes after the step (tf.memory().numBytes): what persists (weights, optimizer slots). */
   tensorBytes: number;
+  /**
+   * The step's peak of live tensor bytes (its inputs, activations kept for backward, gradients, the
+   * update's temporaries): what decides whether a batch fits. Absent in runs recorded before it.
+   */
+  peakTensorBytes?: number;
+  /** The wasm heap's size after the step (wasm backend; it grows and never shrinks). */
+  wasmHeapBytes?: number;
+  /** The trainer process's resident set size after the step. */
+  rssBytes?: number;
   /** With a GPU: used/total from nvidia-smi. */
   gpuMemoryUsedBytes?: number;
   gpuMemoryTotalBytes?: number;
-  /** Seconds to the end of the run, from the average step time so far. */
+  /**
+   * Seconds to the end of the run: the steps left at the mean step time so far, plus the validation
+   * passes to come (each epoch end and the final evaluation) and epoch-end saving (../shared/eta.ts).
+   */
   etaSec: number;
+  /** Of etaSec, the validation passes and epoch ends (absent in runs recorded before it). */
+  etaValidationSec?: number;
 }
 
 export interface EpochEvent {
@@ -227,6 +241,8 @@ export interface EpochEvent {
   valLoss: number | null;
   valAccuracy: number | null;
   durationMs: number;
+  /** Of durationMs, the validation pass (absent without a validation split, or in older runs). */
+  validationMs?: number;
   /** Path of the model saved at the end of this epoch. */
   savedModel: string;
   /** The best epoch so far (checkpoint "best"), kept in model-best/: this one when `best.epoch` equals `epoch`. */
@@ -346,8 +362,8 @@ export const TRAINER_MESSAGES: readonly MessageDescriptor<TrainerMessage>[] = [
   message<BackendEvent>('backend', { name: 'string', skipped: 'array' }),
   message<LogEvent>('log', { level: 'string', message: 'string' }),
   message<RunStartEvent>('run-start', { time: 'string', runDir: 'string', backend: 'string', plan: 'object', stepsPerEpoch: 'integer', trainImages: 'integer', validationImages: 'integer', params: 'integer' }),
-  message<BatchEvent>('batch', { epoch: 'integer', step: 'integer', stepsPerEpoch: 'integer', globalStep: 'integer', loss: 'number|null', accuracy: 'number|null', learningRate: 'number', imagesPerSec: 'number', stepMs: 'number', dataWaitMs: 'number', tensorBytes: 'number', etaSec: 'number' }),
-  message<EpochEvent>('epoch', { epoch: 'integer', loss: 'number|null', accuracy: 'number|null', durationMs: 'number', savedModel: 'string' }),
+  message<BatchEvent>('batch', { epoch: 'integer', step: 'integer', stepsPerEpoch: 'integer', globalStep: 'integer', loss: 'number|null', accuracy: 'number|null', learningRate: 'number', imagesPerSec: 'number', stepMs: 'number', dataWaitMs: 'number', tensorBytes: 'number', peakTensorBytes: 'number?', wasmHeapBytes: 'number?', rssBytes: 'number?', etaSec: 'number', etaValidationSec: 'number?' }),
+  message<EpochEvent>('epoch', { epoch: 'integer', loss: 'number|null', accuracy: 'number|null', durationMs: 'number', validationMs: 'number?', savedModel: 'string' }),
   message<BatchGrowthEvent>('batch-growth', { time: 'string', epoch: 'integer', globalStep: 'integer', from: 'integer', to: 'integer', learningRate: 'number', bSimple: 'number', message: 'string' }),
   message<SkippedFileEvent>('skipped-file', { path: 'string', reason: 'string' }),
   message<RunEndEvent>('run-end', { time: 'string', status: 'string', message: 'string?', suggestedBatchSize: 'integer?', error: 'string?', divergedAtStep: 'integer?' }),

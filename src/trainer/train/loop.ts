@@ -4,6 +4,7 @@
  * the batch grown between epochs when the plan has batch growth.
  */
 import { learningRateAt, learningRateForBatch, type TrainingPlan } from '../../core/shared/plan';
+import { estimateEta } from '../../core/shared/eta';
 import { PROTOCOL_VERSION, type BackendName, type BatchEvent } from '../../core/shared/protocol';
 import type { RunSpec } from '../../core/shared/run-spec';
 import type { Head } from '../../core/shared/head';
@@ -28,11 +29,18 @@ import { restoreOptimizerState, restoreWeights } from './resume';
 interface Progress {
   globalStep: number;
   plannedSteps: number;
-  /** Wall time of this process's steps (the ETA's pace) and how many they were. */
+  /** Milliseconds of this process's optimizer steps (compute and data wait), how many, and the images they trained (a resumed run's pace is its own). */
   timeSum: number;
   timedSteps: number;
+  images: number;
   /** The global step this process stops at (maxSteps counts this process's steps). */
   stepLimit: number;
+  /** Epochs in the plan, and images in one validation pass (0: none). */
+  epochs: number;
+  validationImages: number;
+  /** Seconds each validation pass took, and what each epoch end spent besides (saving the model). */
+  validationSec: number[];
+  epochEndSec: number[];
   /** Consecutive steps with a non-finite loss. */
   nonFinite: number;
   /** The last epoch whose model was saved (0: none). */
@@ -109,6 +117,8 @@ async function gather(it: AsyncGenerator<Batch>, k: number): Promise<{ batches: 
 /** One optimizer step on the gathered micro-batches (with batch growth, now and then as two half-batches). */
 async function step(batches: Batch[], k: number, model: tf.LayersModel, optimizer: tf.Optimizer, head: Head, p: Progress, ctx: RunContext): Promise<Awaited<ReturnType<typeof trainStep>>> {
   ctx.hooks.beforeStep?.(p.globalStep + 1, model);
+  // The step's memory window opens before its input tensors exist: they are part of what a batch costs.
+  ctx.memory?.startStep();
   const micro = batches.map(makeTensors);
   // Batch growth: now and then the step is taken as two half-batches (the same update) to re-measure the noise scale.
   const measured = p.growth && k === 1 && micro.length === 1 && p.growth.measures(p.globalStep + 1) ? halves(micro[0]!) : undefined;
@@ -158,6 +168,7 @@ async function trainEpoch(epoch: number, plan: TrainingPlan, model: tf.LayersMod
       }
       p.timeSum += stepMs + g.dataWaitMs;
       p.timedSteps++;
+      p.images += r.images;
       ctx.emit(batchEvent({ epoch, step: sum.step, stepsPerEpoch: spe, lr, stepMs, dataWaitMs: g.dataWaitMs }, r, p, ctx));
       if (p.nonFinite > ctx.nanPatience) throw divergedError(r.loss, p, epoch, sum.step, lr, ctx);
       // Let the input pipeline, IPC (stop) and timers run: tfjs steps are synchronous.
@@ -175,6 +186,20 @@ function batchEvent(
   p: Progress,
   ctx: RunContext,
 ): BatchEvent {
+  const mem = ctx.memory?.stepMemory();
+  const eta = estimateEta({
+    epoch: s.epoch,
+    step: s.step,
+    stepsPerEpoch: s.stepsPerEpoch,
+    epochs: p.epochs,
+    globalStep: p.globalStep,
+    plannedSteps: p.plannedSteps,
+    secPerStep: p.timedSteps > 0 ? p.timeSum / p.timedSteps / 1000 : 0,
+    validationImages: p.validationImages,
+    validationSec: p.validationSec,
+    trainImagesPerSec: p.timeSum > 0 ? p.images / (p.timeSum / 1000) : 0,
+    epochEndSec: p.epochEndSec.length ? p.epochEndSec.reduce((a, b) => a + b, 0) / p.epochEndSec.length : 0,
+  });
   const ev: BatchEvent = {
     v: PROTOCOL_VERSION,
     type: 'batch',
@@ -190,7 +215,9 @@ function batchEvent(
     stepMs: s.stepMs,
     dataWaitMs: s.dataWaitMs,
     tensorBytes: tf.memory().numBytes,
-    etaSec: (p.timeSum / p.timedSteps / 1000) * (p.plannedSteps - p.globalStep),
+    ...(mem ? { peakTensorBytes: mem.peakTensorBytes, rssBytes: mem.rssBytes, ...(mem.wasmHeapBytes !== undefined ? { wasmHeapBytes: mem.wasmHeapBytes } : {}) } : {}),
+    etaSec: eta.totalSec,
+    etaValidationSec: eta.validationSec,
   };
   if (ctx.gpu.reading) {
     ev.gpuMemoryUsedBytes = ctx.gpu.reading.used;
@@ -261,6 +288,11 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
     timeSum: 0,
     timedSteps: 0,
     stepLimit: Infinity,
+    images: 0,
+    epochs: plan.epochs,
+    validationImages: data.validation?.size ?? 0,
+    validationSec: [],
+    epochEndSec: [],
     nonFinite: 0,
     savedEpoch: 0,
     lrScale: 1,
@@ -302,7 +334,9 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
     const t0 = performance.now();
     const totals = await trainEpoch(epoch, plan, model, optimizer, head, data, p, ctx);
     if (totals.stopped || signal.aborted) return end({ status: 'stopped', message: 'stopped by request', ...bestOf(best) });
+    const tv = performance.now();
     const val = await validate(model, head, data, signal);
+    const validationMs = performance.now() - tv;
     if (limit) {
       limit.check(`the end of epoch ${epoch} (its last step and validation)`);
       log('info', `memory limit ${limit.limitBytes} bytes: tensors peaked at ${limit.peakBytes} bytes so far`);
@@ -315,7 +349,10 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
     p.savedEpoch = epoch;
     const metrics = { loss: totals.loss, accuracy: totals.accuracy, ...val };
     best?.update(epoch, metrics, savedModel);
-    emit({ v: PROTOCOL_VERSION, type: 'epoch', time: now(), epoch, ...metrics, durationMs: performance.now() - t0, savedModel, ...bestOf(best) });
+    emit({ v: PROTOCOL_VERSION, type: 'epoch', time: now(), epoch, ...metrics, durationMs: performance.now() - t0, ...(p.validationImages > 0 ? { validationMs } : {}), savedModel, ...bestOf(best) });
+    // The ETA of the steps to come: this epoch end's validation pass, and what it spent besides.
+    if (p.validationImages > 0) p.validationSec.push(validationMs / 1000);
+    p.epochEndSec.push(Math.max(0, performance.now() - tv - validationMs) / 1000);
     stopReason = early?.update(epoch, metrics);
     if (stopReason) break;
     if (totals.hitMax || p.globalStep >= p.plannedSteps) {

@@ -17,7 +17,7 @@ import type { tf } from '../tf';
 import { loadData } from './data';
 import { withFault } from './faults';
 import { buildModelAndOptimizer, trainEpochs } from './loop';
-import { MemoryLimit } from './memory-limit';
+import { MemoryLimit, RunMemory } from './memory-limit';
 import { RunReport, endAfterError, type Loaded } from './outcome';
 import { RunFiles } from './run-files';
 import { GpuMemoryPoller, now, setupBackend, type RunContext, type RunHooks } from './setup';
@@ -74,13 +74,16 @@ async function train(spec: RunSpec, outer: RunContext): Promise<void> {
   const stopped = (): boolean => outer.signal.aborted && (outer.end({ status: 'stopped', message: 'stopped by request before training started' }), true);
   if (stopped()) return;
   const backend = await setupBackend(spec.backend, outer);
+  // One tracker of live tensor bytes from before the model is built: each step's peak, and the run's for a memory limit.
+  const memory = new RunMemory();
   const limitBytes = spec.test?.memoryLimitBytes;
-  const limit = limitBytes === undefined ? undefined : new MemoryLimit(limitBytes);
+  const limit = limitBytes === undefined ? undefined : new MemoryLimit(limitBytes, memory);
   const before = outer.hooks.beforeStep;
   const ctx: RunContext = !limit
-    ? outer
+    ? { ...outer, memory }
     : {
         ...outer,
+        memory,
         hooks: {
           ...outer.hooks,
           beforeStep: (step, model) => {
@@ -97,6 +100,6 @@ async function train(spec: RunSpec, outer: RunContext): Promise<void> {
     if (stopped()) return;
     await trainEpochs(spec, backend, data, built, ctx, limit);
   } finally {
-    limit?.restore();
+    memory.restore();
   }
 }

@@ -9,6 +9,7 @@ import type { Head } from '../../core/shared/head';
 import { initBackend } from '../backend';
 import { BadInputError } from '../errors';
 import type { tf } from '../tf';
+import type { RunMemory } from './memory-limit';
 import type { RunFiles } from './run-files';
 
 /** Seams for tests and benchmarks that run the trainer in-process (the child's faults come from the RunSpec's `test`). */
@@ -31,6 +32,8 @@ export interface RunContext {
   setBackend: (b: BackendName) => void;
   /** Consecutive non-finite losses tolerated (the spec's callbacks.nanPatience). */
   nanPatience: number;
+  /** Live tensor bytes, tracked once the backend is set up: each step's peak (batch events). */
+  memory?: RunMemory;
 }
 
 export function now(): string {

@@ -22,6 +22,7 @@ import { formatBytes, formatCount } from '../../core/shared/format';
 import type { DatasetReport, HistogramBin } from '../../core/shared/dataset-types';
 import type { ObjectiveReport } from '../../core/shared/probe';
 import type { MemoryEstimate } from '../../core/shared/report';
+import { withAlpha } from '../shared/colour';
 
 Chart.register(BarController, BarElement, CategoryScale, LinearScale, LogarithmicScale, LineController, LineElement, PointElement, Tooltip, Legend);
 
@@ -61,18 +62,6 @@ export function readTheme(): Theme {
   };
 }
 
-/** `#rrggbb` / `rgb()` with an alpha, for fills. */
-function alpha(color: string, a: number): string {
-  const hex = /^#([0-9a-f]{6})([0-9a-f]{2})?$/i.exec(color);
-  if (hex) {
-    const n = parseInt(hex[1]!, 16);
-    return `rgba(${(n >> 16) & 255}, ${(n >> 8) & 255}, ${n & 255}, ${a})`;
-  }
-  const rgb = /^rgba?\(([^,]+),([^,]+),([^,)]+)/i.exec(color);
-  if (rgb) return `rgba(${rgb[1]!.trim()}, ${rgb[2]!.trim()}, ${rgb[3]!.trim()}, ${a})`;
-  return color;
-}
-
 type Builder = (t: Theme) => ChartConfiguration;
 const live = new Map<HTMLCanvasElement, { chart: Chart; build: Builder }>();
 
@@ -87,7 +76,7 @@ function baseOptions(t: Theme) {
     animation: false as const,
     plugins: {
       legend: { display: false, labels: { color: t.fg, boxWidth: 12, boxHeight: 12 } },
-      tooltip: { backgroundColor: alpha(t.fg, 0.92), titleColor: cssVar('--vscode-editor-background', '#1f1f1f'), bodyColor: cssVar('--vscode-editor-background', '#1f1f1f'), displayColors: false },
+      tooltip: { backgroundColor: withAlpha(t.fg, 0.92), titleColor: cssVar('--vscode-editor-background', '#1f1f1f'), bodyColor: cssVar('--vscode-editor-background', '#1f1f1f'), displayColors: false },
     },
   };
 }
@@ -139,12 +128,12 @@ export function renderClassChart(canvas: HTMLCanvasElement, d: DatasetReport): v
   }
   mount(canvas, (t) => ({
     type: 'bar',
-    data: { labels, datasets: [{ label: 'Images', data, backgroundColor: alpha(t.blue, 0.75), hoverBackgroundColor: t.blue, borderRadius: 3, maxBarThickness: 36 }] },
+    data: { labels, datasets: [{ label: 'Images', data, backgroundColor: withAlpha(t.blue, 0.75), hoverBackgroundColor: t.blue, borderRadius: 3, maxBarThickness: 36 }] },
     options: {
       ...baseOptions(t),
       scales: {
         x: { grid: { display: false }, ticks: { color: t.muted, autoSkip: true, maxRotation: 0 } },
-        y: { beginAtZero: true, grid: { color: alpha(t.grid, 0.6) }, border: { display: false }, ticks: { color: t.muted, precision: 0, callback: (v) => formatCount(Number(v)) } },
+        y: { beginAtZero: true, grid: { color: withAlpha(t.grid, 0.6) }, border: { display: false }, ticks: { color: t.muted, precision: 0, callback: (v) => formatCount(Number(v)) } },
       },
     },
   }));
@@ -161,10 +150,10 @@ export function renderSizeChart(canvas: HTMLCanvasElement, d: DatasetReport): vo
   mount(canvas, (t) => {
     const datasets = sameBins
       ? [
-          { label: 'Width', data: w.map((b) => b.count), backgroundColor: alpha(t.purple, 0.75), borderRadius: 3, maxBarThickness: 28 },
-          { label: 'Height', data: hgt.map((b) => b.count), backgroundColor: alpha(t.orange, 0.75), borderRadius: 3, maxBarThickness: 28 },
+          { label: 'Width', data: w.map((b) => b.count), backgroundColor: withAlpha(t.purple, 0.75), borderRadius: 3, maxBarThickness: 28 },
+          { label: 'Height', data: hgt.map((b) => b.count), backgroundColor: withAlpha(t.orange, 0.75), borderRadius: 3, maxBarThickness: 28 },
         ]
-      : [{ label: 'Width', data: w.map((b) => b.count), backgroundColor: alpha(t.purple, 0.75), borderRadius: 3, maxBarThickness: 28 }];
+      : [{ label: 'Width', data: w.map((b) => b.count), backgroundColor: withAlpha(t.purple, 0.75), borderRadius: 3, maxBarThickness: 28 }];
     const base = baseOptions(t);
     return {
       type: 'bar',
@@ -174,7 +163,7 @@ export function renderSizeChart(canvas: HTMLCanvasElement, d: DatasetReport): vo
         plugins: { ...base.plugins, legend: { ...base.plugins.legend, display: true, position: 'top', align: 'end' } },
         scales: {
           x: { grid: { display: false }, ticks: { color: t.muted, maxRotation: 0, autoSkip: true } },
-          y: { beginAtZero: true, grid: { color: alpha(t.grid, 0.6) }, border: { display: false }, ticks: { color: t.muted, precision: 0, callback: (v) => formatCount(Number(v)) } },
+          y: { beginAtZero: true, grid: { color: withAlpha(t.grid, 0.6) }, border: { display: false }, ticks: { color: t.muted, precision: 0, callback: (v) => formatCount(Number(v)) } },
         },
       },
     };
@@ -216,7 +205,7 @@ export function renderMemoryChart(canvas: HTMLCanvasElement, m: MemoryEstimate, 
             type: 'bar',
             label: 'Predicted memory',
             data: rows.map((r) => r.bytes),
-            backgroundColor: rows.map((r) => (r.batchSize === recommended ? t.blue : r.fits ? alpha(t.green, 0.6) : alpha(t.red, 0.55))),
+            backgroundColor: rows.map((r) => (r.batchSize === recommended ? t.blue : r.fits ? withAlpha(t.green, 0.6) : withAlpha(t.red, 0.55))),
             borderRadius: 3,
             maxBarThickness: 40,
             order: 1,
@@ -243,7 +232,7 @@ export function renderMemoryChart(canvas: HTMLCanvasElement, m: MemoryEstimate, 
             type: 'logarithmic',
             min: lo,
             max: hi,
-            grid: { color: alpha(t.grid, 0.6) },
+            grid: { color: withAlpha(t.grid, 0.6) },
             border: { display: false },
             afterBuildTicks: (axis) => {
               axis.ticks = powersOf4(lo, hi).map((value) => ({ value }));
@@ -308,7 +297,7 @@ export function renderProbeChart(canvas: HTMLCanvasElement, points: ProbePoint[]
         },
         scales: {
           x: { title: { display: true, text: 'Batch size', color: t.muted }, grid: { display: false }, ticks: { color: t.muted } },
-          y: { position: 'left', grid: { color: alpha(t.grid, 0.6) }, ticks: { color: t.muted, callback: (v) => formatBytes(Number(v)) } },
+          y: { position: 'left', grid: { color: withAlpha(t.grid, 0.6) }, ticks: { color: t.muted, callback: (v) => formatBytes(Number(v)) } },
           y1: { position: 'right', grid: { display: false }, ticks: { color: t.purple, callback: (v) => `${formatCount(Number(v))}/s` } },
         },
       },
@@ -332,7 +321,7 @@ export function renderObjectiveChart(canvas: HTMLCanvasElement, o: ObjectiveRepo
           {
             label: 'Predicted time to the target (× the chosen batch)',
             data: rows.map((r) => r.relativeTime),
-            backgroundColor: rows.map((r) => (r.batchSize === o.chosen ? t.blue : alpha(t.muted, 0.55))),
+            backgroundColor: rows.map((r) => (r.batchSize === o.chosen ? t.blue : withAlpha(t.muted, 0.55))),
             borderColor: rows.map((r) => (r.batchSize === o.chosen ? t.blue : t.muted)),
             borderWidth: 1,
           },
@@ -356,7 +345,7 @@ export function renderObjectiveChart(canvas: HTMLCanvasElement, o: ObjectiveRepo
         },
         scales: {
           x: { title: { display: true, text: 'Batch size', color: t.muted }, grid: { display: false }, ticks: { color: t.muted } },
-          y: { beginAtZero: true, title: { display: true, text: 'Time to target (× chosen)', color: t.muted }, grid: { color: alpha(t.grid, 0.6) }, ticks: { color: t.muted, callback: (v) => `${Number(v).toFixed(1)}×` } },
+          y: { beginAtZero: true, title: { display: true, text: 'Time to target (× chosen)', color: t.muted }, grid: { color: withAlpha(t.grid, 0.6) }, ticks: { color: t.muted, callback: (v) => `${Number(v).toFixed(1)}×` } },
         },
       },
     };

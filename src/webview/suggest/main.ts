@@ -481,8 +481,9 @@ function renderResult(s: Extract<SuggestViewState, { kind: 'result' }>): void {
   app.replaceChildren(
     header(s.target, [button('Run again', () => post({ type: 'rerun' }), { secondary: true, testid: 'rerun' })]),
     notes ?? '',
-    renderRecommendation(r),
-    h('div', { class: 'grid-main' }, renderMemory(r), h('div', { class: 'side' }, renderDevices(r), renderModel(r))),
+    // The recommendation and its memory chart side by side (stacked in a narrow panel): both in the first view.
+    h('div', { class: 'grid-top' }, renderRecommendation(r), renderMemory(r)),
+    h('div', { class: 'grid-pair' }, renderDevices(r), renderModel(r)),
     renderProbe(r) ?? '',
     renderDataset(r),
     renderProblems(r) ?? '',

@@ -2,48 +2,21 @@
  * The training panel's charts (uPlot, chosen by bench/chart-redraw.ts: 1.5 ms vs Chart.js's 7.4 ms
  * per redraw of 2 × 100k points downsampled, 8.5 ms vs 40.6 ms raw). Every point is kept in the
  * run's series; each redraw reduces each line to two points per pixel column (min/max), so a
- * redraw costs the same at 1k or 100k points. Colours come from the --vscode-* theme variables and
- * are read again when the theme changes.
+ * redraw costs the same at 1k or 100k points. What each chart draws is in chart-defs.ts; colours
+ * come from the --vscode-* theme variables and are read again when the theme changes.
+ *
+ * Read at a glance: a y-axis title with its unit, whole-number step ticks, legend markers filled
+ * with each line's colour, and legend values that show each line's latest point until the pointer
+ * hovers a step.
  */
 import uPlot from 'uplot';
-import { formatBytes } from '../../core/shared/format';
-import { ema, minMaxDownsample } from './downsample';
-import { epochXOf, xOf, type RunSeries, type XAxis } from './series';
+import { formatCount } from '../../core/shared/format';
+import { AXIS_LABEL, CHARTS, latestValue, type ChartDef, type ChartOptions, type ChartRun, type Palette } from './chart-defs';
+import { minMaxDownsample } from './downsample';
+import { withAlpha } from '../shared/colour';
+import { integerTicks, logByteRange, logByteTicks } from './ticks';
 
-export interface ChartRun {
-  id: string;
-  name: string;
-  series: RunSeries;
-  colour: number;
-}
-
-export interface ChartOptions {
-  axis: XAxis;
-  /** EMA weight 0…0.99 for the loss and accuracy lines (the raw points stay, faint). */
-  smoothing: number;
-  logScale: boolean;
-}
-
-interface Line {
-  label: string;
-  x: ArrayLike<number>;
-  y: ArrayLike<number | null>;
-  colour: string;
-  faint?: boolean;
-  dashed?: boolean;
-  points?: boolean;
-}
-
-type ValueFormat = (v: number) => string;
-
-interface ChartDef {
-  id: string;
-  title: string;
-  lines: (runs: ChartRun[], o: ChartOptions) => Line[];
-  format?: ValueFormat;
-  /** Log scale applies to this chart (loss and learning rate). */
-  log?: boolean;
-}
+export type { ChartOptions, ChartRun } from './chart-defs';
 
 const PALETTE = ['--vscode-charts-blue', '--vscode-charts-orange', '--vscode-charts-green', '--vscode-charts-purple', '--vscode-charts-red', '--vscode-charts-yellow'];
 const FALLBACK = ['#3794ff', '#d18616', '#89d185', '#b180d7', '#f14c4c', '#cca700'];
@@ -52,73 +25,29 @@ function cssVar(name: string, fallback: string): string {
   return getComputedStyle(document.body).getPropertyValue(name).trim() || fallback;
 }
 
+/** A run's (or a line's) theme colour, opaque: some themes give --vscode-charts-* an alpha, which would draw lines faint. */
 export function runColour(i: number): string {
-  return cssVar(PALETTE[i % PALETTE.length]!, FALLBACK[i % FALLBACK.length]!);
+  return withAlpha(cssVar(PALETTE[i % PALETTE.length]!, FALLBACK[i % FALLBACK.length]!), 1);
 }
 
-function trainVal(pick: (s: RunSeries) => (number | null)[], pickVal: (s: RunSeries) => (number | null)[], what: string) {
-  return (runs: ChartRun[], o: ChartOptions): Line[] => {
-    const out: Line[] = [];
-    for (const r of runs) {
-      const colour = runColour(r.colour);
-      const prefix = runs.length > 1 ? `${r.name} ` : '';
-      const x = xOf(r.series, o.axis);
-      const y = pick(r.series);
-      if (o.smoothing > 0) {
-        out.push({ label: `${prefix}train ${what} (raw)`, x, y, colour, faint: true });
-        out.push({ label: `${prefix}train ${what}`, x, y: ema(y, o.smoothing), colour });
-      } else out.push({ label: `${prefix}train ${what}`, x, y, colour });
-      out.push({ label: `${prefix}val ${what}`, x: epochXOf(r.series, o.axis), y: pickVal(r.series), colour, dashed: true, points: true });
-    }
-    return out;
-  };
+function readPalette(): Palette {
+  const c = (i: number): string => runColour(i);
+  return { blue: c(0), orange: c(1), green: c(2), purple: c(3), red: c(4), yellow: c(5), neutral: withAlpha(cssVar('--vscode-charts-foreground', cssVar('--vscode-foreground', '#cccccc')), 1), run: c };
 }
 
-function perRun(parts: { label: string; pick: (s: RunSeries) => ArrayLike<number | null>; dashed?: boolean }[]) {
-  return (runs: ChartRun[], o: ChartOptions): Line[] =>
-    runs.flatMap((r) =>
-      parts.map((p, i) => ({
-        label: `${runs.length > 1 ? `${r.name} ` : ''}${p.label}`,
-        x: xOf(r.series, o.axis),
-        y: p.pick(r.series),
-        colour: runs.length > 1 ? runColour(r.colour) : runColour(i),
-        ...(p.dashed || (runs.length > 1 && i > 0) ? { dashed: true } : {}),
-      })),
-    );
+/** A series' stroke colour (uPlot keeps it as a function once the plot is made). */
+function seriesColour(u: uPlot, i: number): string {
+  const stroke = u.series[i]?.stroke as unknown;
+  return typeof stroke === 'function' ? String((stroke as (u: uPlot, i: number) => unknown)(u, i)) : typeof stroke === 'string' ? stroke : '';
 }
-
-const fmt3: ValueFormat = (v) => (Math.abs(v) >= 1000 || v === 0 ? v.toFixed(0) : Number(v.toPrecision(3)).toString());
-
-export const CHARTS: ChartDef[] = [
-  { id: 'loss', title: 'Loss', lines: trainVal((s) => s.loss, (s) => s.valLoss, 'loss'), log: true },
-  { id: 'accuracy', title: 'Accuracy', lines: trainVal((s) => s.accuracy, (s) => s.valAccuracy, 'accuracy') },
-  { id: 'lr', title: 'Learning rate', lines: perRun([{ label: 'learning rate', pick: (s) => s.learningRate }]), format: (v) => v.toExponential(2), log: true },
-  { id: 'throughput', title: 'Images per second', lines: perRun([{ label: 'images/s', pick: (s) => s.imagesPerSec }]) },
-  {
-    id: 'step-time',
-    title: 'Step time (ms): compute and data wait',
-    lines: perRun([
-      { label: 'compute ms', pick: (s) => s.computeMs },
-      { label: 'data wait ms', pick: (s) => s.dataWaitMs },
-    ]),
-  },
-  {
-    id: 'memory',
-    title: 'Memory',
-    lines: perRun([
-      { label: 'tensor bytes', pick: (s) => s.tensorBytes },
-      { label: 'GPU used', pick: (s) => s.gpuUsed },
-      { label: 'GPU total', pick: (s) => s.gpuTotal, dashed: true },
-    ]),
-    format: formatBytes,
-  },
-];
-
-const AXIS_LABEL: Record<XAxis, string> = { step: 'step', epoch: 'epoch', time: 'wall time (s)' };
 
 interface Mounted {
   plot: uPlot;
   signature: string;
+  /** Each series' latest value (index 0: the x axis), shown in the legend while the pointer is elsewhere. */
+  latest: (number | null)[];
+  /** The step axis's ticks at the last draw (written to the chart's data-x-ticks for tests). */
+  xTicks?: number[];
 }
 
 /** Draws and redraws the charts into one container; measures each full redraw. */
@@ -143,50 +72,88 @@ export class Charts {
     this.root.dataset['cols'] = String(cols);
     const fg = cssVar('--vscode-editor-foreground', '#cccccc');
     const grid = cssVar('--vscode-editorWidget-border', 'rgba(128,128,128,0.25)');
+    const palette = readPalette();
     for (const def of CHARTS) {
-      const lines = def.lines(runs, o).filter((l) => hasValue(l.y));
+      const lines = def.lines(runs, o, palette).filter((l) => latestValue(l.y) !== null);
       const buckets = Math.max(64, width);
       const reduced = lines.map((l) => minMaxDownsample(l.x, l.y, buckets));
       const data = reduced.length ? uPlot.join(reduced.map((r) => [r.x, r.y]) as unknown as uPlot.AlignedData[]) : ([[]] as unknown as uPlot.AlignedData);
-      const log = o.logScale && def.log === true;
-      const signature = JSON.stringify([lines.map((l) => [l.label, l.colour, l.faint, l.dashed]), log, o.axis, width]);
+      const latestX = lines.reduce<number | null>((m, l) => Math.max(m ?? -Infinity, latestValue(l.x) ?? -Infinity), null);
+      const latest = [latestX !== null && Number.isFinite(latestX) ? latestX : null, ...lines.map((l) => latestValue(l.y))];
+      const log = def.log === 'bytes' || (def.log === 'option' && o.logScale);
+      const signature = JSON.stringify([lines.map((l) => [l.label, l.colour, l.width, l.dash, l.points]), log, o.axis, width]);
       const m = this.mounted.get(def.id);
       if (m && m.signature === signature) {
+        m.latest = latest;
         m.plot.setData(data);
         continue;
       }
       m?.plot.destroy();
       const host = this.host(def);
+      const box = host.parentElement!;
       host.replaceChildren();
+      const mounted: Mounted = { plot: undefined as unknown as uPlot, signature, latest };
+      const legendValue = (fmt: (v: number) => string) => (_u: uPlot, v: number | null, sidx: number, idx: number | null) => {
+        // The pointer is off the chart: the line's latest point; on it: the value at that step ('–' where the line has none).
+        const shown = idx === null || idx === undefined ? mounted.latest[sidx] : v;
+        return shown === null || shown === undefined ? '–' : fmt(shown);
+      };
+      const xFormat = (v: number): string => (o.axis === 'step' ? formatCount(Math.round(v)) : Number(v.toPrecision(4)).toString());
+      const axisFont = `12px ${cssVar('--vscode-font-family', 'sans-serif')}`;
       const plot = new uPlot(
         {
           width,
-          height: 220,
-          legend: { live: true },
+          height: 230,
+          // Markers filled with the line's colour (uPlot fills them with the series' area fill: none, so hollow).
+          legend: { live: true, markers: { width: 2, fill: seriesColour, dash: (u: uPlot, i: number) => (u.series[i]?.dash ? 'dashed' : 'solid') } },
           cursor: { drag: { x: true, y: false } },
-          scales: { x: { time: false }, y: log ? { distr: 3 } : {} },
+          hooks: { draw: [() => (box.dataset['xTicks'] = mounted.xTicks?.join(',') ?? '')] },
+          scales: {
+            x: { time: false },
+            y: def.log === 'bytes' ? { distr: 3, log: 2, range: (_u, min, max) => logByteRange(min, max) } : log ? { distr: 3 } : {},
+          },
           axes: [
-            { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, label: AXIS_LABEL[o.axis], labelSize: 18 },
-            { stroke: fg, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid }, size: 64, ...(def.format ? { values: (_u: uPlot, vals: number[]) => vals.map((v) => (v === null ? '' : def.format!(v))) } : {}) },
+            {
+              stroke: fg,
+              grid: { stroke: grid, width: 1 },
+              ticks: { stroke: grid },
+              label: AXIS_LABEL[o.axis],
+              labelSize: 20,
+              labelFont: axisFont,
+              font: axisFont,
+              ...(o.axis === 'step' ? { splits: (_u: uPlot, _i: number, min: number, max: number) => (mounted.xTicks = integerTicks(min, max, Math.max(2, Math.floor(width / 90)))) } : {}),
+              values: (_u: uPlot, vals: number[]) => vals.map((v) => (v === null ? '' : xFormat(v))),
+            },
+            {
+              stroke: fg,
+              grid: { stroke: grid, width: 1 },
+              ticks: { stroke: grid },
+              size: def.log === 'bytes' ? 78 : 64,
+              font: axisFont,
+              // Every power-of-two tick labelled (uPlot's log axes label only 1, 2, 5 × 10^k by default).
+              ...(def.log === 'bytes' ? { splits: (_u: uPlot, _i: number, min: number, max: number) => logByteTicks(min, max, 6), filter: (_u: uPlot, splits: number[]) => splits } : {}),
+              values: (_u: uPlot, vals: number[]) => vals.map((v) => (v === null ? '' : def.format(v))),
+            },
           ],
           series: [
-            { label: AXIS_LABEL[o.axis] },
+            { label: AXIS_LABEL[o.axis], value: legendValue(xFormat) },
             ...lines.map((l) => ({
               label: l.label,
               stroke: l.colour,
-              ...(l.faint ? { alpha: 0.3 } : {}),
-              width: l.faint ? 1 : 1.75,
+              width: l.width,
               spanGaps: true,
-              ...(l.dashed ? { dash: [6, 4] } : {}),
-              points: { show: l.points === true, size: 6, fill: l.colour },
-              value: (_u: uPlot, v: number | null) => (v === null || v === undefined ? '–' : (def.format ?? fmt3)(v)),
+              ...(l.dash ? { dash: l.dash } : {}),
+              points: l.points ? { show: true, size: 9, width: 2, stroke: l.colour, fill: l.colour } : { show: false },
+              value: legendValue(def.legend ?? def.format),
             })),
           ],
         },
         data,
         host,
       );
-      this.mounted.set(def.id, { plot, signature });
+      mounted.plot = plot;
+      host.setAttribute('aria-label', `${def.title}: ${def.yLabel} by ${AXIS_LABEL[o.axis]}`);
+      this.mounted.set(def.id, mounted);
     }
     this.lastRedrawMs = performance.now() - t0;
     this.root.dataset['redrawMs'] = this.lastRedrawMs.toFixed(2);
@@ -201,16 +168,17 @@ export class Charts {
       box.setAttribute('data-testid', `chart-${def.id}`);
       const h = document.createElement('h3');
       h.textContent = def.title;
+      // The y axis's title with its unit, as text above the axis (read without tilting the head).
+      const yTitle = document.createElement('div');
+      yTitle.className = 'y-title';
+      yTitle.setAttribute('data-testid', 'y-title');
+      yTitle.textContent = def.yLabel;
       const plotHost = document.createElement('div');
       plotHost.className = 'plot';
-      box.append(h, plotHost);
+      plotHost.setAttribute('role', 'img');
+      box.append(h, yTitle, plotHost);
       this.root.append(box);
     }
     return box.querySelector<HTMLElement>('.plot')!;
   }
-}
-
-function hasValue(ys: ArrayLike<number | null>): boolean {
-  for (let i = 0; i < ys.length; i++) if (ys[i] !== null && ys[i] !== undefined) return true;
-  return false;
 }

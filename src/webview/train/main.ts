@@ -10,17 +10,17 @@ import '@vscode-elements/elements/dist/vscode-badge/index.js';
 import '@vscode-elements/elements/dist/vscode-button/index.js';
 import '@vscode-elements/elements/dist/vscode-checkbox/index.js';
 import '@vscode-elements/elements/dist/vscode-option/index.js';
-import '@vscode-elements/elements/dist/vscode-progress-bar/index.js';
 import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import uplotCss from 'uplot/dist/uPlot.min.css';
 import { formatBytes, formatCount, formatDuration } from '../../core/shared/format';
-import { describeBatch, plannedFor } from '../../core/shared/plan';
+import { plannedFor } from '../../core/shared/plan';
 import { isTrainHostToWebview, type PanelRun, type PanelRunInfo, type TrainHostToWebview, type TrainWebviewToHost } from '../../core/shared/train-webview-protocol';
 import { Charts, runColour, type ChartOptions } from './charts';
 import { addEvent, emptySeries, type RunSeries, type XAxis } from './series';
 import { EvaluationSection } from './evaluation';
 import { CompareSection } from './compare';
 import { addExportButtons } from './chart-export';
+import { batchFact, batchFactTitle, progressFraction, type FactPart } from './facts';
 import css from './styles.css';
 
 interface VsCodeApi {
@@ -128,8 +128,11 @@ const STATUS_LABEL: Record<PanelRunInfo['status'], string> = {
   interrupted: 'interrupted',
 };
 
-function fact(label: string, value: string, testid: string): HTMLElement {
-  return el('div', { class: 'fact' }, el('span', { class: 'label' }, label), el('span', { class: 'value', 'data-testid': testid }, value));
+function fact(label: string, value: string | FactPart[], testid: string, title?: string): HTMLElement {
+  const v = el('span', { class: 'value', 'data-testid': testid, ...(title ? { title } : {}) });
+  if (typeof value === 'string') v.textContent = value;
+  else for (const p of value) v.append(p.testid ? el('span', { 'data-testid': p.testid }, p.text) : p.text);
+  return el('div', { class: 'fact' }, el('span', { class: 'label' }, label), v);
 }
 
 /** Each run's header DOM, kept between redraws so its buttons stay clickable while a run streams. */
@@ -139,6 +142,7 @@ interface HeaderDom {
   actions: HTMLElement;
   actionsKey: string;
   body: HTMLElement;
+  progress?: ProgressDom;
 }
 const headerDoms = new Map<string, HeaderDom>();
 
@@ -167,21 +171,15 @@ function renderActions(d: HeaderDom, r: ViewRun): void {
 }
 
 function renderFacts(r: ViewRun): HTMLElement {
-  const { info, series: s } = r;
+  const { series: s } = r;
   const plan = s.plan;
   const facts = el('div', { class: 'facts' });
   // Two plain facts: the backend that runs, and what the plan was made for (the same backend, on its memory).
   if (s.backend) facts.append(fact('Backend', s.backend, 'backend'));
   if (plan) facts.append(fact('Planned for', plannedFor(plan), 'plan-device'));
   if (plan) {
-    facts.append(
-      fact('Batch', describeBatch(plan), 'plan-batch'),
-      fact('Micro-batch', String(plan.microBatchSize), 'plan-micro-batch'),
-      fact('Accumulation', String(plan.accumulationSteps), 'plan-accumulation'),
-      fact('Learning rate', String(Number(plan.learningRate.value.toPrecision(4))), 'plan-lr'),
-      fact('Warmup', `${formatCount(plan.warmup.steps)} steps`, 'plan-warmup'),
-      fact('Loading', plan.loading.strategy, 'plan-loading'),
-    );
+    // One batch fact: micro-batch × accumulation = images per step, the learning rate, the warmup.
+    facts.append(fact('Batch', batchFact(plan), 'plan-batch', batchFactTitle(plan)), fact('Loading', plan.loading.strategy, 'plan-loading'));
     const g = s.growth.at(-1);
     if (g) facts.append(fact('Batch grew', s.growth.map((x) => `${x.from} → ${x.to} (epoch ${x.epoch}, step ${formatCount(x.globalStep)})`).join(', '), 'batch-growth'));
   }
@@ -191,10 +189,42 @@ function renderFacts(r: ViewRun): HTMLElement {
     const loss = s.loss[last];
     facts.append(fact('Loss', loss === null || loss === undefined ? 'NaN' : loss.toFixed(4), 'loss'));
     facts.append(fact('Images/s', (s.imagesPerSec[last] ?? 0).toFixed(0), 'images-per-sec'));
-    facts.append(fact('Tensors', formatBytes(s.tensorBytes[last] ?? 0), 'tensor-bytes'));
+    // The step's peak decides whether a batch fits; what persists after it is in the hover text.
+    const peak = s.peakTensorBytes[last];
+    const after = `${formatBytes(s.tensorBytes[last] ?? 0)} after the step (weights, optimizer slots)`;
+    if (peak !== null && peak !== undefined) facts.append(fact('Step peak', formatBytes(peak), 'tensor-peak', `Tensors at most during the step; ${after}`));
+    else facts.append(fact('Tensors', formatBytes(s.tensorBytes[last] ?? 0), 'tensor-bytes', after));
   }
-  if (info.live && s.etaSec !== null) facts.append(fact('ETA', formatDuration(s.etaSec), 'eta'));
   return facts;
+}
+
+/** A run's progress bar, kept between redraws (updated in place: no flicker, and it stays the same element). */
+interface ProgressDom {
+  root: HTMLElement;
+  bar: HTMLElement;
+  fill: HTMLElement;
+  pct: HTMLElement;
+  eta: HTMLElement;
+}
+
+/** The run's progress: a bar, the percentage and the ETA (validation included). */
+function renderProgress(d: HeaderDom, s: RunSeries, epochs: number): HTMLElement {
+  if (!d.progress) {
+    const fill = el('div', { class: 'fill', 'data-testid': 'progress-fill' });
+    const bar = el('div', { class: 'bar', role: 'progressbar', 'aria-label': 'Run progress', 'aria-valuemin': '0', 'aria-valuemax': '100', 'data-testid': 'progress' }, fill);
+    const pct = el('span', { class: 'pct', 'data-testid': 'progress-pct' });
+    const eta = el('span', { 'data-testid': 'eta' });
+    d.progress = { root: el('div', { class: 'progress' }, bar, el('div', { class: 'progress-text' }, pct, eta)), bar, fill, pct, eta };
+  }
+  const p = d.progress;
+  const done = progressFraction({ epoch: s.lastEpoch, step: s.lastStep, stepsPerEpoch: s.stepsPerEpoch, epochs });
+  const pct = Math.floor(done * 100);
+  p.fill.style.width = `${(done * 100).toFixed(2)}%`;
+  p.bar.setAttribute('aria-valuenow', String(pct));
+  p.pct.textContent = `${pct}%`;
+  const validation = s.etaValidationSec !== null && s.etaValidationSec >= 0.5 ? el('span', { class: 'muted', 'data-testid': 'eta-validation' }, ` (validation ${formatDuration(s.etaValidationSec)})`) : '';
+  p.eta.replaceChildren(s.etaSec === null ? '' : `ETA ${formatDuration(s.etaSec)}`, validation);
+  return p.root;
 }
 
 function renderHeader(r: ViewRun): HTMLElement {
@@ -215,10 +245,7 @@ function renderHeader(r: ViewRun): HTMLElement {
   );
   renderActions(d, r);
   const body: Node[] = [renderFacts(r)];
-  if (info.live && epochs && s.stepsPerEpoch) {
-    const done = ((s.lastEpoch - 1) * s.stepsPerEpoch + s.lastStep) / (epochs * s.stepsPerEpoch);
-    body.push(el('vscode-progress-bar', { value: String(Math.round(done * 100)), max: '100', 'aria-label': 'Run progress' }));
-  }
+  if (info.live && epochs && s.stepsPerEpoch) body.push(renderProgress(d, s, epochs));
   if (info.message) body.push(el('p', { class: `message ${info.status === 'failed' ? 'error' : ''}`, 'data-testid': 'run-message' }, info.message));
   if (s.firstBadLossStep !== null) {
     const lr = plan ? ` (now ${Number(plan.learningRate.value.toPrecision(3))}; try ${Number((plan.learningRate.value / 10).toPrecision(3))})` : '';

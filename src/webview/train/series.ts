@@ -23,7 +23,12 @@ export interface RunSeries {
   imagesPerSec: number[];
   computeMs: number[];
   dataWaitMs: number[];
+  /** Live tensor bytes after each step (what persists). */
   tensorBytes: number[];
+  /** Each step's peak of live tensor bytes (null in runs recorded before it was measured). */
+  peakTensorBytes: (number | null)[];
+  wasmHeapBytes: (number | null)[];
+  rssBytes: (number | null)[];
   gpuUsed: (number | null)[];
   gpuTotal: (number | null)[];
   // per epoch end
@@ -37,6 +42,8 @@ export interface RunSeries {
   lastStep: number;
   stepsPerEpoch: number;
   etaSec: number | null;
+  /** Of etaSec, validation and epoch ends (null when the trainer did not say). */
+  etaValidationSec: number | null;
   /** First optimizer step whose loss was NaN or ±Infinity (null when none). */
   firstBadLossStep: number | null;
   /** Batch growth during the run (batch-growth events), in order. */
@@ -60,6 +67,9 @@ export function emptySeries(): RunSeries {
     computeMs: [],
     dataWaitMs: [],
     tensorBytes: [],
+    peakTensorBytes: [],
+    wasmHeapBytes: [],
+    rssBytes: [],
     gpuUsed: [],
     gpuTotal: [],
     epochStep: [],
@@ -71,6 +81,7 @@ export function emptySeries(): RunSeries {
     lastStep: 0,
     stepsPerEpoch: 0,
     etaSec: null,
+    etaValidationSec: null,
     firstBadLossStep: null,
     growth: [],
   };
@@ -113,12 +124,16 @@ export function addEvent(s: RunSeries, e: TrainEvent): void {
       s.dataWaitMs.push(e.dataWaitMs);
       s.computeMs.push(Math.max(0, e.stepMs - e.dataWaitMs));
       s.tensorBytes.push(e.tensorBytes);
+      s.peakTensorBytes.push(finite(e.peakTensorBytes));
+      s.wasmHeapBytes.push(finite(e.wasmHeapBytes));
+      s.rssBytes.push(finite(e.rssBytes));
       s.gpuUsed.push(finite(e.gpuMemoryUsedBytes));
       s.gpuTotal.push(finite(e.gpuMemoryTotalBytes));
       s.lastEpoch = e.epoch;
       s.lastStep = e.step;
       s.stepsPerEpoch = e.stepsPerEpoch;
       s.etaSec = e.etaSec;
+      s.etaValidationSec = finite(e.etaValidationSec);
       break;
     }
     case 'epoch':
@@ -134,6 +149,7 @@ export function addEvent(s: RunSeries, e: TrainEvent): void {
     case 'run-end':
       s.end = e;
       s.etaSec = null;
+      s.etaValidationSec = null;
       break;
     default:
       break;

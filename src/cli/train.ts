@@ -17,7 +17,7 @@ import { formatCount, formatDuration, plural } from '../core/shared/format';
 import { describeBatch, plannedFor, type TrainingPlan } from '../core/shared/plan';
 import type { LrSchedule } from '../core/shared/schedule';
 import type { BatchEvent, TrainEvent } from '../core/shared/protocol';
-import { TrainFlow } from '../core/process/train-flow';
+import { TrainFlow, type TrainFlowResult } from '../core/process/train-flow';
 import { readRunConfig, ResumeError, runWorkspace } from '../core/run-folder/resume';
 import type { RunTest } from '../core/shared/run-spec';
 
@@ -261,24 +261,26 @@ function resumeConfig(runDir: string, opts: TrainOptions): TrainConfig | string 
   }
 }
 
+/** The config to train: the file's with the flags applied, or the resumed run's recorded one; a message for bad input. */
+function configToTrain(configPath: string | undefined, opts: TrainOptions): TrainConfig | string {
+  if (configPath === undefined && opts.resume === undefined) return 'pass a *.train.json config, or --resume <run folder> to continue a run';
+  if (configPath !== undefined && opts.resume !== undefined) return `--resume continues ${opts.resume} with its own recorded config: leave out ${configPath}`;
+  try {
+    return opts.resume !== undefined ? resumeConfig(opts.resume, opts) : applyOverrides(loadConfigFile(configPath!), opts);
+  } catch (e) {
+    const c = classifyError(e);
+    if (c.kind === 'bad-input') return c.message;
+    throw e;
+  }
+}
+
 export async function trainCommand(configPath: string | undefined, opts: TrainOptions, io: TrainIo): Promise<number> {
   const fail = (message: string, code: number): number => {
     io.stderr.write(`batch-advisor: ${message.split('\n')[0]}\n`);
     return code;
   };
-  if (configPath === undefined && opts.resume === undefined) return fail('pass a *.train.json config, or --resume <run folder> to continue a run', EXIT_CODES['bad-input']);
-  if (configPath !== undefined && opts.resume !== undefined) return fail(`--resume continues ${opts.resume} with its own recorded config: leave out ${configPath}`, EXIT_CODES['bad-input']);
-
-  let config: TrainConfig;
-  try {
-    const c = opts.resume !== undefined ? resumeConfig(opts.resume, opts) : applyOverrides(loadConfigFile(configPath!), opts);
-    if (typeof c === 'string') return fail(c, EXIT_CODES['bad-input']);
-    config = c;
-  } catch (e) {
-    const c = classifyError(e);
-    if (c.kind === 'bad-input') return fail(c.message, EXIT_CODES['bad-input']);
-    throw e;
-  }
+  const config = configToTrain(configPath, opts);
+  if (typeof config === 'string') return fail(config, EXIT_CODES['bad-input']);
   // --resume, or a config's "resume" (its "epochs", or --epochs, train to that many in all).
   const resume = opts.resume !== undefined ? { runDir: resolve(opts.resume) } : config.resume;
   const resumeEpochs = opts.epochs ?? resume?.epochs;
@@ -286,7 +288,7 @@ export async function trainCommand(configPath: string | undefined, opts: TrainOp
 
   const reporter = new Reporter(io, opts.json === true);
   const workspaceRoot = io.workspaceRoot ?? (opts.resume !== undefined ? runWorkspace(opts.resume) : findWorkspaceRoot(dirname(resolve(shownConfig))));
-  let shownDir = '';
+  const shown = { dir: '' };
   const flow = new TrainFlow({
     config,
     trainerScript: io.trainerScript,
@@ -303,34 +305,21 @@ export async function trainCommand(configPath: string | undefined, opts: TrainOp
       if (!opts.json && phase === 'planning') reporter.out(message);
     },
     onPlan: (plan, runDir) => {
-      shownDir = relative(process.cwd(), runDir) || runDir;
+      shown.dir = relative(process.cwd(), runDir) || runDir;
       if (opts.json) return;
       for (const line of planLines(plan)) {
         if (line.startsWith('Warning')) reporter.err(line);
         else reporter.out(line);
       }
-      reporter.out(`Run folder: ${shownDir}`);
+      reporter.out(`Run folder: ${shown.dir}`);
     },
     onEvent: (e) => reporter.event(e),
     onLog: (level, message) => {
       if (level === 'warn' && !opts.json && flow.phase === 'planning') reporter.err(`Warning: ${message}`);
     },
   });
-
-  const signals = io.signals ?? process;
-  let interrupts = 0;
-  const onSignal = (): void => {
-    interrupts++;
-    if (interrupts === 1) {
-      if (!opts.json) reporter.err('Stopping after the current batch… (Ctrl-C again to quit at once)');
-      flow.stop();
-    } else {
-      flow.kill();
-    }
-  };
-  // SIGTERM (timeout, a cancelled CI job) and SIGHUP (the terminal closed) stop the run like Ctrl-C.
-  for (const sig of STOP_SIGNALS) signals.on(sig, onSignal);
-  let result;
+  const stops = new StopSignals(io.signals ?? process, flow, () => !opts.json && reporter.err('Stopping after the current batch… (Ctrl-C again to quit at once)'));
+  let result: TrainFlowResult;
   try {
     result = await flow.run();
   } catch (e) {
@@ -339,22 +328,53 @@ export async function trainCommand(configPath: string | undefined, opts: TrainOp
     // A full disk while making the run folder (FsResourceError) is a failure while working, said as is.
     return fail(c.kind === 'internal' && (e as Error | undefined)?.name !== 'FsResourceError' ? `the trainer could not start: ${c.message}` : c.message, EXIT_CODES[c.kind]);
   } finally {
-    for (const sig of STOP_SIGNALS) signals.off(sig, onSignal);
+    stops.dispose();
+  }
+  return outcome(result, { reporter, io, json: opts.json === true, shownDir: shown.dir, shownConfig, interrupted: stops.count > 0 });
+}
+
+/** Ctrl-C, SIGTERM (a timeout, a cancelled CI job) and SIGHUP (the terminal closed) stop the run after the current batch; a second one ends it at once. */
+class StopSignals {
+  count = 0;
+  private readonly on = (): void => {
+    this.count++;
+    if (this.count === 1) {
+      this.announce();
+      this.flow.stop();
+    } else {
+      this.flow.kill();
+    }
+  };
+
+  constructor(
+    private readonly signals: NodeJS.EventEmitter,
+    private readonly flow: TrainFlow,
+    private readonly announce: () => void,
+  ) {
+    for (const sig of STOP_SIGNALS) signals.on(sig, this.on);
   }
 
+  dispose(): void {
+    for (const sig of STOP_SIGNALS) this.signals.off(sig, this.on);
+  }
+}
+
+/** What the person reads at the end of a run, and the exit code (README: 0 done, 1 failure while working, 2 bad input, 130 stopped). */
+function outcome(result: TrainFlowResult, o: { reporter: Reporter; io: TrainIo; json: boolean; shownDir: string; shownConfig: string; interrupted: boolean }): number {
   const { end, plan } = result;
+  const { reporter, shownDir, shownConfig } = o;
   if (result.exported) {
-    if (!opts.json) reporter.out(`Wrote ${relative(process.cwd(), result.exported) || result.exported}: submit it on the cluster (nothing was launched here).`);
+    if (!o.json) reporter.out(`Wrote ${relative(process.cwd(), result.exported) || result.exported}: submit it on the cluster (nothing was launched here).`);
     return 0;
   }
   if (end.status === 'completed') {
-    if (!opts.json) reporter.out(`Done${end.message ? ` (${end.message})` : ''}. Model: ${join(shownDir, 'model', 'model.json')}`);
+    if (!o.json) reporter.out(`Done${end.message ? ` (${end.message})` : ''}. Model: ${join(shownDir, 'model', 'model.json')}`);
     return 0;
   }
   if (end.status === 'stopped') {
-    if (!opts.json) reporter.out(`Stopped. The run is kept in ${shownDir}`);
-    else io.stderr.write(`Stopped. The run is kept in ${shownDir}\n`);
-    return interrupts > 0 ? EXIT_CODES.cancelled : 1;
+    if (!o.json) reporter.out(`Stopped. The run is kept in ${shownDir}`);
+    else o.io.stderr.write(`Stopped. The run is kept in ${shownDir}\n`);
+    return o.interrupted ? EXIT_CODES.cancelled : 1;
   }
   // Failed.
   const message = end.message ?? 'training failed';

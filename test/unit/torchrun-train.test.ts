@@ -18,7 +18,8 @@ import { trainCommand, type TrainOptions } from '../../src/cli/train';
 import { makeSample } from '../../src/cli/make-sample';
 import { TrainerClient } from '../../src/core/process/trainer-client';
 import { metricsCsv, readRun, runsRoot } from '../../src/core/run-folder/runs';
-import { parseTrainerMessage, type BatchEvent, type EpochEvent, type RunEndEvent, type RunStartEvent, type TrainEvent } from '../../src/core/shared/protocol';
+import { parseTrainerMessage, type BatchEvent, type EpochEvent, type EvaluationEvent, type RunEndEvent, type RunStartEvent, type TrainEvent } from '../../src/core/shared/protocol';
+import type { EvaluationResult } from '../../src/core/shared/evaluation';
 import { findTorchPython } from '../../src/core/torchrun/python';
 import type { TorchrunRunJson } from '../../src/core/torchrun/run-json';
 import { Capture } from '../helpers/capture';
@@ -110,7 +111,7 @@ describe('train --engine torchrun (2 processes, CPU)', () => {
 
   it('writes metrics.jsonl in our protocol: run-start, a batch per step, epoch, run-end; it replays and exports as CSV', (t) => {
     if (torchWhy) return t.skip(torchWhy);
-    const lines = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n');
+    const lines = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').split('\n').filter((l) => l.trim()); // the host's appended lines start on a line of their own
     for (const line of lines) assert.ok(parseTrainerMessage(JSON.parse(line)).ok, line);
     const evs = events(runDir);
     const start = evs.find((e): e is RunStartEvent => e.type === 'run-start')!;
@@ -118,8 +119,9 @@ describe('train --engine torchrun (2 processes, CPU)', () => {
     assert.deepEqual(batches.map((b) => b.globalStep), Array.from({ length: start.stepsPerEpoch }, (_, i) => i + 1));
     assert.ok(batches.every((b) => b.loss > 0 && b.learningRate === 0.002 && b.imagesPerSec > 0));
     assert.equal(evs.filter((e) => e.type === 'epoch').length, 1);
-    assert.equal((evs.at(-1) as RunEndEvent).status, 'completed');
+    assert.equal(([...evs].reverse().find((e) => e.type === 'run-end') as RunEndEvent).status, 'completed');
     assert.equal(readRun(runDir).runEnd?.status, 'completed');
+    assert.equal(evs.at(-1)?.type, 'evaluation', 'the run ends with its evaluation on the validation split, as our own runs do');
     assert.equal(metricsCsv(evs).trim().split('\n').length, 1 + start.stepsPerEpoch + 1);
     const skipped = evs.filter((e) => e.type === 'skipped-file');
     assert.deepEqual(skipped.map((e) => e.type === 'skipped-file' && e.path), [CORRUPT()], 'the undecodable image is reported once, whichever rank read it');
@@ -147,6 +149,16 @@ describe('train --engine torchrun (2 processes, CPU)', () => {
     } finally {
       client.dispose();
     }
+  });
+
+  it('ends with evaluation.json: the written-back model on the validation split, as a tfjs run does (matrix, per class, wrong examples)', (t) => {
+    if (torchWhy) return t.skip(torchWhy);
+    const file = JSON.parse(readFileSync(join(runDir, 'evaluation.json'), 'utf8')) as EvaluationResult;
+    const ev = events(runDir).find((e): e is EvaluationEvent => e.type === 'evaluation')!;
+    assert.deepEqual(ev.result, file);
+    assert.ok(Math.abs(file.accuracy - lastEpoch(runDir).valAccuracy!) < 1e-9, `evaluation ${file.accuracy} vs the last epoch's ${lastEpoch(runDir).valAccuracy}`);
+    assert.equal(file.confusionMatrix.flat().reduce((a, b) => a + b, 0), file.images);
+    assert.match(out, /evaluation on the validation split: accuracy \d/);
   });
 
   it('Stop mid-run ends both ranks and records "stopped"', async (t) => {

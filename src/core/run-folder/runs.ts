@@ -15,7 +15,7 @@ import type { TrainingPlan } from '../shared/plan';
 import { PROTOCOL_VERSION, type EpochEvent, type RunEndEvent, type RunStartEvent, type TrainEvent } from '../shared/protocol';
 
 export const RUNS_FOLDER = join('.batch-advisor', 'runs');
-export const RUN_FILES = { config: 'config.json', plan: 'plan.json', metrics: 'metrics.jsonl', log: 'train.log', model: 'model' } as const;
+export const RUN_FILES = { config: 'config.json', plan: 'plan.json', metrics: 'metrics.jsonl', log: 'train.log', model: 'model', evaluation: 'evaluation.json' } as const;
 
 export function runsRoot(workspaceRoot: string): string {
   return join(resolve(workspaceRoot), RUNS_FOLDER);

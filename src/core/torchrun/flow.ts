@@ -5,11 +5,14 @@
  * model exactly as its own run would, the folder gets run.json and the Python files, then torchrun
  * starts (or, with an export, the cluster script is written instead).
  */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import type { TrainConfig } from '../config';
 import { recordRunEnd } from '../planning/fit-gate';
 import { TrainerClient } from '../process/trainer-client';
 import { classifyError } from '../shared/errors';
-import { PROTOCOL_VERSION, type LogEvent, type RunEndEvent, type TrainEvent } from '../shared/protocol';
+import { PROTOCOL_VERSION, type LogEvent, type RunEndEvent, type TorchrunPrepared, type TrainEvent } from '../shared/protocol';
+import { appendRunEvent, RUN_FILES } from '../run-folder/runs';
 import type { RunSpec, TorchrunLaunch } from '../shared/run-spec';
 import { writeExport, type ExportKind } from './export';
 import { checkModelFile } from './layers';
@@ -139,10 +142,45 @@ export class TorchrunRun {
     opts.onLog('info', `torchrun: ${describeTorch(python, ready.launch)}`);
     const proc = new TorchrunProcess({ python: python.python, runDir: spec.runDir, launch: ready.launch, onEvent: opts.onEvent, onLog: opts.onLog, ...(opts.env ? { env: opts.env } : {}) });
     this.proc = proc;
+    let result: RunEndEvent;
     try {
-      return await proc.run();
+      result = await proc.run();
     } finally {
       this.proc = undefined;
+    }
+    if (result.status === 'completed' && !this.stopAsked && prepared.validation.length > 0) await this.evaluate(spec, prepared);
+    return result;
+  }
+
+  /**
+   * As our own trainer does at a run's end: the written-back model evaluated on the validation
+   * split (by our trainer, from the tfjs files), into evaluation.json and an `evaluation` event,
+   * so the panel's matrix and gallery and `batch-advisor evaluate` treat it like any run. A failure
+   * here is logged; the run has completed.
+   */
+  private async evaluate(spec: RunSpec, prepared: TorchrunPrepared): Promise<void> {
+    const { opts } = this;
+    const client = new TrainerClient({ trainerScript: opts.trainerScript, ...(opts.env ? { env: opts.env } : {}), onLog: (e) => opts.onLog(e.level, e.message) });
+    this.client = client;
+    try {
+      const result = await client.evaluate({
+        modelPath: join(spec.runDir, RUN_FILES.model, 'model.json'),
+        classNames: prepared.classNames,
+        files: prepared.validation.map(([path, label]) => ({ path, label })),
+        imageSize: spec.data.imageSize,
+        channels: spec.data.channels,
+        batchSize: spec.plan.validationBatchSize,
+      });
+      writeFileSync(join(spec.runDir, RUN_FILES.evaluation), JSON.stringify(result, null, 2) + '\n');
+      const ev: TrainEvent = { v: PROTOCOL_VERSION, type: 'evaluation', time: new Date().toISOString(), result };
+      appendRunEvent(spec.runDir, ev);
+      opts.onEvent(ev);
+      opts.onEvent({ v: PROTOCOL_VERSION, type: 'log', level: 'info', message: `evaluation on the validation split: accuracy ${(100 * result.accuracy).toFixed(1)}%, loss ${result.loss.toFixed(4)} over ${result.images} images` });
+    } catch (e) {
+      opts.onLog('warn', `the trained model could not be evaluated on the validation split: ${classifyError(e).message}`);
+    } finally {
+      client.dispose();
+      this.client = undefined;
     }
   }
 

@@ -7,12 +7,12 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Head } from '../../core/shared/head';
 import { PROTOCOL_VERSION, type LogEvent, type TrainEvent } from '../../core/shared/protocol';
-import { describeFsError } from '../../core/run-folder/runs';
+import { describeFsError, RUN_FILES } from '../../core/run-folder/runs';
 import type { ImagePipeline } from '../data/pipeline';
 import type { tf } from '../tf';
 import { evaluatePipeline } from './evaluate';
 
-export const EVALUATION_FILE = 'evaluation.json';
+export const EVALUATION_FILE = RUN_FILES.evaluation;
 
 export interface RunEvalContext {
   runDir: string;

@@ -277,12 +277,9 @@ async function resumeState(spec: RunSpec, built: { model: tf.LayersModel; optimi
   return r;
 }
 
-/** The run-start event, then the epochs; ends the run (completed, or stopped). */
-export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Data, built: { model: tf.LayersModel; optimizer: tf.Optimizer; head: Head }, ctx: RunContext, limit?: MemoryLimit): Promise<void> {
-  const { model, optimizer, head } = built;
-  const { plan, limits } = spec;
-  const { emit, log, end, files, signal } = ctx;
-  const p: Progress = {
+/** The run's counters before its first step. */
+function newProgress(plan: TrainingPlan, data: Data): Progress {
+  return {
     globalStep: 0,
     plannedSteps: 0,
     timeSum: 0,
@@ -298,6 +295,26 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
     lrScale: 1,
     ...(plan.batchGrowth ? { growth: new BatchGrowth(plan.batchGrowth, plan.microBatchSize) } : {}),
   };
+}
+
+/** Early stopping and the best checkpoint as the plan asks; a resumed run's continue from its finished epochs. */
+function epochCallbacks(plan: TrainingPlan, resumed: RunResume | undefined, runDir: string, log: RunContext['log']): { early?: EarlyStopping; best?: BestCheckpoint } {
+  const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping, (m) => log('info', m)) : undefined;
+  const best = plan.checkpoint?.mode === 'best' ? new BestCheckpoint(plan.checkpoint, (m) => log('info', m)) : undefined;
+  if (resumed) {
+    early?.replay(resumed.history);
+    const kept = best && readBestRecord(runDir);
+    if (kept) best.restore(kept);
+  }
+  return { ...(early ? { early } : {}), ...(best ? { best } : {}) };
+}
+
+/** The run-start event, then the epochs; ends the run (completed, or stopped). */
+export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Data, built: { model: tf.LayersModel; optimizer: tf.Optimizer; head: Head }, ctx: RunContext, limit?: MemoryLimit): Promise<void> {
+  const { model, optimizer, head } = built;
+  const { plan, limits } = spec;
+  const { emit, log, end, files, signal } = ctx;
+  const p = newProgress(plan, data);
   const resumed = await resumeState(spec, built, data, p, ctx);
   const firstEpoch = (resumed?.epoch ?? 0) + 1;
   p.savedEpoch = resumed?.epoch ?? 0;
@@ -322,13 +339,7 @@ export async function trainEpochs(spec: RunSpec, backend: BackendName, data: Dat
   });
   // The saved model.json carries its class names (`batch-advisor evaluate` matches folders by them).
   model.setUserDefinedMetadata({ ...(model.getUserDefinedMetadata() ?? {}), classNames: data.classNames });
-  const early = plan.earlyStopping ? new EarlyStopping(plan.earlyStopping, (m) => log('info', m)) : undefined;
-  const best = plan.checkpoint?.mode === 'best' ? new BestCheckpoint(plan.checkpoint, (m) => log('info', m)) : undefined;
-  if (resumed) {
-    early?.replay(resumed.history);
-    const kept = best && readBestRecord(files.dir);
-    if (kept) best.restore(kept);
-  }
+  const { early, best } = epochCallbacks(plan, resumed, files.dir, log);
   let stopReason: string | undefined;
   for (let epoch = firstEpoch; epoch <= plan.epochs; epoch++) {
     const t0 = performance.now();

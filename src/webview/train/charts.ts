@@ -11,7 +11,7 @@
  */
 import uPlot from 'uplot';
 import { formatCount } from '../../core/shared/format';
-import { AXIS_LABEL, CHARTS, latestValue, type ChartDef, type ChartOptions, type ChartRun, type Palette } from './chart-defs';
+import { AXIS_LABEL, CHARTS, latestValue, type ChartDef, type ChartOptions, type ChartRun, type Line, type Palette } from './chart-defs';
 import { minMaxDownsample } from './downsample';
 import { withAlpha } from '../shared/colour';
 import { integerTicks, logByteRange, logByteTicks } from './ticks';
@@ -93,64 +93,7 @@ export class Charts {
       const box = host.parentElement!;
       host.replaceChildren();
       const mounted: Mounted = { plot: undefined as unknown as uPlot, signature, latest };
-      const legendValue = (fmt: (v: number) => string) => (_u: uPlot, v: number | null, sidx: number, idx: number | null) => {
-        // The pointer is off the chart: the line's latest point; on it: the value at that step ('–' where the line has none).
-        const shown = idx === null || idx === undefined ? mounted.latest[sidx] : v;
-        return shown === null || shown === undefined ? '–' : fmt(shown);
-      };
-      const xFormat = (v: number): string => (o.axis === 'step' ? formatCount(Math.round(v)) : Number(v.toPrecision(4)).toString());
-      const axisFont = `12px ${cssVar('--vscode-font-family', 'sans-serif')}`;
-      const plot = new uPlot(
-        {
-          width,
-          height: 230,
-          // Markers filled with the line's colour (uPlot fills them with the series' area fill: none, so hollow).
-          legend: { live: true, markers: { width: 2, fill: seriesColour, dash: (u: uPlot, i: number) => (u.series[i]?.dash ? 'dashed' : 'solid') } },
-          cursor: { drag: { x: true, y: false } },
-          hooks: { draw: [() => (box.dataset['xTicks'] = mounted.xTicks?.join(',') ?? '')] },
-          scales: {
-            x: { time: false },
-            y: def.log === 'bytes' ? { distr: 3, log: 2, range: (_u, min, max) => logByteRange(min, max) } : log ? { distr: 3 } : {},
-          },
-          axes: [
-            {
-              stroke: fg,
-              grid: { stroke: grid, width: 1 },
-              ticks: { stroke: grid },
-              label: AXIS_LABEL[o.axis],
-              labelSize: 20,
-              labelFont: axisFont,
-              font: axisFont,
-              ...(o.axis === 'step' ? { splits: (_u: uPlot, _i: number, min: number, max: number) => (mounted.xTicks = integerTicks(min, max, Math.max(2, Math.floor(width / 90)))) } : {}),
-              values: (_u: uPlot, vals: number[]) => vals.map((v) => (v === null ? '' : xFormat(v))),
-            },
-            {
-              stroke: fg,
-              grid: { stroke: grid, width: 1 },
-              ticks: { stroke: grid },
-              size: def.log === 'bytes' ? 78 : 64,
-              font: axisFont,
-              // Every power-of-two tick labelled (uPlot's log axes label only 1, 2, 5 × 10^k by default).
-              ...(def.log === 'bytes' ? { splits: (_u: uPlot, _i: number, min: number, max: number) => logByteTicks(min, max, 6), filter: (_u: uPlot, splits: number[]) => splits } : {}),
-              values: (_u: uPlot, vals: number[]) => vals.map((v) => (v === null ? '' : def.format(v))),
-            },
-          ],
-          series: [
-            { label: AXIS_LABEL[o.axis], value: legendValue(xFormat) },
-            ...lines.map((l) => ({
-              label: l.label,
-              stroke: l.colour,
-              width: l.width,
-              spanGaps: true,
-              ...(l.dash ? { dash: l.dash } : {}),
-              points: l.points ? { show: true, size: 9, width: 2, stroke: l.colour, fill: l.colour } : { show: false },
-              value: legendValue(def.legend ?? def.format),
-            })),
-          ],
-        },
-        data,
-        host,
-      );
+      const plot = new uPlot(plotOptions({ def, lines, o, width, log, fg, grid, mounted, box }), data, host);
       mounted.plot = plot;
       host.setAttribute('aria-label', `${def.title}: ${def.yLabel} by ${AXIS_LABEL[o.axis]}`);
       this.mounted.set(def.id, mounted);
@@ -181,4 +124,63 @@ export class Charts {
     }
     return box.querySelector<HTMLElement>('.plot')!;
   }
+}
+
+/** A chart's uPlot options: axes with their titles and ticks, one series per line, legend values at the latest point until hovered. */
+function plotOptions(a: { def: ChartDef; lines: Line[]; o: ChartOptions; width: number; log: boolean; fg: string; grid: string; mounted: Mounted; box: HTMLElement }): uPlot.Options {
+  const { def, lines, o, width, log, fg, grid, mounted, box } = a;
+  const legendValue = (fmt: (v: number) => string) => (_u: uPlot, v: number | null, sidx: number, idx: number | null) => {
+    // The pointer is off the chart: the line's latest point; on it: the value at that step ('–' where the line has none).
+    const shown = idx === null || idx === undefined ? mounted.latest[sidx] : v;
+    return shown === null || shown === undefined ? '–' : fmt(shown);
+  };
+  const xFormat = (v: number): string => (o.axis === 'step' ? formatCount(Math.round(v)) : Number(v.toPrecision(4)).toString());
+  const axisFont = `12px ${cssVar('--vscode-font-family', 'sans-serif')}`;
+  return {
+    width,
+    height: 230,
+    // Markers filled with the line's colour (uPlot fills them with the series' area fill: none, so hollow).
+    legend: { live: true, markers: { width: 2, fill: seriesColour, dash: (u: uPlot, i: number) => (u.series[i]?.dash ? 'dashed' : 'solid') } },
+    cursor: { drag: { x: true, y: false } },
+    hooks: { draw: [() => (box.dataset['xTicks'] = mounted.xTicks?.join(',') ?? '')] },
+    scales: {
+      x: { time: false },
+      y: def.log === 'bytes' ? { distr: 3, log: 2, range: (_u, min, max) => logByteRange(min, max) } : log ? { distr: 3 } : {},
+    },
+    axes: [
+      {
+        stroke: fg,
+        grid: { stroke: grid, width: 1 },
+        ticks: { stroke: grid },
+        label: AXIS_LABEL[o.axis],
+        labelSize: 20,
+        labelFont: axisFont,
+        font: axisFont,
+        ...(o.axis === 'step' ? { splits: (_u: uPlot, _i: number, min: number, max: number) => (mounted.xTicks = integerTicks(min, max, Math.max(2, Math.floor(width / 90)))) } : {}),
+        values: (_u: uPlot, vals: number[]) => vals.map((v) => (v === null ? '' : xFormat(v))),
+      },
+      {
+        stroke: fg,
+        grid: { stroke: grid, width: 1 },
+        ticks: { stroke: grid },
+        size: def.log === 'bytes' ? 78 : 64,
+        font: axisFont,
+        // Every power-of-two tick labelled (uPlot's log axes label only 1, 2, 5 × 10^k by default).
+        ...(def.log === 'bytes' ? { splits: (_u: uPlot, _i: number, min: number, max: number) => logByteTicks(min, max, 6), filter: (_u: uPlot, splits: number[]) => splits } : {}),
+        values: (_u: uPlot, vals: number[]) => vals.map((v) => (v === null ? '' : def.format(v))),
+      },
+    ],
+    series: [
+      { label: AXIS_LABEL[o.axis], value: legendValue(xFormat) },
+      ...lines.map((l) => ({
+        label: l.label,
+        stroke: l.colour,
+        width: l.width,
+        spanGaps: true,
+        ...(l.dash ? { dash: l.dash } : {}),
+        points: l.points ? { show: true, size: 9, width: 2, stroke: l.colour, fill: l.colour } : { show: false },
+        value: legendValue(def.legend ?? def.format),
+      })),
+    ],
+  };
 }

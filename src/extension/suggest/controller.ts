@@ -235,31 +235,9 @@ export class SuggestController implements vscode.Disposable {
             },
           );
           if (this.current !== abort) return; // superseded
-          const r = report.recommendation;
-          this.ctx.log.info(
-            `Suggest: batch size ${r.batchSize} (max ${r.maxBatchSize}) for ${report.dataset.totalImages} images, ${report.dataset.classes.length} classes on ${report.device.name} in ${Date.now() - started} ms`,
-          );
-          for (const w of r.warnings) this.ctx.log.warn(w);
-          this.setState({ kind: 'result', seq: this.nextSeq(), target: target.path, report, restricted: !vscode.workspace.isTrusted, notes });
-          if (target.kind === 'config') recordSuggestion(target.path, configSuggestionFrom(report)); // the editor's apply lens and diagnostics
+          this.showResult(report, target, started, notes);
         } catch (e) {
-          if (this.current !== abort) return;
-          if (isAbort(e) || abort.signal.aborted) {
-            this.ctx.log.info(`Suggest: cancelled after ${Date.now() - started} ms`);
-            this.setState({ kind: 'cancelled', seq: this.nextSeq(), target: target.path });
-            return;
-          }
-          const err = e instanceof Error ? e : new Error(String(e));
-          if (INPUT_ERRORS.has(err.name) || e instanceof ConfigError) {
-            this.ctx.log.warn(`Suggest: ${err.message}`);
-            this.setState({ kind: 'error', seq: this.nextSeq(), target: target.path, message: err.message, ...hintFor(err) });
-            return;
-          }
-          this.ctx.log.error(`Suggest failed for ${target.path}`, err);
-          this.setState({ kind: 'error', seq: this.nextSeq(), target: target.path, message: err.message, hint: 'See the Batch Advisor output channel for details.' });
-          void vscode.window.showErrorMessage(`Batch Advisor: suggestion failed: ${err.message}`, 'Show Log').then((choice) => {
-            if (choice) this.ctx.log.show(true);
-          });
+          if (this.current === abort) this.showFailure(e, abort.signal, target, started);
         } finally {
           sub.dispose();
           if (this.current === abort) this.current = undefined;
@@ -267,6 +245,37 @@ export class SuggestController implements vscode.Disposable {
         }
       },
     );
+  }
+
+  /** The suggestion in the panel, the log, and the config's apply lens and diagnostics. */
+  private showResult(report: SuggestReport, target: SuggestTarget, started: number, notes: string[]): void {
+    const r = report.recommendation;
+    this.ctx.log.info(
+      `Suggest: batch size ${r.batchSize} (max ${r.maxBatchSize}) for ${report.dataset.totalImages} images, ${report.dataset.classes.length} classes on ${report.device.name} in ${Date.now() - started} ms`,
+    );
+    for (const w of r.warnings) this.ctx.log.warn(w);
+    this.setState({ kind: 'result', seq: this.nextSeq(), target: target.path, report, restricted: !vscode.workspace.isTrusted, notes });
+    if (target.kind === 'config') recordSuggestion(target.path, configSuggestionFrom(report)); // the editor's apply lens and diagnostics
+  }
+
+  /** Cancelled, bad input (the message and what to do, in the panel) or a failure (also a notification with Show Log). */
+  private showFailure(e: unknown, signal: AbortSignal, target: SuggestTarget, started: number): void {
+    if (isAbort(e) || signal.aborted) {
+      this.ctx.log.info(`Suggest: cancelled after ${Date.now() - started} ms`);
+      this.setState({ kind: 'cancelled', seq: this.nextSeq(), target: target.path });
+      return;
+    }
+    const err = e instanceof Error ? e : new Error(String(e));
+    if (INPUT_ERRORS.has(err.name) || e instanceof ConfigError) {
+      this.ctx.log.warn(`Suggest: ${err.message}`);
+      this.setState({ kind: 'error', seq: this.nextSeq(), target: target.path, message: err.message, ...hintFor(err) });
+      return;
+    }
+    this.ctx.log.error(`Suggest failed for ${target.path}`, err);
+    this.setState({ kind: 'error', seq: this.nextSeq(), target: target.path, message: err.message, hint: 'See the Batch Advisor output channel for details.' });
+    void vscode.window.showErrorMessage(`Batch Advisor: suggestion failed: ${err.message}`, 'Show Log').then((choice) => {
+      if (choice) this.ctx.log.show(true);
+    });
   }
 
   dispose(): void {

@@ -2,7 +2,8 @@
  * End-to-end: Resume Run from the runs view in a real VS Code (code-server). A run that ended after
  * epoch 1 of 2 is resumed from its row's context menu: the panel opens with its first epoch already
  * drawn, trains epoch 2 live and completes, and the run folder holds one metrics.jsonl with both
- * parts. Resumed again, a run that trained every epoch asks how many epochs in all.
+ * parts. Resumed again, a run that trained every epoch asks how many epochs in all. After a window
+ * reload the panel is restored from the run folder.
  *
  *   npm run package --silent && E2E_SKIP_PACKAGE=1 node --import tsx --test --test-concurrency=1 test/e2e/resume.test.ts
  */
@@ -73,7 +74,8 @@ describe('Resume Run in VS Code (code-server)', { skip, timeout: 900_000 }, () =
 
       await withVSCode({ name: 'resume', workspace: ws }, async (vsc) => {
         await resumeFromRow(vsc);
-        const panel = (await vsc.findInWebview('[data-testid="run"][data-status="running"]', { timeoutMs: 120_000 })).frame;
+        // The live panel (a small run may already have finished by the time it is found).
+        const panel = (await vsc.findInWebview(`[data-testid="run"][data-run-id="${id}"]`, { timeoutMs: 120_000 })).frame;
         await panelStatus(panel, /finished/, 240_000);
         const all = events(dir);
         const starts = all.filter((e): e is RunStartEvent => e.type === 'run-start');
@@ -96,6 +98,18 @@ describe('Resume Run in VS Code (code-server)', { skip, timeout: 900_000 }, () =
         await waitFor('epoch 3 in metrics.jsonl', () => (events(dir).some((e) => e.type === 'epoch' && e.epoch === 3) ? true : undefined), 240_000);
         assert.equal(JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')).epochs, 3);
         assert.equal(readdirSync(root).length, 1, 'no new run folder');
+        // The second Resume's live panel took the place of the first one's.
+        const again = (await vsc.findInWebview(`[data-testid="run"][data-run-id="${id}"]`, { timeoutMs: 120_000 })).frame;
+        await panelStatus(again, /finished/, 240_000);
+
+        // After a window reload VS Code restores the panel, read again from the run folder.
+        await vsc.runCommand('Developer: Reload Window');
+        await vsc.page.waitForSelector('.monaco-workbench', { timeout: 60_000 });
+        const restored = (await vsc.findInWebview(`[data-testid="run"] [data-testid="run-id"]`, { timeoutMs: 120_000 })).frame;
+        assert.equal((await restored.locator('[data-testid="run-id"]').first().textContent())?.trim(), id);
+        assert.match((await restored.locator('[data-testid="epoch"]').first().textContent()) ?? '', /3\s*\/\s*3/);
+        await vsc.screenshot('restored-after-reload');
+        assert.equal(await vsc.page.locator('.tab', { hasText: 'resumable' }).count(), 1, 'one panel for the run: the second Resume replaced the first one\'s panel');
       });
     } finally {
       rmSync(ws, { recursive: true, force: true });

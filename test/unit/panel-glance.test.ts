@@ -100,6 +100,7 @@ describe('header facts', () => {
   test('without accumulation or warmup the fact says just that; several devices are named', () => {
     assert.equal(text(plan({ microBatchSize: 32, accumulationSteps: 1, effectiveBatchSize: 32, learningRate: { value: 0.0023456, base: 0.001, baseBatchSize: 32, rule: 'none' }, warmup: { steps: 0, epochs: 0, startLearningRate: 0.001 } })), '32 · lr 0.002346 · no warmup');
     assert.equal(text(plan({ microBatchSize: 16, accumulationSteps: 2, dataParallelDevices: 2, effectiveBatchSize: 64, warmup: { steps: 1500, epochs: 1, startLearningRate: 0.001 } })).split(' · ')[0], '16 × 2 × 2 devices = 64');
+    assert.equal(text(plan({ microBatchSize: 16, accumulationSteps: 1, dataParallelDevices: 2, effectiveBatchSize: 32 })).split(' · ')[0], '16 per device × 2 devices = 32', 'no "× 1" without accumulation');
   });
 
   test('progress: the fraction of the run\'s steps done, within 0…1', () => {

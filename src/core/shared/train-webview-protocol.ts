@@ -39,6 +39,19 @@ export interface PanelRun extends PanelRunInfo {
 export interface ResetMessage {
   type: 'reset';
   runs: PanelRun[];
+  /** The run folders shown: the webview keeps them in its state, so the panel is restored after a window reload. */
+  restore?: TrainPanelState;
+}
+
+/** What a training panel's webview state holds for its restore (the host's serializer reads it back). */
+export interface TrainPanelState {
+  runDirs: string[];
+}
+
+/** The run folders of a restored panel's state, or undefined when it holds none (older state, or not ours). */
+export function restoredRunDirs(state: unknown): string[] | undefined {
+  const dirs = typeof state === 'object' && state !== null ? (state as { restore?: { runDirs?: unknown } }).restore?.runDirs : undefined;
+  return Array.isArray(dirs) && dirs.length > 0 && dirs.every((d) => typeof d === 'string') ? (dirs as string[]) : undefined;
 }
 
 /** New events of one run, in order. */

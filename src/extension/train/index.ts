@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { COMMANDS } from '../../core/shared/constants';
+import { TRAIN_VIEW_TYPE } from '../../core/shared/train-webview-protocol';
 import type { FeatureHost } from '../host';
 import type { LiveRunListener, TrainCommand } from './command';
 import { RunPanels } from './panels';
@@ -38,6 +39,8 @@ export class Training implements vscode.Disposable {
       panels,
       statusBar,
       view,
+      // Training panels come back after a window reload, read again from their run folders.
+      vscode.window.registerWebviewPanelSerializer(TRAIN_VIEW_TYPE, { deserializeWebviewPanel: async (panel, state) => panels.restore(panel, state) }),
       vscode.commands.registerCommand(COMMANDS.train, async (arg?: unknown) => (await command()).run(arg)),
       vscode.commands.registerCommand(COMMANDS.resumeRun, async (item?: { run?: { dir?: string } }) => {
         const dir = item?.run?.dir;

@@ -33,10 +33,20 @@ export class TrainPanel implements vscode.Disposable {
   private disposed = false;
   private wasVisible: boolean;
 
-  /** `imageRoots`: folders whose images the panel may show (the runs' datasets, for the evaluation's thumbnails). */
-  static create(extensionUri: vscode.Uri, title: string, runs: PanelRun[], events: TrainPanelEvents, imageRoots: vscode.Uri[] = []): TrainPanel {
+  /**
+   * `imageRoots`: folders whose images the panel may show (the runs' datasets, for the evaluation's
+   * thumbnails). `runDirs`: the runs' folders, kept in the webview's state for the restore.
+   */
+  static create(extensionUri: vscode.Uri, title: string, runs: PanelRun[], events: TrainPanelEvents, imageRoots: vscode.Uri[] = [], runDirs: string[] = []): TrainPanel {
     const panel = vscode.window.createWebviewPanel(TRAIN_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, panelOptions(extensionUri, imageRoots));
-    return new TrainPanel(panel, extensionUri, runs, events);
+    return new TrainPanel(panel, extensionUri, runs, events, runDirs);
+  }
+
+  /** A panel VS Code restored after a reload (its serializer): the same runs, read again from their folders. */
+  static restore(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, title: string, runs: PanelRun[], events: TrainPanelEvents, imageRoots: vscode.Uri[], runDirs: string[]): TrainPanel {
+    panel.webview.options = panelOptions(extensionUri, imageRoots);
+    panel.title = title;
+    return new TrainPanel(panel, extensionUri, runs, events, runDirs);
   }
 
   private constructor(
@@ -44,6 +54,7 @@ export class TrainPanel implements vscode.Disposable {
     private readonly extensionUri: vscode.Uri,
     runs: PanelRun[],
     private readonly events: TrainPanelEvents,
+    private readonly runDirs: string[] = [],
   ) {
     this.runs = runs;
     this.wasVisible = panel.visible;
@@ -136,7 +147,7 @@ export class TrainPanel implements vscode.Disposable {
 
   private reset(): void {
     this.pending.clear();
-    this.post({ type: 'reset', runs: this.runs });
+    this.post({ type: 'reset', runs: this.runs, ...(this.runDirs.length ? { restore: { runDirs: this.runDirs } } : {}) });
   }
 
   private post(m: TrainHostToWebview): void {

@@ -3,13 +3,13 @@
  * metrics.jsonl alone) or of several runs compared. Routes the panels' buttons: Stop and Retry to
  * the training command, Export CSV here.
  */
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import * as vscode from 'vscode';
 import { metricsCsv, readRun, RUN_FILES } from '../../core/run-folder/runs';
 import { readRunMeta } from '../../core/run-folder/run-meta';
 import { classifyError } from '../../core/shared/errors';
-import { statusFromEnd, type PanelRun, type PanelRunInfo } from '../../core/shared/train-webview-protocol';
+import { restoredRunDirs, statusFromEnd, type PanelRun, type PanelRunInfo } from '../../core/shared/train-webview-protocol';
 import type { TrainEvent } from '../../core/shared/protocol';
 import type { FeatureHost } from '../host';
 import { TrainPanel, type TrainPanelEvents } from './panel';
@@ -50,6 +50,9 @@ export class RunPanels implements vscode.Disposable {
   /** Opens a panel for a run that is starting now; returns it for live updates. */
   openLive(runDir: string, info: PanelRunInfo): TrainPanel {
     this.dirs.set(info.id, runDir);
+    // A resumed run's earlier panel gives way to the live one (one panel per run, not two).
+    const earlier = this.panelShowing(info.id);
+    if (earlier) this.close(earlier);
     const config = configOf(runDir);
     // A resumed run's panel starts with what the run folder holds; a new run's holds nothing yet.
     const panel = this.open(panelTitle(true, [info.name]), [{ ...info, events: eventsOnDisk(runDir), ...(config ? { config } : {}) }]);
@@ -103,7 +106,12 @@ export class RunPanels implements vscode.Disposable {
 
   /** Runs deleted from disk: their panels close (nothing there to export or replay any more). */
   closeRuns(runIds: readonly string[]): void {
-    for (const p of [...this.panels]) if (p.runIds.some((id) => runIds.includes(id))) p.dispose();
+    for (const p of [...this.panels]) if (p.runIds.some((id) => runIds.includes(id))) this.close(p);
+  }
+
+  private close(p: TrainPanel): void {
+    this.panels.delete(p);
+    p.dispose();
   }
 
   exportCsv(runDir: string): string {
@@ -122,14 +130,41 @@ export class RunPanels implements vscode.Disposable {
     return { id, name, live, ...statusFromEnd(run.runEnd, live), events: run.events, config: run.config as unknown as Record<string, unknown> };
   }
 
-  private open(title: string, runs: PanelRun[]): TrainPanel {
-    const panel: TrainPanel = TrainPanel.create(this.ctx.extensionUri, title, runs, {
+  private open(title: string, runs: PanelRun[], restored?: vscode.WebviewPanel): TrainPanel {
+    const dirs = runs.map((r) => this.dirs.get(r.id)).filter((d): d is string => d !== undefined);
+    const events: TrainPanelEvents = {
       onMessage: (m) => void this.onMessage(m),
       onCspViolation: (directive, blocked) => this.ctx.log.error(`Training panel: Content-Security-Policy blocked ${blocked} (${directive})`),
       onDispose: () => this.panels.delete(panel),
-    }, datasetRoots(runs.map((r) => this.dirs.get(r.id)).filter((d): d is string => d !== undefined)));
+    };
+    const panel: TrainPanel = restored
+      ? TrainPanel.restore(restored, this.ctx.extensionUri, title, runs, events, datasetRoots(dirs), dirs)
+      : TrainPanel.create(this.ctx.extensionUri, title, runs, events, datasetRoots(dirs), dirs);
     this.panels.add(panel);
     return panel;
+  }
+
+  /**
+   * A training panel VS Code brings back after a window reload: its runs read again from their
+   * folders (a run that was live then has been recorded as stopped). Folders gone since close it.
+   */
+  restore(webviewPanel: vscode.WebviewPanel, state: unknown): void {
+    const dirs = (restoredRunDirs(state) ?? []).filter((d) => existsSync(join(d, RUN_FILES.config)));
+    const runs: PanelRun[] = [];
+    for (const dir of dirs) {
+      try {
+        runs.push(this.fromDisk(dir));
+      } catch (e) {
+        this.ctx.log.warn(`Training panel: cannot restore the run in ${dir}: ${classifyError(e).message}`);
+      }
+    }
+    if (!runs.length) {
+      this.ctx.log.info('Training panel: nothing to restore (its runs are gone)');
+      webviewPanel.dispose();
+      return;
+    }
+    this.ctx.log.info(`Training panel restored: ${runs.map((r) => r.id).join(', ')}`);
+    this.open(panelTitle(false, runs.map((r) => r.name)), runs, webviewPanel);
   }
 
   private async onMessage(m: Parameters<TrainPanelEvents['onMessage']>[0]): Promise<void> {

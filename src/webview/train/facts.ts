@@ -23,11 +23,10 @@ export function batchFact(plan: BatchPlan): FactPart[] {
   const k = plan.accumulationSteps;
   const d = plan.dataParallelDevices;
   const parts: FactPart[] = [{ text: String(plan.microBatchSize), testid: 'plan-micro-batch' }];
-  if (k > 1 || d > 1) {
-    parts.push({ text: ' × ' }, { text: String(k), testid: 'plan-accumulation' });
-    if (d > 1) parts.push({ text: ` × ${d} devices` });
-    parts.push({ text: ` = ${formatCount(plan.effectiveBatchSize)}` });
-  }
+  if (k > 1) parts.push({ text: ' × ' }, { text: String(k), testid: 'plan-accumulation' });
+  // Without accumulation a "× 1" says nothing: "16 per device × 2 devices = 32".
+  if (d > 1) parts.push({ text: `${k > 1 ? '' : ' per device'} × ${d} devices` });
+  if (k > 1 || d > 1) parts.push({ text: ` = ${formatCount(plan.effectiveBatchSize)}` });
   parts.push({ text: ' · lr ' }, { text: shownRate(plan.learningRate.value), testid: 'plan-lr' });
   if (plan.warmup.steps > 0) parts.push({ text: ' · warmup ' }, { text: `${formatCount(plan.warmup.steps)} steps`, testid: 'plan-warmup' });
   else parts.push({ text: ' · ' }, { text: 'no warmup', testid: 'plan-warmup' });

@@ -14,7 +14,7 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import uplotCss from 'uplot/dist/uPlot.min.css';
 import { formatBytes, formatCount, formatDuration } from '../../core/shared/format';
 import { plannedFor } from '../../core/shared/plan';
-import { isTrainHostToWebview, type PanelRun, type PanelRunInfo, type TrainHostToWebview, type TrainWebviewToHost } from '../../core/shared/train-webview-protocol';
+import { isTrainHostToWebview, type PanelRun, type PanelRunInfo, type TrainHostToWebview, type TrainPanelState, type TrainWebviewToHost } from '../../core/shared/train-webview-protocol';
 import { Charts, runColour, type ChartOptions } from './charts';
 import { addEvent, emptySeries, type RunSeries, type XAxis } from './series';
 import { EvaluationSection } from './evaluation';
@@ -111,9 +111,16 @@ function buildControls(): void {
   controls.replaceChildren(el('label', {}, 'X axis ', axis), el('label', {}, 'Smoothing ', smooth, ' ', smoothValue), log);
 }
 
+/** Which runs this panel shows (from the host), kept beside the chart options so VS Code can restore the panel after a reload. */
+let restore: TrainPanelState | undefined;
+
+function saveState(): void {
+  vscode.setState({ ...options, ...(restore ? { restore } : {}) });
+}
+
 function setOption(patch: Partial<ChartOptions>): void {
   Object.assign(options, patch);
-  vscode.setState({ ...options });
+  saveState();
   scheduleDraw();
 }
 
@@ -298,7 +305,13 @@ function load(list: PanelRun[]): void {
 }
 
 function onMessage(m: TrainHostToWebview): void {
-  if (m.type === 'reset') load(m.runs);
+  if (m.type === 'reset') {
+    if (m.restore) {
+      restore = m.restore;
+      saveState();
+    }
+    load(m.runs);
+  }
   else if (m.type === 'events') {
     const r = runs.get(m.runId);
     for (const e of r ? m.events : []) {

@@ -262,8 +262,9 @@ function renderIdle(): void {
   );
 }
 
-function stat(label: string, value: string, testid?: string, title?: string): HTMLElement {
-  return h('div', { class: 'stat' }, h('div', { class: 'stat-label' }, label), h('div', { class: 'stat-value', ...(testid ? { 'data-testid': testid } : {}), ...(title ? { title } : {}) }, value));
+/** A labelled figure; `wrap` for a value in words (a loss, a device name) that must not be cut to "…". */
+function stat(label: string, value: string, testid?: string, title?: string, wrap = false): HTMLElement {
+  return h('div', { class: 'stat' }, h('div', { class: 'stat-label' }, label), h('div', { class: wrap ? 'stat-value wrap' : 'stat-value', ...(testid ? { 'data-testid': testid } : {}), ...(title ? { title } : {}) }, value));
 }
 
 function section(title: string, ...children: Child[]): HTMLElement {
@@ -296,7 +297,7 @@ function renderRecommendation(report: SuggestReport): HTMLElement {
         stat('Effective batch', formatCount(r.effectiveBatchSize), 'effective-batch'),
         stat('Steps / epoch', formatCount(r.stepsPerEpoch)),
         stat('Loading', r.loading.strategy === 'preload' ? 'Preload' : 'Stream', 'loading', r.loading.reason),
-        report.plan.loss ? stat('Loss', report.plan.loss, 'loss') : '',
+        report.plan.loss ? stat('Loss', report.plan.loss, 'loss', undefined, true) : '',
       ),
     ),
     report.plan.dataParallel ? h('p', { class: 'muted', 'data-testid': 'data-parallel' }, report.plan.dataParallel.note) : null,
@@ -448,7 +449,7 @@ function renderDevices(report: SuggestReport): HTMLElement {
     h(
       'div',
       { class: 'stats' },
-      stat('Planned for', chosen.name, 'device-name', chosen.name),
+      stat('Planned for', chosen.name, 'device-name', chosen.name, true),
       stat('Device memory', formatBytes(chosen.memoryTotalBytes), 'device-memory'),
       stat('Free', formatBytes(chosen.memoryFreeBytes), 'device-free'),
     ),

@@ -7,6 +7,7 @@
  * that crashes or exits mid-request turns into a rejected `describe` or a run-end 'failed'.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { dirname, resolve } from 'node:path';
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { pathToFileURL } from 'node:url';
@@ -132,6 +133,10 @@ export class TrainerClient {
     const child = fork(script, [], {
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
       execArgv,
+      // Not the host's working folder: every path the trainer gets is absolute, and a workspace's own
+      // files there (an empty or broken package.json) must not reach Node's loader in the trainer's
+      // threads (a wasm pthread that cannot start hangs the backend instead of failing).
+      cwd: dirname(resolve(script)),
       // The child inherits the host's environment (PATH, CUDA's variables), plus what the host adds.
       // eslint-disable-next-line no-restricted-properties -- passed on to the child, not read here
       env: { ...process.env, TF_FORCE_GPU_ALLOW_GROWTH: 'true', ...this.opts.env },

@@ -125,6 +125,17 @@ export interface StartOptions {
   env?: Record<string, string>;
 }
 
+/** Waits until the first element matching `selector` in `frame` shows text matching `pattern`; returns that text. */
+export async function waitText(frame: Frame, selector: string, pattern: RegExp, timeoutMs = 120_000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const t = ((await frame.locator(selector).first().textContent({ timeout: 5_000 }).catch(() => '')) ?? '').trim();
+    if (pattern.test(t)) return t;
+    if (Date.now() > deadline) throw new Error(`${selector} shows "${t}", expected ${String(pattern)}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
+}
+
 /** One scenario's session: a screenshot on failure, always closed (even when an assertion fails). */
 export async function withVSCode<T>(opts: Parameters<typeof VSCode.start>[0], body: (vsc: VSCode) => Promise<T>): Promise<T> {
   const vsc = await VSCode.start(opts);

@@ -12,24 +12,14 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
-import type { Frame } from 'playwright-core';
 import { makeSample } from '../../src/cli/make-sample';
 import { parseMetrics } from '../../src/core/run-folder/runs';
 import { findTorchPython } from '../../src/core/torchrun/python';
-import { buildVsix, e2eAvailable, withVSCode } from './harness';
+import { buildVsix, e2eAvailable, withVSCode, waitText } from './harness';
 
 const CONFIG_NAME = 'digits.train.json';
 const available = e2eAvailable();
 
-async function waitText(frame: Frame, selector: string, pattern: RegExp, timeoutMs = 120_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const t = ((await frame.locator(selector).first().textContent({ timeout: 5_000 }).catch(() => '')) ?? '').trim();
-    if (pattern.test(t)) return t;
-    if (Date.now() > deadline) throw new Error(`${selector} shows "${t}", expected ${String(pattern)}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 describe('A torchrun run in VS Code (code-server)', { timeout: 600_000 }, () => {
   let skip: string | undefined = available.ok ? undefined : available.reason;

@@ -17,7 +17,7 @@ import { parseMetrics } from '../../src/core/run-folder/runs';
 import type { SuggestReport } from '../../src/core/shared/report';
 import type { BatchEvent, RunStartEvent } from '../../src/core/shared/protocol';
 import { SAMPLE_DATASET, ensureSample } from './fixtures';
-import { ROOT, VSCode, buildVsix, e2eAvailable, withVSCode } from './harness';
+import { ROOT, VSCode, buildVsix, e2eAvailable, withVSCode, waitText } from './harness';
 import { plannedFor } from '../../src/core/shared/plan';
 
 const available = e2eAvailable();
@@ -65,15 +65,6 @@ async function panelFrame(vsc: VSCode, selector = '[data-testid="run"]'): Promis
   return (await vsc.findInWebview(selector, { timeoutMs: 60_000 })).frame;
 }
 
-async function waitText(frame: Frame, selector: string, pattern: RegExp, timeoutMs = 120_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const t = ((await frame.locator(selector).first().textContent({ timeout: 5_000 }).catch(() => '')) ?? '').trim();
-    if (pattern.test(t)) return t;
-    if (Date.now() > deadline) throw new Error(`${selector} shows "${t}", expected ${String(pattern)}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
-}
 
 /** Opens the config from the Explorer (Quick Open's file search can lag on a loaded machine). */
 async function openConfig(vsc: VSCode): Promise<void> {

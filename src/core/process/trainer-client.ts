@@ -379,49 +379,34 @@ export class TrainerClient {
     return described.finally(() => clearTimeout(timer));
   }
 
-  /** One probe trial in the child (see src/trainer/probe/trial.ts); rejects when the child dies. */
-  async probe(setup: RunSetup, trial: ProbeTrialSpec): Promise<ProbeTrialResult> {
+  /** Sends a request whose answer (or the child's death) settles the promise kept under its id in `pending`. */
+  private async request<T>(pending: Map<number, { resolve: (r: T) => void; reject: (e: Error) => void }>, message: (id: number) => HostMessage): Promise<T> {
     await this.start();
     const id = this.nextId++;
-    return new Promise<ProbeTrialResult>((resolve, reject) => {
-      this.probes.set(id, { resolve, reject });
+    return new Promise<T>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
       try {
-        this.send({ v: PROTOCOL_VERSION, type: 'probe', id, setup, trial });
+        this.send(message(id));
       } catch (e) {
-        this.probes.delete(id);
+        pending.delete(id);
         reject(e as Error);
       }
     });
+  }
+
+  /** One probe trial in the child (see src/trainer/probe/trial.ts); rejects when the child dies. */
+  async probe(setup: RunSetup, trial: ProbeTrialSpec): Promise<ProbeTrialResult> {
+    return this.request(this.probes, (id) => ({ v: PROTOCOL_VERSION, type: 'probe', id, setup, trial }));
   }
 
   /** A saved model evaluated on labelled files in the child (src/trainer/eval/); rejects when the child dies. */
   async evaluate(req: Omit<EvaluateRequest, 'v' | 'type' | 'id'>): Promise<EvaluationResult> {
-    await this.start();
-    const id = this.nextId++;
-    return new Promise<EvaluationResult>((resolve, reject) => {
-      this.evaluations.set(id, { resolve, reject });
-      try {
-        this.send({ ...req, v: PROTOCOL_VERSION, type: 'evaluate', id });
-      } catch (e) {
-        this.evaluations.delete(id);
-        reject(e as Error);
-      }
-    });
+    return this.request(this.evaluations, (id) => ({ ...req, v: PROTOCOL_VERSION, type: 'evaluate', id }));
   }
 
   /** A torchrun engine run prepared in the child (src/trainer/torchrun/prepare.ts): its files, split, head and initial model. */
   async prepareTorchrun(spec: RunSpec, initialModel: string): Promise<TorchrunPrepared> {
-    await this.start();
-    const id = this.nextId++;
-    return new Promise<TorchrunPrepared>((resolve, reject) => {
-      this.prepares.set(id, { resolve, reject });
-      try {
-        this.send({ v: PROTOCOL_VERSION, type: 'prepare-torchrun', id, spec, initialModel });
-      } catch (e) {
-        this.prepares.delete(id);
-        reject(e as Error);
-      }
-    });
+    return this.request(this.prepares, (id) => ({ v: PROTOCOL_VERSION, type: 'prepare-torchrun', id, spec, initialModel }));
   }
 
   /**

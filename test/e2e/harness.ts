@@ -246,23 +246,27 @@ export class VSCode {
   async runCommand(title: string, timeoutMs = 45_000): Promise<void> {
     const page = this.page;
     const deadline = Date.now() + timeoutMs;
+    const input = page.locator('.quick-input-widget .quick-input-box input');
     for (;;) {
-      await page.keyboard.press('Escape');
-      await page.keyboard.press('F1');
-      const input = page.locator('.quick-input-widget .quick-input-box input');
-      await input.waitFor({ state: 'visible', timeout: 10_000 });
-      await input.fill(`>${title}`);
-      const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
+      // The palette can close under us (a webview or an editor taking focus as it opens, on a busy
+      // machine): every step has a short timeout and the whole attempt is retried until the deadline.
+      let failure: unknown;
       try {
+        await page.keyboard.press('Escape');
+        await page.keyboard.press('F1');
+        await input.waitFor({ state: 'visible', timeout: 10_000 });
+        await input.fill(`>${title}`, { timeout: 5_000 });
+        const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
         await row.waitFor({ state: 'visible', timeout: 3_000 });
+        await row.click({ timeout: 5_000 });
+        await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
+        return;
       } catch (e) {
-        if (Date.now() < deadline) continue;
-        await this.screenshot(`command-not-found`);
-        throw new Error(`command "${title}" is not in the command palette: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+        failure = e;
       }
-      await row.click();
-      await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
-      return;
+      if (Date.now() < deadline) continue;
+      await this.screenshot(`command-not-found`);
+      throw new Error(`command "${title}" could not be run from the command palette: ${failure instanceof Error ? failure.message.split('\n')[0] : String(failure)}`);
     }
   }
 

@@ -250,7 +250,6 @@ export class VSCode {
     for (;;) {
       // The palette can close under us (a webview or an editor taking focus as it opens, on a busy
       // machine): every step has a short timeout and the whole attempt is retried until the deadline.
-      let failure: unknown;
       try {
         await page.keyboard.press('Escape');
         await page.keyboard.press('F1');
@@ -262,11 +261,10 @@ export class VSCode {
         await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
         return;
       } catch (e) {
-        failure = e;
+        if (Date.now() < deadline) continue;
+        await this.screenshot(`command-not-found`);
+        throw new Error(`command "${title}" could not be run from the command palette: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
       }
-      if (Date.now() < deadline) continue;
-      await this.screenshot(`command-not-found`);
-      throw new Error(`command "${title}" could not be run from the command palette: ${failure instanceof Error ? failure.message.split('\n')[0] : String(failure)}`);
     }
   }
 

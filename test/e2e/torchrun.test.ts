@@ -20,7 +20,6 @@ import { buildVsix, e2eAvailable, withVSCode, waitText } from './harness';
 const CONFIG_NAME = 'digits.train.json';
 const available = e2eAvailable();
 
-
 describe('A torchrun run in VS Code (code-server)', { timeout: 600_000 }, () => {
   let skip: string | undefined = available.ok ? undefined : available.reason;
   before(async () => {

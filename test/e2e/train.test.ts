@@ -59,12 +59,10 @@ function events(runDir: string) {
   return existsSync(file) ? parseMetrics(readFileSync(file, 'utf8')).events : [];
 }
 
-
 /** The training panel's frame (the one holding `[data-testid="run"]`), waiting for it. */
 async function panelFrame(vsc: VSCode, selector = '[data-testid="run"]'): Promise<Frame> {
   return (await vsc.findInWebview(selector, { timeoutMs: 60_000 })).frame;
 }
-
 
 /** Opens the config from the Explorer (Quick Open's file search can lag on a loaded machine). */
 async function openConfig(vsc: VSCode): Promise<void> {

@@ -16,7 +16,7 @@ import { describe, test, before } from 'node:test';
 import type { Frame } from 'playwright-core';
 import { makeSample } from '../../src/cli/make-sample';
 import type { EvaluationResult } from '../../src/core/shared/evaluation';
-import { buildVsix, e2eAvailable, withVSCode, type VSCode } from './harness';
+import { buildVsix, e2eAvailable, withVSCode, type VSCode, waitFor } from './harness';
 
 const available = e2eAvailable();
 const skip = available.ok ? false : available.reason;
@@ -49,14 +49,6 @@ async function shownMatrix(frame: Frame, k: number): Promise<number[][]> {
 /** Thumbnails whose image really loaded (the webview URI and the CSP let it through). */
 function loadedThumbnails(frame: Frame, scope: string): Promise<number> {
   return frame.locator(`${scope} img`).evaluateAll((els) => els.filter((e) => (e as HTMLImageElement).complete && (e as HTMLImageElement).naturalWidth > 0).length);
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 20_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
 
 describe('Evaluation in VS Code (code-server)', { skip, timeout: 600_000 }, () => {

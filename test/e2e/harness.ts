@@ -15,7 +15,7 @@ import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, 
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type ElementHandle, type Frame, type Page } from 'playwright-core';
+import { chromium, type Browser, type ElementHandle, type Frame, type Locator, type Page } from 'playwright-core';
 
 export const ROOT = resolve(__dirname, '..', '..');
 export const CACHE = join(ROOT, '.cache', 'e2e');
@@ -123,6 +123,26 @@ export interface StartOptions {
   viewport?: { width: number; height: number };
   /** Extra environment for code-server, its extension host and the trainer (e.g. BATCH_ADVISOR_FAULT). */
   env?: Record<string, string>;
+}
+
+/**
+ * Polls `check` until it gives a value other than `undefined` or `false` (returned), for at most
+ * `timeoutMs`. A check that throws (an element detached while a webview re-renders, a file being
+ * written) has not succeeded yet; its last error is in the timeout's message.
+ */
+export async function waitFor<T>(what: string, check: () => T | undefined | false | Promise<T | undefined | false>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last = '';
+  for (;;) {
+    try {
+      const v = await check();
+      if (v !== undefined && v !== false) return v;
+    } catch (e) {
+      last = `: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last}`);
+    await new Promise((r) => setTimeout(r, 300));
+  }
 }
 
 /** Waits until the first element matching `selector` in `frame` shows text matching `pattern`; returns that text. */
@@ -323,17 +343,34 @@ export class VSCode {
   }
 
   /**
-   * Runs the item `label` of the context menu that is open: hovered (which focuses it), then Enter.
-   * A mouse click on an item right after the menu opens is sometimes dropped by the workbench (the
-   * menu stays open and nothing runs: seen with Compare Runs), the keyboard path never is.
+   * Right-clicks `target` and runs the item `label` of the context menu: hovered (which focuses it),
+   * then Enter. A mouse click on an item right after the menu opens is sometimes dropped by the
+   * workbench (the menu stays open and nothing runs: seen with Compare Runs), the keyboard path
+   * never is. A right-click on a busy machine can open no menu, or a menu without the item (the row
+   * was re-rendered as it was clicked, so its context was not yet known): each attempt has short
+   * step timeouts and the whole attempt is retried until the deadline. A menu left open is closed
+   * with Escape first; Escape is never pressed on the list itself (it would clear its selection).
    */
-  async contextMenuItem(label: string): Promise<void> {
-    const item = this.page.locator('.monaco-menu .action-item', { has: this.page.locator('.action-label', { hasText: label }) }).first();
-    await item.waitFor({ state: 'visible', timeout: 10_000 });
-    await item.hover();
-    await this.page.locator('.monaco-menu .action-item.focused', { hasText: label }).first().waitFor({ state: 'visible', timeout: 10_000 });
-    await this.page.keyboard.press('Enter');
-    await this.page.locator('.monaco-menu').first().waitFor({ state: 'hidden', timeout: 10_000 });
+  async contextMenu(target: Locator, label: string, timeoutMs = 45_000): Promise<void> {
+    const page = this.page;
+    const deadline = Date.now() + timeoutMs;
+    const item = page.locator('.monaco-menu .action-item', { has: page.locator('.action-label', { hasText: label }) }).first();
+    for (;;) {
+      try {
+        if (await page.locator('.monaco-menu').first().isVisible()) await page.keyboard.press('Escape');
+        await target.click({ button: 'right', timeout: 10_000 });
+        await item.waitFor({ state: 'visible', timeout: 5_000 });
+        await item.hover({ timeout: 5_000 });
+        await page.locator('.monaco-menu .action-item.focused', { hasText: label }).first().waitFor({ state: 'visible', timeout: 5_000 });
+        await page.keyboard.press('Enter');
+        await page.locator('.monaco-menu').first().waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
+        return;
+      } catch (e) {
+        if (Date.now() < deadline) continue;
+        await this.screenshot(`context-menu-item-not-found`);
+        throw new Error(`context menu item "${label}" could not be run: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+      }
+    }
   }
 
   /** Scrolls the webview so that `selector` is at the top (for screenshots of long panels). */

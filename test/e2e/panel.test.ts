@@ -23,7 +23,7 @@ import { formatBytes } from '../../src/core/shared/format';
 import type { BatchEvent, RunStartEvent } from '../../src/core/shared/protocol';
 import { contrastRatio } from '../../src/webview/shared/colour';
 import { SAMPLE_WORKSPACE, ensureSample } from './fixtures';
-import { ROOT, buildVsix, e2eAvailable, withVSCode } from './harness';
+import { ROOT, buildVsix, e2eAvailable, withVSCode, waitFor } from './harness';
 
 const available = e2eAvailable();
 const skip = available.ok ? false : available.reason;
@@ -43,14 +43,6 @@ function runEvents(ws: string) {
   const root = join(ws, '.batch-advisor', 'runs');
   const dir = existsSync(root) ? readdirSync(root)[0] : undefined;
   return dir ? parseMetrics(readFileSync(join(root, dir, 'metrics.jsonl'), 'utf8')).events : [];
-}
-
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check().catch(() => false))) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
 
 interface LegendItem {

@@ -17,7 +17,7 @@ import type { Frame } from 'playwright-core';
 import { parseMetrics } from '../../src/core/run-folder/runs';
 import type { BatchEvent, EpochEvent, RunStartEvent, TrainEvent } from '../../src/core/shared/protocol';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
-import { ROOT, VSCode, buildVsix, e2eAvailable, withVSCode } from './harness';
+import { ROOT, VSCode, buildVsix, e2eAvailable, withVSCode, waitFor } from './harness';
 
 const available = e2eAvailable();
 const skip = available.ok ? false : available.reason;
@@ -25,16 +25,6 @@ const skip = available.ok ? false : available.reason;
 function events(runDir: string): TrainEvent[] {
   const file = join(runDir, 'metrics.jsonl');
   return existsSync(file) ? parseMetrics(readFileSync(file, 'utf8')).events : [];
-}
-
-async function waitFor<T>(what: string, get: () => T | undefined | Promise<T | undefined>, timeoutMs: number): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await get();
-    if (v !== undefined) return v;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 300));
-  }
 }
 
 function runRow(vsc: VSCode, text: string) {
@@ -45,8 +35,7 @@ async function resumeFromRow(vsc: VSCode): Promise<void> {
   await vsc.runCommand('Explorer: Focus on Batch Advisor Runs View');
   const row = runRow(vsc, 'resumable').first();
   await row.waitFor({ state: 'visible', timeout: 60_000 });
-  await row.click({ button: 'right' });
-  await vsc.contextMenuItem('Resume Run');
+  await vsc.contextMenu(row, 'Resume Run');
 }
 
 async function panelStatus(frame: Frame, pattern: RegExp, timeoutMs: number): Promise<string> {
@@ -95,7 +84,7 @@ describe('Resume Run in VS Code (code-server)', { skip, timeout: 900_000 }, () =
         assert.match((await vsc.page.locator('.quick-input-widget').textContent()) ?? '', /Every epoch of this run \(2\) is trained/);
         await input.fill('3');
         await input.press('Enter');
-        await waitFor('epoch 3 in metrics.jsonl', () => (events(dir).some((e) => e.type === 'epoch' && e.epoch === 3) ? true : undefined), 240_000);
+        await waitFor('epoch 3 in metrics.jsonl', () => events(dir).some((e) => e.type === 'epoch' && e.epoch === 3), 240_000);
         assert.equal(JSON.parse(readFileSync(join(dir, 'plan.json'), 'utf8')).epochs, 3);
         assert.equal(readdirSync(root).length, 1, 'no new run folder');
         // The second Resume's live panel took the place of the first one's.

@@ -18,7 +18,7 @@ import type { Frame } from 'playwright-core';
 import { makeSample } from '../../src/cli/make-sample';
 import { parseMetrics } from '../../src/core/run-folder/runs';
 import type { EpochEvent } from '../../src/core/shared/protocol';
-import { RESULTS, ROOT, buildVsix, e2eAvailable, withVSCode, type VSCode } from './harness';
+import { RESULTS, ROOT, buildVsix, e2eAvailable, withVSCode, type VSCode, waitFor } from './harness';
 
 const available = e2eAvailable();
 const skip = available.ok ? false : available.reason;
@@ -56,16 +56,7 @@ function row(vsc: VSCode, text: string | RegExp) {
 }
 
 async function contextMenu(vsc: VSCode, rowText: string | RegExp, action: string): Promise<void> {
-  await row(vsc, rowText).click({ button: 'right' });
-  await vsc.contextMenuItem(action);
-}
-
-async function waitFor(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  await vsc.contextMenu(row(vsc, rowText), action);
 }
 
 /** The values of a table row, one per run (the header cells and the stat label left out). */

@@ -174,8 +174,7 @@ describe('Training in VS Code (code-server)', { skip, timeout: 900_000 }, () => 
         await runRow(vsc, 'mnist-auto').nth(1).waitFor({ state: 'visible', timeout: 20_000 });
         await runRow(vsc, 'mnist-auto').nth(0).click();
         await runRow(vsc, 'mnist-auto').nth(1).click({ modifiers: ['Control'] });
-        await runRow(vsc, 'mnist-auto').nth(1).click({ button: 'right' });
-        await vsc.contextMenuItem('Compare Runs');
+        await vsc.contextMenu(runRow(vsc, 'mnist-auto').nth(1), 'Compare Runs');
         const compare = (await vsc.findInWebview('[data-testid="run"] + [data-testid="run"]', { timeoutMs: 180_000 })).frame;
         assert.equal(await compare.locator('[data-testid="run"]').count(), 2);
         await vsc.page.waitForTimeout(1000);

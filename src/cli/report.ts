@@ -2,8 +2,6 @@
 import type { DatasetReport, Distribution } from '../core/shared/dataset-types';
 import { formatBytes, formatCount, plural } from '../core/shared/format';
 import type { SuggestReport } from '../core/shared/report';
-import { describeBatch } from '../core/shared/plan';
-import { dataParallelPlan } from '../core/torchrun/plan';
 
 const dist = (d: Distribution) => `${d.min} / ${d.median} / ${d.p95} / ${d.max}`;
 
@@ -58,16 +56,9 @@ export function formatSuggest(s: SuggestReport): string[] {
   if (rec.accumulationSteps > 1) lines.push(`  Accumulate ${rec.accumulationSteps} micro-batches → effective batch ${rec.effectiveBatchSize}`);
   lines.push(`  ${formatCount(rec.stepsPerEpoch)} steps per epoch; data: ${rec.loading.strategy} (${rec.loading.reason})`);
   if (s.plan.dataParallel) lines.push(`  ${s.plan.dataParallel.note}`);
-  if (s.config.engine === 'torchrun') lines.push(`  ${torchrunLine(s)}`);
+  if (s.torchrun) lines.push(`  ${s.torchrun.note}`);
   for (const w of rec.warnings) lines.push(`  ! ${w}`);
   return lines;
-}
-
-/** What `train` runs with "engine": "torchrun" on the config's processes (nprocPerNode, else 1; --nproc-per-node changes it). */
-function torchrunLine(s: SuggestReport): string {
-  const n = s.config.nprocPerNode ?? 1;
-  const dp = dataParallelPlan(s.plan, n);
-  return `torchrun on ${plural(n, 'process', 'processes')}: batch ${describeBatch(dp)}, learning rate ${Number(dp.learningRate.value.toPrecision(3))} for the global batch, ${formatCount(dp.stepsPerEpoch)} steps per epoch${dp.warmup.steps > 0 ? `, warmup ${plural(dp.warmup.steps, 'step')}` : ''}`;
 }
 
 /** The probe's trials: predicted vs measured memory, speed, and what the search concluded. */

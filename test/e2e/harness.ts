@@ -259,59 +259,67 @@ export class VSCode {
   }
 
   /**
-   * Opens the command palette with F1, types the command's title, runs it. Retries while the
-   * workbench is still registering extension contributions (the palette's list is computed when
-   * it opens).
+   * Opens the quick input with F1, types `query`, picks the first row showing `row`. The palette
+   * can close under us (a webview or an editor taking focus as it opens, on a busy machine), and on
+   * a fresh window its list can lack the row while extension contributions register: every step has
+   * a short timeout and the whole attempt is retried until the deadline. Nothing after the pick can
+   * fail, so nothing is picked twice.
    */
-  async runCommand(title: string, timeoutMs = 45_000): Promise<void> {
+  private async quickPick(query: string, row: string, what: string, timeoutMs: number): Promise<void> {
     const page = this.page;
     const deadline = Date.now() + timeoutMs;
     const input = page.locator('.quick-input-widget .quick-input-box input');
     for (;;) {
-      // The palette can close under us (a webview or an editor taking focus as it opens, on a busy
-      // machine): every step has a short timeout and the whole attempt is retried until the deadline.
       try {
         await page.keyboard.press('Escape');
         await page.keyboard.press('F1');
         await input.waitFor({ state: 'visible', timeout: 10_000 });
-        await input.fill(`>${title}`, { timeout: 5_000 });
-        const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: title }).first();
-        await row.waitFor({ state: 'visible', timeout: 3_000 });
-        await row.click({ timeout: 5_000 });
+        await input.fill(query, { timeout: 5_000 });
+        const item = page.locator('.quick-input-widget .monaco-list-row', { hasText: row }).first();
+        await item.waitFor({ state: 'visible', timeout: 3_000 });
+        await item.click({ timeout: 5_000 });
         await page.locator('.quick-input-widget').waitFor({ state: 'hidden', timeout: 10_000 }).catch(() => undefined);
         return;
       } catch (e) {
         if (Date.now() < deadline) continue;
-        await this.screenshot(`command-not-found`);
-        throw new Error(`command "${title}" could not be run from the command palette: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
+        await this.screenshot('quick-pick-failed');
+        throw new Error(`${what} could not be picked from the quick input: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}`);
       }
     }
   }
 
+  /** Runs a command from the command palette (F1, its title). */
+  async runCommand(title: string, timeoutMs = 45_000): Promise<void> {
+    await this.quickPick(`>${title}`, title, `command "${title}"`, timeoutMs);
+  }
+
   /** Opens a workspace file through Quick Open (F1, then the file name without '>'). */
   async openFile(name: string): Promise<void> {
-    const page = this.page;
-    await page.keyboard.press('Escape');
-    await page.keyboard.press('F1');
-    const input = page.locator('.quick-input-widget .quick-input-box input');
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(name);
-    const row = page.locator('.quick-input-widget .monaco-list-row', { hasText: name }).first();
-    await row.waitFor({ state: 'visible', timeout: 15_000 });
-    await row.click();
-    await page.locator(`.tab[aria-label^="${name}"], .tab[data-resource-name="${name}"]`).first().waitFor({ state: 'visible', timeout: 10_000 });
+    await this.quickPick(name, name, `file "${name}"`, 45_000);
+    await this.page.locator(`.tab[aria-label^="${name}"], .tab[data-resource-name="${name}"]`).first().waitFor({ state: 'visible', timeout: 30_000 });
   }
 
   /** Switches the colour theme through "Preferences: Color Theme" (e.g. 'Light Modern'). */
   async setColorTheme(label: 'Light Modern' | 'Dark Modern' | 'Dark High Contrast'): Promise<void> {
     const page = this.page;
-    await this.runCommand('Preferences: Color Theme');
-    const input = page.locator('.quick-input-widget .quick-input-box input');
-    await input.waitFor({ state: 'visible', timeout: 10_000 });
-    await input.fill(label);
-    await page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first().waitFor({ state: 'visible', timeout: 10_000 });
-    await page.keyboard.press('Enter');
-    await page.locator(label.startsWith('Light') ? '.monaco-workbench.vs' : label.includes('High Contrast') ? '.monaco-workbench.hc-black' : '.monaco-workbench.vs-dark').waitFor({ timeout: 15_000 });
+    const deadline = Date.now() + 60_000;
+    const applied = page.locator(label.startsWith('Light') ? '.monaco-workbench.vs' : label.includes('High Contrast') ? '.monaco-workbench.hc-black' : '.monaco-workbench.vs-dark');
+    for (;;) {
+      try {
+        await this.runCommand('Preferences: Color Theme');
+        const input = page.locator('.quick-input-widget .quick-input-box input');
+        await input.waitFor({ state: 'visible', timeout: 10_000 });
+        await input.fill(label, { timeout: 5_000 });
+        await page.locator('.quick-input-widget .monaco-list-row', { hasText: label }).first().waitFor({ state: 'visible', timeout: 10_000 });
+        await page.keyboard.press('Enter');
+        await applied.waitFor({ timeout: 15_000 });
+        return;
+      } catch (e) {
+        // The theme picker closed under us: picking the same theme again is harmless.
+        if (Date.now() < deadline) continue;
+        throw e;
+      }
+    }
   }
 
   /** Rewrites user settings while VS Code runs (it watches the file and applies them live). */

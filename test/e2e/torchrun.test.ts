@@ -1,7 +1,8 @@
 /**
  * End-to-end: a torchrun engine run started from the Train lens in a real VS Code (code-server),
  * shown live in the training panel: the config says "engine": "torchrun" and "nprocPerNode": 2, the
- * panel shows the torch backend and the global batch (16 per device × 2 devices = 32), its step
+ * Suggest panel states the torchrun plan (16 per device × 2 devices = 32, its learning rate), the
+ * panel shows the torch backend and the same global batch and learning rate, its step
  * count advances while the run trains, and the run ends completed with its metrics.jsonl written
  * by rank 0. Needs Python with torch: skipped, saying so, without it.
  *
@@ -43,12 +44,23 @@ describe('A torchrun run in VS Code (code-server)', { timeout: 600_000 }, () => 
       await withVSCode({ name: 'torchrun', workspace: ws, settings: { 'workbench.colorTheme': 'Default Dark Modern', 'batchAdvisor.probe': false } }, async (vsc) => {
         await vsc.runCommand('View: Show Explorer');
         await vsc.page.locator('.explorer-folders-view .monaco-list-row', { hasText: CONFIG_NAME }).first().click();
+        // Suggest states the plan the torchrun processes will train at; the run's panel shows the same.
+        await vsc.runCommand('Batch Advisor: Suggest Batch Size');
+        const stated = await vsc.webviewText('[data-testid="torchrun-plan"]', 180_000);
+        const m = /^torchrun on 2 processes: batch 16 per device × 2 devices = 32, learning rate (\S+) for the global batch, 25 steps per epoch/.exec(stated);
+        assert.ok(m, stated);
+        await vsc.scrollWebviewTo('[data-testid="torchrun-plan"]');
+        await vsc.screenshot('suggest-torchrun');
         const lens = vsc.page.locator('.codelens-decoration a', { hasText: 'Train with this config' }).first();
         await lens.waitFor({ state: 'visible', timeout: 90_000 });
         await lens.click();
         const { frame } = await vsc.findInWebview('[data-testid="run"] [data-testid="backend"]', { timeoutMs: 240_000 });
         await waitText(frame, '[data-testid="backend"]', /^torch-gloo$/);
-        assert.match((await frame.locator('[data-testid="plan-batch"]').textContent())?.trim() ?? '', /^16 per device × 2 devices = 32 · lr /);
+        const planBatch = (await frame.locator('[data-testid="plan-batch"]').textContent())?.trim() ?? '';
+        assert.match(planBatch, /^16 per device × 2 devices = 32 · lr /);
+        // The same rate (Suggest shows 3 significant digits, the panel 4).
+        const shownLr = Number(/ · lr (\S+)/.exec(planBatch)?.[1]);
+        assert.ok(Math.abs(shownLr - Number(m[1])) <= 0.005 * Number(m[1]), `the panel's "${planBatch}" has the learning rate Suggest stated (${m[1]})`);
         // Live: the step count moves while it trains (before the run ends).
         await waitText(frame, '[data-testid="step"]', /^\d+\/25$/, 120_000);
         await waitText(frame, '[data-testid="run-status"]', /running/, 60_000);

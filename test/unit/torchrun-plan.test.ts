@@ -1,12 +1,13 @@
 /** The plan a torchrun run trains at (src/core/torchrun/plan.ts): the global batch and its learning rate, steps and warmup; `suggest` states it. */
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, it } from 'node:test';
 import { formatSuggest } from '../../src/cli/report';
 import { suggest } from '../../src/core/process/suggest';
-import { configForFolder } from '../../src/core/config';
+import { configForFolder, loadConfigFile } from '../../src/core/config';
+import { configSuggestionFrom, withPlanFields } from '../../src/extension/config/plan-edit';
 import type { TrainingPlan } from '../../src/core/shared/plan';
 import { dataParallelPlan } from '../../src/core/torchrun/plan';
 import { planFor } from '../helpers/plan';
@@ -51,8 +52,31 @@ describe('suggest with "engine": "torchrun"', () => {
       const dp = dataParallelPlan(report.plan, 4);
       const line = formatSuggest(report).find((l) => l.includes('torchrun on 4 processes'));
       assert.ok(line, formatSuggest(report).join('\n'));
+      assert.equal(line.trim(), report.torchrun?.note);
+      assert.deepEqual([report.torchrun?.globalBatchSize, report.torchrun?.stepsPerEpoch, report.torchrun?.learningRate], [dp.effectiveBatchSize, dp.stepsPerEpoch, dp.learningRate.value]);
       assert.match(line, /batch 8 per device × 4 devices = 32/);
       assert.ok(line.includes(`learning rate ${Number(dp.learningRate.value.toPrecision(3))} for the global batch, ${dp.stepsPerEpoch} steps per epoch`));
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
+  });
+
+  it("the editor's apply lens writes the global batch's learning rate: the applied config trains the plan Suggest stated", async () => {
+    const root = mkdtempSync(join(tmpdir(), 'ba-torchrun-apply-'));
+    try {
+      await makeTinyDataset(join(root, 'data'), { classes: 2, perClass: 40 });
+      const file = join(root, 'ddp.train.json');
+      writeFileSync(file, JSON.stringify({ name: 'ddp', dataset: 'data', imageSize: [16, 16], batchSize: 8, probe: false, engine: 'torchrun', nprocPerNode: 4 }, null, 2));
+      const before = await suggest({ config: loadConfigFile(file) }, { trainerScript: TRAINER, probe: false });
+      const { fields } = configSuggestionFrom(before);
+      assert.equal(fields.learningRate, before.torchrun?.learningRate);
+      assert.notEqual(fields.learningRate, before.plan.learningRate.value, 'not the single-device rate (batch 8 vs the global 32)');
+      writeFileSync(file, withPlanFields(readFileSync(file, 'utf8'), fields));
+      const after = await suggest({ config: loadConfigFile(file) }, { trainerScript: TRAINER, probe: false });
+      assert.deepEqual(
+        [after.torchrun?.globalBatchSize, after.torchrun?.learningRate, after.torchrun?.warmupSteps],
+        [before.torchrun?.globalBatchSize, before.torchrun?.learningRate, before.torchrun?.warmupSteps],
+      );
     } finally {
       rmSync(root, { recursive: true, force: true });
     }

@@ -14,7 +14,10 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'n
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { formatSuggest } from '../../src/cli/report';
 import { trainCommand, type TrainOptions } from '../../src/cli/train';
+import { loadConfigFile } from '../../src/core/config';
+import { suggest } from '../../src/core/process/suggest';
 import { makeSample } from '../../src/cli/make-sample';
 import { TrainerClient } from '../../src/core/process/trainer-client';
 import { metricsCsv, readRun, runsRoot } from '../../src/core/run-folder/runs';
@@ -110,6 +113,21 @@ describe('train --engine torchrun (2 processes, CPU)', () => {
     assert.equal(start.engine?.distBackend, 'gloo');
     assert.equal(start.plan.effectiveBatchSize, 32);
     assert.equal(start.stepsPerEpoch, Math.ceil((PER_DIGIT * 10 * 0.8) / 32));
+  });
+
+  it('is the plan `suggest` states for the config on 2 processes (the Suggest panel shows the same note)', async (t) => {
+    if (torchWhy) return t.skip(torchWhy);
+    const config = { ...loadConfigFile(join(ws, 'ddp.train.json')), nprocPerNode: 2 };
+    const report = await suggest({ config }, { trainerScript: TRAINER, probe: false });
+    const start = events(runDir).find((e): e is RunStartEvent => e.type === 'run-start')!;
+    const s = report.torchrun!;
+    assert.ok(s, 'the report states the torchrun plan');
+    assert.deepEqual(
+      [s.processes, s.perDeviceBatchSize, s.accumulationSteps, s.globalBatchSize, s.learningRate, s.stepsPerEpoch, s.warmupSteps],
+      [start.engine?.worldSize, start.plan.microBatchSize, start.plan.accumulationSteps, start.plan.effectiveBatchSize, start.plan.learningRate.value, start.stepsPerEpoch, start.plan.warmup.steps],
+    );
+    assert.ok(formatSuggest(report).some((l) => l.includes(s.note)), 'the CLI prints the note');
+    assert.match(s.note, /^torchrun on 2 processes: batch 16 per device × 2 devices = 32, learning rate 0\.002 for the global batch/);
   });
 
   it('writes metrics.jsonl in our protocol: run-start, a batch per step, epoch, run-end; it replays and exports as CSV', (t) => {

@@ -27,6 +27,7 @@ import type { BackendLocation } from '../shared/run-spec';
 import { backendLocation, runSetup } from '../planning/run-spec';
 import type { SuggestReport } from '../shared/report';
 import { TrainerClient } from './trainer-client';
+import { torchrunSummary } from '../torchrun/plan';
 
 /** The input is readable but cannot be planned for (e.g. a folder without images). */
 export class SuggestInputError extends Error {
@@ -168,8 +169,19 @@ export async function suggest(input: { config: TrainConfig }, opts: SuggestOptio
   const plan = withDataParallel(makePlan({ config, dataset, device, memory, recommendation, plannedBackend }), { devices, device, memory, headroom, optimizer: config.optimizer });
   const report: SuggestReport = { config, dataset, devices, device, model, optimizer: config.optimizer, memory, recommendation, plan };
   if (config.batchGrowth) plan.warnings.push('Batch growth needs the probe\'s measurements ("batchSize": "auto" with the probe): it is off for this plan.');
-  if (!(opts.probe ?? config.probe ?? config.batchSize === 'auto')) return report;
-  return probeReport(report, { location, plannedBackend, headroom, freeHostRamBytes }, opts);
+  const out = opts.probe ?? config.probe ?? config.batchSize === 'auto' ? await probeReport(report, { location, plannedBackend, headroom, freeHostRamBytes }, opts) : report;
+  return withTorchrun(out);
+}
+
+/**
+ * With "engine": "torchrun", the final plan on the processes `train` launches (the config's
+ * nprocPerNode, else one per GPU, else 1): the numbers the generated script trains at, made by the
+ * same function as the run's (dataParallelPlan).
+ */
+function withTorchrun(report: SuggestReport): SuggestReport {
+  const c = report.config;
+  if (c.engine !== 'torchrun') return report;
+  return { ...report, torchrun: torchrunSummary(report.plan, c.nprocPerNode ?? Math.max(1, report.devices.filter((d) => d.kind === 'gpu').length)) };
 }
 
 /** The memory model's report confirmed (and its batch chosen) by the probe's real training steps. */

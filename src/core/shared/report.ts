@@ -95,4 +95,19 @@ export interface SuggestReport {
   probe?: ProbeReport;
   /** The gradient noise scale measured by the probe (at the start of training). */
   gradientNoiseScale?: GradientNoiseScale;
+  /** With "engine": "torchrun": the plan the torchrun processes train at (src/core/torchrun/plan.ts). */
+  torchrun?: TorchrunPlanSummary;
+}
+
+/** The plan's numbers on `processes` torchrun processes: what the generated script runs. */
+export interface TorchrunPlanSummary {
+  processes: number;
+  perDeviceBatchSize: number;
+  accumulationSteps: number;
+  globalBatchSize: number;
+  learningRate: number;
+  stepsPerEpoch: number;
+  warmupSteps: number;
+  /** The same in one sentence (the CLI's line, the Suggest panel's paragraph). */
+  note: string;
 }

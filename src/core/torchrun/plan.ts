@@ -4,7 +4,9 @@
  * global batch by the plan's rule (kept as written when the config sets it), the steps per epoch
  * and the warmup (its epochs, when planned) counted in the global batch's steps.
  */
-import { learningRateForBatch, type TrainingPlan } from '../shared/plan';
+import { formatCount, plural } from '../shared/format';
+import { describeBatch, learningRateForBatch, type TrainingPlan } from '../shared/plan';
+import type { TorchrunPlanSummary } from '../shared/report';
 
 export function dataParallelPlan(plan: TrainingPlan, worldSize: number): TrainingPlan {
   const effectiveBatchSize = plan.microBatchSize * plan.accumulationSteps * worldSize;
@@ -24,5 +26,22 @@ export function dataParallelPlan(plan: TrainingPlan, worldSize: number): Trainin
     learningRate: { ...plan.learningRate, value: lr },
     warmup: { ...plan.warmup, steps: warmupSteps, startLearningRate: start },
     reasons: [reason, ...plan.reasons],
+  };
+}
+
+/** The plan on `processes` torchrun processes, for `suggest` and the Suggest panel to state. */
+export function torchrunSummary(plan: TrainingPlan, processes: number): TorchrunPlanSummary {
+  const dp = dataParallelPlan(plan, processes);
+  const lr = Number(dp.learningRate.value.toPrecision(3));
+  const note = `torchrun on ${plural(processes, 'process', 'processes')}: batch ${describeBatch(dp)}, learning rate ${lr} for the global batch, ${formatCount(dp.stepsPerEpoch)} steps per epoch${dp.warmup.steps > 0 ? `, warmup ${plural(dp.warmup.steps, 'step')}` : ''}`;
+  return {
+    processes,
+    perDeviceBatchSize: dp.microBatchSize,
+    accumulationSteps: dp.accumulationSteps,
+    globalBatchSize: dp.effectiveBatchSize,
+    learningRate: dp.learningRate.value,
+    stepsPerEpoch: dp.stepsPerEpoch,
+    warmupSteps: dp.warmup.steps,
+    note,
   };
 }

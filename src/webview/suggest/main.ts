@@ -301,6 +301,7 @@ function renderRecommendation(report: SuggestReport): HTMLElement {
       ),
     ),
     report.plan.dataParallel ? h('p', { class: 'muted', 'data-testid': 'data-parallel' }, report.plan.dataParallel.note) : null,
+    report.torchrun ? h('p', { 'data-testid': 'torchrun-plan' }, report.torchrun.note) : null,
     h('h3', {}, 'Why'),
     h('ul', { class: 'reasons', 'data-testid': 'reasons' }, ...r.reasons.map((x) => h('li', {}, x)), h('li', {}, r.loading.reason)),
     r.warnings.length ? h('div', { class: 'warnings', role: 'note' }, ...r.warnings.map((w) => h('p', {}, '⚠ ', w))) : null,

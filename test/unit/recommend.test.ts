@@ -257,7 +257,7 @@ describe('recommend: gradient accumulation', () => {
     // 17 fit (100 + 17×10 MiB): 16 × 2 accumulated would need 100 + 160 + 25 (the gradient sum) = 285 MiB of 270.
     const r = run({ fit: 17 });
     assert.deepEqual([r.batchSize, r.accumulationSteps, r.effectiveBatchSize], [8, 4, 32]);
-    assert.ok(r.reasons.some((x) => /Only 8 per step fits, so gradients are accumulated over 4 micro-batches/.test(x)));
+    assert.ok(r.reasons.some((x) => /Only 8 per step fits next to accumulation's running sum of the gradients \(25(\.0)? MiB\), so gradients are accumulated over 4 micro-batches/.test(x)));
   });
 
   it('with a measured maximum (the probe), the running sum is checked against what the maximum used, not the model\'s budget', () => {
@@ -286,11 +286,11 @@ describe('recommend: gradient accumulation', () => {
     assert.equal(r.accumulationSteps, 8);
     assert.equal(r.effectiveBatchSize, 32);
     assert.equal(r.learningRate.rule, 'none');
-    assert.ok(r.reasons.some((x) => /accumulated over 8 micro-batches.*BatchNorm layers still see batches of 4/.test(x)));
+    assert.ok(r.reasons.some((x) => /^Only 4 per step fits, so gradients are accumulated over 8 micro-batches.*BatchNorm layers still see batches of 4/.test(x)));
     // With a 25 MiB gradient sum, batch 4 (140 MiB of 150 MiB) leaves no room: micro 2 × 16.
     const tight = run({ fit: 5 });
     assert.deepEqual([tight.batchSize, tight.accumulationSteps, tight.effectiveBatchSize], [2, 16, 32]);
-    assert.ok(tight.reasons.some((x) => /Only 2 per step fits.*over 16 micro-batches/.test(x)));
+    assert.ok(tight.reasons.some((x) => /Only 2 per step fits next to accumulation's running sum of the gradients \(25(\.0)? MiB\), so .*over 16 micro-batches/.test(x)));
   });
 });
 

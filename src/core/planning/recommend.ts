@@ -117,6 +117,8 @@ interface BatchChoice {
   micro: number;
   accumulation: number;
   explainAccumulation: boolean;
+  /** The micro-batch was halved to make room for accumulation's running sum of the gradients (its bytes). */
+  loweredForGradients?: number;
 }
 
 /** The micro-batch (and accumulation up to BASE_BATCH) from memory, the dataset, the config and the probe's choice. */
@@ -217,6 +219,7 @@ function fitAccumulation(input: RecommendInput, maxFit: number, c: BatchChoice, 
     c.accumulation = Math.ceil(target / c.micro);
     halved = true;
   }
+  if (halved) c.loweredForGradients = extra;
   if (halved && !c.explainAccumulation) {
     reasons.push(
       `Micro-batch lowered to ${c.micro} (accumulating ${c.accumulation} of them): accumulation keeps a running sum of the gradients (${formatBytes(extra)} more), which does not fit next to a larger micro-batch.`,
@@ -277,7 +280,7 @@ export function recommend(input: RecommendInput): Recommendation {
   const { micro, accumulation } = c;
   if (c.explainAccumulation) {
     reasons.push(
-      `Only ${micro} per step fits, so gradients are accumulated over ${accumulation} micro-batches for an effective batch of ${micro * accumulation} (the batch the learning rate is tuned for). BatchNorm layers still see batches of ${micro}.`,
+      `Only ${micro} per step fits${c.loweredForGradients !== undefined ? ` next to accumulation's running sum of the gradients (${formatBytes(c.loweredForGradients)})` : ''}, so gradients are accumulated over ${accumulation} micro-batches for an effective batch of ${micro * accumulation} (the batch the learning rate is tuned for). BatchNorm layers still see batches of ${micro}.`,
     );
   }
   const effective = micro * accumulation;

@@ -219,7 +219,7 @@ export function buildProgram(): Command {
     .argument('<folder>', 'image folder, one subfolder per class')
     .option('--json', 'print one JSON document')
     .option('--batch-size <n>', 'images per prediction batch (default 32)', parsePositiveInt)
-    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices(['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu']))
+    .addOption(new Option('--backend <name>', 'TensorFlow.js backend').choices([...BACKENDS]))
     .action(async (model: string, folder: string, flags: { json?: boolean; batchSize?: number; backend?: string }) => {
       const { evaluateCommand } = await import('./evaluate.js');
       process.exitCode = await evaluateCommand(model, folder, flags, { trainerScript: trainerScriptPath(), stdout: process.stdout, stderr: process.stderr });

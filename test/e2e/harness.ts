@@ -145,13 +145,20 @@ export async function waitFor<T>(what: string, check: () => T | undefined | fals
   }
 }
 
-/** Waits until the first element matching `selector` in `frame` shows text matching `pattern`; returns that text. */
-export async function waitText(frame: Frame, selector: string, pattern: RegExp, timeoutMs = 120_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
+/**
+ * Waits until the first element matching `selector` in `frame` shows text matching `pattern`; returns that text.
+ * With `progress` (e.g. the run's batch-event count), the wait fails only after `timeoutMs` with no
+ * change in it: a slow run on a busy machine is still moving, a stuck one is not.
+ */
+export async function waitText(frame: Frame, selector: string, pattern: RegExp, timeoutMs = 120_000, progress?: () => number): Promise<string> {
+  let deadline = Date.now() + timeoutMs;
+  let seen = progress?.();
   for (;;) {
     const t = ((await frame.locator(selector).first().textContent({ timeout: 5_000 }).catch(() => '')) ?? '').trim();
     if (pattern.test(t)) return t;
-    if (Date.now() > deadline) throw new Error(`${selector} shows "${t}", expected ${String(pattern)}`);
+    const now = progress?.();
+    if (now !== seen) { seen = now; deadline = Date.now() + timeoutMs; }
+    if (Date.now() > deadline) throw new Error(`${selector} shows "${t}", expected ${String(pattern)}${progress ? ` (no progress for ${timeoutMs} ms)` : ''}`);
     await new Promise((r) => setTimeout(r, 300));
   }
 }

@@ -115,6 +115,65 @@ class Files(torch.utils.data.Dataset):
             return torch.zeros(self.size[0], self.size[1], self.channels), SKIPPED
 
 
+M32 = 0xFFFFFFFF
+
+
+def _imul(a, b):
+    return (a * b) & M32
+
+
+def mulberry32(seed):
+    """Batch Advisor's PRNG (src/trainer/data/prng.ts), bit for bit: floats in [0, 1)."""
+    state = [seed & M32]
+
+    def rand():
+        state[0] = (state[0] + 0x6D2B79F5) & M32
+        t = state[0]
+        t = _imul(t ^ (t >> 15), t | 1)
+        t ^= (t + _imul(t ^ (t >> 7), t | 61)) & M32
+        return ((t ^ (t >> 14)) & M32) / 4294967296
+
+    return rand
+
+
+def derive_seed(seed, stream):
+    h = ((seed & M32) ^ _imul((stream + 1) & M32, 0x9E3779B1)) & M32
+    h = _imul(h ^ (h >> 16), 0x85EBCA6B)
+    h = _imul(h ^ (h >> 13), 0xC2B2AE35)
+    return (h ^ (h >> 16)) & M32
+
+
+def epoch_order(n, seed, epoch):
+    """Indices 0..n-1 in the order Batch Advisor's trainer walks epoch `epoch` (its seeded Fisher–Yates)."""
+    order = list(range(n))
+    rand = mulberry32(derive_seed(seed, epoch))
+    for i in range(n - 1, 0, -1):
+        j = math.floor(rand() * (i + 1))
+        order[i], order[j] = order[j], order[i]
+    return order
+
+
+class EpochOrderSampler(torch.utils.data.Sampler):
+    """DistributedSampler's sharding (rank r takes every world-th index, the list padded from its start
+    to a multiple of world) over Batch Advisor's own epoch order: each global step of `world` ranks ×
+    micro-batch b then holds the same images as a batch of world × b in our trainer."""
+
+    def __init__(self, n, seed, rank, world):
+        self.n, self.seed, self.rank, self.world, self.epoch = n, seed, rank, world, 1
+        self.per_rank = math.ceil(n / world)
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = epoch_order(self.n, self.seed, self.epoch)
+        order += order[: self.per_rank * self.world - self.n]
+        return iter(order[self.rank::self.world])
+
+    def __len__(self):
+        return self.per_rank
+
+
 def learning_rate_at(r, step):
     """The plan's linear warmup, then its schedule (as src/core/shared/plan.ts learningRateAt)."""
     steps, start, target = r['warmupSteps'], r['warmupStartLearningRate'], r['learningRate']
@@ -193,6 +252,7 @@ def train(r, metrics, rank, world, local_rank, backend):
     ddp = torch.nn.parallel.DistributedDataParallel(net, device_ids=[local_rank] if device.type == 'cuda' else None)
     optimizer = make_optimizer(r['optimizer'], ddp.parameters(), learning_rate_at(r, 1))
     skipped = []  # this rank's undecodable files since the last epoch end; rank 0 reports every rank's
+    reported = set()  # the files rank 0 has reported
 
     def on_skip(path, reason):
         skipped.append((path, reason))
@@ -203,10 +263,14 @@ def train(r, metrics, rank, world, local_rank, backend):
         dist.all_gather_object(every, list(skipped))
         skipped.clear()
         for path, reason in (s for rank_list in every for s in rank_list or []):
-            metrics.emit('skipped-file', path=path, reason=reason)
+            # Once a run: a file is read by one rank one epoch and by another the next.
+            if path not in reported:
+                reported.add(path)
+                metrics.emit('skipped-file', path=path, reason=reason)
 
     train_set = Files(r['train'], r['imageSize'], r['channels'], on_skip)
-    sampler = torch.utils.data.distributed.DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=r['seed'])
+    # Our trainer's epoch order, sharded as DistributedSampler shards: the same images per global step.
+    sampler = EpochOrderSampler(len(train_set), r['seed'], rank, world)
     loader = torch.utils.data.DataLoader(train_set, batch_size=r['microBatchSize'], sampler=sampler, num_workers=r.get('loaderWorkers', 0))
     k = r['accumulationSteps']
     steps_per_epoch = math.ceil(len(loader) / k)

@@ -207,7 +207,6 @@ function fitAccumulation(input: RecommendInput, maxFit: number, c: BatchChoice, 
   const extra = memory.breakdown.gradientsBytes;
   const target = c.micro * c.accumulation;
   const room = input.maxBatch !== undefined ? Math.max(memory.budgetBytes, bytesForBatch(memory, maxFit)) : memory.budgetBytes;
-  let halved = false;
   if (bytesForBatch(memory, 1) + extra > room) {
     // Not even one image fits next to the running sum (a model that is mostly weights): no accumulation.
     c.accumulation = 1;
@@ -217,10 +216,9 @@ function fitAccumulation(input: RecommendInput, maxFit: number, c: BatchChoice, 
   while (c.accumulation > 1 && c.micro > 1 && bytesForBatch(memory, c.micro) + extra > room) {
     c.micro = Math.floor(c.micro / 2);
     c.accumulation = Math.ceil(target / c.micro);
-    halved = true;
+    c.loweredForGradients = extra;
   }
-  if (halved) c.loweredForGradients = extra;
-  if (halved && !c.explainAccumulation) {
+  if (c.loweredForGradients !== undefined && !c.explainAccumulation) {
     reasons.push(
       `Micro-batch lowered to ${c.micro} (accumulating ${c.accumulation} of them): accumulation keeps a running sum of the gradients (${formatBytes(extra)} more), which does not fit next to a larger micro-batch.`,
     );

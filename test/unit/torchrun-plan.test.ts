@@ -8,7 +8,7 @@ import { formatSuggest } from '../../src/cli/report';
 import { suggest } from '../../src/core/process/suggest';
 import { configForFolder, loadConfigFile } from '../../src/core/config';
 import { configSuggestionFrom, withPlanFields } from '../../src/extension/config/plan-edit';
-import type { TrainingPlan } from '../../src/core/shared/plan';
+import { plannedFor, type TrainingPlan } from '../../src/core/shared/plan';
 import { dataParallelPlan } from '../../src/core/torchrun/plan';
 import { planFor } from '../helpers/plan';
 import { makeTinyDataset } from '../helpers/tiny-dataset';
@@ -31,6 +31,15 @@ describe('dataParallelPlan', () => {
     assert.equal(p.warmup.steps, 8, 'one warmup epoch of global steps');
     assert.ok(Math.abs(p.warmup.startLearningRate - 0.0002) < 1e-12, 'the warmup starts at the same fraction of the rate');
     assert.match(p.reasons[0]!, /4 processes × micro-batch 16 × 2 accumulation steps = global batch 128/);
+  });
+
+  it('says the plan is trained by torchrun, not by the tfjs backend it was first made for', () => {
+    const base = plan({});
+    assert.equal(base.engine, undefined);
+    assert.match(plannedFor(base), new RegExp(`^${base.backend.planned} [(o]`));
+    const p = dataParallelPlan(base, 2);
+    assert.equal(p.engine, 'torchrun');
+    assert.match(plannedFor(p), /^torchrun \(PyTorch\) [(o]/);
   });
 
   it('a rate and warmup the config sets are kept as written', () => {

@@ -79,6 +79,8 @@ export function probeCacheKey(i: ProbeCacheInputs): string {
     validationSplit: c.validationSplit,
     seed: c.seed,
     backend: { preference: c.backend, planned: i.plannedBackend },
+    // A torchrun run's trials run on PyTorch (torchrun/probe.ts): not the same measurements.
+    engine: c.engine ?? 'tfjs',
     // On wasm the 4 GiB heap is the limit: host RAM beyond twice that changes no trial.
     device: { name: i.device.name, kind: i.device.kind, source: i.device.source, total: i.device.memoryTotalBytes, freeBand: memoryBand(i.plannedBackend === 'wasm' ? Math.min(i.device.memoryFreeBytes, 2 * WASM_HEAP_MAX) : i.device.memoryFreeBytes) },
     headroom: i.headroom,

@@ -28,6 +28,8 @@ import { backendLocation, runSetup } from '../planning/run-spec';
 import type { SuggestReport } from '../shared/report';
 import { TrainerClient } from './trainer-client';
 import { torchrunSummary } from '../torchrun/plan';
+import { torchTrials, type TorchTrials } from '../torchrun/probe';
+import { findTorchPython, type TorchPython } from '../torchrun/python';
 
 /** The input is readable but cannot be planned for (e.g. a folder without images). */
 export class SuggestInputError extends Error {
@@ -72,6 +74,8 @@ export interface SuggestOptions {
   probeSkipSignal?: AbortSignal;
   /** Reads the devices (test seam). Default: listDevices(). */
   listDevices?: () => Promise<DeviceInfo[]>;
+  /** For "engine": "torchrun": the Python whose torch runs the probe's trials (default: the first of python3, /usr/bin/python3 with torch). */
+  torchPython?: TorchPython;
 }
 
 
@@ -192,8 +196,10 @@ async function probeReport(report: SuggestReport, p: ProbeContext, opts: Suggest
   onProgress?.({ stage: 'probe', message: `Probing: real training steps at batch ${Math.max(1, recommendation.maxBatchSize === Number.MAX_SAFE_INTEGER ? recommendation.batchSize : recommendation.maxBatchSize)}…` });
   const skip = opts.probeSkipSignal;
   const trialSignal = signal && skip ? AbortSignal.any([signal, skip]) : (signal ?? skip);
+  const torch = config.engine === 'torchrun' && !opts.probeRunner ? await torchProbe(report, p.location, opts, trialSignal) : undefined;
   const runTrial =
     opts.probeRunner ??
+    torch?.trials?.runTrial ??
     childTrialRunner(runSetup(config, plannedBackend, p.location), {
       trainerScript: opts.trainerScript,
       ...(trialSignal ? { signal: trialSignal } : {}),
@@ -230,8 +236,11 @@ async function probeReport(report: SuggestReport, p: ProbeContext, opts: Suggest
   } catch (e) {
     if (!signal?.aborted && skip?.aborted) return skipped();
     throw e;
+  } finally {
+    torch?.trials?.dispose();
   }
   if (signal?.aborted) throw abortError();
+  if (torch) noteTorchProbe(probed, torch);
   if (cache) {
     probed.probe.cache = { file: cache.file, reused: cache.reused, hit: cache.reused > 0 && probed.probe.processes === 0 };
     if (probed.probe.cache.hit) {
@@ -247,4 +256,40 @@ async function probeReport(report: SuggestReport, p: ProbeContext, opts: Suggest
     probe: probed.probe,
     ...(probed.gradientNoiseScale ? { gradientNoiseScale: probed.gradientNoiseScale } : {}),
   };
+}
+
+/**
+ * A torchrun run's probe runs on PyTorch (torchrun/probe.ts): the trials' folder prepared, or — with
+ * no Python with torch here — why the trials run on TensorFlow.js instead.
+ */
+async function torchProbe(report: SuggestReport, location: BackendLocation, opts: SuggestOptions, signal: AbortSignal | undefined): Promise<{ trials?: TorchTrials; why?: string }> {
+  let python = opts.torchPython;
+  try {
+    python ??= await findTorchPython();
+  } catch (e) {
+    return { why: e instanceof Error ? e.message : String(e) };
+  }
+  opts.log?.(`probe: trials on torch ${python.torchVersion} (${python.python}), the engine this run trains on`);
+  const trials = await torchTrials(report.config, report.plan, location, {
+    python,
+    trainerScript: opts.trainerScript,
+    ...(opts.env ? { env: opts.env } : {}),
+    ...(opts.probeTimeoutMs !== undefined ? { timeoutMs: opts.probeTimeoutMs } : {}),
+    ...(signal ? { signal } : {}),
+    ...(opts.log ? { log: opts.log } : {}),
+  });
+  return { trials };
+}
+
+/** Where a torchrun run's trials ran, in the plan's reasons (or why not on torch, in its warnings). */
+function noteTorchProbe(probed: { plan: TrainingPlan; recommendation: SuggestReport['recommendation'] }, torch: { trials?: TorchTrials; why?: string }): void {
+  if (torch.trials) {
+    const line = `The probe's trials ran on ${torch.trials.describe}, the engine this run trains on: the batch sizes, memory and speed above are PyTorch's.`;
+    probed.plan.reasons.push(line);
+    probed.recommendation.reasons.push(line);
+  } else {
+    const line = `The probe's trials ran on TensorFlow.js, not on the torchrun engine that will train: ${torch.why ?? 'no Python with torch'}.`;
+    probed.plan.warnings.push(line);
+    probed.recommendation.warnings.push(line);
+  }
 }

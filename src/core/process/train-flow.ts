@@ -32,6 +32,7 @@ import { suggest } from './suggest';
 import { TrainerClient } from './trainer-client';
 import { checkTorchrun, TorchrunRun, worldSize, type TorchrunOptions, type TorchrunReady } from '../torchrun/flow';
 import { dataParallelPlan } from '../torchrun/plan';
+import type { TorchPython } from '../torchrun/python';
 
 /** The config or dataset cannot be trained on; the message names the file or field. */
 export class FlowInputError extends Error {
@@ -156,7 +157,7 @@ export class TrainFlow {
     this.extra.onPhase?.(phase, message);
   }
 
-  private async plan(config: TrainConfig, total: number): Promise<TrainingPlan> {
+  private async plan(config: TrainConfig, total: number, torchPython?: TorchPython): Promise<TrainingPlan> {
     const { opts } = this;
     const signal = this.abort.signal;
     const make =
@@ -174,6 +175,7 @@ export class TrainFlow {
               ...(opts.env ? { env: opts.env } : {}),
               backendLocation: this.location,
               probeCacheDir: join(opts.workspaceRoot, PROBE_CACHE_FOLDER),
+              ...(torchPython ? { torchPython } : {}),
               log: (line) => opts.onLog?.('info', line),
             },
           )
@@ -204,7 +206,7 @@ export class TrainFlow {
     // The torchrun engine: Python with torch and a model it translates, checked before anything is made.
     const torch = config.engine === 'torchrun' ? await this.checkTorch(config) : undefined;
     this.setPhase('planning', 'Planning the run (batch size, learning rate, loading)…');
-    const planned = await this.plan(config, total);
+    const planned = await this.plan(config, total, torch?.python);
     if (this.abort.signal.aborted) throw abortError();
     const plan = torch ? dataParallelPlan(planned, worldSize(torch.launch)) : planned;
 

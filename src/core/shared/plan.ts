@@ -64,6 +64,8 @@ export interface TrainingPlan {
   loading: { strategy: 'preload' | 'stream'; reason: string };
   /** The config's backend choice and the backend the memory plan assumed. */
   backend: { preference: BackendChoice; planned: BackendName };
+  /** "torchrun": the plan is trained by PyTorch under torchrun (core/torchrun), not by TensorFlow.js' `backend`; absent = our trainer. */
+  engine?: 'torchrun';
   /** The device planned for (real or given by size). */
   device: Pick<DeviceInfo, 'name' | 'kind' | 'memoryTotalBytes' | 'memoryFreeBytes' | 'source'>;
   /** Memory the plan may use, and what one optimizer step at this plan is predicted to take. */
@@ -176,11 +178,12 @@ export function learningRateAt(plan: Pick<TrainingPlan, 'learningRate' | 'warmup
  * memory it trains in — "wasm on Host RAM, 5.2 GiB free", "tensorflow-gpu on a GPU of 8.0 GiB
  * (given by size)". The device is the backend's: a GPU only for tensorflow-gpu.
  */
-export function plannedFor(plan: Pick<TrainingPlan, 'backend' | 'device'>): string {
+export function plannedFor(plan: Pick<TrainingPlan, 'backend' | 'device' | 'engine'>): string {
   const d = plan.device;
-  if (d.source !== 'override' && !(d.memoryTotalBytes > 0)) return `${plan.backend.planned} (the device's memory was not read: a fallback plan)`;
+  const engine = plan.engine === 'torchrun' ? 'torchrun (PyTorch)' : plan.backend.planned;
+  if (d.source !== 'override' && !(d.memoryTotalBytes > 0)) return `${engine} (the device's memory was not read: a fallback plan)`;
   const where = d.source === 'override' ? `${d.kind === 'gpu' ? 'a GPU' : 'host memory'} of ${formatBytes(d.memoryTotalBytes)} (given by size)` : `${d.name}, ${formatBytes(d.memoryFreeBytes)} free`;
-  return `${plan.backend.planned} on ${where}`;
+  return `${engine} on ${where}`;
 }
 
 /** "4 × 8 accumulated = 32" or "32". */

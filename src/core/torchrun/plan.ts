@@ -20,6 +20,7 @@ export function dataParallelPlan(plan: TrainingPlan, worldSize: number): Trainin
       : `torchrun: one process, micro-batch ${plan.microBatchSize}.`;
   return {
     ...plan,
+    engine: 'torchrun',
     dataParallelDevices: worldSize,
     effectiveBatchSize,
     stepsPerEpoch,

@@ -5,9 +5,14 @@
 import { copyFileSync, existsSync } from 'node:fs';
 import { join } from 'node:path';
 
-/** The translator, the training script (it imports tfjs_torch.py from its own folder) and torchrun's launcher (launch.py: torchrun with a fix for torch < 2.0 on Python 3.11). */
-export const TEMPLATE_FILES = ['tfjs_torch.py', 'train.py', 'launch.py'] as const;
+/**
+ * The translator, the training script (it imports tfjs_torch.py from its own folder), torchrun's
+ * launcher (launch.py: torchrun with a fix for torch < 2.0 on Python 3.11) and the probe's trial
+ * (probe.py: one trial on PyTorch, ./probe.ts).
+ */
+export const TEMPLATE_FILES = ['tfjs_torch.py', 'train.py', 'launch.py', 'probe.py'] as const;
 export const TRAIN_SCRIPT = 'train.py';
+export const PROBE_SCRIPT = 'probe.py';
 export const LAUNCH_SCRIPT = 'launch.py';
 
 /** The folder holding the Python files, or an Error saying where it looked. */

@@ -9,6 +9,12 @@ export interface TrainerRuntime {
   wasmThreads?: number;
   /** Our SIMD kernels (BATCH_ADVISOR_SIMD=0 turns them off, a debugging switch). */
   simd: boolean;
+  /**
+   * Their relaxed-SIMD build (fused multiply-add, and the filter gradient's matrix product on our
+   * kernel), where the runtime accepts it (BATCH_ADVISOR_RELAXED_SIMD=0 turns it off, a debugging
+   * switch); absent: on.
+   */
+  relaxedSimd?: boolean;
 }
 
 let current: TrainerRuntime = { simd: true };
@@ -18,6 +24,7 @@ export function runtimeFromEnv(env: Readonly<Record<string, string | undefined>>
   return {
     ...(Number.isInteger(threads) && threads >= 1 ? { wasmThreads: threads } : {}),
     simd: env['BATCH_ADVISOR_SIMD'] !== '0',
+    relaxedSimd: env['BATCH_ADVISOR_RELAXED_SIMD'] !== '0',
   };
 }
 

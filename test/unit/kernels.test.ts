@@ -186,6 +186,36 @@ describe('wasm training kernels match the cpu backend', () => {
     }
   });
 
+  it('Conv2DBackpropFilter on our fused multiply-add product (relaxed SIMD) and on XNNPACK', async () => {
+    // Output channels with 16-column tiles and the 4-column tail; an odd number of rows (kh·kw·ci).
+    const fma: Case[] = [
+      { n: 2, h: 9, w: 7, c: 3, k: [3, 3], s: 1, d: 1, pad: 'same', o: 20 },
+      { n: 3, h: 8, w: 11, c: 5, k: [2, 3], s: 2, d: 2, pad: 'valid', o: 16 },
+      { n: 2, h: 7, w: 8, c: 3, k: [3, 3], s: 2, d: 1, pad: [[0, 0], [1, 2], [0, 1], [0, 0]], o: 36 },
+      { n: 1, h: 6, w: 6, c: 2, k: [5, 5], s: 1, d: 1, pad: 'same', o: 4 },
+    ];
+    const saved = { ...filterGradTuning };
+    try {
+      for (const on of [true, false]) {
+        filterGradTuning.fmaGemm = on;
+        for (const c of fma) await checkConv(c, false);
+        filterGradTuning.patchBudget = 9 * 3 * 9 * 7; // one image per chunk: the chunks accumulate into dw
+        filterGradTuning.maxChunks = Number.POSITIVE_INFINITY;
+        for (const c of fma) await checkConv(c, false);
+        Object.assign(filterGradTuning, saved);
+      }
+    } finally {
+      Object.assign(filterGradTuning, saved);
+    }
+  });
+
+  it('loads the relaxed-SIMD build (fused multiply-add) where the runtime accepts it, unless BATCH_ADVISOR_RELAXED_SIMD=0', () => {
+    const simd = simdKernels(tf.findBackend('wasm')!);
+    if (!simd) return; // BATCH_ADVISOR_SIMD=0
+    // Node 20 (V8 11.3) accepts it behind the flag our loader sets.
+    assert.equal(simd.fma, process.env['BATCH_ADVISOR_RELAXED_SIMD'] !== '0');
+  });
+
   it('DepthwiseConv2dNativeBackpropInput / DepthwiseConv2dNativeBackpropFilter', async () => {
     for (const c of cases([1, 2])) await checkConv(c, true);
     // 13 channels, multiplier 1: the SIMD filter gradient's 8- and 4-channel blocks and its tail.

@@ -1,7 +1,9 @@
 /**
  * Our WebAssembly SIMD kernels (src/trainer/simd): the committed binary is what its AssemblyScript
  * source compiles to, and the kernel checks against the cpu backend (kernels.test.ts) also pass on
- * tfjs's single-threaded build (a plain, unshared heap) and with SIMD off (the JS fallbacks).
+ * tfjs's single-threaded build (a plain, unshared heap), with SIMD off (the JS fallbacks) and
+ * without the relaxed-SIMD build (the default run, kernels.test.ts itself, uses it where the runtime
+ * accepts it).
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -26,6 +28,7 @@ describe('SIMD kernels', () => {
   for (const [what, env] of [
     ["on tfjs's single-threaded build (unshared heap)", { BATCH_ADVISOR_WASM_THREADS: '1' }],
     ['with SIMD off (the JS fallbacks)', { BATCH_ADVISOR_SIMD: '0' }],
+    ['without relaxed SIMD (the plain SIMD build, XNNPACK for the filter gradient\'s product)', { BATCH_ADVISOR_RELAXED_SIMD: '0' }],
   ] as const) {
     it(`the kernels match the cpu backend ${what}`, () => {
       const r = run(['--import', 'tsx', '--test', '--test-reporter=tap', 'test/unit/kernels.test.ts'], env);

@@ -70,8 +70,10 @@ const LONG_RUN = 8;
  * maxChunks: past this many pieces the convolution route is faster (measured, 2 threads, batch 32:
  * 1 chunk — 64×64 and 32×32 layers — matrix route 1.2–1.5× faster; 2 chunks — batch 128 at 64×64×3 —
  * 1.2×; 4–5 chunks — 180×180 and 90×90 layers — convolution route 1.0–1.3× faster). Tests change both.
+ * fmaGemm: the matrix route's product on our SIMD module's gemm where it is the relaxed-SIMD build
+ * (fused multiply-add; see viaGemm), else XNNPACK's BatchMatMul.
  */
-export const filterGradTuning = { patchBudget: 1 << 23, maxChunks: 2 };
+export const filterGradTuning = { patchBudget: 1 << 23, maxChunks: 2, fmaGemm: true };
 
 /** A 1×1, stride-1, unpadded convolution: a plain matrix product over the channels. */
 export function pointwise(info: backend_util.Conv2DInfo): boolean {
@@ -102,6 +104,21 @@ function viaGemm(backend: WasmBackendLike, x: TensorInfo, dy: TensorInfo, info: 
   const perImage = oh * ow;
   const nb = Math.max(1, Math.min(n, Math.floor(filterGradTuning.patchBudget / (rows * perImage))));
   const xc = ci === 1 ? reshape(backend, x, [1, n, h, w]) : transpose(backend, x, [3, 0, 1, 2]);
+  if (simd && simd.fma && filterGradTuning.fmaGemm && co % 4 === 0 && !pointwise(info)) {
+    // Our fused multiply-add product (relaxed SIMD), one thread, accumulating each chunk into dw:
+    // dy's rows of a chunk's images are contiguous, so it is read in place.
+    const out = backend.makeOutput([kh, kw, ci, co], 'float32');
+    (backend.typedArrayFromHeap(out) as Float32Array).fill(0);
+    for (let n0 = 0; n0 < n; n0 += nb) {
+      const cnt = Math.min(nb, n - n0);
+      const patches = backend.makeOutput([1, rows, cnt * perImage], 'float32');
+      simd.patchMatrix(heapOffset(backend, xc), heapOffset(backend, patches), n, h, w, ci, n0, cnt, oh, ow, kh, kw, sh, sw, dh, dw, top, left);
+      simd.gemm(heapOffset(backend, patches), heapOffset(backend, dy) + n0 * perImage * co * 4, heapOffset(backend, out), rows, cnt * perImage, co);
+      release(backend, patches);
+    }
+    release(backend, xc);
+    return out;
+  }
   if (pointwise(info)) {
     // 1×1 convolution (MobileNet's pointwise layers, ResNet's projections): Pᵀ is xᵀ itself.
     const a3 = reshape(backend, xc, [1, ci, n * h * w]);

@@ -14,6 +14,15 @@
   return v128.load(p + (<usize>i << 2));
 }
 
+/**
+ * a·b + c. Fused (one rounding, vfmadd on x64) in the relaxed-SIMD build (scripts/build-simd.mjs
+ * compiles this file with and without --enable relaxed-simd); plain mul + add otherwise.
+ */
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(f32x4.mul(a, b), c);
+}
+
 /** Adds the four lanes of an f32x4 partial sum into four f64 accumulators at `dst`. */
 @inline function flush(dst: usize, acc: v128): void {
   v128.store(dst, f64x2.add(v128.load(dst), f64x2.promote_low_f32x4(acc)));
@@ -392,14 +401,14 @@ export function pointwiseFilterGrad(x: usize, dy: usize, out: usize, rows: i32, 
         const x1 = f32x4.splat(load<f32>(px, 4));
         const x2 = f32x4.splat(load<f32>(px, 8));
         const x3 = f32x4.splat(load<f32>(px, 12));
-        a0 = f32x4.add(a0, f32x4.mul(x0, d0));
-        b0 = f32x4.add(b0, f32x4.mul(x0, d1));
-        a1 = f32x4.add(a1, f32x4.mul(x1, d0));
-        b1 = f32x4.add(b1, f32x4.mul(x1, d1));
-        a2 = f32x4.add(a2, f32x4.mul(x2, d0));
-        b2 = f32x4.add(b2, f32x4.mul(x2, d1));
-        a3 = f32x4.add(a3, f32x4.mul(x3, d0));
-        b3 = f32x4.add(b3, f32x4.mul(x3, d1));
+        a0 = madd(x0, d0, a0);
+        b0 = madd(x0, d1, b0);
+        a1 = madd(x1, d0, a1);
+        b1 = madd(x1, d1, b1);
+        a2 = madd(x2, d0, a2);
+        b2 = madd(x2, d1, b2);
+        a3 = madd(x3, d0, a3);
+        b3 = madd(x3, d1, b3);
         px += xs;
         pd += ds;
       }
@@ -495,6 +504,90 @@ export function depthwiseInputGrad(
           }
         }
         if (first) memory.fill(o, 0, <usize>c << 2);
+      }
+    }
+  }
+}
+
+/** Depth of the k blocks of gemm: a 2×16 tile's B block (KC × 16 floats, 32 KiB) stays in L1. */
+const GEMM_KC = 512;
+
+/**
+ * C[m, n] += A[m, k] · B[k, n], all row-major float32, n a multiple of 4. The Conv2D filter
+ * gradient's product (A its patch matrix, B dy, C the gradient: m = kh·kw·ci rows, n = co, k =
+ * the batch's output positions, large). Tiles of 2 rows × 16 columns of C (8 accumulators) over
+ * blocks of GEMM_KC, each step two broadcast loads of A and four loads of B; then 2 rows × 4
+ * columns for n's tail. A last odd row runs as a pair with itself and is stored once. Measured
+ * (bench/fma/gemm-micro.ts, one thread, the tutorial CNN's shapes) with madd fused: 1.3–1.6× XNNPACK's
+ * BatchMatMul; with mul + add about XNNPACK's speed.
+ */
+export function gemm(a: usize, b: usize, c: usize, m: i32, k: i32, n: i32): void {
+  const lda = <usize>k << 2;
+  const ldb = <usize>n << 2;
+  const n16 = n & ~15;
+  for (let k0 = 0; k0 < k; k0 += GEMM_KC) {
+    const k1 = min(k, k0 + GEMM_KC);
+    for (let i = 0; i < m; i += 2) {
+      const two = i + 1 < m;
+      const pa0 = a + <usize>i * lda;
+      const pa1 = two ? pa0 + lda : pa0;
+      const row = c + <usize>i * ldb;
+      let j = 0;
+      for (; j < n16; j += 16) {
+        const pc0 = row + (<usize>j << 2);
+        const pc1 = two ? pc0 + ldb : pc0;
+        let c00 = v128.load(pc0);
+        let c01 = v128.load(pc0, 16);
+        let c02 = v128.load(pc0, 32);
+        let c03 = v128.load(pc0, 48);
+        let c10 = v128.load(pc1);
+        let c11 = v128.load(pc1, 16);
+        let c12 = v128.load(pc1, 32);
+        let c13 = v128.load(pc1, 48);
+        let pb = b + <usize>k0 * ldb + (<usize>j << 2);
+        for (let kk = k0; kk < k1; kk++) {
+          const ko = <usize>kk << 2;
+          const a0 = v128.load32_splat(pa0 + ko);
+          const a1 = v128.load32_splat(pa1 + ko);
+          let bv = v128.load(pb);
+          c00 = madd(a0, bv, c00);
+          c10 = madd(a1, bv, c10);
+          bv = v128.load(pb, 16);
+          c01 = madd(a0, bv, c01);
+          c11 = madd(a1, bv, c11);
+          bv = v128.load(pb, 32);
+          c02 = madd(a0, bv, c02);
+          c12 = madd(a1, bv, c12);
+          bv = v128.load(pb, 48);
+          c03 = madd(a0, bv, c03);
+          c13 = madd(a1, bv, c13);
+          pb += ldb;
+        }
+        // Row 1 first: a lone last row (pc1 = pc0) ends with row 0's identical sums.
+        v128.store(pc1, c10);
+        v128.store(pc1, c11, 16);
+        v128.store(pc1, c12, 32);
+        v128.store(pc1, c13, 48);
+        v128.store(pc0, c00);
+        v128.store(pc0, c01, 16);
+        v128.store(pc0, c02, 32);
+        v128.store(pc0, c03, 48);
+      }
+      for (; j < n; j += 4) {
+        const pc0 = row + (<usize>j << 2);
+        const pc1 = two ? pc0 + ldb : pc0;
+        let c0 = v128.load(pc0);
+        let c1 = v128.load(pc1);
+        let pb = b + <usize>k0 * ldb + (<usize>j << 2);
+        for (let kk = k0; kk < k1; kk++) {
+          const ko = <usize>kk << 2;
+          const bv = v128.load(pb);
+          c0 = madd(v128.load32_splat(pa0 + ko), bv, c0);
+          c1 = madd(v128.load32_splat(pa1 + ko), bv, c1);
+          pb += ldb;
+        }
+        v128.store(pc1, c1);
+        v128.store(pc0, c0);
       }
     }
   }

@@ -4,7 +4,12 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { isHostToWebview, isPersistedState, isWebviewToHost } from '../../src/core/shared/webview-protocol';
+import { parseMessage } from '../../src/core/shared/ipc';
+import { SUGGEST_CHANNEL, isPersistedState } from '../../src/core/shared/webview-protocol';
+
+/** The host's and the webview's parsing of the Suggest channel, through its descriptors. */
+const isWebviewToHost = (m: unknown): boolean => parseMessage(m, SUGGEST_CHANNEL.fromWebview).ok;
+const isHostToWebview = (m: unknown): boolean => parseMessage(m, SUGGEST_CHANNEL.toWebview).ok;
 import { DEFAULT_HEADROOM, sanitize } from '../../src/extension/settings-sanitize';
 import { applyTitle, planFieldsMatch, withPlanFields } from '../../src/extension/config/plan-edit';
 
@@ -47,9 +52,20 @@ describe('webview protocol guards', () => {
     }
   });
 
+  it('says which field is wrong (for the log), not only that the message was dropped', () => {
+    const r = parseMessage({ type: 'reveal', path: 7 }, SUGGEST_CHANNEL.fromWebview);
+    assert.equal(r.ok, false);
+    assert.match(r.ok ? '' : r.error, /"reveal" message: field "path" must be string/);
+    const long = parseMessage({ type: 'reveal', path: 'x'.repeat(5000) }, SUGGEST_CHANNEL.fromWebview);
+    assert.match(long.ok ? '' : long.error, /shorter than 4096/);
+    const unknown = parseMessage({ type: 'run-shell' }, SUGGEST_CHANNEL.fromWebview);
+    assert.match(unknown.ok ? '' : unknown.error, /unknown message type "run-shell"/);
+  });
+
   it('checks host messages and persisted state', () => {
     assert.ok(isHostToWebview({ type: 'state', state: { kind: 'idle', seq: 0 } }));
     assert.equal(isHostToWebview({ type: 'state' }), false);
+    assert.equal(isHostToWebview({ type: 'state', state: {} }), false);
     assert.ok(isPersistedState({ version: 1, state: { kind: 'cancelled', seq: 3, target: '/x' } }));
     assert.equal(isPersistedState({ version: 2, state: { kind: 'idle', seq: 0 } }), false);
     assert.equal(isPersistedState(undefined), false);

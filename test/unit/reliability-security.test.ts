@@ -14,7 +14,10 @@ import { configForFolder } from '../../src/core/config';
 import { fallbackPlan } from '../../src/core/planning/plan';
 import { createRunDir, runsRoot, sanitizeRunName } from '../../src/core/run-folder/runs';
 import type { SuggestReport } from '../../src/core/shared/report';
-import { isWebviewToHost, revealablePaths, type SuggestViewState } from '../../src/core/shared/webview-protocol';
+import { parseMessage } from '../../src/core/shared/ipc';
+import { SUGGEST_CHANNEL, revealablePaths, type SuggestViewState } from '../../src/core/shared/webview-protocol';
+
+const isWebviewToHost = (m: unknown): boolean => parseMessage(m, SUGGEST_CHANNEL.fromWebview).ok;
 import { panelHtml } from '../../src/extension/panel-page';
 
 const SRC = resolve(__dirname, '../../src');

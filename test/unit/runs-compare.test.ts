@@ -13,7 +13,10 @@ import { readRunMeta, renameRun, runNameProblem, RUN_META_FILE } from '../../src
 import { createRunDir, listRuns } from '../../src/core/run-folder/runs';
 import { PROTOCOL_VERSION, type BatchEvent, type EpochEvent, type TrainEvent } from '../../src/core/shared/protocol';
 import { bestRun, metricStats, METRICS, parameterRows, runParameters, showValue } from '../../src/core/shared/run-compare';
-import { isTrainWebviewToHost } from '../../src/core/shared/train-webview-protocol';
+import { parseMessage } from '../../src/core/shared/ipc';
+import { TRAIN_CHANNEL } from '../../src/core/shared/train-webview-protocol';
+
+const isTrainWebviewToHost = (m: unknown): boolean => parseMessage(m, TRAIN_CHANNEL.fromWebview).ok;
 import { rowDescription, rowTooltip } from '../../src/extension/train/run-row';
 import { planFor } from '../helpers/plan';
 

@@ -7,7 +7,11 @@ import { after, test } from 'node:test';
 import { configForFolder } from '../../src/core/config';
 import { createRunDir, deleteRun, listRuns, markRunInterrupted, metricsCsv, readRun } from '../../src/core/run-folder/runs';
 import { PROTOCOL_VERSION, type BatchEvent, type EpochEvent, type TrainEvent } from '../../src/core/shared/protocol';
-import { isTrainWebviewToHost, statusFromEnd } from '../../src/core/shared/train-webview-protocol';
+import { parseMessage } from '../../src/core/shared/ipc';
+import { SUGGEST_CHANNEL } from '../../src/core/shared/webview-protocol';
+import { TRAIN_CHANNEL, statusFromEnd } from '../../src/core/shared/train-webview-protocol';
+
+const isTrainWebviewToHost = (m: unknown): boolean => parseMessage(m, TRAIN_CHANNEL.fromWebview).ok;
 import { ema, minMaxDownsample } from '../../src/webview/train/downsample';
 import { addEvent, emptySeries, epochXOf, xOf } from '../../src/webview/train/series';
 import { planFor } from '../helpers/plan';
@@ -78,6 +82,21 @@ test('messages from the training webview are validated before use', () => {
   assert.ok(!isTrainWebviewToHost({ type: 'delete-everything', runId: 'a' }));
   assert.ok(!isTrainWebviewToHost(null));
   assert.ok(isTrainWebviewToHost({ type: 'csp-violation', directive: 'script-src', blocked: 'inline' }));
+});
+
+test('the training channel: thumbnails and open-file bounded, host messages parsed in the webview', () => {
+  assert.ok(isTrainWebviewToHost({ type: 'thumbnails', runId: 'a', paths: ['/d/1.png'] }));
+  assert.ok(!isTrainWebviewToHost({ type: 'thumbnails', runId: 'a', paths: Array.from({ length: 1001 }, () => '/d/1.png') }));
+  assert.ok(!isTrainWebviewToHost({ type: 'thumbnails', runId: 'a', paths: [3] }));
+  assert.ok(!isTrainWebviewToHost({ type: 'open-file', runId: 'a', path: '' }));
+  const toWebview = (m: unknown): boolean => parseMessage(m, TRAIN_CHANNEL.toWebview).ok;
+  assert.ok(toWebview({ type: 'reset', runs: [] }));
+  assert.ok(toWebview({ type: 'events', runId: 'a', events: [] }));
+  assert.ok(toWebview({ type: 'status', run: { id: 'a', name: 'a', status: 'running', live: true } }));
+  assert.ok(!toWebview({ type: 'status', run: {} }));
+  assert.ok(!toWebview({ type: 'events', runId: 'a' }));
+  // Both panels share the handshake and the CSP report (one WebviewHost handles them).
+  for (const t of ['ready', 'csp-violation']) assert.ok(TRAIN_CHANNEL.fromWebview.some((d) => d.type === t) && SUGGEST_CHANNEL.fromWebview.some((d) => d.type === t), t);
 });
 
 test('metricsCsv: one row per step and per epoch end, in order', () => {

@@ -39,8 +39,15 @@ function holds(v: unknown, rule: FieldRule): boolean {
   }
 }
 
-/** A descriptor for messages `{ type, ...fields }`. */
-export function message<T extends { type: string }>(type: T['type'], fields: Readonly<Record<string, FieldRule>> = {}): MessageDescriptor<T> {
+/**
+ * A descriptor for messages `{ type, ...fields }`. `check`, for what a field's kind cannot say (a
+ * length, a pattern, an array's items), runs once the fields hold and returns why not, or undefined.
+ */
+export function message<T extends { type: string }>(
+  type: T['type'],
+  fields: Readonly<Record<string, FieldRule>> = {},
+  check?: (m: Record<string, unknown>) => string | undefined,
+): MessageDescriptor<T> {
   return {
     type,
     fields,
@@ -48,7 +55,8 @@ export function message<T extends { type: string }>(type: T['type'], fields: Rea
       for (const [name, rule] of Object.entries(fields)) {
         if (!holds(m[name], rule)) return `"${type}" message: field "${name}" must be ${rule.endsWith('?') ? `absent or ${rule.slice(0, -1)}` : rule}`;
       }
-      return undefined;
+      const why = check?.(m);
+      return why === undefined ? undefined : `"${type}" message: ${why}`;
     },
   };
 }

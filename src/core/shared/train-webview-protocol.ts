@@ -7,7 +7,9 @@
  * `ready` (first load, shown again after being hidden, restored after a reload); while a run is
  * live it sends new events in small batches and status changes as they happen.
  */
+import { message } from './ipc';
 import type { RunEndEvent, TrainEvent } from './protocol';
+import { WEBVIEW_COMMON, shortString, type WebviewChannel, type WebviewCommon } from './webview-channel';
 
 export const TRAIN_VIEW_TYPE = 'batchAdvisor.train';
 
@@ -79,11 +81,10 @@ export type TrainHostToWebview = ResetMessage | EventsMessage | RunStatusMessage
 // ---- webview → host -------------------------------------------------------------------------
 
 export type TrainWebviewToHost =
-  | { type: 'ready' }
+  | WebviewCommon
   | { type: 'stop'; runId: string }
   | { type: 'retry'; runId: string }
   | { type: 'export-csv'; runId: string }
-  | { type: 'csp-violation'; directive: string; blocked: string }
   /** Webview URIs for these images of the run's evaluation (answered by 'thumbnails'). */
   | { type: 'thumbnails'; runId: string; paths: string[] }
   /** Open an image of the run's evaluation in an editor. */
@@ -104,38 +105,52 @@ export interface ExportPngMessage {
 export const PNG_DATA_URL_MAX = 32 * 1024 * 1024;
 export const PNG_PREFIX = 'data:image/png;base64,';
 
-const RUN_ACTIONS: ReadonlySet<string> = new Set(['stop', 'retry', 'export-csv']);
+type Msg<T extends TrainWebviewToHost['type']> = Extract<TrainWebviewToHost, { type: T }>;
+const runId = (m: Record<string, unknown>): string | undefined => shortString(m, 'runId', 500);
+const both =
+  (...checks: ((m: Record<string, unknown>) => string | undefined)[]) =>
+  (m: Record<string, unknown>): string | undefined => {
+    for (const c of checks) {
+      const why = c(m);
+      if (why !== undefined) return why;
+    }
+    return undefined;
+  };
 
-function str(m: object, key: string): boolean {
-  const v = (m as Record<string, unknown>)[key];
-  return typeof v === 'string' && v.length > 0 && v.length < 500;
+function thumbnailPaths(m: Record<string, unknown>): string | undefined {
+  const paths = m['paths'] as unknown[];
+  return paths.length <= 1000 && paths.every((p) => typeof p === 'string' && p.length < 4096) ? undefined : 'field "paths" must list at most 1000 paths shorter than 4096';
 }
 
-/** Messages from a webview are untrusted input: check the shape before acting on them. */
-export function isTrainWebviewToHost(m: unknown): m is TrainWebviewToHost {
-  if (typeof m !== 'object' || m === null) return false;
-  const type = (m as { type?: unknown }).type;
-  if (type === 'ready') return true;
-  if (typeof type === 'string' && RUN_ACTIONS.has(type)) return str(m, 'runId');
-  if (type === 'thumbnails') return str(m, 'runId') && Array.isArray((m as { paths?: unknown }).paths) && (m as { paths: unknown[] }).paths.length <= 1000 && (m as { paths: unknown[] }).paths.every((p) => typeof p === 'string' && p.length < 4096);
-  if (type === 'open-file') return str(m, 'runId') && typeof (m as { path?: unknown }).path === 'string' && (m as { path: string }).path.length < 4096;
-  if (type === 'export-png') {
-    const { chart, dataUrl } = m as { chart?: unknown; dataUrl?: unknown };
-    return str(m, 'runId') && typeof chart === 'string' && /^[a-z0-9-]{1,40}$/.test(chart) && typeof dataUrl === 'string' && dataUrl.startsWith(PNG_PREFIX) && dataUrl.length <= PNG_DATA_URL_MAX;
-  }
-  if (type === 'csp-violation') return typeof (m as { directive?: unknown }).directive === 'string' && typeof (m as { blocked?: unknown }).blocked === 'string';
-  return false;
+function pngExport(m: Record<string, unknown>): string | undefined {
+  if (!/^[a-z0-9-]{1,40}$/.test(m['chart'] as string)) return 'field "chart" must be a chart id (a-z, 0-9, -)';
+  const url = m['dataUrl'] as string;
+  return url.startsWith(PNG_PREFIX) && url.length <= PNG_DATA_URL_MAX ? undefined : `field "dataUrl" must be a PNG data URL of at most ${PNG_DATA_URL_MAX} characters`;
 }
 
-export function isTrainHostToWebview(m: unknown): m is TrainHostToWebview {
-  if (typeof m !== 'object' || m === null) return false;
-  const o = m as { type?: unknown; runs?: unknown; runId?: unknown; events?: unknown; run?: { id?: unknown } };
-  if (o.type === 'reset') return Array.isArray(o.runs);
-  if (o.type === 'events') return typeof o.runId === 'string' && Array.isArray(o.events);
-  if (o.type === 'status') return typeof o.run?.id === 'string';
-  if (o.type === 'thumbnails') return typeof o.runId === 'string' && typeof (m as { uris?: unknown }).uris === 'object' && (m as { uris?: unknown }).uris !== null;
-  return false;
-}
+const runIdAndItem = (m: Record<string, unknown>): string | undefined => (Array.isArray(m['run']) ? 'field "run" must be an object' : shortString(m['run'] as Record<string, unknown>, 'id', 500));
+
+/** The training panel's channel: both directions as typed descriptors, parsed on arrival. */
+export const TRAIN_CHANNEL: WebviewChannel<TrainWebviewToHost, TrainHostToWebview> = {
+  viewType: TRAIN_VIEW_TYPE,
+  script: 'train.js',
+  title: 'Training',
+  fromWebview: [
+    ...WEBVIEW_COMMON,
+    message<Msg<'stop'>>('stop', { runId: 'string' }, runId),
+    message<Msg<'retry'>>('retry', { runId: 'string' }, runId),
+    message<Msg<'export-csv'>>('export-csv', { runId: 'string' }, runId),
+    message<Msg<'thumbnails'>>('thumbnails', { runId: 'string', paths: 'array' }, both(runId, thumbnailPaths)),
+    message<Msg<'open-file'>>('open-file', { runId: 'string', path: 'string' }, both(runId, (m) => shortString(m, 'path', 4096))),
+    message<ExportPngMessage>('export-png', { runId: 'string', chart: 'string', dataUrl: 'string' }, both(runId, pngExport)),
+  ],
+  toWebview: [
+    message<ResetMessage>('reset', { runs: 'array', restore: 'object?' }),
+    message<EventsMessage>('events', { runId: 'string', events: 'array' }),
+    message<RunStatusMessage>('status', { run: 'object' }, runIdAndItem),
+    message<ThumbnailsMessage>('thumbnails', { runId: 'string', uris: 'object' }),
+  ],
+};
 
 // ---- a run's status from its events (runs replayed from metrics.jsonl) --------------------------
 

@@ -8,8 +8,10 @@
  * webview (re)appears (hidden panel shown again, panel restored by the serializer), so the webview
  * never has to be kept alive with retainContextWhenHidden.
  */
+import { message } from './ipc';
 import type { ProbeTrialResult } from './probe';
 import type { SuggestReport } from './report';
+import { WEBVIEW_COMMON, shortString, type WebviewChannel, type WebviewCommon } from './webview-channel';
 
 export const SUGGEST_VIEW_TYPE = 'batchAdvisor.suggest';
 
@@ -55,11 +57,6 @@ export type HostToWebview = StateMessage;
 
 // ---- webview → host -------------------------------------------------------------------------
 
-/** The webview finished loading and wants the current state. */
-export interface ReadyMessage {
-  type: 'ready';
-}
-
 /** Reveal/open a file or folder the report mentions (a problem's path, the dataset root). */
 export interface RevealMessage {
   type: 'reveal';
@@ -81,37 +78,25 @@ export interface SkipProbeMessage {
   type: 'skip-probe';
 }
 
-/** A Content-Security-Policy violation seen in the webview (logged by the host; caught by e2e). */
-export interface CspViolationMessage {
-  type: 'csp-violation';
-  directive: string;
-  blocked: string;
-}
+export type { WebviewReady as ReadyMessage, CspViolation as CspViolationMessage } from './webview-channel';
 
-export type WebviewToHost = ReadyMessage | RevealMessage | RerunMessage | CancelMessage | SkipProbeMessage | CspViolationMessage;
+/** What the Suggest panel's webview sends (with the messages every panel sends). */
+export type WebviewToHost = WebviewCommon | RevealMessage | RerunMessage | CancelMessage | SkipProbeMessage;
 
-const WEBVIEW_MESSAGE_TYPES: ReadonlySet<string> = new Set(['ready', 'reveal', 'rerun', 'cancel', 'skip-probe', 'csp-violation']);
-
-/** Messages from a webview are untrusted input: check the shape before acting on them. */
-export function isWebviewToHost(m: unknown): m is WebviewToHost {
-  if (typeof m !== 'object' || m === null) return false;
-  const type = (m as { type?: unknown }).type;
-  if (typeof type !== 'string' || !WEBVIEW_MESSAGE_TYPES.has(type)) return false;
-  if (type === 'reveal') return typeof (m as { path?: unknown }).path === 'string';
-  if (type === 'csp-violation') {
-    return typeof (m as { directive?: unknown }).directive === 'string' && typeof (m as { blocked?: unknown }).blocked === 'string';
-  }
-  return true;
-}
-
-export function isHostToWebview(m: unknown): m is HostToWebview {
-  return (
-    typeof m === 'object' &&
-    m !== null &&
-    (m as { type?: unknown }).type === 'state' &&
-    typeof (m as { state?: { kind?: unknown } }).state?.kind === 'string'
-  );
-}
+/** The Suggest panel's channel: both directions as typed descriptors, parsed on arrival. */
+export const SUGGEST_CHANNEL: WebviewChannel<WebviewToHost, HostToWebview> = {
+  viewType: SUGGEST_VIEW_TYPE,
+  script: 'suggest.js',
+  title: 'Batch Advisor',
+  fromWebview: [
+    ...WEBVIEW_COMMON,
+    message<RevealMessage>('reveal', { path: 'string' }, (m) => shortString(m, 'path', 4096)),
+    message<RerunMessage>('rerun'),
+    message<CancelMessage>('cancel'),
+    message<SkipProbeMessage>('skip-probe'),
+  ],
+  toWebview: [message<StateMessage>('state', { state: 'object' }, (m) => (typeof (m['state'] as { kind?: unknown }).kind === 'string' ? undefined : 'field "state" must have a kind'))],
+};
 
 /** What the webview persists with setState (restored by the serializer after a reload). */
 export interface SuggestPersistedState {

@@ -19,6 +19,7 @@ import { isPersistedState, revealablePaths, type SuggestViewState, type WebviewT
 import { configSuggestionFrom, recordSuggestion } from '../config/suggestions';
 import type { FeatureHost } from '../host';
 import { affectsPlan, readSettings, settingsFor, type Settings } from '../settings';
+import type { WebviewCommon } from '../../core/shared/webview-channel';
 import { SuggestPanel } from './panel';
 import { resolveTarget, targetFromPath, type SuggestTarget } from './target';
 
@@ -53,7 +54,7 @@ export class SuggestController implements vscode.Disposable {
         if (state.kind !== 'idle') this.lastTarget = targetFromPath(state.target);
       }
       this.panel?.dispose();
-      this.panel = SuggestPanel.adopt(panel, this.ctx.extensionUri, state, this.panelEvents());
+      this.panel = SuggestPanel.adopt(panel, this.ctx.extensionUri, this.ctx.log, state, this.panelEvents());
       this.ctx.log.debug(`Suggest panel restored (${state.kind})`);
     },
   };
@@ -104,22 +105,20 @@ export class SuggestController implements vscode.Disposable {
 
   private showPanel(): void {
     if (this.panel) this.panel.reveal();
-    else this.panel = SuggestPanel.create(this.ctx.extensionUri, this.state, this.panelEvents());
+    else this.panel = SuggestPanel.create(this.ctx.extensionUri, this.ctx.log, this.state, this.panelEvents());
   }
 
   private panelEvents() {
     return {
-      onMessage: (m: WebviewToHost) => this.onMessage(m),
+      onMessage: (m: Exclude<WebviewToHost, WebviewCommon>) => this.onMessage(m),
       onDispose: () => {
         this.panel = undefined;
       },
     };
   }
 
-  private onMessage(m: WebviewToHost): void {
+  private onMessage(m: Exclude<WebviewToHost, WebviewCommon>): void {
     switch (m.type) {
-      case 'ready':
-        return;
       case 'cancel':
         this.cancel();
         return;
@@ -137,9 +136,6 @@ export class SuggestController implements vscode.Disposable {
         // Untrusted input: only a path the panel shows may be opened.
         if (revealablePaths(this.state).has(m.path)) void this.reveal(m.path);
         else this.ctx.log.warn(`Suggest panel: refused to reveal ${JSON.stringify(m.path).slice(0, 200)} (not a path the panel shows)`);
-        return;
-      case 'csp-violation':
-        this.ctx.log.warn(`Suggest panel: Content-Security-Policy blocked ${m.blocked} (${m.directive})`);
         return;
     }
   }

@@ -1,87 +1,69 @@
 /**
  * The host side of a training panel (WebviewPanel `batchAdvisor.train`): one live or finished run,
  * or several runs compared. The host keeps every run's events and replays them on `ready` (no
- * retainContextWhenHidden); live events are sent in batches at most every 200 ms so a fast run
+ * retainContextWhenHidden, through the shared WebviewHost); live events are sent in batches at most every 200 ms so a fast run
  * does not flood the webview. Messages from the webview are validated before use.
  */
-import * as vscode from 'vscode';
+import type * as vscode from 'vscode';
 import type { TrainEvent } from '../../core/shared/protocol';
-import { panelOptions, panelPage } from '../panel-host';
+import type { WebviewCommon } from '../../core/shared/webview-channel';
+import { WebviewHost, type WebviewHostEvents } from '../webview-host';
 import { openEvaluatedImage, thumbnails } from './evaluation-host';
-import {
-  TRAIN_VIEW_TYPE,
-  isTrainWebviewToHost,
-  type PanelRun,
-  type PanelRunInfo,
-  type TrainHostToWebview,
-  type TrainWebviewToHost,
-} from '../../core/shared/train-webview-protocol';
+import { TRAIN_CHANNEL, type PanelRun, type PanelRunInfo, type TrainHostToWebview, type TrainWebviewToHost } from '../../core/shared/train-webview-protocol';
 
 const FLUSH_MS = 200;
 
+type PanelMessage = Exclude<TrainWebviewToHost, WebviewCommon>;
+
 export interface TrainPanelEvents {
-  onMessage(message: Exclude<TrainWebviewToHost, { type: 'ready' | 'csp-violation' | 'thumbnails' | 'open-file' }>): void;
-  onCspViolation(directive: string, blocked: string): void;
+  onMessage(message: Exclude<PanelMessage, { type: 'thumbnails' | 'open-file' }>): void;
   onDispose(): void;
 }
 
 export class TrainPanel implements vscode.Disposable {
-  private readonly disposables: vscode.Disposable[] = [];
+  private readonly host: WebviewHost<TrainWebviewToHost, TrainHostToWebview>;
   private readonly runs: PanelRun[];
   private readonly pending = new Map<string, TrainEvent[]>();
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private disposed = false;
-  private wasVisible: boolean;
 
   /**
    * `imageRoots`: folders whose images the panel may show (the runs' datasets, for the evaluation's
    * thumbnails). `runDirs`: the runs' folders, kept in the webview's state for the restore.
    */
-  static create(extensionUri: vscode.Uri, title: string, runs: PanelRun[], events: TrainPanelEvents, imageRoots: vscode.Uri[] = [], runDirs: string[] = []): TrainPanel {
-    const panel = vscode.window.createWebviewPanel(TRAIN_VIEW_TYPE, title, { viewColumn: vscode.ViewColumn.Beside, preserveFocus: true }, panelOptions(extensionUri, imageRoots));
-    return new TrainPanel(panel, extensionUri, runs, events, runDirs);
+  static create(extensionUri: vscode.Uri, log: vscode.LogOutputChannel, title: string, runs: PanelRun[], events: TrainPanelEvents, imageRoots: vscode.Uri[] = [], runDirs: string[] = []): TrainPanel {
+    return new TrainPanel((e) => WebviewHost.create(TRAIN_CHANNEL, extensionUri, title, { roots: imageRoots, log }, e), runs, events, runDirs);
   }
 
   /** A panel VS Code restored after a reload (its serializer): the same runs, read again from their folders. */
-  static restore(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, title: string, runs: PanelRun[], events: TrainPanelEvents, imageRoots: vscode.Uri[], runDirs: string[]): TrainPanel {
-    panel.webview.options = panelOptions(extensionUri, imageRoots);
-    panel.title = title;
-    return new TrainPanel(panel, extensionUri, runs, events, runDirs);
+  static restore(panel: vscode.WebviewPanel, extensionUri: vscode.Uri, log: vscode.LogOutputChannel, title: string, runs: PanelRun[], events: TrainPanelEvents, imageRoots: vscode.Uri[], runDirs: string[]): TrainPanel {
+    return new TrainPanel((e) => WebviewHost.adopt(panel, TRAIN_CHANNEL, extensionUri, title, { roots: imageRoots, log }, e), runs, events, runDirs);
   }
 
   private constructor(
-    readonly panel: vscode.WebviewPanel,
-    private readonly extensionUri: vscode.Uri,
+    open: (e: WebviewHostEvents<TrainWebviewToHost>) => WebviewHost<TrainWebviewToHost, TrainHostToWebview>,
     runs: PanelRun[],
     private readonly events: TrainPanelEvents,
     private readonly runDirs: string[] = [],
   ) {
     this.runs = runs;
-    this.wasVisible = panel.visible;
-    panel.iconPath = vscode.Uri.joinPath(extensionUri, 'media', 'icon.png');
-    panel.webview.html = this.html(panel.webview);
-    this.disposables.push(
-      panel.webview.onDidReceiveMessage((m: unknown) => {
-        if (!isTrainWebviewToHost(m)) return; // untrusted input: ignore anything malformed
-        if (m.type === 'ready') this.reset();
-        else if (m.type === 'csp-violation') this.events.onCspViolation(m.directive, m.blocked);
-        else if (m.type === 'thumbnails' || m.type === 'open-file') this.evaluationMessage(m);
-        else if (this.runs.some((r) => r.id === m.runId)) this.events.onMessage(m);
-      }),
-      // Only a panel shown again needs the replay (what was posted while hidden was dropped); a
-      // focus change (clicking into the panel) fires this too and must not reset the webview's
-      // state, e.g. the selected confusion-matrix cell.
-      panel.onDidChangeViewState((e) => {
-        const shown = e.webviewPanel.visible && !this.wasVisible;
-        this.wasVisible = e.webviewPanel.visible;
-        if (shown) this.reset();
-      }),
-      panel.onDidDispose(() => {
-        this.disposed = true;
-        this.dispose();
+    this.host = open({
+      replay: () => this.reset(),
+      onMessage: (m) => this.onMessage(m),
+      onDispose: () => {
+        if (this.timer) clearTimeout(this.timer);
         this.events.onDispose();
-      }),
-    );
+      },
+    });
+  }
+
+  get panel(): vscode.WebviewPanel {
+    return this.host.panel;
+  }
+
+  private onMessage(m: PanelMessage): void {
+    if (!this.runs.some((r) => r.id === m.runId)) return; // only the runs this panel shows
+    if (m.type === 'thumbnails' || m.type === 'open-file') this.evaluationMessage(m);
+    else this.events.onMessage(m);
   }
 
   get runIds(): string[] {
@@ -102,7 +84,7 @@ export class TrainPanel implements vscode.Disposable {
   }
 
   retitle(title: string): void {
-    if (!this.disposed) this.panel.title = title;
+    this.host.retitle(title);
   }
 
   /** Appends a live run's events (sent within FLUSH_MS). */
@@ -130,12 +112,12 @@ export class TrainPanel implements vscode.Disposable {
   private evaluationMessage(m: Extract<TrainWebviewToHost, { type: 'thumbnails' | 'open-file' }>): void {
     const run = this.runs.find((r) => r.id === m.runId);
     if (!run) return;
-    if (m.type === 'thumbnails') this.post(thumbnails(this.panel.webview, run.id, run.events, m.paths));
+    if (m.type === 'thumbnails') this.post(thumbnails(this.host.panel.webview, run.id, run.events, m.paths));
     else void openEvaluatedImage(run.events, m.path);
   }
 
   reveal(): void {
-    if (!this.disposed) this.panel.reveal(undefined, true);
+    this.host.reveal();
   }
 
   private flush(): void {
@@ -151,21 +133,11 @@ export class TrainPanel implements vscode.Disposable {
   }
 
   private post(m: TrainHostToWebview): void {
-    if (this.disposed || !this.panel.visible) return; // replayed in full on `ready` / when shown
-    void this.panel.webview.postMessage(m);
-  }
-
-  private html(webview: vscode.Webview): string {
-    return panelPage(webview, this.extensionUri, 'train.js', 'Training');
+    this.host.post(m); // dropped while hidden: replayed in full on `ready` / when shown
   }
 
   dispose(): void {
     if (this.timer) clearTimeout(this.timer);
-    for (const d of this.disposables.splice(0)) d.dispose();
-    if (!this.disposed) {
-      this.disposed = true;
-      this.panel.dispose();
-    }
+    this.host.dispose();
   }
 }
-

@@ -134,12 +134,11 @@ export class RunPanels implements vscode.Disposable {
     const dirs = runs.map((r) => this.dirs.get(r.id)).filter((d): d is string => d !== undefined);
     const events: TrainPanelEvents = {
       onMessage: (m) => void this.onMessage(m),
-      onCspViolation: (directive, blocked) => this.ctx.log.error(`Training panel: Content-Security-Policy blocked ${blocked} (${directive})`),
       onDispose: () => this.panels.delete(panel),
     };
     const panel: TrainPanel = restored
-      ? TrainPanel.restore(restored, this.ctx.extensionUri, title, runs, events, datasetRoots(dirs), dirs)
-      : TrainPanel.create(this.ctx.extensionUri, title, runs, events, datasetRoots(dirs), dirs);
+      ? TrainPanel.restore(restored, this.ctx.extensionUri, this.ctx.log, title, runs, events, datasetRoots(dirs), dirs)
+      : TrainPanel.create(this.ctx.extensionUri, this.ctx.log, title, runs, events, datasetRoots(dirs), dirs);
     this.panels.add(panel);
     return panel;
   }

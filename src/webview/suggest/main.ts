@@ -20,7 +20,7 @@ import { formatBytes, formatCount, plural } from '../../core/shared/format';
 import type { ObjectiveReport, ProbeTrialResult } from '../../core/shared/probe';
 import type { SuggestReport } from '../../core/shared/report';
 import {
-  isHostToWebview,
+  SUGGEST_CHANNEL,
   isPersistedState,
   type SuggestPersistedState,
   type SuggestStage,
@@ -28,6 +28,7 @@ import {
   type WebviewToHost,
 } from '../../core/shared/webview-protocol';
 import { destroyCharts, renderClassChart, renderMemoryChart, renderObjectiveChart, renderProbeChart, renderSizeChart, watchTheme, type ProbePoint } from './charts';
+import { connectHost } from '../shared/channel';
 import css from './styles.css';
 
 interface VsCodeApi {
@@ -44,10 +45,6 @@ const app = document.getElementById('app') as HTMLElement;
 const sheet = new CSSStyleSheet();
 sheet.replaceSync(css);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
-
-document.addEventListener('securitypolicyviolation', (e) => {
-  post({ type: 'csp-violation', directive: e.effectiveDirective, blocked: e.blockedURI || e.sample || '(inline)' });
-});
 
 function post(m: WebviewToHost): void {
   vscode.postMessage(m);
@@ -525,9 +522,7 @@ function apply(state: SuggestViewState): void {
   vscode.setState({ version: 1, state });
 }
 
-window.addEventListener('message', (e: MessageEvent<unknown>) => {
-  if (isHostToWebview(e.data)) apply(e.data.state);
-});
+const host = connectHost(SUGGEST_CHANNEL, vscode, (m) => apply(m.state));
 
 // Canvas charts cannot use CSS variables: redraw them with the new theme's colours.
 watchTheme();
@@ -537,4 +532,4 @@ if (isPersistedState(persisted)) {
   current = persisted.state;
   render(current);
 }
-post({ type: 'ready' });
+host.ready();

@@ -14,13 +14,14 @@ import '@vscode-elements/elements/dist/vscode-single-select/index.js';
 import uplotCss from 'uplot/dist/uPlot.min.css';
 import { formatBytes, formatCount, formatDuration } from '../../core/shared/format';
 import { plannedFor } from '../../core/shared/plan';
-import { isTrainHostToWebview, type PanelRun, type PanelRunInfo, type TrainHostToWebview, type TrainPanelState, type TrainWebviewToHost } from '../../core/shared/train-webview-protocol';
+import { TRAIN_CHANNEL, type PanelRun, type PanelRunInfo, type TrainHostToWebview, type TrainPanelState, type TrainWebviewToHost } from '../../core/shared/train-webview-protocol';
 import { Charts, runColour, type ChartOptions } from './charts';
 import { addEvent, emptySeries, type RunSeries, type XAxis } from './series';
 import { EvaluationSection } from './evaluation';
 import { CompareSection } from './compare';
 import { addExportButtons } from './chart-export';
 import { batchFact, batchFactTitle, progressFraction, type FactPart } from './facts';
+import { connectHost } from '../shared/channel';
 import css from './styles.css';
 
 interface VsCodeApi {
@@ -37,9 +38,6 @@ const sheet = new CSSStyleSheet();
 sheet.replaceSync(uplotCss + '\n' + css);
 document.adoptedStyleSheets = [...document.adoptedStyleSheets, sheet];
 
-document.addEventListener('securitypolicyviolation', (e) => {
-  vscode.postMessage({ type: 'csp-violation', directive: e.effectiveDirective, blocked: e.blockedURI || e.sample || '(inline)' });
-});
 
 interface ViewRun {
   info: PanelRunInfo;
@@ -329,9 +327,7 @@ function onMessage(m: TrainHostToWebview): void {
   scheduleDraw();
 }
 
-window.addEventListener('message', (e: MessageEvent<unknown>) => {
-  if (isTrainHostToWebview(e.data)) onMessage(e.data);
-});
+const host = connectHost(TRAIN_CHANNEL, vscode, onMessage);
 
 // Theme change: body's class switches (vscode-light / vscode-dark / vscode-high-contrast); colours
 // are read again and every chart rebuilt.
@@ -347,4 +343,4 @@ new ResizeObserver(() => scheduleDraw()).observe(chartRoot);
 (window as unknown as { batchAdvisorTrainPanel: unknown }).batchAdvisorTrainPanel = { onMessage, redrawMs: () => charts.lastRedrawMs, draw };
 
 buildControls();
-vscode.postMessage({ type: 'ready' });
+host.ready();

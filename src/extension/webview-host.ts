@@ -9,7 +9,21 @@
 import * as vscode from 'vscode';
 import { parseMessage } from '../core/shared/ipc';
 import type { WebviewChannel, WebviewCommon } from '../core/shared/webview-channel';
-import { panelOptions, panelPage } from './panel-host';
+import { panelHtml } from './panel-page';
+
+/** Scripts on; local files only from the bundled webview code and media (and `extraRoots`: e.g. a dataset whose images a panel shows). */
+function panelOptions(extensionUri: vscode.Uri, extraRoots: vscode.Uri[] = []): vscode.WebviewOptions & vscode.WebviewPanelOptions {
+  return {
+    enableScripts: true,
+    localResourceRoots: [vscode.Uri.joinPath(extensionUri, 'dist', 'webview'), vscode.Uri.joinPath(extensionUri, 'media'), ...extraRoots],
+  };
+}
+
+/** The page that loads `dist/webview/<script>` under our Content-Security-Policy. */
+function panelPage(webview: vscode.Webview, extensionUri: vscode.Uri, script: string, title: string): string {
+  const scriptUri = webview.asWebviewUri(vscode.Uri.joinPath(extensionUri, 'dist', 'webview', script));
+  return panelHtml({ title, cspSource: webview.cspSource, scriptUri: scriptUri.toString() });
+}
 
 export interface WebviewHostEvents<In> {
   /** The webview loaded, reloaded or was shown again: send it everything it shows. */

@@ -161,13 +161,7 @@ async function probeByMaximum(input: ProbeInput, opts: ProbeOptions): Promise<Pr
   const measuredMax = search.maxBatchSize;
   let usable = Math.floor(measuredMax * (1 - margin));
   if (measuredMax > 0) usable = Math.max(1, usable);
-  const errText = err === null ? '' : ` (the memory model ${err >= 0 ? 'over' : 'under'}-predicted by ${pct(Math.abs(err))} at batch ${largestOk!.batchSize})`;
-  const marginText = margin > input.margin ? `a ${pct(margin)} margin (widened from ${pct(input.margin)}: the model erred by more)` : `a ${pct(margin)} margin`;
-  const maxText = search.atCap
-    ? `Real training steps trained batch ${formatCount(measuredMax)} (${plural(search.processes, 'trial')})${errText}, enough for this plan with ${marginText}`
-    : measuredMax === 0
-      ? `Real training steps did not train even batch 1 (${plural(search.processes, 'trial')})`
-      : `Real training steps trained up to batch ${formatCount(measuredMax)} (${plural(search.processes, 'trial')}, ${search.stop})${errText}; with ${marginText} up to ${formatCount(usable)} images are used`;
+  const maxText = searchedText(search, usable, err, largestOk?.batchSize, margin, input.margin);
 
   let gradientNoiseScale: GradientNoiseScale | undefined;
   let recommendation = recommend({ ...base, maxBatch: usable, maxBatchText: maxText });
@@ -199,6 +193,24 @@ async function probeByMaximum(input: ProbeInput, opts: ProbeOptions): Promise<Pr
     recommendation.warnings.push(w);
   }
   return { probe: report, ...(gradientNoiseScale ? { gradientNoiseScale } : {}), recommendation, plan };
+}
+
+/** What the search for the largest batch found, for the reasons: the batch it trained, the model's error, the margin. */
+function searchedText(
+  search: { maxBatchSize?: number; atCap: boolean; processes: number; stop: string },
+  usable: number,
+  err: number | null,
+  errAt: number | undefined,
+  margin: number,
+  askedMargin: number,
+): string {
+  const measuredMax = search.maxBatchSize ?? 0;
+  const trials = plural(search.processes, 'trial');
+  const errText = err === null ? '' : ` (the memory model ${err >= 0 ? 'over' : 'under'}-predicted by ${pct(Math.abs(err))} at batch ${errAt})`;
+  const marginText = margin > askedMargin ? `a ${pct(margin)} margin (widened from ${pct(askedMargin)}: the model erred by more)` : `a ${pct(margin)} margin`;
+  if (search.atCap) return `Real training steps trained batch ${formatCount(measuredMax)} (${trials})${errText}, enough for this plan with ${marginText}`;
+  if (measuredMax === 0) return `Real training steps did not train even batch 1 (${trials})`;
+  return `Real training steps trained up to batch ${formatCount(measuredMax)} (${trials}, ${search.stop})${errText}; with ${marginText} up to ${formatCount(usable)} images are used`;
 }
 
 function plural(n: number, word: string): string {

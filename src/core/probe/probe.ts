@@ -23,7 +23,7 @@ import { makePlan } from '../planning/plan';
 import { BASE_BATCH, datasetCap, floorPow2, MAX_BATCH, recommend, type RecommendInput } from '../planning/recommend';
 import { estimateNoiseScale } from './noise';
 import { chooseBatch, cleanCurve, largerBatchWorthTrying, ratioText, throughputAt, type ThroughputPoint } from './objective';
-import { searchMaxBatch } from './search';
+import { searchMaxBatch, type SearchResult } from './search';
 
 /** The margin is widened to the model's error when that is larger, up to this. */
 export const MAX_MARGIN = 0.5;
@@ -197,7 +197,7 @@ async function probeByMaximum(input: ProbeInput, opts: ProbeOptions): Promise<Pr
 
 /** What the search for the largest batch found, for the reasons: the batch it trained, the model's error, the margin. */
 function searchedText(
-  search: { maxBatchSize?: number; atCap: boolean; processes: number; stop: string },
+  search: SearchResult,
   usable: number,
   err: number | null,
   errAt: number | undefined,

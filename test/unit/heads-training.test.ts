@@ -54,7 +54,7 @@ async function train(cfg: TrainConfig, batchSize = 64): Promise<{ events: TrainE
   const end = events.at(-1) as Extract<TrainEvent, { type: 'run-end' }>;
   assert.equal(end.status, 'completed', end.message);
   const start = events.find((e): e is Extract<TrainEvent, { type: 'run-start' }> => e.type === 'run-start')!;
-  const epoch = events.find((e): e is Extract<TrainEvent, { type: 'epoch' }> => e.type === 'epoch')!;
+  const epoch = events.findLast((e): e is Extract<TrainEvent, { type: 'epoch' }> => e.type === 'epoch')!;
   const logs = events.filter((e): e is Extract<TrainEvent, { type: 'log' }> => e.type === 'log').map((e) => e.message);
   return { events, start, epoch, logs };
 }
@@ -145,11 +145,12 @@ describe('two classes (digits 0 and 1)', () => {
     return m;
   }
 
-  test("Dense(1, sigmoid): binary cross-entropy on labels 0/1, well above chance after one epoch", async () => {
+  test("Dense(1, sigmoid): binary cross-entropy on labels 0/1, well above chance after three epochs", async () => {
     const m = small({ units: 1, activation: 'sigmoid' });
     const path = await save(m, 'sigmoid', (j) => (j.trainingConfig = { loss: 'binary_crossentropy' }));
     m.dispose();
-    const cfg = config(twoClass, path);
+    // Three epochs of 15 steps: one epoch from an unseeded start ended anywhere from 0.90 to 0.98.
+    const cfg = config(twoClass, path, { epochs: 3 });
     const r = await train(cfg, 16);
     assert.equal(r.start.plan.loss, 'binary cross-entropy on the sigmoid output (from its logit)');
     assert.ok(r.epoch.valAccuracy! > 0.9, `val accuracy ${r.epoch.valAccuracy}`);
@@ -160,11 +161,12 @@ describe('two classes (digits 0 and 1)', () => {
     assert.ok(Math.abs(ce.accuracy - r.epoch.valAccuracy!) < 1e-9);
   });
 
-  test('Dense(2, softmax) on the same folder likewise', async () => {
+  test('Dense(2, softmax) on the same folder likewise (three epochs)', async () => {
     const m = small({ units: 2, activation: 'softmax' });
     const path = await save(m, 'softmax2');
     m.dispose();
-    const cfg = config(twoClass, path);
+    // Three epochs of 15 steps: one epoch from an unseeded start ended anywhere from 0.90 to 0.98.
+    const cfg = config(twoClass, path, { epochs: 3 });
     const r = await train(cfg, 16);
     assert.equal(r.start.plan.loss, 'sparse categorical cross-entropy on the softmax output (from its logits)');
     assert.ok(r.epoch.valAccuracy! > 0.9, `val accuracy ${r.epoch.valAccuracy}`);

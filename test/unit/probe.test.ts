@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
+import { estimateNoiseScale } from '../../src/core/probe/noise';
 import { childTrialRunner } from '../../src/core/process/run-trial';
 import { suggest } from '../../src/core/process/suggest';
 import { TrainFlow } from '../../src/core/process/train-flow';
@@ -65,6 +66,23 @@ describe('a probe trial', () => {
     // Bigger batches average out noise: the big batch's gradient is no longer than the small chunks' on average.
     const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
     assert.ok(mean(r.gradientNorms!.big) < mean(r.gradientNorms!.small));
+  });
+
+  test('the noise scale is measured after ordinary training steps: as many as its own cap and the run’s share allow, said in its note', async () => {
+    const noise = { smallBatch: 4, bigBatch: 8, steps: 2, warmMaxSteps: 10, warmMaxMs: 60_000 };
+    // No run size given: only the spec's caps bound the warm-up (10 steps).
+    const r = await runProbeTrial(setupFor(config()), spec(4, { noise }));
+    assert.equal(r.ok, true, r.error);
+    assert.equal(r.gradientNorms?.afterSteps, 3 + 10, 'the trial’s 3 steps, then 10 warm-up steps');
+    assert.equal(r.gradientNorms?.lossFrom, r.lossFirst);
+    assert.ok(Number.isFinite(r.gradientNorms?.lossTo));
+    const g = estimateNoiseScale(r.gradientNorms!);
+    if (g.bSimple !== undefined) assert.match(g.note, /after 13 training steps \(training loss \d+\.\d\d → \d+\.\d\d\)/);
+    // A run of 40 images is predicted to take a few milliseconds: 2% of it leaves room for one warm-up step at most.
+    const short = await runProbeTrial(setupFor(config()), spec(4, { noise, runImages: 40 }));
+    assert.equal(short.ok, true, short.error);
+    assert.ok(short.gradientNorms!.afterSteps! <= 3 + 1, `${short.gradientNorms!.afterSteps} steps before the measurement`);
+    assert.equal(estimateNoiseScale({ smallBatch: 4, bigBatch: 8, small: [4, 5, 6], big: [3, 3.5, 4] }).note.includes('at the start of training'), true, 'no warm-up: said so');
   });
 
   test('a larger batch has a larger measured peak', async () => {

@@ -19,7 +19,7 @@ import type { ProbeTrialResult, ProbeTrialSpec, TrialRunner } from '../shared/pr
 import type { BackendName } from '../shared/protocol';
 import { WASM_HEAP_MAX } from '../planning/memory';
 
-export const PROBE_CACHE_VERSION = 1;
+export const PROBE_CACHE_VERSION = 2;
 export const PROBE_CACHE_FOLDER = join('.batch-advisor', 'probe-cache');
 
 /** Failures that say something lasting about the inputs (not a hang or a crash on a busy machine). */

@@ -58,6 +58,13 @@ export function bootstrapRange(s: GradientNormSamples, n: number): [number, numb
   return [values[Math.floor(0.1 * (values.length - 1))]!, Number.isFinite(hi) ? hi : null];
 }
 
+/** When the measurement was taken: "after 42 training steps (loss 2.30 → 0.61)", or "at the start of training". */
+function whenText(s: GradientNormSamples): string {
+  if (!(s.afterSteps! > 0)) return 'at the start of training';
+  const loss = s.lossFrom !== undefined && s.lossTo !== undefined ? ` (training loss ${s.lossFrom.toFixed(2)} → ${s.lossTo.toFixed(2)})` : '';
+  return `after ${s.afterSteps} training step${s.afterSteps === 1 ? '' : 's'}${loss}`;
+}
+
 export function estimateNoiseScale(s: GradientNormSamples): GradientNoiseScale {
   const n = Math.min(s.small.length, s.big.length);
   const base = { smallBatch: s.smallBatch, bigBatch: s.bigBatch, steps: n };
@@ -81,6 +88,6 @@ export function estimateNoiseScale(s: GradientNormSamples): GradientNoiseScale {
     ...(range ? { range } : {}),
     gradientSquaredNorm: g2,
     traceSigma: trace,
-    note: `B_simple ≈ ${Number(bSimple.toPrecision(3))}${rangeText} ${over}, at the start of training; it grows as training proceeds (McCandlish et al. 2018)`,
+    note: `B_simple ≈ ${Number(bSimple.toPrecision(3))}${rangeText} ${over}, ${whenText(s)}; it grows as training proceeds (McCandlish et al. 2018)`,
   };
 }

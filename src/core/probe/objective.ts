@@ -104,7 +104,7 @@ export function largerBatchWorthTrying(curve: readonly ThroughputPoint[], bNoise
   return undefined;
 }
 
-/** "0.23×" */
+/** "0.23×", "1.04×", "12×": two significant digits, three just above 1 (a 4% difference is not "1×"). */
 export function ratioText(r: number): string {
-  return `${Number(r.toPrecision(2))}×`;
+  return `${Number(r.toPrecision(r >= 1 && r < 10 ? 3 : 2))}×`;
 }

@@ -33,6 +33,13 @@ export const PROBE_STEPS = 3;
 export const NOISE_STEPS = 4;
 export const NOISE_MAX_STEPS = 16;
 export const NOISE_BUDGET_MS = 8000;
+/**
+ * Training steps before the noise measurement: at most these, and at most this long (the trial
+ * also keeps them within a few percent of the run's predicted time). The noise scale at a run's
+ * first steps is a small fraction of what it is while most of the run trains.
+ */
+export const NOISE_WARM_MAX_STEPS = 200;
+export const NOISE_WARM_MAX_MS = 5000;
 /** The first trial's batch: throughput is timed at every power of two from the base batch up to it. */
 export const FIRST_TRIAL_BATCH = { gpu: 256, host: 64 } as const;
 /** Trial processes of the objective's measurements (failed ones included) before it settles. */
@@ -81,7 +88,7 @@ function spec(config: TrainConfig, micro: number, k: number, validationBatch: nu
 function noiseSpec(micro: number, train: number): NonNullable<ProbeTrialSpec['noise']> {
   const big = Math.max(8, Math.min(64, micro, train));
   const small = Math.max(4, Math.floor(big / 8));
-  return { smallBatch: small, bigBatch: Math.max(2 * small, big), steps: NOISE_STEPS, maxSteps: NOISE_MAX_STEPS, budgetMs: NOISE_BUDGET_MS };
+  return { smallBatch: small, bigBatch: Math.max(2 * small, big), steps: NOISE_STEPS, maxSteps: NOISE_MAX_STEPS, budgetMs: NOISE_BUDGET_MS, warmMaxSteps: NOISE_WARM_MAX_STEPS, warmMaxMs: NOISE_WARM_MAX_MS };
 }
 
 /**

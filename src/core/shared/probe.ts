@@ -16,7 +16,16 @@ export interface ProbeTrialSpec {
    * Also measure gradient norms for the noise scale (after the memory steps): at least `steps`
    * steps, and more, up to `maxSteps`, while the measurement has taken less than `budgetMs`.
    */
-  noise?: { smallBatch: number; bigBatch: number; steps: number; maxSteps?: number; budgetMs?: number };
+  noise?: {
+    smallBatch: number;
+    bigBatch: number;
+    steps: number;
+    maxSteps?: number;
+    budgetMs?: number;
+    /** Ordinary training steps first (at most this many and this long, and a few percent of the run): the noise scale is measured once the loss has begun to fall. */
+    warmMaxSteps?: number;
+    warmMaxMs?: number;
+  };
   /** Also time a few steps at these (smaller) batch sizes, in the same process. */
   throughputBatches?: number[];
   /**
@@ -38,6 +47,10 @@ export interface GradientNormSamples {
   small: number[];
   /** |G_big|² of each step. */
   big: number[];
+  /** Training steps the model had taken when the measurement began, and the training loss at the trial's first step and at the last step before the measurement. */
+  afterSteps?: number;
+  lossFrom?: number;
+  lossTo?: number;
 }
 
 export interface ProbeTrialResult {
@@ -73,7 +86,7 @@ export interface ProbeTrialResult {
   cached?: boolean;
 }
 
-/** The gradient noise scale (McCandlish et al. 2018) at the start of training. */
+/** The gradient noise scale (McCandlish et al. 2018), measured early in training (after a short warm-up). */
 export interface GradientNoiseScale {
   /** B_simple = tr(Σ) / |G|²; undefined when the estimate is not usable (then `note` says why). */
   bSimple?: number;

@@ -86,17 +86,23 @@ function squaredNorm(grads: Record<string, tf.Tensor>): number {
  * average (|G_big|²), then applies the averaged gradient so the steps follow training. Runs
  * `steps` steps, then more (up to `maxSteps`) while the time spent is under `budgetMs`.
  */
-async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, files: readonly LabeledFile[], head: LossHead, config: RunData, spec: NonNullable<ProbeTrialSpec['noise']>): Promise<GradientNormSamples> {
+async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, files: readonly LabeledFile[], head: LossHead, config: RunData, spec: NonNullable<ProbeTrialSpec['noise']>, warmMs = 0, stepsBefore = 0, firstLoss?: number): Promise<GradientNormSamples> {
   const chunks = Math.max(2, Math.floor(spec.bigBatch / spec.smallBatch));
   const big = chunks * spec.smallBatch;
   const out: GradientNormSamples = { smallBatch: spec.smallBatch, bigBatch: big, small: [], big: [] };
   const vars = trainableVariables(model);
+  const warm = await warmUp(model, optimizer, files, head, config, big, Math.min(warmMs, spec.warmMaxMs ?? 0), spec.warmMaxSteps ?? 0);
+  out.afterSteps = stepsBefore + warm.steps;
+  if (warm.lossTo !== undefined && firstLoss !== undefined) {
+    out.lossFrom = firstLoss;
+    out.lossTo = warm.lossTo;
+  }
   const t0 = performance.now();
   const most = Math.max(spec.steps, spec.maxSteps ?? spec.steps);
   for (let s = 0; s < most; s++) {
     // Past the minimum, more steps only while they are cheap: each narrows the estimate's range.
     if (s >= spec.steps && performance.now() - t0 > (spec.budgetMs ?? 0)) break;
-    const img = await decodeBatch(files, s * big, big, config);
+    const img = await decodeBatch(files, (warm.steps + s) * big, big, config);
     let sum: Record<string, tf.Tensor> | null = null;
     let smallSum = 0;
     for (let c = 0; c < chunks; c++) {
@@ -120,38 +126,71 @@ async function measureNoise(model: tf.LayersModel, optimizer: tf.Optimizer, file
   return out;
 }
 
+/**
+ * Ordinary training steps on fresh batches of `big` images before the noise scale is measured, for
+ * at most `budgetMs` and `maxSteps`: the noise scale grows fast once the loss starts to fall
+ * (McCandlish et al. 2018, fig. 5; on the MNIST sample with the tutorial CNN, B_simple ≈ 47 after 25
+ * steps and 90–120 after 50–100), and the run spends its time past its first steps, so that is
+ * where it is measured. The last step's loss is reported with the estimate, beside the trial's first.
+ */
+async function warmUp(model: tf.LayersModel, optimizer: tf.Optimizer, files: readonly LabeledFile[], head: LossHead, config: RunData, big: number, budgetMs: number, maxSteps: number): Promise<{ steps: number; lossTo?: number }> {
+  const out: { steps: number; lossTo?: number } = { steps: 0 };
+  const t0 = performance.now();
+  while (out.steps < maxSteps && performance.now() - t0 < budgetMs) {
+    const img = await decodeBatch(files, out.steps * big, big, config);
+    const m = tensors(img, 0, big, config);
+    try {
+      out.lossTo = (await trainStep(model, optimizer, [m], head)).loss;
+    } finally {
+      tf.dispose([m.x, m.y]);
+    }
+    out.steps++;
+  }
+  return out;
+}
+
 /** Timed steps per batch size: at least MIN, then more until THROUGHPUT_MS has passed (at most MAX). */
 const THROUGHPUT_STEPS = { min: 2, max: 8 };
 const THROUGHPUT_MS = 1500;
 /** Share of the run's predicted time the measurements beyond their minimum may take (noise, then throughput). */
-const NOISE_SHARE = 0.02;
+const NOISE_SHARE = 0.015;
 const THROUGHPUT_SHARE = 0.02;
+/** Share of the run's predicted time the training steps before the noise measurement may take. */
+const WARM_SHARE = 0.02;
 
 /** The run's predicted time (ms) at the measured speed, when the spec says how many images it trains. */
 function predictedRunMs(spec: ProbeTrialSpec, imagesPerSec: number): number {
   return spec.runImages && imagesPerSec > 0 ? (spec.runImages / imagesPerSec) * 1000 : Infinity;
 }
 
-/** Images/s at each batch size: one warm-up step, then timed steps (micro-batches of one real batch). */
-async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, head: LossHead, config: RunData, batches: number[], budgetMs = THROUGHPUT_MS): Promise<{ batchSize: number; imagesPerSec: number }[]> {
-  const out: { batchSize: number; imagesPerSec: number }[] = [];
-  for (const b of batches) {
-    if (b < 1 || b > img.n) continue;
-    const m = tensors(img, 0, b, config);
-    try {
-      await trainStep(model, optimizer, [m], head);
-      const t = performance.now();
-      let n = 0;
-      while (n < THROUGHPUT_STEPS.min || (n < THROUGHPUT_STEPS.max && performance.now() - t < budgetMs)) {
+/**
+ * Images/s at each batch size, all timed the same way: in two interleaved rounds (a, b, a, b, so a
+ * drift of the machine's speed does not favour one batch), each a warm-up step then timed steps on
+ * micro-batches of one real batch, for half of `budgetMs`; the faster round counts.
+ */
+async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, head: LossHead, config: RunData, batches: number[], budgetMs = THROUGHPUT_MS): Promise<{ points: { batchSize: number; imagesPerSec: number }[]; steps: number }> {
+  const best = new Map<number, number>();
+  let steps = 0;
+  const usable = [...new Set(batches)].filter((b) => b >= 1 && b <= img.n);
+  for (let round = 0; round < 2; round++) {
+    for (const b of usable) {
+      const m = tensors(img, 0, b, config);
+      try {
         await trainStep(model, optimizer, [m], head);
-        n++;
+        const t = performance.now();
+        let n = 0;
+        while (n < THROUGHPUT_STEPS.min || (n < THROUGHPUT_STEPS.max && performance.now() - t < budgetMs / 2)) {
+          await trainStep(model, optimizer, [m], head);
+          n++;
+        }
+        best.set(b, Math.max(best.get(b) ?? 0, (n * b) / ((performance.now() - t) / 1000)));
+        steps += n + 1;
+      } finally {
+        tf.dispose([m.x, m.y]);
       }
-      out.push({ batchSize: b, imagesPerSec: (n * b) / ((performance.now() - t) / 1000) });
-    } finally {
-      tf.dispose([m.x, m.y]);
     }
   }
-  return out;
+  return { points: usable.map((b) => ({ batchSize: b, imagesPerSec: best.get(b)! })), steps };
 }
 
 interface Loaded {
@@ -271,10 +310,15 @@ async function measureExtras(
   result: ProbeTrialResult,
 ): Promise<void> {
   const runMs = predictedRunMs(spec, result.imagesPerSec);
+  let stepsBefore = result.steps;
   if (spec.throughputBatches?.length) {
     try {
-      const each = Math.min(THROUGHPUT_MS, (THROUGHPUT_SHARE * runMs) / spec.throughputBatches.length);
-      result.throughput = await measureThroughput(model, optimizer, img, head, config, spec.throughputBatches, each);
+      // The trial's own batch is timed again beside the smaller ones (its 3 memory steps are too few to compare with).
+      const batches = spec.accumulationSteps > 1 ? spec.throughputBatches : [...spec.throughputBatches, spec.microBatchSize];
+      const each = Math.min(THROUGHPUT_MS, (THROUGHPUT_SHARE * runMs) / batches.length);
+      const measured = await measureThroughput(model, optimizer, img, head, config, batches, each);
+      result.throughput = measured.points;
+      stepsBefore += measured.steps;
     } catch (e) {
       result.error = `throughput not measured: ${firstLine(e)}`;
     }
@@ -282,7 +326,7 @@ async function measureExtras(
   if (spec.noise) {
     try {
       const budgetMs = Math.min(spec.noise.budgetMs ?? 0, NOISE_SHARE * runMs);
-      result.gradientNorms = await measureNoise(model, optimizer, files.train, head, config, { ...spec.noise, budgetMs });
+      result.gradientNorms = await measureNoise(model, optimizer, files.train, head, config, { ...spec.noise, budgetMs }, WARM_SHARE * runMs, stepsBefore, result.lossFirst);
     } catch (e) {
       result.error = `noise scale not measured: ${firstLine(e)}`; // the trial itself fitted and trained
     }

@@ -30,7 +30,7 @@ export const MAX_MARGIN = 0.5;
 /** Optimizer steps per trial. */
 export const PROBE_STEPS = 3;
 /** Steps of the noise-scale measurement: at least, and at most while they take under NOISE_BUDGET_MS. */
-export const NOISE_STEPS = 4;
+export const NOISE_STEPS = 3;
 export const NOISE_MAX_STEPS = 16;
 export const NOISE_BUDGET_MS = 8000;
 /**

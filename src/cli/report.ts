@@ -83,7 +83,8 @@ export function formatProbe(s: SuggestReport): string[] {
   const o = p.objective;
   if (o) {
     const rows = o.rows.map((r) => `${r.batchSize}:${r.relativeTime.toFixed(2)}×${r.batchSize === o.chosen ? '◀' : ''}`);
-    lines.push(`Time to target (relative, ${o.basis === 'noise-scale' ? '(B + B_noise) / images/s' : 'B / images/s'})  ${rows.join('  ')}`);
+    const planned = o.bNoise !== undefined && o.bNoiseMeasured !== undefined && o.bNoise > o.bNoiseMeasured ? `, B_noise ${Number(o.bNoise.toPrecision(3))} (the range's upper end)` : '';
+    lines.push(`Time to target (relative, ${o.basis === 'noise-scale' ? `(B + B_noise) / images/s${planned}` : 'B / images/s'})  ${rows.join('  ')}`);
   }
   return lines;
 }

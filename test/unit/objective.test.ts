@@ -42,6 +42,15 @@ describe('time to target: argmin (B + B_noise) / imagesPerSec(B)', () => {
     }
   });
 
+  test('a tie (within 0.5%) goes to the faster batch, the sooner one at any larger noise scale; a clear win does not', () => {
+    // (32 + 30) / 1000 = 0.0620 and (64 + 30) / 1510 = 0.0623: 0.4% apart.
+    const tied = [{ batchSize: 32, imagesPerSec: 1000 }, { batchSize: 64, imagesPerSec: 1510 }];
+    assert.equal(chooseBatch(tied, 30, [32, 64]).batchSize, 64);
+    assert.ok(timeToTarget(tied, 60, 64) < timeToTarget(tied, 60, 32), 'at a larger noise scale 64 wins outright');
+    // (64 + 30) / 1400 = 0.0671: 8% behind, so 32 stays.
+    assert.equal(chooseBatch([{ batchSize: 32, imagesPerSec: 1000 }, { batchSize: 64, imagesPerSec: 1400 }], 30, [32, 64]).batchSize, 32);
+  });
+
   test('throughput is interpolated log-log between measured batches and flat outside them', () => {
     const curve = [{ batchSize: 32, imagesPerSec: 100 }, { batchSize: 128, imagesPerSec: 400 }];
     assert.ok(Math.abs(throughputAt(curve, 64) - 200) < 1e-9);
@@ -80,8 +89,8 @@ describe('the noise scale: its range and a decision robust to it', () => {
   test('the reason says when the choice would change inside the range', () => {
     const curve = curveOf((b) => 100 * Math.log2(b));
     const candidates = POW2;
-    const steady = objectiveChoice(curve, { bSimple: 300, range: [290, 310], gradientSquaredNorm: 1, traceSigma: 300, smallBatch: 8, bigBatch: 64, steps: 8, note: '' }, candidates);
-    assert.match(steady.reason, /The choice holds across the noise scale's measured range \(290–310\)/);
+    const steady = objectiveChoice(curve, { bSimple: 300, range: [295, 305], gradientSquaredNorm: 1, traceSigma: 300, smallBatch: 8, bigBatch: 64, steps: 8, note: '' }, candidates);
+    assert.match(steady.reason, /The choice holds across the noise scale's measured range \(295–305\)/);
     const wide = objectiveChoice(curve, { bSimple: 300, range: [10, 30000], gradientSquaredNorm: 1, traceSigma: 300, smallBatch: 8, bigBatch: 64, steps: 8, note: '' }, candidates);
     assert.deepEqual(wide.report.choiceInRange, [chooseBatch(curve, 10, candidates).batchSize, chooseBatch(curve, 30000, candidates).batchSize]);
     assert.match(wide.reason, /Within the noise scale's measured range \(10–30,000\) the choice would be 32–1,024/);

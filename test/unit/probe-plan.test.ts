@@ -3,7 +3,7 @@ import { strict as assert } from 'node:assert';
 import { describe, test } from 'node:test';
 import { configForFolder, type TrainConfig } from '../../src/core/config';
 import { estimateMemory, FIXED_OVERHEAD } from '../../src/core/planning/memory';
-import { probePlan } from '../../src/core/probe/probe';
+import { objectiveChoice, planningNoiseScale, probePlan } from '../../src/core/probe/probe';
 import type { DatasetReport } from '../../src/core/shared/dataset-types';
 import type { DeviceInfo } from '../../src/core/shared/device-types';
 import type { ModelDescription } from '../../src/core/shared/model';
@@ -179,5 +179,36 @@ describe('planning with the probe', () => {
     const out = await probePlan(input, { runTrial: async (s) => ({ batchSize: s.microBatchSize, accumulationSteps: 1, ok: false, failure: 'error', error: 'model file broken', peakBytes: 0, tensorPeakBytes: 0, rssBytes: 0, imagesPerSec: 0, steps: 0, durationMs: 1 }) });
     assert.equal(out.plan.sources.batchSize, 'planned');
     assert.ok(out.plan.warnings.some((w) => /could not confirm the plan \(model file broken\)/.test(w)));
+  });
+});
+
+describe('the noise scale the plan is made for', () => {
+  // A CPU-like curve: batch 64 is 1.5× as fast as 32, 128 no faster than 64.
+  const curve = [
+    { batchSize: 32, imagesPerSec: 1000 },
+    { batchSize: 64, imagesPerSec: 1500 },
+    { batchSize: 128, imagesPerSec: 1500 },
+  ];
+  const g = (bSimple: number, range?: [number, number | null]) => ({ bSimple, ...(range ? { range } : {}), gradientSquaredNorm: 1, traceSigma: bSimple, smallBatch: 8, bigBatch: 64, steps: 8, note: '' });
+
+  test('the upper end of the measured range (it only grows as the loss falls); the point estimate when the range is unbounded or missing', () => {
+    assert.equal(planningNoiseScale(g(30, [20, 90])), 90);
+    assert.equal(planningNoiseScale(g(30, [20, null])), 30);
+    assert.equal(planningNoiseScale(g(30)), 30);
+    assert.equal(planningNoiseScale({ ...g(30), bSimple: undefined }), undefined);
+  });
+
+  test('a choice that flips inside the range is made for its upper end, and the reason says both figures', () => {
+    // At 30: (32+30)/1000 = 0.062 < (64+30)/1500 = 0.0627 → 32. At 90: 0.122 vs 0.103 → 64.
+    const { report, reason } = objectiveChoice(curve, g(30, [20, 90]), [32, 64, 128]);
+    assert.equal(report.chosen, 64);
+    assert.equal(report.bNoise, 90);
+    assert.equal(report.bNoiseMeasured, 30);
+    assert.deepEqual(report.choiceInRange, [32, 64]);
+    assert.match(reason, /noise scale 90 planned for \(measured ≈ 30; it grows as the loss falls, so the plan takes the upper end of its range\)/);
+    // Without a range the measured value decides, and the reason gives it alone.
+    const point = objectiveChoice(curve, g(30), [32, 64, 128]);
+    assert.equal(point.report.chosen, 32);
+    assert.match(point.reason, /noise scale ≈ 30 \(/);
   });
 });

@@ -62,7 +62,7 @@ describe('probe trials on PyTorch', () => {
 
   it('trains the run\'s model at the batch: PyTorch\'s peak, speed, the smaller batches\' speed and the gradient norms', async (ctx) => {
     if (!t) return ctx.skip(torchWhy);
-    const r = await t.runTrial(trialSpec(16, { throughputBatches: [4, 8], noise: { smallBatch: 4, bigBatch: 16, steps: 2 } }));
+    const r = await t.runTrial(trialSpec(16, { throughputBatches: [4, 8], noise: { smallBatch: 4, bigBatch: 16, steps: 2, warmMaxSteps: 5, warmMaxMs: 60_000 } }));
     assert.equal(r.ok, true, r.error);
     assert.equal(r.backend, 'torch-cpu');
     assert.equal(r.batchSize, 16);
@@ -70,12 +70,17 @@ describe('probe trials on PyTorch', () => {
     assert.notEqual(r.lossFirst, r.lossLast);
     assert.ok(r.peakBytes > 0 && r.rssBytes > r.peakBytes, `peak ${r.peakBytes}, RSS ${r.rssBytes}`);
     assert.ok(r.imagesPerSec > 0);
-    assert.deepEqual(r.throughput?.map((p) => p.batchSize), [4, 8]);
+    // The smaller batches and the trial's own, timed alike.
+    assert.deepEqual(r.throughput?.map((p) => p.batchSize), [4, 8, 16]);
     assert.ok(r.throughput!.every((p) => p.imagesPerSec > 0));
     assert.equal(r.gradientNorms?.smallBatch, 4);
     assert.equal(r.gradientNorms?.bigBatch, 16);
     assert.equal(r.gradientNorms?.small.length, 2);
     assert.ok(r.gradientNorms!.small.every((x, i) => x > 0 && r.gradientNorms!.big[i]! > 0));
+    // Measured after the warm-up (5 ordinary steps) that follows the trial's 3 steps and the timed ones.
+    assert.ok(r.gradientNorms!.afterSteps! >= 3 + 5, `after ${r.gradientNorms!.afterSteps} steps`);
+    assert.equal(r.gradientNorms!.lossFrom, r.lossFirst);
+    assert.ok(Number.isFinite(r.gradientNorms!.lossTo));
   });
 
   it('runs the plan\'s accumulation, and the peak grows with the batch', async (ctx) => {

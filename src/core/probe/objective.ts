@@ -64,16 +64,18 @@ export function timeToTarget(curve: readonly ThroughputPoint[], bNoise: number, 
 }
 
 /**
- * The candidate batch with the least predicted time to the target. Ties (within 0.5%) go to the
- * smaller batch: it needs less memory and its learning rate is scaled less far from the base.
+ * The candidate batch with the least predicted time to the target. Among batches within 0.5% of it,
+ * the fastest (images/s) is chosen: the noise scale only grows as training goes on, and at any
+ * larger noise scale the faster of two tied batches is the sooner to the target.
  */
 export function chooseBatch(curve: readonly ThroughputPoint[], bNoise: number, candidates: readonly number[]): ObjectiveChoice {
   const cands = [...new Set(candidates.filter((b) => Number.isInteger(b) && b >= 1))].sort((a, b) => a - b);
   if (cands.length === 0) throw new Error('chooseBatch: no candidate batch');
   const measured = new Set(cleanCurve(curve).map((p) => p.batchSize));
   const times = cands.map((b) => timeToTarget(curve, bNoise, b));
-  let best = 0;
-  for (let i = 1; i < cands.length; i++) if (times[i]! < times[best]! * 0.995) best = i;
+  const least = Math.min(...times);
+  let best = times.findIndex((t) => t === least);
+  for (let i = 0; i < cands.length; i++) if (times[i]! <= least * 1.005 && throughputAt(curve, cands[i]!) > throughputAt(curve, cands[best]!)) best = i;
   const t0 = times[best]!;
   return {
     batchSize: cands[best]!,
@@ -104,7 +106,7 @@ export function largerBatchWorthTrying(curve: readonly ThroughputPoint[], bNoise
   return undefined;
 }
 
-/** "0.23×", "1.04×", "12×": two significant digits, three just above 1 (a 4% difference is not "1×"). */
+/** "0.23×", "0.997×", "1.04×", "12×": two significant digits, three near 1 (a 4% difference is not "1×"). */
 export function ratioText(r: number): string {
-  return `${Number(r.toPrecision(r >= 1 && r < 10 ? 3 : 2))}×`;
+  return `${Number(r.toPrecision(r >= 0.9 && r < 10 ? 3 : 2))}×`;
 }

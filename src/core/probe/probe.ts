@@ -273,16 +273,31 @@ function num3(x: number): string {
  * argmin of (B + B_noise)/imagesPerSec(B) with the measured noise scale (and what the choice would
  * be at the ends of its range), or without one the smallest batch reaching 95% of the best throughput.
  */
+/**
+ * The noise scale the plan is made for: the upper end of the measured one's 80% range (its point
+ * estimate when the range is unbounded or unknown). The noise scale only grows as the loss falls
+ * (McCandlish et al. 2018, fig. 5; on the MNIST sample ≈ 47 after 25 steps, 90–120 after 50–100,
+ * ~200 after 250), so the measurement early in training is low for the steps that follow it; of the
+ * values the measurement allows, the plan takes the one nearest to what most of the run trains at.
+ */
+export function planningNoiseScale(g: GradientNoiseScale): number | undefined {
+  if (g.bSimple === undefined) return undefined;
+  const hi = g.range?.[1];
+  return hi !== null && hi !== undefined && Number.isFinite(hi) ? Math.max(hi, g.bSimple) : g.bSimple;
+}
+
 export function objectiveChoice(curve: readonly ThroughputPoint[], g: GradientNoiseScale | undefined, candidates: readonly number[]): { report: ObjectiveReport; reason: string } {
   const largest = Math.max(...candidates);
-  if (g?.bSimple !== undefined) {
-    const c = chooseBatch(curve, g.bSimple, candidates);
-    const report: ObjectiveReport = { basis: 'noise-scale', bNoise: g.bSimple, chosen: c.batchSize, rows: c.rows };
+  const bNoise = g ? planningNoiseScale(g) : undefined;
+  if (g?.bSimple !== undefined && bNoise !== undefined) {
+    const c = chooseBatch(curve, bNoise, candidates);
+    const report: ObjectiveReport = { basis: 'noise-scale', bNoise, bNoiseMeasured: g.bSimple, chosen: c.batchSize, rows: c.rows };
     const bigRow = c.rows.find((r) => r.batchSize === largest)!;
+    const noise = bNoise > g.bSimple ? `noise scale ${num3(bNoise)} planned for (measured ≈ ${num3(g.bSimple)}; it grows as the loss falls, so the plan takes the upper end of its range)` : `noise scale ≈ ${num3(bNoise)}`;
     let reason =
       c.batchSize < largest
-        ? `predicted to reach the same loss in ${ratioText(1 / bigRow.relativeTime)} the time of batch ${formatCount(largest)} — ${ips(curve, c.batchSize)} vs ${ips(curve, largest)} images/s measured, noise scale ≈ ${num3(g.bSimple)} (time to a target ∝ (batch + noise scale) / images per second, McCandlish et al. 2018).`
-        : `predicted to reach the target loss soonest of the batches measured (${formatCount(Math.min(...candidates))}–${formatCount(largest)}): ${ips(curve, largest)} images/s, noise scale ≈ ${num3(g.bSimple)}${c.rows.length > 1 ? `; batch ${formatCount(c.rows[c.rows.length - 2]!.batchSize)} would take ${ratioText(c.rows[c.rows.length - 2]!.relativeTime)} as long` : ''} (time to a target ∝ (batch + noise scale) / images per second, McCandlish et al. 2018).`;
+        ? `predicted to reach the same loss in ${ratioText(1 / bigRow.relativeTime)} the time of batch ${formatCount(largest)} — ${ips(curve, c.batchSize)} vs ${ips(curve, largest)} images/s measured, ${noise} (time to a target ∝ (batch + noise scale) / images per second, McCandlish et al. 2018).`
+        : `predicted to reach the target loss soonest of the batches measured (${formatCount(Math.min(...candidates))}–${formatCount(largest)}): ${ips(curve, largest)} images/s, ${noise}${c.rows.length > 1 ? `; batch ${formatCount(c.rows[c.rows.length - 2]!.batchSize)} would take ${ratioText(c.rows[c.rows.length - 2]!.relativeTime)} as long` : ''} (time to a target ∝ (batch + noise scale) / images per second, McCandlish et al. 2018).`;
     if (g.range) {
       const lo = chooseBatch(curve, g.range[0], candidates).batchSize;
       const hi = chooseBatch(curve, g.range[1] ?? 1e12, candidates).batchSize;
@@ -346,7 +361,7 @@ async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: 
   }
   const noiseTrial = t.trials.find((x) => x.ok && x.gradientNorms);
   const gradientNoiseScale = noiseTrial?.gradientNorms ? estimateNoiseScale(noiseTrial.gradientNorms) : undefined;
-  const grown = await growWhileWorth(t, measure, first, ceiling, failedAt, gradientNoiseScale?.bSimple);
+  const grown = await growWhileWorth(t, measure, first, ceiling, failedAt, gradientNoiseScale ? planningNoiseScale(gradientNoiseScale) : undefined);
   return objectiveOutcome(input, t, { ...grown, ceiling, limitBytes, ...(gradientNoiseScale ? { gradientNoiseScale } : {}) });
 }
 

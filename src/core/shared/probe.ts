@@ -135,7 +135,9 @@ export interface ProbeReport {
 export interface ObjectiveReport {
   /** 'noise-scale': argmin of (B + B_noise)/imagesPerSec(B); 'throughput': B_noise unknown, the smallest batch reaching 95% of the best throughput. */
   basis: 'noise-scale' | 'throughput';
+  /** The noise scale the choice is made for (probe.ts planningNoiseScale: the upper end of the measured range), and the measured point estimate. */
   bNoise?: number;
+  bNoiseMeasured?: number;
   /** The noise scale's bootstrap range and the batches the objective picks at its two ends. */
   bNoiseRange?: [number, number | null];
   choiceInRange?: [number, number];

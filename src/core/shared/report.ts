@@ -93,7 +93,7 @@ export interface SuggestReport {
   plan: TrainingPlan;
   /** Real training steps that confirmed the plan (with `--probe` / `"probe": true`). */
   probe?: ProbeReport;
-  /** The gradient noise scale measured by the probe (at the start of training). */
+  /** The gradient noise scale measured by the probe (after a short warm-up of training steps). */
   gradientNoiseScale?: GradientNoiseScale;
   /** With "engine": "torchrun": the plan the torchrun processes train at (src/core/torchrun/plan.ts). */
   torchrun?: TorchrunPlanSummary;

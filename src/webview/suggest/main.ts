@@ -179,7 +179,8 @@ function throughputLine(trials: ProbeTrialResult[]): HTMLElement | string {
 function objectiveSection(o: ObjectiveReport | undefined): HTMLElement | string {
   if (!o) return '';
   const canvas = h('canvas', { 'aria-label': 'Predicted time to the target accuracy per batch size, relative to the chosen batch', role: 'img' });
-  const how = o.basis === 'noise-scale' ? `(batch + noise scale ${formatNumber(o.bNoise ?? NaN)}) ÷ images per second` : 'batch ÷ images per second (no usable noise scale: the smallest batch within 95% of the best throughput)';
+  const planned = o.bNoiseMeasured !== undefined && o.bNoise !== undefined && o.bNoise > o.bNoiseMeasured ? `, planned for the upper end of its range; measured ${formatNumber(o.bNoiseMeasured)}, it grows as the loss falls` : '';
+  const how = o.basis === 'noise-scale' ? `(batch + noise scale ${formatNumber(o.bNoise ?? NaN)}${planned}) ÷ images per second` : 'batch ÷ images per second (no usable noise scale: the smallest batch within 95% of the best throughput)';
   const range = o.bNoiseRange && o.choiceInRange ? (o.choiceInRange[0] === o.choiceInRange[1] ? ` The choice holds across the noise scale's range (${formatNumber(o.bNoiseRange[0])}–${o.bNoiseRange[1] === null ? '∞' : formatNumber(o.bNoiseRange[1])}).` : ` Within the noise scale's range (${formatNumber(o.bNoiseRange[0])}–${o.bNoiseRange[1] === null ? '∞' : formatNumber(o.bNoiseRange[1])}) the choice would be ${formatCount(o.choiceInRange[0])}–${formatCount(o.choiceInRange[1])}.`) : '';
   const el = h(
     'div',

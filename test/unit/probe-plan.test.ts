@@ -55,7 +55,12 @@ function fake(f: Fake): { run: (s: ProbeTrialSpec) => Promise<ProbeTrialResult>;
       const base = { batchSize: b, accumulationSteps: s.accumulationSteps, peakBytes: peak, tensorPeakBytes: peak, rssBytes: 0, steps: 3, durationMs: 1 };
       if (f.failAt?.(s)) return { ...base, ok: false, failure: 'oom', error: 'OOM when allocating tensor', imagesPerSec: 0 };
       const r: ProbeTrialResult = { ...base, ok: true, imagesPerSec: ips(b), lossFirst: 1, lossLast: 0.9 };
-      if (s.throughputBatches) r.throughput = s.throughputBatches.map((t) => ({ batchSize: t, imagesPerSec: ips(t) }));
+      // As the trainer does: the batches asked for and the trial's own; a larger one that does not fit
+      // ends the timing (the trial itself trained: its result stands, without the throughput).
+      const timed = s.throughputBatches ? [...s.throughputBatches, b].sort((x, y) => x - y) : [];
+      const failed = timed.findIndex((t) => f.failAt?.({ ...s, microBatchSize: t }));
+      if (failed >= 0) r.error = `throughput: batch ${timed[failed]} not timed: OOM when allocating tensor`;
+      if (s.throughputBatches) r.throughput = (failed >= 0 ? timed.slice(0, failed) : timed).map((t) => ({ batchSize: t, imagesPerSec: ips(t) }));
       if (s.noise && f.noise) {
         const n = f.noise;
         const { smallBatch: bs, bigBatch: bb } = s.noise;
@@ -91,16 +96,28 @@ describe('planning with the probe', () => {
     const out = await probePlan(input, { runTrial: f.run });
     assert.equal(out.probe.processes, 1);
     assert.equal(f.specs.length, 1);
-    assert.deepEqual(f.specs[0]!.throughputBatches, [32]);
+    // 32 below the trial's 64, and 128 above it: predicted at 128 MiB, well within a quarter of the 3.6 GiB budget.
+    assert.deepEqual(f.specs[0]!.throughputBatches, [32, 128]);
     assert.equal(f.specs[0]!.runImages, out.plan.epochs * 100_000, 'the trial knows how long the run is (its extra measurements stay a small share of it)');
     assert.equal(out.plan.microBatchSize, 32);
     assert.equal(out.plan.sources.batchSize, 'probe');
     assert.equal(out.probe.maxSearched, false);
-    assert.equal(out.probe.maxBatchSize, 64);
+    assert.equal(out.probe.maxBatchSize, 128, 'batch 128 trained inside the first trial');
     assert.equal(out.probe.objective?.chosen, 32);
     const why = out.plan.reasons[0]!;
-    assert.match(why, /^Batch 32: predicted to reach the same loss in 0\.\d+× the time of batch 64 — 203 vs 206 images\/s measured, noise scale ≈ 215/);
-    assert.match(why, /Larger batches were not tried: larger batches than 64 cannot reach the target sooner here/);
+    assert.match(why, /^Batch 32: predicted to reach the same loss in 0\.\d+× the time of batch 128 — 203 vs 213 images\/s measured, noise scale ≈ 215/);
+    assert.match(why, /Real training steps trained batch 128 \(1 trial process\)/);
+    assert.match(why, /Larger batches were not tried: larger batches than 128 cannot reach the target sooner here/);
+  });
+
+  test('a batch above the trial’s is timed inside it only when predicted well within memory; otherwise in a process of its own', async () => {
+    // 1 MiB per image: batch 128 needs ~128 MiB, more than a quarter of a 400 MiB budget.
+    const input = setup(FIXED_OVERHEAD + 400 * MIB);
+    const f = fake({ ips: (b) => 10 * b, noise: { g2: 1, trace: 215 } });
+    const out = await probePlan(input, { runTrial: f.run });
+    assert.deepEqual(f.specs[0]!.throughputBatches, [32], 'nothing above the first trial inside it');
+    assert.ok(f.specs.length >= 2 && f.specs[1]!.microBatchSize === 128, f.specs.map((s) => s.microBatchSize).join(', '));
+    assert.ok(out.probe.maxBatchSize >= 128);
   });
 
   test('throughput that grows linearly (a GPU below saturation): larger batches are tried while they can win, the largest is planned', async () => {

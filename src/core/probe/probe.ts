@@ -44,6 +44,12 @@ export const NOISE_WARM_MAX_MS = 5000;
 export const FIRST_TRIAL_BATCH = { gpu: 256, host: 64 } as const;
 /** Trial processes of the objective's measurements (failed ones included) before it settles. */
 export const MAX_MEASURE_TRIALS = 4;
+/**
+ * The next batch above a trial's is also timed inside that trial's process when the memory model
+ * predicts it within this share of the limit: it cannot run out of memory there, and a process (its
+ * start, the backend, the model, a decoded batch) is saved. Above that share it gets a process of its own.
+ */
+export const IN_TRIAL_ABOVE_SHARE = 0.25;
 
 export interface ProbeInput {
   config: TrainConfig;
@@ -74,6 +80,11 @@ function pct(f: number): string {
 }
 
 /** What a trial's peak is compared with when the trials cannot run out of the planned device's memory themselves. */
+/** The bytes a trial's process may use: the device's limit, the memory model's budget, the wasm heap. */
+function safeLimit(input: ProbeInput, limitBytes: number | undefined): number {
+  return Math.min(limitBytes ?? Infinity, input.memory.budgetBytes, input.plannedBackend === 'wasm' ? WASM_HEAP_MAX : Infinity);
+}
+
 function deviceLimit(device: DeviceInfo, backend: BackendName): number | undefined {
   if (device.source !== 'override' && device.kind !== 'gpu') return undefined;
   // Trials measure live tensors: the runtime's own share of the device is taken off the limit.
@@ -337,9 +348,10 @@ async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: 
   const limitBytes = deviceLimit(input.device, plannedBackend);
   const k0 = config.explicit.includes('accumulationSteps') ? config.accumulationSteps : 1;
   const t = new TrialLog(opts, limitBytes);
+  const above = (b: number): number[] => (k0 === 1 && 2 * b <= ceiling && bytesForBatch(input.memory, 2 * b) <= IN_TRIAL_ABOVE_SHARE * safeLimit(input, limitBytes) ? [2 * b] : []);
   const measure = (b: number, below: number[], noise: boolean): ProbeTrialSpec => ({
     ...spec(config, b, k0, b, noise ? noiseSpec(b, dataset.train) : undefined),
-    throughputBatches: below.filter((x) => x < b),
+    throughputBatches: [...below.filter((x) => x < b), ...above(b)],
     runImages: config.epochs * Math.max(1, dataset.train),
   });
 
@@ -353,6 +365,8 @@ async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: 
     first = first / 2;
     r = await t.run(measure(first, powersOfTwo(BASE_BATCH, first), true));
   }
+  // A batch above the trial's that trained inside it (well within memory) is confirmed as well.
+  if (r.ok && failedAt === Infinity) first = Math.max(first, ...(r.throughput ?? []).filter((p) => p.imagesPerSec > 0 && p.batchSize <= ceiling).map((p) => p.batchSize));
   if (!r.ok) {
     if (isMemoryFailure(r)) return fallback(input, opts, t.trials, t.processes, `batch ${first} did not fit (${r.error ?? r.failure}): the plan falls back to the largest batch that trains`);
     const why = r.error ?? r.failure ?? 'no trial finished';
@@ -417,7 +431,7 @@ async function growWhileWorth(
     if (next === undefined) break;
     const r = await t.run(measure(next, powersOfTwo(confirmed * 2, next), false));
     if (r.ok) {
-      confirmed = next;
+      confirmed = Math.max(next, ...(r.throughput ?? []).filter((p) => p.imagesPerSec > 0 && p.batchSize <= ceiling).map((p) => p.batchSize));
       stop = ceiling <= confirmed ? `batch ${formatCount(confirmed)} is the largest the plan could use` : `larger batches than ${formatCount(confirmed)} cannot reach the target sooner here`;
     } else {
       failedAt = next;

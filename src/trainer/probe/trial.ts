@@ -166,13 +166,16 @@ function predictedRunMs(spec: ProbeTrialSpec, imagesPerSec: number): number {
 /**
  * Images/s at each batch size, all timed the same way: in two interleaved rounds (a, b, a, b, so a
  * drift of the machine's speed does not favour one batch), each a warm-up step then timed steps on
- * micro-batches of one real batch, for half of `budgetMs`; the faster round counts.
+ * micro-batches of one real batch, for half of `budgetMs`; the faster round counts. Smallest first:
+ * a batch that fails (a larger one asked for, out of memory) ends the timing, and the batches
+ * measured before it are kept, with the error.
  */
-async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, head: LossHead, config: RunData, batches: number[], budgetMs = THROUGHPUT_MS): Promise<{ points: { batchSize: number; imagesPerSec: number }[]; steps: number }> {
+async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer, img: Images, head: LossHead, config: RunData, batches: number[], budgetMs = THROUGHPUT_MS): Promise<{ points: { batchSize: number; imagesPerSec: number }[]; steps: number; error?: string }> {
   const best = new Map<number, number>();
   let steps = 0;
-  const usable = [...new Set(batches)].filter((b) => b >= 1 && b <= img.n);
-  for (let round = 0; round < 2; round++) {
+  let error: string | undefined;
+  const usable = [...new Set(batches)].filter((b) => b >= 1 && b <= img.n).sort((a, b) => a - b);
+  rounds: for (let round = 0; round < 2; round++) {
     for (const b of usable) {
       const m = tensors(img, 0, b, config);
       try {
@@ -186,12 +189,15 @@ async function measureThroughput(model: tf.LayersModel, optimizer: tf.Optimizer,
         }
         best.set(b, Math.max(best.get(b) ?? 0, (n * b) / ((performance.now() - t) / 1000)));
         steps += n + (round === 0 ? 1 : 0);
+      } catch (e) {
+        error = `batch ${b} not timed: ${firstLine(e)}`;
+        break rounds;
       } finally {
         tf.dispose([m.x, m.y]);
       }
     }
   }
-  return { points: usable.map((b) => ({ batchSize: b, imagesPerSec: best.get(b)! })), steps };
+  return { points: usable.filter((b) => best.has(b)).map((b) => ({ batchSize: b, imagesPerSec: best.get(b)! })), steps, ...(error ? { error } : {}) };
 }
 
 interface Loaded {
@@ -224,7 +230,8 @@ export async function runProbeTrial(setup: RunSetup, spec: ProbeTrialSpec): Prom
     result.backend = backend.name;
     const files = await listFiles(config);
     const micro = spec.microBatchSize;
-    const img = await decodeBatch(files.train, 0, micro * k, config);
+    // Enough images for the trial's steps and for every batch it times (a larger one too, when asked).
+    const img = await decodeBatch(files.train, 0, Math.max(micro * k, ...(spec.throughputBatches ?? [])), config);
     const val = await decodeBatch(files.validation, 0, spec.validationBatchSize, config);
 
     tracker = trackBuffers() ?? trackEngine();
@@ -312,14 +319,16 @@ async function measureExtras(
 ): Promise<void> {
   const runMs = predictedRunMs(spec, result.imagesPerSec);
   let stepsBefore = result.steps;
-  if (spec.throughputBatches?.length) {
+  // Asked for (even with no smaller batch): the trial's own batch is timed again, beside the smaller
+  // ones, as every batch of the curve is (its 3 memory steps are too few to compare with).
+  const batches = spec.throughputBatches && (spec.accumulationSteps > 1 ? spec.throughputBatches : [...spec.throughputBatches, spec.microBatchSize]);
+  if (batches?.length) {
     try {
-      // The trial's own batch is timed again beside the smaller ones (its 3 memory steps are too few to compare with).
-      const batches = spec.accumulationSteps > 1 ? spec.throughputBatches : [...spec.throughputBatches, spec.microBatchSize];
       const each = Math.min(THROUGHPUT_MS, (THROUGHPUT_SHARE * runMs) / batches.length);
       const measured = await measureThroughput(model, optimizer, img, head, config, batches, each);
       result.throughput = measured.points;
       stepsBefore += measured.steps;
+      if (measured.error) result.error = `throughput: ${measured.error}`;
     } catch (e) {
       result.error = `throughput not measured: ${firstLine(e)}`;
     }

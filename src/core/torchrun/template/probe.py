@@ -124,26 +124,35 @@ def measure_noise(net, opt, files, r, head, spec, device, warm_ms=0.0, steps_bef
 
 
 def measure_throughput(net, opt, x, y, head, batches, budget_ms, device):
-    """As the wasm trainer does: two interleaved rounds over the batches (a drift of the machine's speed
-    favours none), an untimed step first in the first round, then timed steps for half of budget_ms;
-    the faster round counts. Returns the points and the steps taken."""
-    best, steps = {}, 0
-    usable = [b for b in dict.fromkeys(batches) if 1 <= b <= x.shape[0]]
+    """As the wasm trainer does: two interleaved rounds over the batches, smallest first (a drift of the
+    machine's speed favours none), an untimed step first in the first round, then timed steps for half
+    of budget_ms; the faster round counts. A batch that fails ends the timing; the batches measured
+    before it are kept. Returns the points, the steps taken and the error, if any."""
+    best, steps, error = {}, 0, None
+    usable = sorted(b for b in set(batches) if 1 <= b <= x.shape[0])
     for rnd in range(2):
         for b in usable:
-            m = [(x[:b], y[:b])]
-            if rnd == 0:
-                step(net, opt, m, head, device)
-                steps += 1
-            sync(device)
-            t, n = time.perf_counter(), 0
-            while n < THROUGHPUT_STEPS[0] or (n < THROUGHPUT_STEPS[1] and (time.perf_counter() - t) * 1000 < budget_ms / 2):
-                step(net, opt, m, head, device)
-                n += 1
-            sync(device)
-            best[b] = max(best.get(b, 0.0), n * b / max(1e-9, time.perf_counter() - t))
-            steps += n
-    return [{'batchSize': b, 'imagesPerSec': best[b]} for b in usable], steps
+            try:
+                m = [(x[:b].to(device), y[:b].to(device))]
+                if rnd == 0:
+                    step(net, opt, m, head, device)
+                    steps += 1
+                sync(device)
+                t, n = time.perf_counter(), 0
+                while n < THROUGHPUT_STEPS[0] or (n < THROUGHPUT_STEPS[1] and (time.perf_counter() - t) * 1000 < budget_ms / 2):
+                    step(net, opt, m, head, device)
+                    n += 1
+                sync(device)
+                best[b] = max(best.get(b, 0.0), n * b / max(1e-9, time.perf_counter() - t))
+                steps += n
+            except Exception as e:  # noqa: BLE001 -- a larger batch asked for may not fit
+                error = f'batch {b} not timed: {type(e).__name__}: {e}'.split('\n')[0]
+                if device.type == 'cuda':
+                    torch.cuda.empty_cache()
+                break
+        if error:
+            break
+    return [{'batchSize': b, 'imagesPerSec': best[b]} for b in usable if b in best], steps, error
 
 
 def warm_up(net, opt, files, r, head, big, budget_ms, max_steps, device):
@@ -175,7 +184,10 @@ def trial(r, spec):
     train_files = r['train'] or r['validation']
     val_files = r['validation'] or train_files
     try:
-        x, y = images(train_files, 0, micro * k, r)
+        # Enough images for the trial's steps and for every batch it times (a larger one too, when asked).
+        # The images beyond the trial's stay on the host until timed (the device's peak is the trial's own).
+        x_all, y_all = images(train_files, 0, max([micro * k] + list(spec.get('throughputBatches') or [])), r)
+        x, y = x_all[:micro * k], y_all[:micro * k]
         vx, vy = images(val_files, 0, spec['validationBatchSize'], r)
         base = rss_now()
         torch.manual_seed(r['seed'])
@@ -213,7 +225,7 @@ def trial(r, spec):
             res['error'] = f'the steps trained nothing ({res["steps"]} steps, loss {first} → {last})'
         else:
             res['ok'] = True
-            extras(net, opt, x, y, train_files, r, head, spec, res, device)
+            extras(net, opt, x_all, y_all, train_files, r, head, spec, res, device)
     except Exception as e:  # noqa: BLE001 -- every failure is a result
         res['ok'] = False
         res['failure'] = 'oom' if is_oom(e) else 'error'
@@ -229,13 +241,17 @@ def extras(net, opt, x, y, files, r, head, spec, res, device):
     """The smaller batches' throughput and the noise scale, within their share of the run's predicted time."""
     run_ms = spec['runImages'] / res['imagesPerSec'] * 1000 if spec.get('runImages') and res['imagesPerSec'] > 0 else math.inf
     steps_before = res['steps']
-    if spec.get('throughputBatches'):
+    # Asked for (even with no smaller batch): the trial's own batch is timed again, beside the smaller
+    # ones, as every batch of the curve is (its 3 memory steps are too few to compare with).
+    asked = spec.get('throughputBatches')
+    batches = None if asked is None else list(asked) + ([] if spec['accumulationSteps'] > 1 else [spec['microBatchSize']])
+    if batches:
         try:
-            # The trial's own batch is timed again beside the smaller ones (its 3 memory steps are too few to compare with).
-            batches = list(spec['throughputBatches']) + ([] if spec['accumulationSteps'] > 1 else [spec['microBatchSize']])
             each = min(THROUGHPUT_MS, THROUGHPUT_SHARE * run_ms / len(batches))
-            res['throughput'], taken = measure_throughput(net, opt, x, y, head, batches, each, device)
+            res['throughput'], taken, error = measure_throughput(net, opt, x, y, head, batches, each, device)
             steps_before += taken
+            if error:
+                res['error'] = f'throughput: {error}'
         except Exception as e:  # noqa: BLE001
             res['error'] = f'throughput not measured: {e}'.split('\n')[0]
     if spec.get('noise'):

@@ -34,7 +34,9 @@ const CHARTS = ['loss', 'accuracy', 'lr', 'throughput', 'step-time', 'memory'];
 async function glanceWorkspace(): Promise<string> {
   const ws = mkdtempSync(join(tmpdir(), 'ba-e2e-panel-'));
   await makeSample(join(ws, 'digits'), { perDigit: 100 });
-  const config = { name: 'digits-glance', dataset: 'digits', imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', optimizer: 'adam', batchSize: 8, accumulationSteps: 4, warmupSteps: 50, epochs: 40, probe: false };
+  // Far more epochs than the test watches (it stops the run): on a fast machine 40 epochs of these
+  // 800 images were nearly over by the theme checks ("ETA 1s", the last validation pass too short to show).
+  const config = { name: 'digits-glance', dataset: 'digits', imageSize: [28, 28], channels: 1, model: 'tutorial-cnn', optimizer: 'adam', batchSize: 8, accumulationSteps: 4, warmupSteps: 50, epochs: 120, probe: false };
   writeFileSync(join(ws, CONFIG_NAME), JSON.stringify(config, null, 2) + '\n');
   return ws;
 }

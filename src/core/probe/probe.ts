@@ -79,12 +79,12 @@ function pct(f: number): string {
   return `${Math.round(f * 100)}%`;
 }
 
-/** What a trial's peak is compared with when the trials cannot run out of the planned device's memory themselves. */
 /** The bytes a trial's process may use: the device's limit, the memory model's budget, the wasm heap. */
 function safeLimit(input: ProbeInput, limitBytes: number | undefined): number {
   return Math.min(limitBytes ?? Infinity, input.memory.budgetBytes, input.plannedBackend === 'wasm' ? WASM_HEAP_MAX : Infinity);
 }
 
+/** What a trial's peak is compared with when the trials cannot run out of the planned device's memory themselves. */
 function deviceLimit(device: DeviceInfo, backend: BackendName): number | undefined {
   if (device.source !== 'override' && device.kind !== 'gpu') return undefined;
   // Trials measure live tensors: the runtime's own share of the device is taken off the limit.
@@ -280,11 +280,6 @@ function num3(x: number): string {
 }
 
 /**
- * The objective's choice among the confirmed candidates, its report and the reason in words: the
- * argmin of (B + B_noise)/imagesPerSec(B) with the measured noise scale (and what the choice would
- * be at the ends of its range), or without one the smallest batch reaching 95% of the best throughput.
- */
-/**
  * The noise scale the plan is made for: the upper end of the measured one's 80% range (its point
  * estimate when the range is unbounded or unknown). The noise scale only grows as the loss falls
  * (McCandlish et al. 2018, fig. 5; on the MNIST sample ≈ 47 after 25 steps, 90–120 after 50–100,
@@ -293,10 +288,15 @@ function num3(x: number): string {
  */
 export function planningNoiseScale(g: GradientNoiseScale): number | undefined {
   if (g.bSimple === undefined) return undefined;
-  const hi = g.range?.[1];
-  return hi !== null && hi !== undefined && Number.isFinite(hi) ? Math.max(hi, g.bSimple) : g.bSimple;
+  const hi = g.range?.[1] ?? NaN;
+  return Number.isFinite(hi) ? Math.max(hi, g.bSimple) : g.bSimple;
 }
 
+/**
+ * The objective's choice among the confirmed candidates, its report and the reason in words: the
+ * argmin of (B + B_noise)/imagesPerSec(B) with the noise scale it is planned for (planningNoiseScale) (and what the choice would
+ * be at the ends of its range), or without one the smallest batch reaching 95% of the best throughput.
+ */
 export function objectiveChoice(curve: readonly ThroughputPoint[], g: GradientNoiseScale | undefined, candidates: readonly number[]): { report: ObjectiveReport; reason: string } {
   const largest = Math.max(...candidates);
   const bNoise = g ? planningNoiseScale(g) : undefined;
@@ -366,7 +366,7 @@ async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: 
     r = await t.run(measure(first, powersOfTwo(BASE_BATCH, first), true));
   }
   // A batch above the trial's that trained inside it (well within memory) is confirmed as well.
-  if (r.ok && failedAt === Infinity) first = Math.max(first, ...(r.throughput ?? []).filter((p) => p.imagesPerSec > 0 && p.batchSize <= ceiling).map((p) => p.batchSize));
+  if (r.ok && failedAt === Infinity) first = largestTrained(r, first, ceiling);
   if (!r.ok) {
     if (isMemoryFailure(r)) return fallback(input, opts, t.trials, t.processes, `batch ${first} did not fit (${r.error ?? r.failure}): the plan falls back to the largest batch that trains`);
     const why = r.error ?? r.failure ?? 'no trial finished';
@@ -377,6 +377,11 @@ async function probeByObjective(input: ProbeInput, opts: ProbeOptions, ceiling: 
   const gradientNoiseScale = noiseTrial?.gradientNorms ? estimateNoiseScale(noiseTrial.gradientNorms) : undefined;
   const grown = await growWhileWorth(t, measure, first, ceiling, failedAt, gradientNoiseScale ? planningNoiseScale(gradientNoiseScale) : undefined);
   return objectiveOutcome(input, t, { ...grown, ceiling, limitBytes, ...(gradientNoiseScale ? { gradientNoiseScale } : {}) });
+}
+
+/** The largest batch a trial trained, up to `ceiling`: its own, or one it timed above it (within memory, probeByObjective's `above`). */
+function largestTrained(r: ProbeTrialResult, own: number, ceiling: number): number {
+  return Math.max(own, ...(r.throughput ?? []).filter((p) => p.imagesPerSec > 0 && p.batchSize <= ceiling).map((p) => p.batchSize));
 }
 
 /** The probe's trials in order and the processes they took; a trial whose peak is above the planned device's limit counts as over budget. */
@@ -431,7 +436,7 @@ async function growWhileWorth(
     if (next === undefined) break;
     const r = await t.run(measure(next, powersOfTwo(confirmed * 2, next), false));
     if (r.ok) {
-      confirmed = Math.max(next, ...(r.throughput ?? []).filter((p) => p.imagesPerSec > 0 && p.batchSize <= ceiling).map((p) => p.batchSize));
+      confirmed = largestTrained(r, next, ceiling);
       stop = ceiling <= confirmed ? `batch ${formatCount(confirmed)} is the largest the plan could use` : `larger batches than ${formatCount(confirmed)} cannot reach the target sooner here`;
     } else {
       failedAt = next;

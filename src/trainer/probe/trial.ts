@@ -165,8 +165,8 @@ function predictedRunMs(spec: ProbeTrialSpec, imagesPerSec: number): number {
 
 /**
  * Images/s at each batch size, all timed the same way: in two interleaved rounds (a, b, a, b, so a
- * drift of the machine's speed does not favour one batch), each a warm-up step then timed steps on
- * micro-batches of one real batch, for half of `budgetMs`; the faster round counts. Smallest first:
+ * drift of the machine's speed does not favour one batch) of timed steps on micro-batches of one real
+ * batch, for half of `budgetMs` each (the first round after an untimed step); the faster round counts. Smallest first:
  * a batch that fails (a larger one asked for, out of memory) ends the timing, and the batches
  * measured before it are kept, with the error.
  */
